@@ -1,0 +1,232 @@
+"""The two kinds of message motcua sends, and how they travel over AMQP.
+
+* :class:`CloudEvent` — a public event, CloudEvents 1.0 in binary content mode: the attributes
+  travel as AMQP headers prefixed ``cloudEvents:`` (as the CloudEvents AMQP binding names them),
+  the body is the protobuf ``data`` (``application/protobuf``), and ``dataschema`` names the
+  protobuf message. Types look like ``vn.motcua.dossier.received.v1``.
+* :class:`WorkMessage` — an internal instruction from one pipeline stage to another
+  (``routing.route_dossier``); a JSON body that may change freely.
+
+Both become an :class:`OutgoingMessage`, the form the outbox stores and the publisher sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+
+from motcua.messaging import topology
+
+SPEC_VERSION = "1.0"
+HEADER_PREFIX = "cloudEvents:"
+PROTOBUF = "application/protobuf"
+JSON = "application/json"
+# \Z, not $: "$" also matches before a trailing newline.
+TYPE_RE = re.compile(r"^vn\.motcua\.(?P<name>[a-z_]+\.[a-z_]+)\.v(?P<version>[1-9][0-9]*)\Z")
+TRACEPARENT_RE = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z")
+WORK_TYPE_HEADER = "motcua-work-type"
+ATTEMPT_HEADER = "motcua-attempt"
+
+
+class InvalidEnvelope(ValueError):
+    """A message that does not carry a valid CloudEvent or work message."""
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_traceparent() -> str:
+    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+
+
+def child_traceparent(parent: str | None) -> str:
+    """Same trace, new span: how a message caused by another keeps the trace id."""
+    if parent and TRACEPARENT_RE.match(parent):
+        return f"00-{parent[3:35]}-{uuid.uuid4().hex[:16]}-01"
+    return new_traceparent()
+
+
+def trace_id(traceparent: str | None) -> str | None:
+    return traceparent[3:35] if traceparent and TRACEPARENT_RE.match(traceparent) else None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What the outbox keeps and the publisher sends: exchange, routing key, headers, body."""
+
+    id: str
+    exchange: str
+    routing_key: str
+    body: bytes
+    content_type: str
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_outbox(self) -> dict[str, Any]:
+        return {"id": self.id, "exchange": self.exchange, "routing_key": self.routing_key,
+                "body": base64.b64encode(self.body).decode("ascii"),
+                "content_type": self.content_type, "headers": dict(self.headers)}
+
+    @classmethod
+    def from_outbox(cls, entry: Mapping[str, Any]) -> OutgoingMessage:
+        return cls(id=entry["id"], exchange=entry["exchange"], routing_key=entry["routing_key"],
+                   body=base64.b64decode(entry["body"]), content_type=entry["content_type"],
+                   headers=dict(entry.get("headers") or {}))
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    district: str
+    data: bytes
+    dataschema: str
+    traceparent: str
+    datacontenttype: str = PROTOBUF
+
+    @property
+    def name(self) -> str:
+        """``vn.motcua.dossier.received.v1`` → ``dossier.received``."""
+        match = TYPE_RE.match(self.type)
+        assert match, self.type
+        return match["name"]
+
+    @property
+    def routing_key(self) -> str:
+        return topology.event_routing_key(self.district, self.name)
+
+    def headers(self) -> dict[str, str]:
+        return {f"{HEADER_PREFIX}{key}": value for key, value in {
+            "specversion": SPEC_VERSION, "id": self.id, "source": self.source, "type": self.type,
+            "subject": self.subject, "time": self.time.isoformat().replace("+00:00", "Z"),
+            "dataschema": self.dataschema, "district": self.district,
+            "traceparent": self.traceparent,
+        }.items()}
+
+    def to_outgoing(self) -> OutgoingMessage:
+        return OutgoingMessage(id=self.id, exchange=topology.EVENTS_EXCHANGE.name,
+                               routing_key=self.routing_key, body=self.data,
+                               content_type=self.datacontenttype, headers=self.headers())
+
+    def decode(self, message_class: type[Message]) -> Message:
+        message = message_class()
+        try:
+            message.ParseFromString(self.data)
+        except DecodeError as exc:
+            raise InvalidEnvelope(f"data is not a {message_class.DESCRIPTOR.full_name}") from exc
+        return message
+
+
+def event_type(name: str, version: int = 1) -> str:
+    return f"vn.motcua.{name}.v{version}"
+
+
+def build_event(*, name: str, data: Message, source: str, subject: str, district: str,
+                traceparent: str | None = None, time: datetime | None = None,
+                version: int = 1) -> CloudEvent:
+    """A new public event whose data is ``data``; validated before it is returned."""
+    event = CloudEvent(
+        id=new_id(), source=source, type=event_type(name, version), subject=subject,
+        time=time or datetime.now(UTC), district=district, data=data.SerializeToString(),
+        dataschema=f"type.googleapis.com/{data.DESCRIPTOR.full_name}",
+        traceparent=child_traceparent(traceparent),
+    )
+    validate(event)
+    return event
+
+
+def validate(event: CloudEvent) -> None:
+    missing = [name for name in ("id", "source", "type", "subject", "district") if not getattr(event, name)]
+    if missing:
+        raise InvalidEnvelope(f"missing CloudEvents attributes: {', '.join(missing)}")
+    if not TYPE_RE.match(event.type):
+        raise InvalidEnvelope(f"type {event.type!r} is not vn.motcua.<area>.<event>.v<N>")
+    if event.time.tzinfo is None:
+        raise InvalidEnvelope("time must carry a time zone")
+    if not topology.DISTRICT_RE.match(event.district):
+        raise InvalidEnvelope(f"district {event.district!r} is not a slug")
+    if not TRACEPARENT_RE.match(event.traceparent):
+        raise InvalidEnvelope("traceparent is not W3C trace context")
+
+
+def parse_event(body: bytes, headers: Mapping[str, Any], content_type: str | None) -> CloudEvent:
+    """The CloudEvent carried by an AMQP message; raises InvalidEnvelope when it is not one."""
+    attrs = {key[len(HEADER_PREFIX):]: _text(value) for key, value in (headers or {}).items()
+             if key.startswith(HEADER_PREFIX)}
+    if attrs.get("specversion") != SPEC_VERSION:
+        raise InvalidEnvelope(f"specversion must be {SPEC_VERSION}, got {attrs.get('specversion')!r}")
+    try:
+        time = datetime.fromisoformat(attrs.get("time", ""))
+    except ValueError as exc:
+        raise InvalidEnvelope(f"time {attrs.get('time')!r} is not RFC 3339") from exc
+    event = CloudEvent(
+        id=attrs.get("id", ""), source=attrs.get("source", ""), type=attrs.get("type", ""),
+        subject=attrs.get("subject", ""), time=time, district=attrs.get("district", ""),
+        data=body, dataschema=attrs.get("dataschema", ""), traceparent=attrs.get("traceparent", ""),
+        datacontenttype=content_type or PROTOBUF,
+    )
+    validate(event)
+    return event
+
+
+@dataclass(frozen=True)
+class WorkMessage:
+    """An instruction to the service that owns ``queue``: ``type`` says what, ``body`` with what."""
+
+    id: str
+    type: str
+    queue: str
+    body: Mapping[str, Any]
+    traceparent: str
+
+    def to_outgoing(self) -> OutgoingMessage:
+        return OutgoingMessage(
+            id=self.id, exchange=topology.WORK_EXCHANGE.name, routing_key=self.queue,
+            body=json.dumps(self.body, separators=(",", ":"), sort_keys=True).encode(),
+            content_type=JSON,
+            headers={WORK_TYPE_HEADER: self.type, "traceparent": self.traceparent,
+                     "message-id": self.id},
+        )
+
+
+def build_work(*, service: str, district: str, type: str, body: Mapping[str, Any],
+               traceparent: str | None = None, id: str | None = None) -> WorkMessage:
+    return WorkMessage(id=id or new_id(), type=type, queue=topology.queue_name(service, district),
+                       body=dict(body), traceparent=child_traceparent(traceparent))
+
+
+def parse_work(body: bytes, headers: Mapping[str, Any], queue: str) -> WorkMessage:
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEnvelope("work message body is not JSON") from exc
+    work_type = _text(headers.get(WORK_TYPE_HEADER, ""))
+    message_id = _text(headers.get("message-id", ""))
+    if not work_type or not message_id or not isinstance(decoded, dict):
+        raise InvalidEnvelope("work message without type, id or object body")
+    return WorkMessage(id=message_id, type=work_type, queue=queue, body=decoded,
+                       traceparent=_text(headers.get("traceparent", "")) or new_traceparent())
+
+
+def is_event(headers: Mapping[str, Any] | None) -> bool:
+    return bool(headers) and f"{HEADER_PREFIX}id" in headers
+
+
+def message_id(headers: Mapping[str, Any] | None) -> str:
+    headers = headers or {}
+    return _text(headers.get(f"{HEADER_PREFIX}id") or headers.get("message-id") or "")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

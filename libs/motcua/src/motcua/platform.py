@@ -1,0 +1,38 @@
+"""The processes that make up motcua on one machine, for ``make run`` and the e2e tests.
+
+Each service runs a worker process (nameko; consumes its district queues, relays its outbox);
+services with a gRPC API also run an api process (grpcio). Module names only: the kernel does not
+import the services.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+
+from motcua.devstack import ProcessSpec
+from motcua.messaging.topology import SERVICES
+
+# service → gRPC port of its api process under `make run` (services without an API are absent)
+API_PORTS: dict[str, int] = {"intake": 50051}
+READY = r"^READY "
+
+
+def api_spec(service: str, env: Mapping[str, str], port: int, name: str | None = None) -> ProcessSpec:
+    return ProcessSpec(name=name or f"{service}-api", argv=[sys.executable, "-m", f"{service}.entrypoints.api"],
+                       env={**env, "MOTCUA_GRPC_PORT": str(port)}, ready_pattern=READY)
+
+
+def worker_spec(service: str, env: Mapping[str, str], districts: Iterable[str] | None = None,
+                name: str | None = None) -> ProcessSpec:
+    extra = {"MOTCUA_DISTRICTS": ",".join(districts)} if districts else {}
+    return ProcessSpec(name=name or f"{service}-worker",
+                       argv=[sys.executable, "-m", f"{service}.entrypoints.worker"],
+                       env={**env, **extra}, ready_pattern=READY)
+
+
+def platform_specs(env: Mapping[str, str], api_ports: Mapping[str, int] = API_PORTS) -> list[ProcessSpec]:
+    """Every api and worker process of the platform, sharing ``env`` (MOTCUA_* settings)."""
+    specs = [api_spec(service, env, port) for service, port in api_ports.items()]
+    specs += [worker_spec(service, env) for service in SERVICES]
+    return specs

@@ -1,0 +1,112 @@
+"""Typed settings, one object per service, read from ``MOTCUA_*`` environment variables.
+
+Nothing here reads the environment at import time: a process calls ``<Settings>.load()`` once at
+start-up and passes the object down. Every field carries a description; the README's
+configuration table is generated from these classes (``python -m motcua.settings``) and a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "MOTCUA_"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class PlatformSettings(BaseSettings):
+    """Settings every service shares. Subclasses add their own and set ``service``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    service: ClassVar[str] = "platform"
+
+    amqp_uri: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/",
+        description="RabbitMQ connection URI (work queues and the public event exchange).",
+    )
+    districts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["bim-son", "ba-thuoc"],
+        description="Comma-separated district slugs whose queues this worker consumes "
+        "(run one worker per district to scale a district on its own).",
+    )
+    mongo_uri: str | None = Field(
+        None,
+        description="MongoDB URI. When set, metadata goes to MongoDB through mongoengine; "
+        "when empty, to the embedded SQLite store.",
+    )
+    data_dir: Path = Field(
+        Path("var/data"),
+        description="Directory of the embedded SQLite store (one database file per service).",
+    )
+    s3_endpoint: str = Field("127.0.0.1:8333", description="S3 endpoint host:port (MinIO, SeaweedFS).")
+    s3_access_key: str = Field("motcua", description="S3 access key.")
+    s3_secret_key: str = Field("motcua-dev-secret", description="S3 secret key.")
+    s3_secure: bool = Field(False, description="Use HTTPS for S3.")
+    s3_region: str = Field("us-east-1", description="S3 region name used for request signing.")
+    s3_bucket: str = Field("motcua", description="Bucket holding every service's objects under its own prefix.")
+    grpc_host: str = Field("127.0.0.1", description="Address the gRPC api process binds.")
+    grpc_port: int = Field(0, description="Port of the gRPC api process (0 picks a free port and prints it).")
+    grpc_reflection: bool = Field(True, description="Serve gRPC server reflection (turn off in production).")
+    grpc_workers: int = Field(16, description="Thread pool size of the gRPC api process.")
+    retry_delays_ms: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [500, 2000, 10000],
+        description="Comma-separated delays before each retry of a failed message; "
+        "after the last one the message is parked in the queue's .dlq.",
+    )
+    prefetch_count: int = Field(10, description="Unacknowledged messages a worker holds per queue.")
+    outbox_relay_interval_s: float = Field(
+        1.0, description="How often the worker's relay sweeps for events a crash left pending."
+    )
+    outbox_grace_s: float = Field(
+        2.0, description="Age a pending event must reach before the relay publishes it "
+        "(the writer publishes it itself right after the write).",
+    )
+    log_level: str = Field("INFO", description="Log level (JSON lines on stderr).")
+    fault_points: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reliability tests only, never in production: points where the process kills "
+        "itself with SIGKILL (`outbox-before-publish`: after the state is committed, before its "
+        "messages are published).",
+    )
+
+    _split_lists = field_validator("districts", "retry_delays_ms", "fault_points", mode="before")(_split_csv)
+
+    @classmethod
+    def load(cls, **overrides: object) -> PlatformSettings:
+        """Read the environment now (never at import time)."""
+        return cls(**overrides)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / f"{self.service}.sqlite3"
+
+
+def settings_table(classes: list[type[PlatformSettings]]) -> str:
+    """The README's configuration table, in Markdown."""
+    rows = ["| variable | services | default | meaning |", "|---|---|---|---|"]
+    seen: dict[str, list[str]] = {}
+    fields: dict[str, tuple[object, str]] = {}
+    for cls in classes:
+        for name, info in cls.model_fields.items():
+            seen.setdefault(name, []).append(cls.service)
+            default = info.default_factory() if info.default_factory else info.default
+            if isinstance(default, list):
+                default = ",".join(str(d) for d in default)
+            fields[name] = (default, info.description or "")
+    everyone = {cls.service for cls in classes}
+    for name, services in seen.items():
+        default, description = fields[name]
+        who = "all" if set(services) == everyone else ", ".join(services)
+        shown = "" if default in (None, "") else f"`{default}`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {who} | {shown} | {description} |")
+    return "\n".join(rows)

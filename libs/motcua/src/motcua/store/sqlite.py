@@ -1,0 +1,388 @@
+"""Embedded SQLite backend of the persistence port (the default on one machine).
+
+Layout: one table per collection, ``(_id TEXT PRIMARY KEY, version INTEGER, doc TEXT)`` where
+``doc`` is the whole document as JSON, and one expression index per declared mongoengine index
+over ``json_extract(doc, ...)``. Queries are translated to SQL on the very same expressions, so
+the planner uses those indexes; fields without an index are refused (see ``Schema.check_query``).
+
+Datetimes are stored as ``{"$date": "YYYY-MM-DDTHH:MM:SS.mmmZ"}`` (MongoDB extended JSON): a
+fixed-width UTC text, so comparing and indexing the text orders the instants; reading turns it
+back into a tz-aware UTC datetime. Date fields are indexed on the ``."$date"`` text.
+
+Concurrency:
+
+* Several processes may share the file: WAL lets readers run beside one writer, and every
+  read-modify-write runs inside ``BEGIN IMMEDIATE``, which takes the write lock *before* reading,
+  so two writers can never act on the same snapshot (no lost update, no double claim) and never
+  need to upgrade a read lock (no SQLITE_BUSY deadlock). ``busy_timeout`` makes a writer wait for
+  the lock instead of failing.
+* ``synchronous=FULL`` (the default): each commit fsyncs the WAL, so a write the caller was told
+  about survives a power loss, not just a process crash (NORMAL may lose the last commits on power
+  loss). Events are published after the write; losing the write behind a published event is worse
+  than ~0.3 ms per commit.
+* Threads and green threads: a small pool of connections, each used by one caller at a time.
+  grpcio's thread pool gets one connection per concurrent thread (readers run in parallel), and an
+  eventlet-patched nameko worker works unchanged: the pool is a plain list (atomic append/pop, no
+  lock to block on), and since sqlite3 calls never yield to the hub, in practice green threads
+  reuse a single connection. A green thread waiting on another *process's* write lock does block
+  its whole OS thread for that wait (sqlite3 is C code eventlet cannot patch); write transactions
+  here are short (one statement or one read plus one write), so this stays in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mongoengine import Document, EmbeddedDocumentField
+from mongoengine.base import ComplexBaseField
+
+from .port import Doc, DuplicateKey, Filter, InvalidDocument, Sort, VersionConflict
+from .schema import Schema, conditions, normalize, schema_of, utc_ms
+
+COUNTERS = "_motcua_counters"
+BUSY_TIMEOUT_S = 60.0  # several processes queueing for the write lock, each commit fsyncing
+_IDLE_MAX = 32  # idle connections kept; more only exist while more callers run at once
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RANGE = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+
+
+# -- JSON with datetimes ------------------------------------------------------------------------
+
+
+def iso(value: datetime) -> str:
+    """Fixed-width UTC text (24 characters), ordered like the instants it names."""
+    return utc_ms(value).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$date": iso(value)}
+    raise TypeError(f"{type(value).__name__} is not storable in the SQLite backend")
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and "$date" in obj:
+        return datetime.fromisoformat(obj["$date"])  # "...Z" -> tzinfo=UTC
+    return obj
+
+
+_ENCODER = json.JSONEncoder(default=_tag, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder()
+_DATE_DECODER = json.JSONDecoder(object_hook=_untag)
+
+
+def dumps(doc: Doc) -> str:
+    try:
+        return _ENCODER.encode(doc)
+    except (TypeError, ValueError) as exc:  # NaN, bytes, ObjectId...: not JSON
+        raise InvalidDocument(str(exc)) from exc
+
+
+def loads(text: str) -> Doc:
+    # The object_hook costs a Python call per object; skip it for documents without dates.
+    return (_DATE_DECODER if '"$date"' in text else _DECODER).decode(text)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, str | int | float) or value is None:  # bool is an int: JSON true -> 1
+        return value
+    raise ValueError(f"unsupported filter value {value!r}")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# -- connections --------------------------------------------------------------------------------
+
+
+class _Pool:
+    """Connections handed to one caller at a time (see the module docstring for why a pool)."""
+
+    def __init__(self, path: Path, synchronous: str):
+        self.path = path
+        self.synchronous = synchronous
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._inherited: list[sqlite3.Connection] = []
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; we issue BEGIN IMMEDIATE/COMMIT ourselves.
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        return conn
+
+    def acquire(self) -> sqlite3.Connection:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        if os.getpid() != self._pid:
+            # A forked child must neither use nor close its parent's connections (SQLite's rule);
+            # keeping a reference stops the garbage collector from closing them here.
+            self._inherited, self._idle, self._pid = self._idle, [], os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._connect()
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        if self._closed or len(self._idle) >= _IDLE_MAX:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self.acquire()
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+
+# -- collections --------------------------------------------------------------------------------
+
+
+class SqliteCollection:
+    def __init__(self, store: SqliteStore, schema: Schema):
+        self._store = store
+        self.schema = schema
+        self.name = schema.name
+        self._table = _quote(schema.name)
+        self._get_sql = f"SELECT doc FROM {self._table} WHERE _id = ?"
+        for index in schema.indexes:  # refuse what an expression index cannot represent
+            for field, direction in index.fields:
+                declared = schema.fields.get(field)
+                if direction not in (1, -1) or declared is None or not _NAME.fullmatch(field):
+                    raise ValueError(f"{self.name}: index on {field!r} ({direction!r}) is not supported")
+                if isinstance(declared, ComplexBaseField | EmbeddedDocumentField):
+                    raise ValueError(f"{self.name}: index on array/dict/embedded {field!r} is not supported")
+
+    def _expr(self, field: str) -> str:
+        """The SQL expression of a field: identical text in the indexes and in the queries, which
+        is what lets SQLite match an expression index."""
+        if field == "_id":
+            return "_id"
+        suffix = '."$date"' if field in self.schema.datetime_fields else ""
+        return f"json_extract(doc, '$.\"{field}\"{suffix}')"
+
+    def create(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table} "
+            "(_id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL)"
+        )
+        for index in self.schema.indexes:
+            exprs = [self._expr(f) for f, _ in index.fields]
+            directions = ["DESC" if d == -1 else "ASC" for _, d in index.fields]
+            columns = ", ".join(f"{e} {d}" for e, d in zip(exprs, directions, strict=True))
+            slug = "__".join(f + ("_desc" if d == -1 else "") for f, d in index.fields)
+            kind = "UNIQUE INDEX" if index.unique else "INDEX"
+            name = f"{'ux' if index.unique else 'ix'}_{self.name}__{slug}"
+            conn.execute(f"CREATE {kind} IF NOT EXISTS {_quote(name)} ON {self._table} ({columns})")
+            if index.unique and not index.sparse:
+                # SQLite lets NULLs repeat in a unique index; MongoDB's non-sparse unique index
+                # treats a missing field as the value null and allows it once. This small partial
+                # index (only rows missing a field) maps NULL to an empty blob, a value no JSON
+                # field ever extracts to, and so enforces exactly that.
+                missing = " OR ".join(f"{e} IS NULL" for e in exprs)
+                keys = ", ".join(f"ifnull({e}, x'')" for e in exprs)
+                conn.execute(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(name + '__null')} "
+                    f"ON {self._table} ({keys}) WHERE {missing}"
+                )
+
+    # -- query translation ----------------------------------------------------------------------
+
+    def _where(self, filter: Filter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for field, cond in filter.items():
+            expr = self._expr(field)
+            for op, value in conditions(cond).items():
+                if op == "$eq" and value is None:
+                    clauses.append(f"{expr} IS NULL")  # like MongoDB: missing or null
+                elif op == "$eq":
+                    clauses.append(f"{expr} = ?")
+                    params.append(_param(value))
+                elif op == "$ne":
+                    clauses.append(f"{expr} IS NOT ?")  # null-safe: a missing field is "not equal"
+                    params.append(_param(value))
+                elif op == "$in":
+                    values = [_param(v) for v in value if v is not None]
+                    parts = [f"{expr} IN ({', '.join('?' * len(values))})"] if values else []
+                    parts += [f"{expr} IS NULL"] if any(v is None for v in value) else []
+                    clauses.append("(" + " OR ".join(parts) + ")" if parts else "0")
+                    params.extend(values)
+                else:
+                    if value is None:
+                        raise ValueError(f"{self.name}: {op} null is not supported")
+                    clauses.append(f"{expr} {_RANGE[op]} ?")
+                    params.append(_param(value))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _select(self, what: str, filter: Filter, sort: Sort = (), limit: int | None = None):
+        self.schema.check_query(filter, sort)
+        where, params = self._where(filter)
+        sql = f"SELECT {what} FROM {self._table}{where}"
+        if sort:
+            sql += " ORDER BY " + ", ".join(f"{self._expr(f)} {'ASC' if d == 1 else 'DESC'}" for f, d in sort)
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must be >= 0")
+            sql += " LIMIT ?"
+            params.append(limit)
+        return sql, params
+
+    def query_plan(self, filter: Filter, sort: Sort = (), limit: int | None = None) -> str:
+        """``EXPLAIN QUERY PLAN`` of ``find`` (for tests and for checking a new query by hand)."""
+        sql, params = self._select("doc", filter, sort, limit)
+        with self._store._pool.connection() as conn:
+            return "\n".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+    # -- the port -------------------------------------------------------------------------------
+
+    def insert(self, doc: Doc) -> Doc:
+        stored = self.schema.prepare(doc, version=1)
+        text = dumps(stored)
+        with self._store._write() as conn:
+            self._execute(conn, f"INSERT INTO {self._table} (_id, version, doc) VALUES (?, 1, ?)",
+                          (stored["_id"], text))
+        return loads(text)
+
+    def get(self, doc_id: str) -> Doc | None:
+        pool = self._store._pool  # acquire/release inline: this is the hottest path
+        conn = pool.acquire()
+        try:
+            row = conn.execute(self._get_sql, (doc_id,)).fetchone()
+        finally:
+            pool.release(conn)
+        return None if row is None else loads(row[0])
+
+    def replace(self, doc: Doc, expected_version: int) -> Doc:
+        stored = self.schema.prepare(doc, version=expected_version + 1)
+        text = dumps(stored)
+        with self._store._write() as conn:
+            sql = f"UPDATE {self._table} SET version = ?, doc = ? WHERE _id = ? AND version = ?"
+            cur = self._execute(conn, sql, (expected_version + 1, text, stored["_id"], expected_version))
+            if cur.rowcount == 0:
+                raise VersionConflict(f"{self.name}/{stored['_id']}: not at version {expected_version}")
+        return loads(text)
+
+    def find(self, filter: Filter, sort: Sort = (), limit: int | None = None) -> list[Doc]:
+        sql, params = self._select("doc", filter, sort, limit)
+        with self._store._pool.connection() as conn:
+            return [loads(text) for (text,) in conn.execute(sql, params)]
+
+    def count(self, filter: Filter) -> int:
+        sql, params = self._select("count(*)", filter)
+        with self._store._pool.connection() as conn:
+            return conn.execute(sql, params).fetchone()[0]
+
+    def claim(self, filter: Filter, set_fields: Mapping[str, Any], sort: Sort = ()) -> Doc | None:
+        changes = self.schema.prepare_fields(set_fields)
+        sql, params = self._select("doc", filter, sort, limit=1)
+        # The write lock is taken before the SELECT: no other process can claim the same row
+        # between our read and our write.
+        with self._store._write() as conn:
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                return None
+            doc = loads(row[0])
+            doc.update(changes)
+            doc["version"] += 1
+            self._execute(conn, f"UPDATE {self._table} SET version = ?, doc = ? WHERE _id = ?",
+                          (doc["version"], dumps(doc), doc["_id"]))
+        return doc
+
+    def pull(self, doc_id: str, field: str, key: str, values: Sequence[Any]) -> None:
+        self.schema.check_array(field)
+        values = normalize(list(values))
+        with self._store._write() as conn:
+            row = conn.execute(f"SELECT doc FROM {self._table} WHERE _id = ?", (doc_id,)).fetchone()
+            if row is None:
+                return
+            doc = loads(row[0])
+            items = doc.get(field)
+            if items is not None and not isinstance(items, list):
+                raise InvalidDocument(f"{self.name}/{doc_id}: {field!r} is not an array")
+            if items is not None:
+                doc[field] = [i for i in items if not (isinstance(i, dict) and key in i and i[key] in values)]
+            doc["version"] += 1
+            conn.execute(f"UPDATE {self._table} SET version = ?, doc = ? WHERE _id = ?",
+                         (doc["version"], dumps(doc), doc_id))
+
+    def delete(self, doc_id: str) -> bool:
+        with self._store._write() as conn:
+            return conn.execute(f"DELETE FROM {self._table} WHERE _id = ?", (doc_id,)).rowcount > 0
+
+    def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:  # the primary key or a unique index
+            raise DuplicateKey(f"{self.name}: {exc}") from exc
+
+
+class SqliteStore:
+    """The port on one SQLite file; safe to open from several processes at once."""
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "FULL"):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous={synchronous!r}")
+        self.path = Path(path)
+        self._pool = _Pool(self.path, synchronous.upper())
+        self._collections: dict[type[Document], SqliteCollection] = {}
+        with self._write() as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {COUNTERS} "
+                         "(name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database's write lock from its first statement."""
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:  # GreenletExit and KeyboardInterrupt too: never leave it open
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def collection(self, schema: type[Document]) -> SqliteCollection:
+        coll = self._collections.get(schema)
+        if coll is None:
+            coll = SqliteCollection(self, schema_of(schema))
+            with self._write() as conn:
+                coll.create(conn)
+            self._collections[schema] = coll  # a race only creates (IF NOT EXISTS) twice
+        return coll
+
+    def next_value(self, counter: str) -> int:
+        with self._write() as conn:
+            (value,) = conn.execute(
+                f"INSERT INTO {COUNTERS} (name, value) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+                (counter,),
+            ).fetchone()
+        return value
+
+    def close(self) -> None:
+        self._pool.close()

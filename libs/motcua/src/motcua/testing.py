@@ -1,0 +1,137 @@
+"""Test helpers and pytest fixtures for real RabbitMQ and SeaweedFS.
+
+Conftest files re-export the fixtures::
+
+    from motcua.testing import amqp_uri, object_store, s3_server  # noqa: F401
+
+A test module that uses them as parameters assigns instead (an imported name shadowed by a
+parameter is ruff's F811)::
+
+    s3_server = testing.s3_server
+
+or use the plain functions (context managers) where a fixture does not fit, e.g. a reliability
+test that needs its own SeaweedFS to stop and start (:func:`private_seaweedfs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from motcua import infra
+from motcua.objects import ObjectStore
+from motcua.settings import PlatformSettings
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where the tests' S3 answers; ``server`` is set when this session started it."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    secure: bool = False
+    server: infra.SeaweedFS | None = None
+
+    def store(self, bucket: str) -> ObjectStore:
+        return ObjectStore(endpoint=self.endpoint, access_key=self.access_key,
+                           secret_key=self.secret_key, bucket=bucket, secure=self.secure)
+
+    def settings_overrides(self, bucket: str) -> dict[str, object]:
+        """Keyword arguments for ``<Settings>.load(**overrides)``."""
+        return {"s3_endpoint": self.endpoint, "s3_access_key": self.access_key,
+                "s3_secret_key": self.secret_key, "s3_secure": self.secure, "s3_bucket": bucket}
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """The same as environment variables, for services started as processes."""
+        return {f"MOTCUA_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in self.settings_overrides(bucket).items()}
+
+
+@contextlib.contextmanager
+def private_seaweedfs(settings: PlatformSettings | None = None, attempts: int = 3) -> Iterator[S3Endpoint]:
+    """A SeaweedFS of our own in a temporary directory on free ports, stopped on exit."""
+    settings = settings or PlatformSettings.load()
+    with tempfile.TemporaryDirectory(prefix="motcua-s3-") as tmp:
+        for attempt in range(attempts):
+            # Free ports are picked, released, then bound by weed: another process may win one.
+            weed = infra.SeaweedFS(Path(tmp) / f"weed{attempt}", ports=infra.WeedPorts.free(),
+                                   access_key=settings.s3_access_key, secret_key=settings.s3_secret_key)
+            weed.start()
+            try:
+                weed.wait_ready()
+                break
+            except Exception:
+                weed.stop()
+                if attempt == attempts - 1:
+                    raise
+        try:
+            yield S3Endpoint(weed.endpoint, weed.access_key, weed.secret_key, server=weed)
+        finally:
+            weed.stop()
+
+
+@contextlib.contextmanager
+def seaweedfs_for_tests(settings: PlatformSettings | None = None) -> Iterator[S3Endpoint]:
+    """The configured S3 if it answers with the configured keys (a ``make run`` stack), else a
+    private SeaweedFS for the duration."""
+    settings = settings or PlatformSettings.load()
+    keys = (settings.s3_access_key, settings.s3_secret_key)
+    if infra.s3_probe(settings.s3_endpoint, *keys, secure=settings.s3_secure) == "ok":
+        yield S3Endpoint(settings.s3_endpoint, *keys, secure=settings.s3_secure)
+        return
+    with private_seaweedfs(settings) as endpoint:
+        yield endpoint
+
+
+def new_bucket_store(endpoint: S3Endpoint, prefix: str = "test") -> ObjectStore:
+    """An ObjectStore on a fresh bucket, so sessions sharing one S3 never see each other's keys."""
+    store = endpoint.store(f"{prefix}-{uuid.uuid4().hex[:12]}")
+    store.ensure_bucket()
+    return store
+
+
+def drop_bucket(store: ObjectStore) -> None:
+    """Delete every object and the bucket (best effort: a reused S3 should not fill up)."""
+    client = store.client
+    with contextlib.suppress(Exception):
+        for obj in client.list_objects(store.bucket, recursive=True):
+            client.remove_object(store.bucket, obj.object_name)
+        client.remove_bucket(store.bucket)
+
+
+def ensure_amqp_uri(settings: PlatformSettings | None = None) -> str:
+    """The configured AMQP URI, after making sure RabbitMQ answers there (starting it if local)."""
+    settings = settings or PlatformSettings.load()
+    parts = urlsplit(settings.amqp_uri)
+    if not infra.port_open(parts.hostname or "127.0.0.1", parts.port or 5672):
+        infra.ensure_rabbitmq(settings.amqp_uri)
+    return settings.amqp_uri
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Endpoint]:
+    with seaweedfs_for_tests() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def object_store(s3_server: S3Endpoint) -> Iterator[ObjectStore]:
+    store = new_bucket_store(s3_server)
+    yield store
+    drop_bucket(store)
+
+
+@pytest.fixture(scope="session")
+def amqp_uri() -> str:
+    return ensure_amqp_uri()

@@ -1,0 +1,327 @@
+"""Idempotent consumption with retry and parking, on a real RabbitMQ (a private vhost), a real
+Publisher and a real processed-message collection (SQLite and MongoDB through mongomock)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pika
+import pytest
+from kombu import Connection
+
+from motcua import infra
+from motcua.events.v1 import events_pb2
+from motcua.harness import private_vhost
+from motcua.messaging import topology
+from motcua.messaging.consuming import Delivery, MessageHandling, PermanentFailure, ProcessedMessage
+from motcua.messaging.envelope import (
+    ATTEMPT_HEADER,
+    OutgoingMessage,
+    build_event,
+    build_work,
+    parse_event,
+    parse_work,
+)
+from motcua.messaging.publisher import Publisher
+
+pytestmark = pytest.mark.integration
+
+DELAYS = [200, 400]
+CONSUMER = "routing-worker"
+
+
+@pytest.fixture(scope="module")
+def vhost_uri(amqp_uri):
+    with private_vhost(amqp_uri) as uri:
+        yield uri
+
+
+@pytest.fixture
+def publisher(vhost_uri):
+    pub = Publisher(vhost_uri)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+def processed(store):
+    return store.collection(ProcessedMessage)
+
+
+@pytest.fixture
+def district():
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def declare(uri: str, service: str, district: str, delays=DELAYS) -> str:
+    with Connection(uri) as connection:
+        topology.declare(connection, [service], [district], delays, with_stream=False)
+    return topology.queue_name(service, district)
+
+
+@pytest.fixture
+def queue(vhost_uri, district):
+    """routing.<district> with its retry queues (200 ms, 400 ms) and its .dlq."""
+    return declare(vhost_uri, "routing", district)
+
+
+@pytest.fixture
+def channel(vhost_uri):
+    connection = pika.BlockingConnection(pika.URLParameters(vhost_uri))
+    yield connection.channel()
+    if connection.is_open:
+        connection.close()
+
+
+def take(channel, queue: str, timeout: float = 5.0) -> Delivery | None:
+    """The next message of ``queue`` as a consumer would get it (acknowledged), or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        method, props, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            return Delivery(body=body, headers=props.headers or {}, content_type=props.content_type, queue=queue,
+                            routing_key=method.routing_key, redelivered=method.redelivered)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def count(channel, queue: str) -> int:
+    return channel.queue_declare(queue, passive=True).method.message_count
+
+
+def send_work(publisher: Publisher, district: str, **body) -> str:
+    work = build_work(service="routing", district=district, type="routing.route_dossier",
+                      body={"dossier_id": "d-1", **body})
+    publisher.publish(work.to_outgoing())
+    return work.id
+
+
+class Handler:
+    """The test's handler: records what it was given, then fails as told."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.fail = fail
+        self.calls: list[Delivery] = []
+
+    def __call__(self, delivery: Delivery) -> None:
+        self.calls.append(delivery)
+        if self.fail is not None:
+            raise self.fail
+
+
+def handling(processed, publisher, consumer: str = CONSUMER, delays=DELAYS) -> MessageHandling:
+    return MessageHandling(consumer, processed, publisher, delays)
+
+
+def death_queues(delivery: Delivery) -> list[str]:
+    return [death["queue"] for death in delivery.headers.get("x-death") or []]
+
+
+def text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+# -- success and duplicates -----------------------------------------------------------------------
+
+
+def test_success_is_processed_once_and_a_second_delivery_is_a_duplicate(
+        processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    assert delivery is not None and delivery.id == mid and delivery.attempt == 0
+    handler = Handler()
+    runner = handling(processed, publisher)
+
+    assert runner.run(delivery, handler) == "processed"
+    assert len(handler.calls) == 1
+    assert parse_work(handler.calls[0].body, handler.calls[0].headers, queue).body == {"dossier_id": "d-1"}
+    record = processed.get(f"{CONSUMER}:{mid}")
+    assert record is not None
+    assert record["consumer"] == CONSUMER and record["message_id"] == mid and record["processed_at"].tzinfo
+
+    # The same message again (a redelivery after a lost ack, or a duplicate publish).
+    assert runner.run(delivery, handler) == "duplicate"
+    again = Delivery(body=delivery.body, headers=delivery.headers, content_type=delivery.content_type, queue=queue,
+                     redelivered=True)
+    assert handling(processed, publisher).run(again, handler) == "duplicate"  # another instance, same store
+    assert len(handler.calls) == 1
+
+    # Nothing was set aside.
+    for name in (f"{queue}.retry.1", f"{queue}.retry.2", f"{queue}.dlq", queue):
+        assert count(channel, name) == 0
+
+
+def test_processed_ids_are_per_consumer(processed, publisher, channel, queue, district):
+    send_work(publisher, district)
+    delivery = take(channel, queue)
+    first, second = Handler(), Handler()
+    assert handling(processed, publisher, "routing-worker").run(delivery, first) == "processed"
+    assert handling(processed, publisher, "archive-worker").run(delivery, second) == "processed"
+    assert len(first.calls) == len(second.calls) == 1
+
+
+def test_a_public_event_is_identified_by_its_cloud_events_id(processed, publisher, channel, vhost_uri, district):
+    queue = declare(vhost_uri, "notify", district)
+    event = build_event(name="dossier.received", data=events_pb2.DossierReceived(code="C-9"),
+                        source="/motcua/intake", subject="C-9", district=district)
+    publisher.publish(event.to_outgoing())
+    delivery = take(channel, queue)
+    assert delivery is not None and delivery.id == event.id
+
+    seen = []
+    runner = handling(processed, publisher, "notify-worker")
+    handler = lambda d: seen.append(parse_event(d.body, d.headers, d.content_type))  # noqa: E731
+    assert runner.run(delivery, handler) == "processed"
+    assert runner.run(delivery, handler) == "duplicate"
+    assert [e.id for e in seen] == [event.id]
+    assert seen[0].decode(events_pb2.DossierReceived).code == "C-9"
+
+
+def test_a_failed_handler_is_not_recorded_as_processed(processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    assert handling(processed, publisher).run(delivery, Handler(RuntimeError("boom"))) == "retried"
+    assert processed.get(f"{CONSUMER}:{mid}") is None
+    # A later success still runs the handler.
+    handler = Handler()
+    assert handling(processed, publisher).run(delivery, handler) == "processed"
+    assert len(handler.calls) == 1
+
+
+# -- retry and parking ----------------------------------------------------------------------------
+
+
+def test_failure_copies_the_message_to_the_first_retry_queue(processed, publisher, channel, vhost_uri, district):
+    # Long delays so the copy can be looked at while it waits.
+    queue = declare(vhost_uri, "signing", district, delays=[5000, 5000])
+    work = build_work(service="signing", district=district, type="signing.sign", body={"n": 1})
+    publisher.publish(work.to_outgoing())
+    delivery = take(channel, queue)
+
+    result = handling(processed, publisher, "signing-worker", delays=[5000, 5000]).run(
+        delivery, Handler(RuntimeError("HSM busy")))
+    assert result == "retried"
+    assert count(channel, queue) == 0 and count(channel, f"{queue}.dlq") == 0
+    copy = take(channel, f"{queue}.retry.1", timeout=1)
+    assert copy is not None
+    assert copy.body == delivery.body and copy.content_type == "application/json"
+    assert copy.id == work.id
+    assert copy.attempt == 1 and copy.headers[ATTEMPT_HEADER] == 1
+    assert text(copy.headers["motcua-last-error"]) == "RuntimeError: HSM busy"
+    assert text(copy.headers["motcua-origin-queue"]) == queue
+    assert text(copy.headers["motcua-work-type"]) == "signing.sign"
+    assert parse_work(copy.body, copy.headers, queue) == parse_work(delivery.body, delivery.headers, queue)
+
+
+def test_failures_retry_with_backoff_then_park(processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    failing = Handler(ValueError("no route for procedure 1.004616"))
+    runner = handling(processed, publisher)
+
+    # 1st failure: through retry.1 (200 ms) and back to the queue.
+    started = time.monotonic()
+    assert runner.run(delivery, failing) == "retried"
+    back = take(channel, queue)
+    assert back is not None, "the message did not come back from retry.1"
+    assert time.monotonic() - started >= 0.15
+    assert back.id == mid and back.attempt == 1 and back.body == delivery.body
+    assert death_queues(back) == [f"{queue}.retry.1"]
+    assert text(back.headers["x-death"][0]["reason"]) == "expired"
+
+    # 2nd failure: through retry.2 (400 ms) and back.
+    started = time.monotonic()
+    assert runner.run(back, failing) == "retried"
+    back2 = take(channel, queue)
+    assert back2 is not None, "the message did not come back from retry.2"
+    assert time.monotonic() - started >= 0.35
+    assert back2.attempt == 2 and back2.id == mid
+    assert f"{queue}.retry.2" in death_queues(back2)
+
+    # 3rd failure, the last attempt: parked.
+    assert runner.run(back2, failing) == "parked"
+    parked = take(channel, f"{queue}.dlq")
+    assert parked is not None
+    assert parked.id == mid and parked.body == delivery.body and parked.attempt == 3
+    assert text(parked.headers["motcua-last-error"]) == "ValueError: no route for procedure 1.004616"
+    assert text(parked.headers["motcua-origin-queue"]) == queue
+    assert text(parked.headers["motcua-failed-at"])
+    assert len(failing.calls) == 3
+    assert processed.get(f"{CONSUMER}:{mid}") is None
+
+    # It stays parked: nothing goes back to the queue on its own.
+    time.sleep(0.6)
+    for name in (queue, f"{queue}.retry.1", f"{queue}.retry.2", f"{queue}.dlq"):
+        assert count(channel, name) == 0, name
+
+
+def test_at_the_last_attempt_the_message_goes_to_the_dlq(processed, publisher, channel, queue):
+    headers = {"message-id": "m-last", "motcua-work-type": "routing.route_dossier", ATTEMPT_HEADER: len(DELAYS)}
+    delivery = Delivery(body=b'{"dossier_id":"d-2"}', headers=headers, content_type="application/json", queue=queue)
+    assert handling(processed, publisher).run(delivery, Handler(KeyError("step"))) == "parked"
+    parked = take(channel, f"{queue}.dlq")
+    assert parked is not None and parked.id == "m-last" and parked.attempt == len(DELAYS) + 1
+    assert text(parked.headers["motcua-last-error"]) == "KeyError: 'step'"
+    assert count(channel, f"{queue}.retry.1") == count(channel, f"{queue}.retry.2") == 0
+
+
+def test_a_long_error_is_cut_to_500_characters(processed, publisher, channel, queue):
+    delivery = Delivery(body=b"{}", headers={"message-id": "m-long", ATTEMPT_HEADER: 2}, content_type=None,
+                        queue=queue)
+    assert handling(processed, publisher).run(delivery, Handler(RuntimeError("x" * 5000))) == "parked"
+    parked = take(channel, f"{queue}.dlq")
+    assert len(text(parked.headers["motcua-last-error"])) == 500
+    assert parked.content_type == "application/octet-stream"
+
+
+def test_permanent_failure_is_parked_at_once(processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    handler = Handler(PermanentFailure("unknown work type routing.teleport"))
+    assert handling(processed, publisher).run(delivery, handler) == "parked"
+    parked = take(channel, f"{queue}.dlq")
+    assert parked is not None and parked.id == mid and parked.attempt == 1
+    assert text(parked.headers["motcua-last-error"]) == "PermanentFailure: unknown work type routing.teleport"
+    assert count(channel, f"{queue}.retry.1") == 0 and count(channel, queue) == 0
+    assert processed.get(f"{CONSUMER}:{mid}") is None
+
+
+def test_a_delivery_without_an_id_is_parked_and_not_handled(processed, publisher, channel, queue):
+    delivery = Delivery(body=b'{"dossier_id":"d-3"}', headers={"motcua-work-type": "routing.route_dossier"},
+                        content_type="application/json", queue=queue)
+    handler = Handler()
+    assert handling(processed, publisher).run(delivery, handler) == "parked"
+    assert handler.calls == []
+    parked = take(channel, f"{queue}.dlq")
+    assert parked is not None and parked.body == delivery.body
+    assert text(parked.headers["motcua-last-error"]) == "message has no id"
+    assert text(parked.headers["motcua-origin-queue"]) == queue
+    assert count(channel, f"{queue}.retry.1") == 0
+
+
+def test_a_message_that_can_be_neither_handled_nor_set_aside_raises(processed, queue):
+    broken = Publisher(f"amqp://guest:guest@127.0.0.1:{infra.free_port()}/")
+    try:
+        delivery = Delivery(body=b"{}", headers={"message-id": "m-stuck"}, content_type=None, queue=queue)
+        with pytest.raises(Exception):  # noqa: B017 - whatever the broker client raises
+            handling(processed, broken).run(delivery, Handler(RuntimeError("boom")))
+    finally:
+        broken.close()
+    assert processed.get(f"{CONSUMER}:m-stuck") is None
+
+
+def test_a_parked_message_can_be_replayed_by_an_operator(processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    runner = handling(processed, publisher)
+    assert runner.run(take(channel, queue), Handler(PermanentFailure("bad"))) == "parked"
+    parked = take(channel, f"{queue}.dlq")
+    # The operator fixes the cause and republishes the parked message to its origin queue.
+    origin = text(parked.headers["motcua-origin-queue"])
+    publisher.publish(OutgoingMessage(id=parked.id, exchange="", routing_key=origin, body=parked.body,
+                                      content_type=parked.content_type, headers=parked.headers))
+    handler = Handler()
+    assert runner.run(take(channel, origin), handler) == "processed"
+    assert [d.id for d in handler.calls] == [mid]
+    assert processed.get(f"{CONSUMER}:{mid}") is not None

@@ -1,0 +1,396 @@
+"""The outbox against a real RabbitMQ (a private vhost) and both store backends (SQLite and MongoDB
+through mongomock): messages saved with the state are published after the write and cleared; a
+broker outage leaves them for the relay; the relay publishes what a crash left behind."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pika
+import pika.exceptions
+import pytest
+from mongoengine import StringField
+
+from motcua import infra
+from motcua.events.v1 import events_pb2
+from motcua.harness import private_vhost
+from motcua.messaging import topology
+from motcua.messaging.envelope import (
+    HEADER_PREFIX,
+    OutgoingMessage,
+    build_event,
+    build_work,
+    parse_event,
+    parse_work,
+)
+from motcua.messaging.outbox import OUTBOX, OUTBOX_SINCE, AggregateSchema, Outbox, OutboxRelay, add_messages
+from motcua.messaging.publisher import Publisher
+
+pytestmark = pytest.mark.integration
+
+
+class SampleCase(AggregateSchema):
+    """A small aggregate: its own fields and index, plus the outbox fields of AggregateSchema."""
+
+    meta = {"collection": "sample_cases", "indexes": ["district"]}
+
+    district = StringField(required=True)
+    status = StringField(required=True)
+
+
+@pytest.fixture(scope="module")
+def vhost_uri(amqp_uri):
+    with private_vhost(amqp_uri) as uri:
+        yield uri
+
+
+@pytest.fixture
+def publisher(vhost_uri):
+    pub = Publisher(vhost_uri)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+def cases(store):
+    return store.collection(SampleCase)
+
+
+@pytest.fixture
+def district():
+    """A district of this test alone: its events and work queue see no other test's messages."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+class Observer:
+    """An independent AMQP consumer (pika): its own exclusive queue bound to this district's
+    events, and the district's routing work queue."""
+
+    def __init__(self, uri: str, district: str):
+        self.connection = pika.BlockingConnection(pika.URLParameters(uri))
+        self.channel = self.connection.channel()
+        self.channel.exchange_declare(topology.EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
+        self.events_queue = self.channel.queue_declare("", exclusive=True).method.queue
+        self.channel.queue_bind(self.events_queue, topology.EVENTS_EXCHANGE.name, routing_key=f"{district}.#")
+        self.work_queue = topology.queue_name("routing", district)
+
+    def take(self, queue: str, count: int, timeout: float = 5.0, settle: float = 0.3) -> list:
+        """Wait for ``count`` messages, then a little longer to catch any unexpected extra."""
+        got: list = []
+        deadline = time.monotonic() + timeout
+        extra_until = None
+        while True:
+            method, props, body = self.channel.basic_get(queue, auto_ack=True)
+            if method is not None:
+                got.append((method, props, body))
+                continue
+            now = time.monotonic()
+            if len(got) >= count:
+                extra_until = extra_until or now + settle
+                if now >= extra_until:
+                    return got
+            elif now >= deadline:
+                return got
+            time.sleep(0.02)
+
+    def events(self, count: int, **kw) -> list:
+        return self.take(self.events_queue, count, **kw)
+
+    def work(self, count: int, **kw) -> list:
+        try:
+            self.channel.queue_declare(self.work_queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker:  # the publisher never declared it: nothing sent
+            self.channel = self.connection.channel()
+            return []
+        return self.take(self.work_queue, count, **kw)
+
+    def close(self) -> None:
+        if self.connection.is_open:
+            self.connection.close()
+
+
+@pytest.fixture
+def observer(vhost_uri, district):
+    obs = Observer(vhost_uri, district)
+    yield obs
+    obs.close()
+
+
+def returned_event(district: str, code: str):
+    return build_event(name="dossier.returned", data=events_pb2.DossierReturned(code=code, district=district),
+                       source="/motcua/test", subject=code, district=district)
+
+
+def received_event(district: str, code: str):
+    return build_event(name="dossier.received", data=events_pb2.DossierReceived(code=code, district=district),
+                       source="/motcua/test", subject=code, district=district)
+
+
+def new_case(district: str, case_id: str | None = None, **fields) -> dict:
+    return {"_id": case_id or f"case-{uuid.uuid4().hex[:8]}", "district": district, "status": "received",
+            **fields}
+
+
+def ids_of(entries) -> list[str]:
+    return [entry["id"] for entry in entries or []]
+
+
+def event_ids(deliveries) -> list[str]:
+    return [props.headers[f"{HEADER_PREFIX}id"] for _method, props, _body in deliveries]
+
+
+# -- write then flush -----------------------------------------------------------------------------
+
+
+def test_add_messages_keeps_them_in_the_document(cases, district):
+    first, second = received_event(district, "C-1"), returned_event(district, "C-1")
+    doc = add_messages(new_case(district), [first])
+    since = doc[OUTBOX_SINCE]
+    assert since.tzinfo is not None and ids_of(doc[OUTBOX]) == [first.id]
+    add_messages(doc, [second.to_outgoing()])
+    assert ids_of(doc[OUTBOX]) == [first.id, second.id]
+    assert doc[OUTBOX_SINCE] == since  # the oldest pending entry's time
+    assert add_messages(new_case(district), []).get(OUTBOX) is None
+
+    stored = cases.insert(doc)
+    assert ids_of(stored[OUTBOX]) == [first.id, second.id]
+    assert [OutgoingMessage.from_outbox(e) for e in cases.get(stored["_id"])[OUTBOX]] == [
+        first.to_outgoing(), second.to_outgoing()]
+
+
+def test_flush_publishes_every_message_and_clears_the_outbox(cases, publisher, observer, district):
+    received, returned = received_event(district, "C-1"), returned_event(district, "C-1")
+    work = build_work(service="routing", district=district, type="routing.route_dossier",
+                      body={"dossier_id": "d-1"}, traceparent=received.traceparent)
+    stored = cases.insert(add_messages(new_case(district), [received, returned, work]))
+    assert len(stored[OUTBOX]) == 3 and stored[OUTBOX_SINCE] is not None
+    assert cases.count({OUTBOX_SINCE: {"$lte": datetime.now(UTC)}}) == 1
+
+    assert Outbox(publisher).flush(cases, stored) is True
+
+    events = observer.events(2)
+    assert event_ids(events) == [received.id, returned.id]
+    for (method, props, body), sent in zip(events, (received, returned), strict=True):
+        assert method.routing_key == sent.routing_key
+        assert props.content_type == "application/protobuf"
+        assert props.message_id == sent.id
+        assert props.delivery_mode == 2
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in props.headers.items()}
+        assert headers == sent.headers()
+        assert parse_event(body, props.headers, props.content_type) == sent
+    assert parse_event(events[1][2], events[1][1].headers, "application/protobuf").decode(
+        events_pb2.DossierReturned).code == "C-1"
+    works = observer.work(1)
+    assert len(works) == 1
+    _method, props, body = works[0]
+    assert parse_work(body, props.headers, observer.work_queue) == work
+
+    after = cases.get(stored["_id"])
+    assert not after.get(OUTBOX)
+    assert after.get(OUTBOX_SINCE) is None
+    assert after["version"] == 2 and after["status"] == "received"
+    assert cases.count({OUTBOX_SINCE: {"$lte": datetime.now(UTC)}}) == 0
+    # Nothing left for the relay.
+    assert OutboxRelay([cases], Outbox(publisher), grace=timedelta(0)).sweep() == 0
+    assert observer.events(0) == []
+
+
+def test_flush_of_a_document_without_messages_writes_nothing(cases, publisher):
+    stored = cases.insert(new_case("bim-son"))
+    assert Outbox(publisher).flush(cases, stored) is True
+    assert cases.get(stored["_id"])["version"] == 1
+
+
+def test_flush_with_an_unreachable_broker_keeps_the_messages(cases, vhost_uri, observer, district):
+    event = returned_event(district, "C-2")
+    stored = cases.insert(add_messages(new_case(district), [event]))
+    broken = Publisher(f"amqp://guest:guest@127.0.0.1:{infra.free_port()}/")
+    try:
+        started = time.monotonic()
+        assert Outbox(broken).flush(cases, stored) is False
+        assert time.monotonic() - started < 10
+    finally:
+        broken.close()
+    after = cases.get(stored["_id"])
+    assert ids_of(after[OUTBOX]) == [event.id]
+    assert after[OUTBOX_SINCE] == stored[OUTBOX_SINCE]
+    assert after["version"] == 1
+    assert observer.events(0) == []
+
+    # Once the broker answers, the pending message goes out (here through the relay).
+    good = Publisher(vhost_uri)
+    try:
+        assert OutboxRelay([cases], Outbox(good), grace=timedelta(0)).sweep() == 1
+    finally:
+        good.close()
+    assert event_ids(observer.events(1)) == [event.id]
+    assert not cases.get(stored["_id"]).get(OUTBOX)
+
+
+def test_flush_with_a_wrong_vhost_keeps_the_messages(cases, observer, district):
+    event = returned_event(district, "C-3")
+    stored = cases.insert(add_messages(new_case(district), [event]))
+    broken = Publisher(f"amqp://guest:guest@127.0.0.1:5672/motcua-no-such-vhost-{uuid.uuid4().hex[:6]}")
+    try:
+        assert Outbox(broken).flush(cases, stored) is False
+    finally:
+        broken.close()
+    assert ids_of(cases.get(stored["_id"])[OUTBOX]) == [event.id]
+    assert observer.events(0) == []
+
+
+def test_publishers_opened_and_closed_one_after_another_all_publish(vhost_uri, observer, district):
+    # A process may open and close several publishers on one broker (an api and a worker in one
+    # test, a restarted runtime): closing one must not break the next.
+    sent = []
+    for _ in range(3):
+        pub = Publisher(vhost_uri)
+        try:
+            for _ in range(2):
+                event = returned_event(district, "P-1")
+                pub.publish(event.to_outgoing())
+                sent.append(event.id)
+        finally:
+            pub.close()
+    assert event_ids(observer.events(6)) == sent
+
+
+# -- the relay ------------------------------------------------------------------------------------
+
+
+def test_relay_publishes_what_a_crash_left_pending_and_not_what_is_younger_than_the_grace(
+        cases, publisher, observer, district):
+    # "Crashed" writers: state and messages saved, never flushed.
+    old = [returned_event(district, "OLD-1"), received_event(district, "OLD-1")]
+    crashed = cases.insert(add_messages(new_case(district, "crashed"), old)
+                           | {OUTBOX_SINCE: datetime.now(UTC) - timedelta(minutes=10)})
+    young_event = returned_event(district, "YOUNG-1")
+    young = cases.insert(add_messages(new_case(district, "young"), [young_event]))
+    quiet = cases.insert(new_case(district, "quiet"))
+
+    relay = OutboxRelay([cases], Outbox(publisher), grace=timedelta(minutes=1))
+    assert relay.sweep() == 2
+    assert event_ids(observer.events(2)) == [e.id for e in old]
+    assert not cases.get(crashed["_id"]).get(OUTBOX)
+    assert cases.get(crashed["_id"]).get(OUTBOX_SINCE) is None
+    assert ids_of(cases.get(young["_id"])[OUTBOX]) == [young_event.id]  # its writer may still flush it
+    assert cases.get(quiet["_id"])["version"] == 1
+
+    assert relay.sweep() == 0  # nothing published twice
+    assert observer.events(0) == []
+
+    assert OutboxRelay([cases], Outbox(publisher), grace=timedelta(0)).sweep() == 1
+    assert event_ids(observer.events(1)) == [young_event.id]
+    assert not cases.get(young["_id"]).get(OUTBOX)
+
+
+def test_relay_takes_the_oldest_first_in_batches(cases, publisher, observer, district):
+    now = datetime.now(UTC)
+    events = {}
+    for n, age in ((1, 5), (2, 30), (3, 15)):
+        events[n] = returned_event(district, f"B-{n}")
+        cases.insert(add_messages(new_case(district, f"batch-{n}"), [events[n]])
+                     | {OUTBOX_SINCE: now - timedelta(minutes=age)})
+    relay = OutboxRelay([cases], Outbox(publisher), grace=timedelta(minutes=1), batch=1)
+    assert relay.sweep() == 1
+    assert event_ids(observer.events(1)) == [events[2].id]
+    assert relay.sweep() == 1
+    assert event_ids(observer.events(1)) == [events[3].id]
+    assert relay.sweep() == 1
+    assert event_ids(observer.events(1)) == [events[1].id]
+    assert relay.sweep() == 0
+
+
+class OtherCase(AggregateSchema):
+    meta = {"collection": "other_cases"}
+
+
+def test_relay_sweeps_every_collection(store, cases, publisher, observer, district):
+    others = store.collection(OtherCase)
+    first, second = returned_event(district, "X-1"), returned_event(district, "X-2")
+    cases.insert(add_messages(new_case(district), [first]) | {OUTBOX_SINCE: datetime.now(UTC) - timedelta(hours=1)})
+    others.insert(add_messages({"_id": "o-1"}, [second]) | {OUTBOX_SINCE: datetime.now(UTC) - timedelta(hours=1)})
+    assert OutboxRelay([cases, others], Outbox(publisher), grace=timedelta(minutes=1)).sweep() == 2
+    assert sorted(event_ids(observer.events(2))) == sorted([first.id, second.id])
+
+
+# -- a write between publish and clear ------------------------------------------------------------
+
+
+class WriteAfterPublishing(Publisher):
+    """A real publisher that lets someone else write the document right after the ``n``-th
+    message went out, i.e. between the outbox's publish and its clear."""
+
+    def __init__(self, uri: str, after: int, write: Callable[[], None]):
+        super().__init__(uri)
+        self._left = after
+        self._write = write
+
+    def publish(self, message: OutgoingMessage) -> None:
+        super().publish(message)
+        self._left -= 1
+        if self._left == 0:
+            self._write()
+
+
+def test_concurrent_write_between_publish_and_clear_removes_exactly_the_published_entries(
+        cases, vhost_uri, observer, district):
+    first, second = returned_event(district, "V-1"), received_event(district, "V-1")
+    later = returned_event(district, "V-2")
+    stored = cases.insert(add_messages(new_case(district), [first, second]))
+
+    def concurrent_write():  # another request: reads v1, changes state, adds its own message
+        current = cases.get(stored["_id"])
+        assert current["version"] == 1
+        cases.replace(add_messages({**current, "status": "supplemented"}, [later]), 1)
+
+    racing = WriteAfterPublishing(vhost_uri, after=2, write=concurrent_write)
+    try:
+        assert Outbox(racing).flush(cases, stored) is True  # took the VersionConflict path
+    finally:
+        racing.close()
+    assert event_ids(observer.events(2)) == [first.id, second.id]
+
+    after = cases.get(stored["_id"])
+    assert ids_of(after[OUTBOX]) == [later.id]  # the other writer's message is still pending
+    assert after["status"] == "supplemented"  # and its state change was kept
+    assert after["version"] == 3
+    assert after[OUTBOX_SINCE] is not None
+
+    good = Publisher(vhost_uri)
+    try:
+        assert OutboxRelay([cases], Outbox(good), grace=timedelta(0)).sweep() == 1
+    finally:
+        good.close()
+    assert event_ids(observer.events(1)) == [later.id]
+    final = cases.get(stored["_id"])
+    assert not final.get(OUTBOX) and final.get(OUTBOX_SINCE) is None and final["status"] == "supplemented"
+
+
+def test_concurrent_write_without_messages_leaves_a_stale_since_the_relay_clears(
+        cases, vhost_uri, observer, district):
+    event = returned_event(district, "S-1")
+    stored = cases.insert(add_messages(new_case(district), [event]))
+
+    def concurrent_write():
+        current = cases.get(stored["_id"])
+        cases.replace({**current, "status": "in_progress"}, current["version"])
+
+    racing = WriteAfterPublishing(vhost_uri, after=1, write=concurrent_write)
+    try:
+        assert Outbox(racing).flush(cases, stored) is True
+        assert event_ids(observer.events(1)) == [event.id]
+        after = cases.get(stored["_id"])
+        assert not after.get(OUTBOX) and after["status"] == "in_progress"
+
+        # The relay looks once more, publishes nothing and clears outbox_since.
+        assert OutboxRelay([cases], Outbox(racing), grace=timedelta(0)).sweep() == 0
+    finally:
+        racing.close()
+    assert observer.events(0) == []
+    final = cases.get(stored["_id"])
+    assert final.get(OUTBOX_SINCE) is None and final["status"] == "in_progress"
+    assert cases.count({OUTBOX_SINCE: {"$lte": datetime.now(UTC)}}) == 0

@@ -1,0 +1,57 @@
+"""`make demo`: submit a sample dossier to the running platform (`make run`) and print its journey,
+event by event, as an independent subscriber of `motcua.events` sees it, until it is archived."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from motcua.events.v1 import events_pb2
+from motcua.harness import ARCHIVED, EventCollector, sample_request, submit_all
+from motcua.settings import PlatformSettings
+
+PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
+    "dossier.received": events_pb2.DossierReceived, "dossier.assigned": events_pb2.DossierAssigned,
+    "dossier.step_completed": events_pb2.StepCompleted,
+    "dossier.signing_requested": events_pb2.SigningRequested, "document.signed": events_pb2.DocumentSigned,
+    "dossier.result_ready": events_pb2.ResultReady, "dossier.returned": events_pb2.DossierReturned,
+    "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
+}.items()}
+SHOWN = ("step", "role", "actor", "signers", "channel", "manifest_sha256", "document_count")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
+    parser.add_argument("--district", default="bim-son")
+    parser.add_argument("--timeout", type=float, default=120)
+    args = parser.parse_args()
+    settings = PlatformSettings.load()
+    events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
+    (answer,) = submit_all(args.address, [sample_request(args.district, int(time.time()) % 10**9)])
+    print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
+    shown = 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        journey = [e for e in events.by_subject().get(answer.code, [])]
+        for event in journey[shown:]:
+            payload = PAYLOADS[event.type]().FromString(event.body) if event.type in PAYLOADS else None
+            details = ", ".join(f"{f}={getattr(payload, f)!s}" for f in SHOWN
+                                if payload is not None and f in payload.DESCRIPTOR.fields_by_name
+                                and getattr(payload, f))
+            print(f"  {event.headers.get('cloudEvents:time', '')[11:23]}  {event.type:<42} "
+                  f"key={event.routing_key:<32} {details}")
+        shown = len(journey)
+        if any(e.type == ARCHIVED for e in journey):
+            events.stop()
+            print(f"dossier {answer.code} is archived")
+            return 0
+        time.sleep(0.2)
+    events.stop()
+    print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

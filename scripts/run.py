@@ -1,0 +1,53 @@
+"""`make run`: the whole platform on one machine, until Ctrl-C.
+
+Makes sure RabbitMQ and an S3 service answer (starting SeaweedFS from var/seaweedfs when nothing
+listens on the S3 endpoint), declares the messaging topology for every district of the catalog,
+then starts each service's api and worker processes under one supervisor and prints where the
+gRPC APIs listen. Ctrl-C stops the processes and the SeaweedFS it started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from kombu import Connection
+
+from motcua import infra
+from motcua.devstack import Stack
+from motcua.messaging import topology
+from motcua.platform import API_PORTS, platform_specs
+from motcua.settings import PlatformSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    settings = PlatformSettings.load()
+    infra.ensure_rabbitmq(settings.amqp_uri)
+    weed = infra.ensure_seaweedfs(settings)  # None when an S3 service already answered
+    try:
+        with Connection(settings.amqp_uri) as connection:
+            queues = topology.declare(connection, topology.SERVICES, settings.districts,
+                                      settings.retry_delays_ms)
+        print(f"[run] declared {len(queues)} queues for districts {', '.join(settings.districts)}")
+        env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
+        stack = Stack(platform_specs(env), ROOT / "var" / "log")
+        with stack:
+            stack.wait_ready(timeout=120)
+            for service, port in API_PORTS.items():
+                print(f"[run] {service} gRPC API listening on {settings.grpc_host}:{port} "
+                      f"(health, reflection={'on' if settings.grpc_reflection else 'off'})")
+            print(f"[run] workers consume the queues of {', '.join(settings.districts)}; "
+                  f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
+            return stack.run_forever()
+    finally:
+        if weed is not None:
+            weed.stop()
+            print("[run] stopped SeaweedFS")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Intake's use cases: submit a dossier, get a dossier.
+
+Submission order keeps the safety rules: everything is checked before anything is stored; the
+documents go to object storage first (content-addressed, so a retry rewrites the same keys); then
+one write stores the dossier with its pending messages; then the outbox publishes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from intake.adapters.records import DossierRecord, from_document, to_document
+from intake.application import events
+from intake.domain import lifecycle
+from intake.domain.catalog import Catalog
+from intake.domain.dossier import DocumentRef, Dossier, Status, code_counter, dossier_code, dossier_id_for
+from intake.domain.lifecycle import Channel
+from intake.domain.submission import (
+    Applicant,
+    IncomingDocument,
+    Limits,
+    check_applicant,
+    check_documents,
+    check_request_id,
+)
+from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from motcua.logs import bind
+from motcua.messaging.envelope import new_traceparent
+from motcua.messaging.outbox import Outbox, add_messages
+from motcua.objects import ObjectStore
+from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
+from motcua.store.schema import utc_ms
+from motcua.worktime import Calendar, vietnam_calendar
+
+log = logging.getLogger(__name__)
+OBJECT_PREFIX = "intake"
+
+
+@dataclass(frozen=True)
+class SubmitDossier:
+    request_id: str
+    fingerprint: str  # of the whole request without its id: tells a retry from a reuse
+    procedure_code: str
+    district: str
+    applicant: Applicant | None
+    documents: list[IncomingDocument]
+    traceparent: str | None = None
+    channel: Channel = Channel.DESK
+
+
+class Dossiers:
+    def __init__(self, store: Store, objects: ObjectStore, outbox: Outbox, catalog: Catalog,
+                 limits: Limits, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 calendar: Calendar | None = None):
+        self._calendar = calendar or vietnam_calendar()
+        self._store = store
+        self._dossiers: Collection = store.collection(DossierRecord)
+        self._objects = objects
+        self._outbox = outbox
+        self._catalog = catalog
+        self._limits = limits
+        self._clock = clock
+
+    def submit(self, command: SubmitDossier) -> Dossier:
+        check_request_id(command.request_id)
+        existing = self._by_request_id(command.request_id)
+        if existing is not None:
+            return self._repeat(existing, command)
+        procedure = self._catalog.procedure(command.procedure_code)
+        unit = self._catalog.unit(command.district)
+        check_applicant(command.applicant)
+        check_documents(command.documents, procedure, self._limits)
+
+        dossier_id = dossier_id_for(command.request_id)
+        with bind(district=unit.slug):
+            refs = [self._store_document(dossier_id, d) for d in command.documents]
+            # As the store keeps it (UTC, milliseconds), so the events, the work message and every later
+            # read tell the same time.
+            now = utc_ms(self._clock())
+            sequence = self._store.next_value(code_counter(unit.unit_id, now))
+            dossier = Dossier(
+                id=dossier_id, request_id=command.request_id, fingerprint=command.fingerprint,
+                code=dossier_code(unit.unit_id, now, sequence),
+                procedure_code=procedure.code, procedure_version=procedure.version, district=unit.slug,
+                unit_id=unit.unit_id, applicant=vars(command.applicant), documents=refs, received_at=None,
+                status=Status.SUBMITTED, channel=command.channel.value, submitted_at=now,
+            )
+            lifecycle.record(dossier, "submitted", now, command.request_id)
+            trace = command.traceparent or new_traceparent()
+            if lifecycle.initial_status(command.channel) is Status.RECEIVED:
+                messages = self._receive(dossier, procedure, now, "Bộ phận Một cửa", "", trace)
+            else:
+                messages = [events.dossier_submitted(dossier, trace)]
+            doc = add_messages(to_document(dossier), messages)
+            try:
+                stored = self._dossiers.insert(doc)
+            except DuplicateKey:
+                # The same request raced us (a client retry while the first call ran).
+                existing = self._by_request_id(command.request_id)
+                if existing is None:
+                    raise
+                return self._repeat(existing, command)
+            with bind(dossier_code=dossier.code):
+                log.info("dossier submitted", extra={"documents": len(refs), "channel": dossier.channel})
+                self._outbox.flush(self._dossiers, stored)
+            return from_document(stored)
+
+    def accept(self, request_id: str, code: str, official: str, traceparent: str | None = None) -> Dossier:
+        """The desk accepts an online or postal dossier (1 → 2): appointment, receipt, routing."""
+        check_request_id(request_id)
+        if not official.strip():
+            raise InvalidArgument("official", "is required: who accepts the dossier")
+
+        def change(dossier: Dossier, now: datetime, trace: str) -> list:
+            lifecycle.check_allowed("accept", dossier)
+            procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
+            return self._receive(dossier, procedure, now, official.strip(), request_id, trace)
+
+        return self._change(code, request_id, change, traceparent)
+
+    def refuse(self, request_id: str, code: str, official: str, reasons: list[str],
+               traceparent: str | None = None) -> Dossier:
+        """The desk refuses an online or postal dossier (1 → 3) with reasons; form 03 follows."""
+        check_request_id(request_id)
+        if not official.strip():
+            raise InvalidArgument("official", "is required: who refuses the dossier")
+
+        def change(dossier: Dossier, now: datetime, trace: str) -> list:
+            lifecycle.check_allowed("refuse", dossier)
+            lifecycle.refuse(dossier, at=now, reasons=reasons, official=official.strip(), request_id=request_id)
+            return [events.dossier_refused(dossier, trace), events.render_form(dossier, "03", trace)]
+
+        return self._change(code, request_id, change, traceparent)
+
+    def withdraw(self, request_id: str, code: str, reason: str, identity_number: str,
+                 traceparent: str | None = None) -> Dossier:
+        """Withdrawal at the applicant's request (→ 7), from the statuses that allow it."""
+        check_request_id(request_id)
+        if not reason.strip():
+            raise InvalidArgument("reason", "is required: why the applicant withdraws")
+
+        def change(dossier: Dossier, now: datetime, trace: str) -> list:
+            lifecycle.check_allowed("withdraw", dossier)
+            lifecycle.withdraw(dossier, at=now, reason=reason, identity_number=identity_number,
+                               request_id=request_id)
+            return [events.dossier_withdrawn(dossier, trace)]
+
+        return self._change(code, request_id, change, traceparent)
+
+    def track(self, code: str) -> tuple[Dossier, str]:
+        """Public progress: the dossier and its procedure's name (callers show no personal data)."""
+        if not code:
+            raise InvalidArgument("code", "is required")
+        dossier = self.get(code=code)
+        procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
+        return dossier, procedure.name
+
+    def follow_progress(self, code: str, status: Status, action: str, at: datetime, event_id: str) -> None:
+        """Mirror routing's progress (from its public events) for tracking; idempotent by event."""
+        for _ in range(5):
+            doc = self._find_code(code)
+            if doc is None:
+                return  # not a dossier of ours (another intake's, or a test's)
+            dossier = from_document(doc)
+            if lifecycle.handled(dossier, event_id=event_id) or not lifecycle.mirror_progress(
+                    dossier, status, action, at, event_id):
+                return
+            try:
+                self._dossiers.replace({**doc, **to_document(dossier)}, doc["version"])
+                return
+            except VersionConflict:
+                continue  # someone changed it meanwhile: read again
+        raise Conflict(f"dossier {code} kept changing while following its progress")
+
+    def _receive(self, dossier: Dossier, procedure, now: datetime, official: str, request_id: str,
+                 trace: str) -> list:
+        channel = Channel(dossier.channel)
+        lifecycle.receive(dossier, at=now, due_at=lifecycle.due_date(self._calendar, procedure, now, channel),
+                          official=official, request_id=request_id)
+        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, trace),
+                events.render_form(dossier, "01", trace)]
+
+    def _change(self, code: str, request_id: str, change, traceparent: str | None) -> Dossier:
+        """Apply a desk or applicant action once: a retried request returns the state it made."""
+        if not code:
+            raise InvalidArgument("code", "is required")
+        for _ in range(5):
+            doc = self._find_code(code)
+            if doc is None:
+                raise NotFound(f"no dossier {code!r}")
+            dossier = from_document(doc)
+            if lifecycle.handled(dossier, request_id=request_id):
+                return dossier
+            now = utc_ms(self._clock())
+            trace = traceparent or new_traceparent()
+            with bind(dossier_code=dossier.code, district=dossier.district):
+                messages = change(dossier, now, trace)
+                try:
+                    stored = self._dossiers.replace(add_messages({**doc, **to_document(dossier)}, messages),
+                                                    doc["version"])
+                except VersionConflict:
+                    continue
+                log.info("dossier changed", extra={"action": dossier.history[-1]["action"]})
+                self._outbox.flush(self._dossiers, stored)
+                return from_document(stored)
+        raise Conflict(f"dossier {code} kept changing; try again")
+
+    def _find_code(self, code: str) -> dict | None:
+        found = self._dossiers.find({"code": code}, limit=1)
+        return found[0] if found else None
+
+    def get(self, dossier_id: str = "", code: str = "") -> Dossier:
+        if not dossier_id and not code:
+            raise InvalidArgument("dossier_id", "give the dossier id or its code")
+        doc = self._dossiers.get(dossier_id) if dossier_id else self._find_code(code)
+        if doc is None:
+            raise NotFound(f"no dossier {dossier_id or code!r}")
+        return from_document(doc)
+
+    def _by_request_id(self, request_id: str) -> dict | None:
+        found = self._dossiers.find({"request_id": request_id}, limit=1)
+        return found[0] if found else None
+
+    def _repeat(self, existing: dict, command: SubmitDossier) -> Dossier:
+        if existing["fingerprint"] != command.fingerprint:
+            raise AlreadyExists(f"request_id {command.request_id!r} was already used for a different "
+                                "submission; use a new request id")
+        if existing.get("outbox"):
+            self._outbox.flush(self._dossiers, existing)  # finish what a crash interrupted
+        return from_document(existing)
+
+    def _store_document(self, dossier_id: str, document: IncomingDocument) -> DocumentRef:
+        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{dossier_id}", document.content, document.media_type)
+        return DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size, media_type=ref.media_type,
+                           name=document.name, component=document.component)

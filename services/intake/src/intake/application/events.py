@@ -1,0 +1,83 @@
+"""The public events and work messages intake emits, built from domain facts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from intake.domain.dossier import Dossier
+from motcua.events.v1 import events_pb2
+from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
+from motcua.protobufs import document_ref, timestamp
+from motcua.types.v1 import types_pb2
+
+SOURCE = "/motcua/intake"
+
+
+def document_refs(dossier: Dossier) -> list[types_pb2.DocumentRef]:
+    return [document_ref(asdict(d)) for d in dossier.documents]
+
+
+def applicant_message(applicant: dict[str, str]) -> types_pb2.Applicant:
+    return types_pb2.Applicant(**{k: v for k, v in applicant.items() if v})
+
+
+def _event(name: str, dossier: Dossier, data, traceparent: str | None) -> CloudEvent:
+    return build_event(name=name, data=data, source=SOURCE, subject=dossier.code, district=dossier.district,
+                       traceparent=traceparent)
+
+
+def dossier_submitted(dossier: Dossier, traceparent: str | None) -> CloudEvent:
+    return _event("dossier.submitted", dossier, events_pb2.DossierSubmitted(
+        dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
+        district=dossier.district, unit_id=dossier.unit_id, channel=dossier.channel,
+        submitted_at=timestamp(dossier.submitted_at), status=int(dossier.status)), traceparent)
+
+
+def dossier_received(dossier: Dossier, traceparent: str | None) -> CloudEvent:
+    return _event("dossier.received", dossier, events_pb2.DossierReceived(
+        dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
+        district=dossier.district, unit_id=dossier.unit_id,
+        applicant=applicant_message(dossier.applicant), documents=document_refs(dossier),
+        received_at=timestamp(dossier.received_at), status=int(dossier.status),
+        due_at=timestamp(dossier.due_at), channel=dossier.channel,
+        procedure_version=str(dossier.procedure_version or "")), traceparent)
+
+
+def dossier_refused(dossier: Dossier, traceparent: str | None) -> CloudEvent:
+    return _event("dossier.refused", dossier, events_pb2.DossierRefused(
+        dossier_id=dossier.id, code=dossier.code, district=dossier.district,
+        reasons=dossier.refusal_reasons, refused_at=timestamp(_last_at(dossier)),
+        status=int(dossier.status)), traceparent)
+
+
+def dossier_withdrawn(dossier: Dossier, traceparent: str | None) -> CloudEvent:
+    return _event("dossier.withdrawn", dossier, events_pb2.DossierWithdrawn(
+        dossier_id=dossier.id, code=dossier.code, district=dossier.district,
+        reason=dossier.withdrawal_reason, withdrawn_at=timestamp(_last_at(dossier)),
+        status=int(dossier.status)), traceparent)
+
+
+def route_dossier(dossier: Dossier, traceparent: str | None) -> WorkMessage:
+    """Asks routing to open the dossier's workflow (internal, JSON)."""
+    return build_work(service="routing", district=dossier.district, type="routing.route_dossier",
+                      id=f"route:{dossier.id}", traceparent=traceparent, body={
+                          "dossier_id": dossier.id, "code": dossier.code,
+                          "procedure_code": dossier.procedure_code,
+                          "procedure_version": dossier.procedure_version, "district": dossier.district,
+                          "unit_id": dossier.unit_id, "received_at": dossier.received_at.isoformat(),
+                          "due_at": dossier.due_at.isoformat() if dossier.due_at else None,
+                          "documents": [asdict(d) for d in dossier.documents]})
+
+
+def render_form(dossier: Dossier, form: str, traceparent: str | None) -> WorkMessage:
+    """Asks intake's worker to render and store form 01 (receipt) or 03 (refusal): CPU-heavy PDF
+    work stays off the api's request path."""
+    return build_work(service="intake", district=dossier.district, type="intake.render_form",
+                      id=f"form-{form}:{dossier.id}", traceparent=traceparent,
+                      body={"dossier_id": dossier.id, "form": form})
+
+
+def _last_at(dossier: Dossier):
+    from datetime import datetime
+
+    return datetime.fromisoformat(dossier.history[-1]["at"])

@@ -1,0 +1,86 @@
+"""Intake's forms, issued by the worker once the dossier's change is committed: form 01 (receipt
+and appointment) for an accepted dossier, form 03 (refusal with reasons) for a refused one. The
+PDF is stored under the dossier's prefix and its reference recorded on the dossier, once."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from intake.adapters.forms import ReceiptData, RefusalData, render_receipt, render_refusal
+from intake.adapters.records import from_document, to_document
+from intake.domain.catalog import Catalog, Procedure, TimeType
+from intake.domain.dossier import Dossier
+from motcua.errors import Conflict
+from motcua.objects import ObjectStore
+from motcua.store.port import Collection, VersionConflict
+
+log = logging.getLogger(__name__)
+DESK_OFFICIAL = "Bộ phận Một cửa"
+
+
+def duration_text(procedure: Procedure, online: bool) -> str:
+    days = procedure.duration.days(online)
+    shown = f"{days:g}".replace(".", ",")
+    unit = "ngày làm việc" if TimeType(procedure.time_type) is TimeType.WORKING_DAYS else "ngày"
+    return f"{shown} {unit}"
+
+
+class Forms:
+    def __init__(self, dossiers: Collection, objects: ObjectStore, catalog: Catalog, lookup_url: str,
+                 offload: Callable[..., Any] = lambda f, *a: f(*a)):
+        self._dossiers = dossiers
+        self._objects = objects
+        self._catalog = catalog
+        self._lookup_url = lookup_url
+        self._offload = offload  # PDF rendering is CPU work: off the eventlet hub
+
+    def issue(self, dossier_id: str, form: str) -> None:
+        for _ in range(5):
+            doc = self._dossiers.get(dossier_id)
+            if doc is None:
+                raise LookupError(f"no dossier {dossier_id}")  # retried: the write may be on its way
+            dossier = from_document(doc)
+            if dossier.receipt is not None:
+                return  # issued before: a repeated message changes nothing
+            pdf = self._offload(self._render, dossier, form)
+            ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
+            dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
+            try:
+                self._dossiers.replace({**doc, **to_document(dossier)}, doc["version"])
+                log.info("form issued", extra={"form": form})
+                return
+            except VersionConflict:
+                continue
+        raise Conflict(f"dossier {dossier_id} kept changing while its form {form} was issued")
+
+    def _render(self, dossier: Dossier, form: str) -> bytes:
+        procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
+        unit = self._catalog.unit(dossier.district)
+        applicant = dossier.applicant
+        # The row of the desk's decision: later rows (routing's progress) may follow it already.
+        decision = next(row for row in reversed(dossier.history)
+                        if row["action"] == ("refused" if form == "03" else "received"))
+        official = decision.get("actor") or DESK_OFFICIAL
+        if form == "03":
+            return render_refusal(RefusalData(
+                unit_name=unit.name, applicant_name=applicant.get("full_name", ""),
+                procedure_name=procedure.name, procedure_code=procedure.code,
+                reasons=tuple(dossier.refusal_reasons), refused_at=datetime.fromisoformat(decision["at"]),
+                official_name=official, place="Thanh Hóa", code=dossier.code,
+                applicant_id_number=applicant.get("identity_number", ""),
+                applicant_address=applicant.get("address", "")))
+        received = Counter(d.component for d in dossier.documents)
+        components = tuple((c.name, c.originals * received[c.code], c.copies * received[c.code])
+                           for c in procedure.components if received[c.code])
+        return render_receipt(ReceiptData(
+            unit_name=unit.name, code=dossier.code, applicant_name=applicant.get("full_name", ""),
+            procedure_name=procedure.name, procedure_code=procedure.code, components=components,
+            duration=duration_text(procedure, online=dossier.channel == "online"),
+            received_at=dossier.received_at, appointment_at=dossier.due_at, lookup_url=self._lookup_url,
+            official_name=official, place="Thanh Hóa", applicant_id_number=applicant.get("identity_number", ""),
+            applicant_address=applicant.get("address", ""), applicant_phone=applicant.get("phone", ""),
+            applicant_email=applicant.get("email", ""), result_delivery="Tại Bộ phận Một cửa hoặc trực tuyến"))

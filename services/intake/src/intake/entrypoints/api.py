@@ -1,0 +1,172 @@
+"""Intake's gRPC api process (grpcio): decode → command → use case → encode."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime
+
+import grpc
+
+from intake.adapters.catalog_file import load_catalog
+from intake.application.dossiers import Dossiers, SubmitDossier
+from intake.application.events import applicant_message, document_refs
+from intake.application.uploads import Uploads
+from intake.config import IntakeSettings
+from intake.domain.catalog import Catalog
+from intake.domain.dossier import Dossier
+from intake.domain.lifecycle import Channel
+from intake.domain.submission import Applicant, IncomingDocument, Limits
+from intake.entrypoints import catalog_servicer
+from intake.entrypoints.uploads import upload_document
+from motcua import logs
+from motcua.errors import InvalidArgument
+from motcua.grpcsupport import build_server, request_fingerprint
+from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
+from motcua.protobufs import document_ref, timestamp
+from motcua.runtime import Infrastructure
+from motcua.types.v1 import types_pb2
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
+
+
+class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
+    def __init__(self, dossiers: Dossiers, uploads: Uploads | None = None):
+        self._dossiers = dossiers
+        self._uploads = uploads
+
+    def UploadDocument(self, request_iterator, context: grpc.ServicerContext):
+        if self._uploads is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "uploads are not enabled on this server")
+        return upload_document(self._uploads, request_iterator)
+
+    def SubmitDossier(self, request: intake_pb2.SubmitDossierRequest, context: grpc.ServicerContext):
+        applicant = None
+        if request.HasField("applicant"):
+            a = request.applicant
+            applicant = Applicant(full_name=a.full_name, identity_number=a.identity_number, phone=a.phone,
+                                  email=a.email, address=a.address)
+        command = SubmitDossier(
+            request_id=request.request_id, fingerprint=request_fingerprint(request),
+            procedure_code=request.procedure_code, district=request.district, applicant=applicant,
+            documents=[IncomingDocument(name=d.name, media_type=d.media_type, content=d.content,
+                                        component=d.component)
+                       for d in request.documents],
+            traceparent=_traceparent(context), channel=channel_of(request.channel),
+        )
+        dossier = self._dossiers.submit(command)
+        return intake_pb2.SubmitDossierResponse(dossier_id=dossier.id, code=dossier.code,
+                                                status=int(dossier.status),
+                                                received_at=optional_timestamp(dossier.received_at))
+
+    def AcceptDossier(self, request: intake_pb2.AcceptDossierRequest, context: grpc.ServicerContext):
+        dossier = self._dossiers.accept(request.request_id, request.code, request.official, _traceparent(context))
+        return intake_pb2.AcceptDossierResponse(dossier=dossier_message(dossier))
+
+    def RefuseDossier(self, request: intake_pb2.RefuseDossierRequest, context: grpc.ServicerContext):
+        dossier = self._dossiers.refuse(request.request_id, request.code, request.official, list(request.reasons),
+                                        _traceparent(context))
+        return intake_pb2.RefuseDossierResponse(dossier=dossier_message(dossier))
+
+    def WithdrawDossier(self, request: intake_pb2.WithdrawDossierRequest, context: grpc.ServicerContext):
+        dossier = self._dossiers.withdraw(request.request_id, request.code, request.reason,
+                                          request.identity_number, _traceparent(context))
+        return intake_pb2.WithdrawDossierResponse(dossier=dossier_message(dossier))
+
+    def TrackDossier(self, request: intake_pb2.TrackDossierRequest, context: grpc.ServicerContext):
+        dossier, procedure_name = self._dossiers.track(request.code)
+        return intake_pb2.TrackDossierResponse(  # public: nothing about the applicant
+            code=dossier.code, procedure_code=dossier.procedure_code, procedure_name=procedure_name,
+            status=int(dossier.status), received_at=optional_timestamp(dossier.received_at),
+            due_at=optional_timestamp(dossier.due_at), steps=progress_steps(dossier))
+
+    def GetDossier(self, request: intake_pb2.GetDossierRequest, context: grpc.ServicerContext):
+        dossier = self._dossiers.get(dossier_id=request.dossier_id, code=request.code)
+        return intake_pb2.GetDossierResponse(dossier=dossier_message(dossier))
+
+
+CHANNELS = {intake_pb2.CHANNEL_UNSPECIFIED: Channel.DESK, intake_pb2.CHANNEL_DESK: Channel.DESK,
+            intake_pb2.CHANNEL_ONLINE: Channel.ONLINE, intake_pb2.CHANNEL_POST: Channel.POST}
+
+
+def channel_of(value: int) -> Channel:
+    if value not in CHANNELS:
+        raise InvalidArgument("channel", f"unknown channel {value}")
+    return CHANNELS[value]
+
+
+def optional_timestamp(value):
+    return timestamp(value) if value is not None else None
+
+
+def progress_steps(dossier: Dossier) -> list[intake_pb2.ProgressStep]:
+    return [intake_pb2.ProgressStep(action=row["action"], status=int(row["status"]),
+                                    at=timestamp(datetime.fromisoformat(row["at"])))
+            for row in dossier.history]
+
+
+def dossier_message(dossier: Dossier) -> intake_pb2.Dossier:
+    channel = {v: k for k, v in CHANNELS.items() if k != intake_pb2.CHANNEL_UNSPECIFIED}[Channel(dossier.channel)]
+    return intake_pb2.Dossier(
+        dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
+        district=dossier.district, unit_id=dossier.unit_id, status=int(dossier.status),
+        applicant=applicant_message(dossier.applicant) if dossier.applicant else types_pb2.Applicant(),
+        documents=document_refs(dossier), received_at=optional_timestamp(dossier.received_at),
+        version=dossier.version, channel=channel, procedure_version=dossier.procedure_version or 0,
+        due_at=optional_timestamp(dossier.due_at),
+        previous_due_at=[timestamp(d) for d in dossier.previous_due_at],
+        receipt=document_ref(dossier.receipt) if dossier.receipt else None,
+        refusal_reasons=dossier.refusal_reasons, submitted_at=optional_timestamp(dossier.submitted_at),
+        history=progress_steps(dossier))
+
+
+def _traceparent(context: grpc.ServicerContext) -> str | None:
+    return dict(context.invocation_metadata()).get("traceparent")
+
+
+def build_dossiers(settings: IntakeSettings, infra: Infrastructure, catalog: Catalog | None = None) -> Dossiers:
+    return Dossiers(infra.store, infra.objects, infra.outbox, catalog or load_catalog(settings.catalog_file),
+                    limits_of(settings))
+
+
+def build_uploads(settings: IntakeSettings, infra: Infrastructure) -> Uploads:
+    return Uploads(infra.store, infra.objects, limits_of(settings))
+
+
+def limits_of(settings: IntakeSettings) -> Limits:
+    return Limits(max_document_bytes=settings.max_document_bytes, max_documents=settings.max_documents,
+                  max_dossier_bytes=settings.max_dossier_bytes)
+
+
+def main() -> int:
+    settings = IntakeSettings.load()
+    logs.configure("intake-api", settings.log_level)
+    infra = Infrastructure.connect(settings)
+    infra.objects.ensure_bucket()
+    catalog = load_catalog(settings.catalog_file)  # once, shared by both services
+    servicer = IntakeServicer(build_dossiers(settings, infra, catalog), build_uploads(settings, infra))
+
+    def add_servicers(server: grpc.Server) -> None:
+        intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
+        catalog_servicer.add_catalog_service(server, catalog)
+
+    server, port, _ = build_server(
+        [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
+        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    server.start()
+    log.info("api ready", extra={"port": port})
+    print(f"READY intake api listening on {settings.grpc_host}:{port}", flush=True)
+    stopped.wait()
+    server.stop(grace=5).wait()
+    infra.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Intake's worker process (nameko): issues forms 01 and 03 (intake.render_form), follows routing's
+progress for public tracking (dossier.assigned, result_ready, returned), and relays the outbox."""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import sys  # noqa: E402
+
+from eventlet import tpool  # noqa: E402
+
+from intake.adapters.catalog_file import load_catalog  # noqa: E402
+from intake.adapters.records import DossierRecord  # noqa: E402
+from intake.application.progress import Progress  # noqa: E402
+from intake.config import IntakeSettings  # noqa: E402
+from intake.entrypoints.api import build_dossiers  # noqa: E402
+from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
+from motcua.worker import main  # noqa: E402
+
+
+def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
+    infra = Infrastructure.connect(settings)
+    infra.objects.ensure_bucket()
+    catalog = load_catalog(settings.catalog_file)
+    progress = Progress(build_dossiers(settings, infra, catalog), infra.store.collection(DossierRecord),
+                        infra.objects, catalog, settings.lookup_url, offload=tpool.execute)
+    return WorkerRuntime(infra, "intake", progress.dispatch, [DossierRecord])
+
+
+if __name__ == "__main__":
+    sys.exit(main("intake", IntakeSettings, make_runtime))

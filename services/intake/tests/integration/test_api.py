@@ -1,0 +1,212 @@
+"""Intake's gRPC API as an agency sees it: the real IntakeServicer in a grpcio server (build_server,
+in this process) wired by build_dossiers to SQLite, SeaweedFS and RabbitMQ, called with a stock
+grpcio client through the generated stubs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from intake.adapters.records import DossierRecord
+from intake.config import IntakeSettings
+from intake.entrypoints.api import SERVICE_NAME, IntakeServicer, build_dossiers
+from motcua.grpcsupport import build_server
+from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
+from motcua.messaging.envelope import trace_id
+from motcua.messaging.outbox import Outbox
+from motcua.messaging.publisher import Publisher
+from motcua.objects import ObjectStore
+from motcua.runtime import Infrastructure
+from motcua.store import Store, open_store
+from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store
+from motcua.types.v1 import types_pb2
+
+pytestmark = pytest.mark.integration
+
+LIMIT = 64 * 1024
+PDF = b"%PDF-1.7\n% don de nghi\ntrailer\n<< >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)
+BIG_PDF = PDF[:-7] + b"%" * (LIMIT - len(PDF)) + PDF[-7:]  # exactly at the document limit
+
+
+@dataclass
+class Api:
+    intake: intake_pb2_grpc.IntakeServiceStub
+    health: health_pb2_grpc.HealthStub
+    store: Store
+    bucket: ObjectStore
+
+    def counts(self) -> tuple[int, int]:
+        """Dossiers in the store and objects in the bucket."""
+        objects = sum(1 for _ in self.bucket.client.list_objects(self.bucket.bucket, recursive=True))
+        return self.store.collection(DossierRecord).count({}), objects
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, s3_endpoint: S3Endpoint, vhost_uri: str) -> Iterator[Api]:
+    bucket = new_bucket_store(s3_endpoint, prefix="intake-api")
+    settings = IntakeSettings.load(
+        amqp_uri=vhost_uri, mongo_uri=None, data_dir=tmp_path_factory.mktemp("intake-api"),
+        max_document_bytes=LIMIT, max_documents=5, max_dossier_bytes=3 * LIMIT,
+        **s3_endpoint.settings_overrides(bucket.bucket))
+    publisher = Publisher(settings.amqp_uri)
+    infra = Infrastructure(settings=settings, store=open_store(settings), objects=bucket, publisher=publisher,
+                           outbox=Outbox(publisher))
+    servicer = IntakeServicer(build_dossiers(settings, infra))
+    server, port, _ = build_server(
+        [SERVICE_NAME], lambda s: intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, s),
+        "127.0.0.1", 0, reflection_on=True, workers=4)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Api(intake_pb2_grpc.IntakeServiceStub(channel), health_pb2_grpc.HealthStub(channel), infra.store,
+                  bucket)
+    finally:
+        channel.close()
+        server.stop(grace=None).wait()
+        infra.close()
+        drop_bucket(bucket)
+
+
+def request(**changes) -> intake_pb2.SubmitDossierRequest:
+    fields = {
+        "request_id": str(uuid.uuid4()),
+        "procedure_code": "1.004616",
+        "district": "bim-son",
+        "applicant": types_pb2.Applicant(full_name="Nguyễn Văn An", identity_number="038095001234",
+                                         email="an@example.vn"),
+        "documents": [intake_pb2.Document(name="don-de-nghi.pdf", media_type="application/pdf", content=PDF,
+                                          component="don-de-nghi"),
+                      intake_pb2.Document(name="ban-ve.png", media_type="image/png", content=PNG, component="ban-ve")],
+    }
+    fields.update(changes)
+    return intake_pb2.SubmitDossierRequest(**{k: v for k, v in fields.items() if v is not None})
+
+
+def pdf_document(name: str = "don.pdf", content: bytes = PDF, media_type: str = "application/pdf",
+                 component: str = "don-de-nghi"):
+    return intake_pb2.Document(name=name, media_type=media_type, content=content, component=component)
+
+
+def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as excinfo:
+        call(*args, timeout=10, **kwargs)
+    return excinfo.value
+
+
+def test_health_is_serving(api: Api):
+    for service in ("", SERVICE_NAME):
+        answer = api.health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_submit_then_get_by_id_and_by_code(api: Api, broker):
+    traceparent = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    sent = request()
+
+    answer = api.intake.SubmitDossier(sent, timeout=10, metadata=[("traceparent", traceparent)])
+
+    assert answer.status == types_pb2.DOSSIER_STATUS_RECEIVED
+    assert answer.code.startswith("000.00.06.H56-") and len(answer.code) == len("000.00.06.H56-261126-0001")
+    assert answer.received_at.seconds > 0
+    by_id = api.intake.GetDossier(intake_pb2.GetDossierRequest(dossier_id=answer.dossier_id), timeout=10).dossier
+    by_code = api.intake.GetDossier(intake_pb2.GetDossierRequest(code=answer.code), timeout=10).dossier
+    assert by_id == by_code
+    assert (by_id.dossier_id, by_id.code, by_id.status) == (answer.dossier_id, answer.code, answer.status)
+    assert (by_id.district, by_id.unit_id, by_id.procedure_code) == ("bim-son", "000.00.06.H56", "1.004616")
+    assert by_id.received_at == answer.received_at
+    assert by_id.applicant == sent.applicant
+    assert [(d.name, d.media_type, d.size) for d in by_id.documents] == [
+        (d.name, d.media_type, len(d.content)) for d in sent.documents]
+    assert all(d.key == f"intake/{answer.dossier_id}/{d.sha256}" for d in by_id.documents)
+
+    [event] = broker.events()
+    assert event.headers["cloudEvents:subject"] == answer.code
+    assert trace_id(event.headers["cloudEvents:traceparent"]) == trace_id(traceparent)
+    assert [w.properties.message_id for w in broker.work("bim-son")] == [f"route:{answer.dossier_id}"]
+
+
+def test_a_retry_gets_the_first_answer_and_a_reused_request_id_is_refused(api: Api, broker):
+    sent = request()
+    first = api.intake.SubmitDossier(sent, timeout=10)
+    before = api.counts()
+    broker.events()
+
+    assert api.intake.SubmitDossier(sent, timeout=10) == first
+    assert api.counts() == before
+    assert broker.events() == []
+
+    changed = request(request_id=sent.request_id, documents=[pdf_document(content=PDF + b"\n")])
+    error = rpc_error(api.intake.SubmitDossier, changed)
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS
+    assert sent.request_id in error.details()
+    assert api.counts() == before
+    assert broker.events() == []
+
+
+@pytest.mark.parametrize("changes, field", [
+    pytest.param({"request_id": ""}, "request_id", id="missing-request-id"),
+    pytest.param({"applicant": None}, "applicant", id="missing-applicant"),
+    pytest.param({"applicant": types_pb2.Applicant(full_name="An", identity_number="0380-9500-1234")},
+                 "applicant.identity_number", id="bad-cccd"),
+    pytest.param({"documents": []}, "documents", id="no-documents"),
+    pytest.param({"documents": [pdf_document(), pdf_document(content=b"")]}, "documents[1].content",
+                 id="empty-document"),
+    pytest.param({"documents": [pdf_document(content=PDF[:-7] + b"%" * LIMIT + PDF[-7:])]}, "documents[0].content",
+                 id="oversize-document"),
+    pytest.param({"documents": [pdf_document(), pdf_document(content=b"<html>not a pdf</html>")]},
+                 "documents[1].content", id="pdf-that-is-not-one"),
+    pytest.param({"procedure_code": "1.001612", "documents": [pdf_document("anh.png", PNG, "image/png")]},
+                 "documents[0].media_type", id="media-type-not-accepted"),
+    pytest.param({"documents": [pdf_document("../don.pdf")]}, "documents[0].name", id="name-with-slash"),
+    pytest.param({"documents": [pdf_document("don\x1b[31m.pdf")]}, "documents[0].name", id="name-with-escape"),
+    pytest.param({"documents": [pdf_document(), pdf_document(component="")]}, "documents[1].component",
+                 id="document-without-component"),
+    pytest.param({"documents": [pdf_document(), pdf_document(component="to-khai")]}, "documents[1].component",
+                 id="component-of-another-procedure"),
+    pytest.param({"procedure_code": "1.001612", "documents": [pdf_document()]}, "documents",
+                 id="required-component-missing"),
+    pytest.param({"documents": [pdf_document(), *[pdf_document(f"ban-ve-{n}.pdf", BIG_PDF, component="ban-ve")
+                                                  for n in range(3)]]},
+                 "documents", id="dossier-over-its-size-limit"),
+])
+def test_bad_input_is_invalid_argument_naming_the_field(api: Api, broker, changes, field):
+    before = api.counts()
+    error = rpc_error(api.intake.SubmitDossier, request(**changes))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"{field}: "), error.details()
+    assert api.counts() == before
+    assert all(n == 0 for n in broker.pending().values())
+
+
+@pytest.mark.parametrize("changes, named", [
+    pytest.param({"district": "hai-phong"}, "hai-phong", id="unknown-district"),
+    pytest.param({"procedure_code": "9.999999"}, "9.999999", id="unknown-procedure"),
+])
+def test_unknown_district_or_procedure_is_not_found(api: Api, broker, changes, named):
+    before = api.counts()
+    error = rpc_error(api.intake.SubmitDossier, request(**changes))
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert named in error.details()
+    assert api.counts() == before
+    assert all(n == 0 for n in broker.pending().values())
+
+
+@pytest.mark.parametrize("get, status", [
+    pytest.param(intake_pb2.GetDossierRequest(dossier_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND,
+                 id="unknown-id"),
+    pytest.param(intake_pb2.GetDossierRequest(code="000.00.06.H56-261126-9999"), grpc.StatusCode.NOT_FOUND,
+                 id="unknown-code"),
+    pytest.param(intake_pb2.GetDossierRequest(), grpc.StatusCode.INVALID_ARGUMENT, id="neither-id-nor-code"),
+])
+def test_get_dossier_errors(api: Api, get, status):
+    error = rpc_error(api.intake.GetDossier, get)
+    assert error.code() is status
+    assert error.details()
+    if status is grpc.StatusCode.INVALID_ARGUMENT:
+        assert error.details().startswith("dossier_id: ")

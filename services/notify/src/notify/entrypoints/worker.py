@@ -1,0 +1,23 @@
+"""Notify's worker process (nameko): consumes notify.<district> (bound to every public event of
+the district) and relays its outbox."""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import sys  # noqa: E402
+
+from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
+from motcua.worker import main  # noqa: E402
+from notify.adapters.records import NotificationRecord  # noqa: E402
+from notify.application.notifying import Notifier  # noqa: E402
+from notify.config import NotifySettings  # noqa: E402
+
+
+def make_runtime(settings: NotifySettings) -> WorkerRuntime:
+    infra = Infrastructure.connect(settings)
+    return WorkerRuntime(infra, "notify", Notifier(infra.store, infra.outbox).dispatch, [NotificationRecord])
+
+
+if __name__ == "__main__":
+    sys.exit(main("notify", NotifySettings, make_runtime))

@@ -1,0 +1,34 @@
+"""The signing domain (pure Python): requests, results, the signing-order rule and its errors."""
+
+from .errors import AlreadySigned, NotAPdf, SigningOrderViolation, UnknownSigner
+from .model import (
+    PDF_MEDIA_TYPE,
+    AppliedSignature,
+    SignatureReport,
+    SignedDocument,
+    SignedPdf,
+    SignerRef,
+    SignerRole,
+    SigningRequest,
+    check_document_ref,
+    check_pdf_bytes,
+    check_signing_order,
+)
+
+__all__ = [
+    "PDF_MEDIA_TYPE",
+    "AlreadySigned",
+    "AppliedSignature",
+    "NotAPdf",
+    "SignatureReport",
+    "SignedDocument",
+    "SignedPdf",
+    "SignerRef",
+    "SignerRole",
+    "SigningOrderViolation",
+    "SigningRequest",
+    "UnknownSigner",
+    "check_document_ref",
+    "check_pdf_bytes",
+    "check_signing_order",
+]

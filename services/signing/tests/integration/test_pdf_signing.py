@@ -1,0 +1,410 @@
+"""Signing real PDFs with the development PKI, checked by two independent validators: pyHanko's
+and poppler's ``pdfsig`` (Debian poppler-utils; NSS underneath).
+
+What is asserted with pdfsig, and why: with its default NSS store pdfsig must find both
+signatures valid ("Signature is Valid."), of type ETSI.CAdES.detached with SHA-256, the seal
+covering the total document, and must say "Certificate issuer isn't Trusted." — the dev root is in
+no system store, and that line also proves pdfsig built the chain up to a root it could judge.
+With an NSS database that trusts the dev root (made with ``certutil``, Debian libnss3-tools) it
+must say "Certificate is Trusted." for both signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from fpdf import FPDF
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signing.adapters.pdf import FIELD_NAMES, apply_signatures, sign_pdf, verify_pdf
+from signing.adapters.pki import DEV_OFFICIAL_ID, DEV_SEAL_ID, ensure_dev_pki
+from signing.application.sign_document import SignDocument
+from signing.domain import AlreadySigned, NotAPdf, SignerRole, SigningRequest, UnknownSigner
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+DOSSIER = "000.00.06.H56-231027-0361"
+
+
+def draft_pdf(pages: int = 2) -> bytes:
+    pdf = FPDF()
+    pdf.add_font("DejaVu", fname=FONT)
+    for n in range(1, pages + 1):
+        pdf.add_page()
+        pdf.set_font("DejaVu", size=16)
+        pdf.multi_cell(0, 10, "QUYẾT ĐỊNH\nCấp giấy phép xây dựng", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", size=11)
+        pdf.multi_cell(0, 7, f"Trang {n}. Ủy ban nhân dân thị xã Bỉm Sơn, tỉnh Thanh Hóa cấp giấy phép "
+                             f"xây dựng cho hồ sơ {DOSSIER}.")
+    return bytes(pdf.output())
+
+
+def request_for(data: bytes, personal: str = DEV_OFFICIAL_ID, seal: str = DEV_SEAL_ID) -> SigningRequest:
+    return SigningRequest.from_dict({
+        "request_id": "req-1",
+        "dossier_code": DOSSIER,
+        "district": "bim-son",
+        "document": {"key": f"routing/{DOSSIER}/draft", "sha256": hashlib.sha256(data).hexdigest(),
+                     "size": len(data), "media_type": "application/pdf"},
+        "signers": [{"role": "personal", "signer_id": personal}, {"role": "seal", "signer_id": seal}],
+    })
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return ensure_dev_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def draft():
+    return draft_pdf()
+
+
+@pytest.fixture(scope="module")
+def signed(pki, draft):
+    return apply_signatures(draft, request_for(draft), pki)
+
+
+# -- pyHanko's validator -----------------------------------------------------------------------
+
+
+def test_two_signatures_personal_first_then_the_seal(signed, pki):
+    reports = verify_pdf(signed.data, pki.trust_roots())
+    assert [r.field_name for r in reports] == ["Sig_Official", "Sig_Seal"]
+    assert [r.signer_name for r in reports] == ["Nguyễn Văn An", "UBND thị xã Bỉm Sơn"]
+    assert "Organization: UBND thị xã Bỉm Sơn" in reports[0].signer_subject
+    for report in reports:
+        assert report.intact and report.valid and report.trusted and not report.revoked, report
+        assert report.ok
+    assert reports[0].signing_time <= reports[1].signing_time
+
+
+def test_the_seal_covers_the_whole_file_and_the_personal_signature_stays_valid(signed, pki):
+    personal, seal = verify_pdf(signed.data, pki.trust_roots())
+    assert seal.covers_whole_file and seal.coverage == "entire_file"
+    assert seal.modifications == "none"
+    # the personal signature covers its own revision; what came after is a signature form field
+    assert not personal.covers_whole_file and personal.coverage == "entire_revision"
+    assert personal.modifications == "form_filling"
+    assert personal.ok
+
+
+def test_the_personal_signature_alone_is_the_first_revision(signed, pki, draft):
+    reader = PdfFileReader(BytesIO(signed.data))
+    first = reader.embedded_signatures[0]
+    start, length = (int(v) for v in list(first.byte_range)[2:])
+    revision = signed.data[: start + length]  # up to the end of its signed range
+    assert revision.startswith(draft)  # an incremental update: the draft's bytes are untouched
+    (report,) = verify_pdf(revision, pki.trust_roots())
+    assert report.field_name == "Sig_Official" and report.ok and report.covers_whole_file
+
+
+def test_pades_b_t_with_a_trusted_timestamp(signed, pki):
+    reports = verify_pdf(signed.data, pki.trust_roots())
+    now = datetime.now(UTC)
+    for report, applied in zip(reports, signed.signatures, strict=True):
+        assert report.timestamp is not None and report.timestamp_trusted
+        assert abs(report.timestamp - now) < timedelta(minutes=10)
+        assert applied.timestamped_at == report.timestamp
+        assert applied.signed_at == report.signing_time
+    reader = PdfFileReader(BytesIO(signed.data))
+    for sig in reader.embedded_regular_signatures:
+        assert sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+        assert sig.md_algorithm == "sha256"
+
+
+def test_applied_signatures_report_roles_and_names(signed):
+    assert [(s.role, s.field_name, s.signer_name) for s in signed.signatures] == [
+        (SignerRole.PERSONAL, "Sig_Official", "Nguyễn Văn An"),
+        (SignerRole.SEAL, "Sig_Seal", "UBND thị xã Bỉm Sơn"),
+    ]
+
+
+def test_sign_pdf_returns_the_bytes(pki, draft):
+    data = sign_pdf(draft, request_for(draft), pki)
+    assert [r.ok for r in verify_pdf(data, pki.trust_roots())] == [True, True]
+
+
+def test_another_root_does_not_make_it_trusted(signed, tmp_path):
+    stranger = ensure_dev_pki(tmp_path / "other-pki")
+    reports = verify_pdf(signed.data, stranger.trust_roots())
+    assert [(r.intact, r.valid, r.trusted, r.ok) for r in reports] == [(True, True, False, False)] * 2
+
+
+def test_a_changed_byte_breaks_both_signatures(signed, pki):
+    data = bytearray(signed.data)
+    # the binary comment on line 2 of the draft: covered by both signatures, irrelevant to parsing
+    at = data.index(b"\n") + 2
+    data[at] ^= 0x01
+    reports = verify_pdf(bytes(data), pki.trust_roots())
+    assert [r.intact for r in reports] == [False, False]
+    assert not any(r.ok for r in reports)
+
+
+def test_an_update_after_the_seal_is_seen(signed, pki):
+    writer = IncrementalPdfFileWriter(BytesIO(signed.data))
+    writer.root["/MotcuaTampered"] = generic.BooleanObject(True)
+    writer.update_root()
+    out = BytesIO()
+    writer.write(out)
+    personal, seal = verify_pdf(out.getvalue(), pki.trust_roots())
+    assert seal.intact and not seal.covers_whole_file
+    assert seal.modifications != "none"
+
+
+# -- appearance --------------------------------------------------------------------------------
+
+
+def _widgets(data: bytes) -> dict[str, generic.DictionaryObject]:
+    reader = PdfFileReader(BytesIO(data))
+    last_page = reader.root["/Pages"]["/Kids"][-1].get_object()
+    widgets = {}
+    for annot in last_page["/Annots"]:
+        annot = annot.get_object()
+        if annot.get("/FT") == "/Sig":
+            widgets[annot["/T"]] = annot
+    return widgets
+
+
+def test_visible_stamps_on_the_last_page_with_the_seal_over_a_third_of_the_signature(signed):
+    widgets = _widgets(signed.data)
+    assert set(widgets) == {"Sig_Official", "Sig_Seal"}
+    px0, py0, px1, py1 = (float(v) for v in widgets["Sig_Official"]["/Rect"])
+    sx0, sy0, sx1, sy1 = (float(v) for v in widgets["Sig_Seal"]["/Rect"])
+    width = px1 - px0
+    overlap = min(px1, sx1) - max(px0, sx0)
+    assert sx0 < px0  # the seal sits to the left, over the start of the signature
+    assert overlap == pytest.approx(width / 3, abs=2)
+    assert (sy0, sy1) == (py0, py1)
+
+
+def test_stamp_colours_and_text_widths(signed):
+    widgets = _widgets(signed.data)
+
+    def stream_and_fonts(annot):
+        texts, fonts, todo = [], [], [annot["/AP"]["/N"].get_object()]
+        while todo:  # the appearance and the form XObjects it draws
+            xobj = todo.pop()
+            texts.append(xobj.data)
+            resources = xobj.get("/Resources", generic.DictionaryObject()).get_object()
+            fonts += [f.get_object() for f in resources.get("/Font", {}).values()]
+            todo += [x.get_object() for x in resources.get("/XObject", {}).values()]
+        return b" ".join(texts), fonts
+
+    personal, personal_fonts = stream_and_fonts(widgets["Sig_Official"])
+    seal, seal_fonts = stream_and_fonts(widgets["Sig_Seal"])
+    assert b"0.05 0.2 0.7 RG" in personal and b"0.05 0.2 0.7 rg" in personal  # blue border, text
+    assert b"0.8 0.05 0.05 RG" in seal and b"0.8 0.05 0.05 rg" in seal  # red border, text
+    for font in personal_fonts + seal_fonts:
+        widths = [w for entry in font["/DescendantFonts"][0].get_object()["/W"]
+                  if isinstance(entry, list) for w in entry]
+        # PDF glyph widths are in 1/1000 em; DejaVuSans's own units (2048/em) would exceed 1000
+        assert widths and max(widths) <= 1000
+    assert personal_fonts and seal_fonts
+
+
+# -- pdfsig (poppler) --------------------------------------------------------------------------
+
+
+def pdfsig(path: Path, *args: str) -> list[dict[str, str]]:
+    binary = shutil.which("pdfsig")
+    assert binary, "pdfsig is missing: apt-get install poppler-utils"
+    out = subprocess.run([binary, *args, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    signatures: list[dict[str, str]] = []
+    for line in out.stdout.splitlines():
+        if re.match(r"^Signature #\d+:$", line):
+            signatures.append({})
+        elif (m := re.match(r"^\s+- ([^:]+): (.*)$", line)) and signatures:
+            signatures[-1][m.group(1)] = m.group(2)
+        elif (m := re.match(r"^\s+- (.*)$", line)) and signatures:
+            signatures[-1][m.group(1)] = ""
+    return signatures
+
+
+@pytest.fixture(scope="module")
+def signed_file(signed, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("signed") / "signed.pdf"
+    path.write_bytes(signed.data)
+    return path
+
+
+def test_pdfsig_finds_two_valid_pades_signatures(signed_file):
+    personal, seal = pdfsig(signed_file)
+    for sig, field, cn in ((personal, "Sig_Official", "Nguyễn Văn An"), (seal, "Sig_Seal", "UBND thị xã Bỉm Sơn")):
+        assert sig["Signature Field Name"] == field
+        assert sig["Signer Certificate Common Name"] == cn
+        assert sig["Signature Type"] == "ETSI.CAdES.detached"
+        assert sig["Signing Hash Algorithm"] == "SHA-256"
+        assert sig["Signature Validation"] == "Signature is Valid."
+        # the dev root is in no system NSS store: the chain ends at a root pdfsig does not trust
+        assert sig["Certificate Validation"] == "Certificate issuer isn't Trusted."
+    assert "Not total document signed" in personal
+    assert "Total document signed" in seal
+
+
+def test_pdfsig_trusts_the_chain_when_nss_trusts_the_dev_root(signed_file, pki, tmp_path):
+    certutil = shutil.which("certutil")
+    assert certutil, "certutil is missing: apt-get install libnss3-tools"
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    subprocess.run([certutil, "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, capture_output=True)
+    subprocess.run([certutil, "-A", "-d", f"sql:{nss}", "-n", "motcua-dev-root", "-t", ",C,",
+                    "-i", str(pki.root_cert_file)], check=True, capture_output=True)
+    signatures = pdfsig(signed_file, "-nssdir", f"sql:{nss}")
+    assert [s["Signature Validation"] for s in signatures] == ["Signature is Valid."] * 2
+    assert [s["Certificate Validation"] for s in signatures] == ["Certificate is Trusted."] * 2
+
+
+def test_pdfsig_sees_a_changed_byte(signed, tmp_path):
+    data = bytearray(signed.data)
+    data[data.index(b"\n") + 2] ^= 0x01
+    path = tmp_path / "tampered.pdf"
+    path.write_bytes(bytes(data))
+    assert [s["Signature Validation"] for s in pdfsig(path, "-nocert")] == ["Digest Mismatch."] * 2
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: b"hello",
+        lambda d: PNG,
+        lambda d: d[: len(d) * 2 // 3],  # truncated
+        lambda d: d[:9] + b"garbage " * 300 + b"\n%%EOF\n",  # header and end marker, nothing parseable
+        lambda d: d.replace(b"/Root", b"/Rxxx"),  # no document catalog
+    ],
+    ids=["hello", "png", "truncated", "garbage-between-markers", "no-catalog"],
+)
+def test_non_pdf_input_raises_the_domain_error(make, pki, draft):
+    data = make(draft)
+    with pytest.raises(NotAPdf):
+        apply_signatures(data, request_for(data), pki)
+    with pytest.raises(NotAPdf):
+        verify_pdf(data, pki.trust_roots())
+
+
+def test_unknown_signers_are_refused_before_signing(pki, draft):
+    with pytest.raises(UnknownSigner, match="nobody"):
+        apply_signatures(draft, request_for(draft, personal="nobody"), pki)
+    # the seal's key cannot stand in for the official, nor the official's for the seal
+    with pytest.raises(UnknownSigner, match="personal signing key"):
+        apply_signatures(draft, request_for(draft, personal=DEV_SEAL_ID), pki)
+    with pytest.raises(UnknownSigner, match="seal signing key"):
+        apply_signatures(draft, request_for(draft, seal=DEV_OFFICIAL_ID), pki)
+
+
+def test_a_signed_document_is_not_signed_again(signed, pki):
+    with pytest.raises(AlreadySigned, match="Sig_Official, Sig_Seal"):
+        apply_signatures(signed.data, request_for(signed.data), pki)
+
+
+# -- the use case with the real signer ----------------------------------------------------------
+
+
+def test_sign_document_end_to_end(pki, draft):
+    store: dict[str, bytes] = {}
+
+    def write(prefix, data, media_type):
+        digest = hashlib.sha256(data).hexdigest()
+        store[f"{prefix}/{digest}"] = data
+        return {"key": f"{prefix}/{digest}", "sha256": digest, "size": len(data), "media_type": media_type}
+
+    def read(ref):
+        data = store[ref["key"]]
+        assert hashlib.sha256(data).hexdigest() == ref["sha256"]
+        return data
+
+    source = write(f"routing/{DOSSIER}", draft, "application/pdf")
+    request = SigningRequest.from_dict({**request_for(draft).to_dict(), "document": source})
+    result = SignDocument(read, write, lambda pdf, req: apply_signatures(pdf, req, pki))(request)
+
+    stored = read(result.document)
+    assert result.signer_names == ("Nguyễn Văn An", "UBND thị xã Bỉm Sơn")
+    assert result.size == len(stored) and result.sha256 == hashlib.sha256(stored).hexdigest()
+    assert result.signed_at == result.signatures[-1].timestamped_at
+    assert [r.ok for r in verify_pdf(stored, pki.trust_roots())] == [True, True]
+
+
+# -- development PKI ---------------------------------------------------------------------------
+
+
+def _cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_dev_pki_is_made_once_and_reused(tmp_path):
+    first = ensure_dev_pki(tmp_path / "pki")
+    files = {p.name: p.read_bytes() for p in (tmp_path / "pki").iterdir() if p.is_file()}
+    second = ensure_dev_pki(tmp_path / "pki")
+    assert second == first
+    assert {p.name: p.read_bytes() for p in (tmp_path / "pki").iterdir() if p.is_file()} == files
+    assert second.trust_roots() == first.trust_roots()
+
+
+def test_dev_pki_made_concurrently_is_one_pki(tmp_path):
+    start = threading.Barrier(4)
+
+    def make(_):
+        start.wait()
+        return ensure_dev_pki(tmp_path / "pki").trust_roots()
+
+    with ThreadPoolExecutor(4) as pool:
+        roots = list(pool.map(make, range(4)))
+    assert all(r == roots[0] for r in roots)
+
+
+def test_a_half_made_pki_is_made_again(tmp_path):
+    directory = tmp_path / "pki"
+    ensure_dev_pki(directory)
+    (directory / "pki.json").unlink()  # as if the process died before the manifest was written
+    (directory / "seal.pem").unlink()
+    pki = ensure_dev_pki(directory)
+    assert (directory / "seal.pem").exists()
+    assert pki.signer(DEV_SEAL_ID, SignerRole.SEAL) is not None
+
+
+def test_dev_pki_keys_are_private_and_certificates_fit_for_signing(pki):
+    root = _cert(pki.root_cert_file)
+    assert root.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "motcua Dev Root CA"
+    assert root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    keys = sorted(pki.directory.glob("*.key.pem"))
+    assert len(keys) == 4
+    for key in keys:
+        assert stat.S_IMODE(os.stat(key).st_mode) == 0o600, key
+    expected = {DEV_OFFICIAL_ID: ("Nguyễn Văn An", SignerRole.PERSONAL),
+                DEV_SEAL_ID: ("UBND thị xã Bỉm Sơn", SignerRole.SEAL)}
+    for signer_id, (role, pair) in pki.signers.items():
+        cert = _cert(pair.cert_file)
+        cn, want_role = expected[signer_id]
+        assert role == want_role
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == cn
+        assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "UBND thị xã Bỉm Sơn"
+        assert cert.issuer == root.subject
+        assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert usage.digital_signature and usage.content_commitment and not usage.key_cert_sign
+        cert.verify_directly_issued_by(root)
+    tsa = _cert(pki.tsa.cert_file)
+    eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert eku.critical and list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
+    assert set(FIELD_NAMES.values()) == {"Sig_Official", "Sig_Seal"}
