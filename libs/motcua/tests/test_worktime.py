@@ -241,6 +241,16 @@ def test_calendar_day_procedures():
     assert CAL.add_calendar_days(vn(2025, 3, 14, 17, 30), 3) == vn(2025, 3, 20, 17)
 
 
+def test_a_paused_calendar_day_due_date_moves_by_whole_days_and_never_onto_a_day_off():
+    # Due Monday 17/3/2025 17:00; the applicant took 3 days → Thursday 20/3 at closing time.
+    assert CAL.move_calendar_due(vn(2025, 3, 17, 17), 3) == vn(2025, 3, 20, 17)
+    # Due Friday 25/4/2025; 5 days later is Wednesday 30/4, off until Sunday 4/5 → Monday 5/5.
+    assert CAL.move_calendar_due(vn(2025, 4, 25, 17), 5) == vn(2025, 5, 5, 17)
+    assert CAL.move_calendar_due(vn(2025, 3, 17, 17), 0) == vn(2025, 3, 17, 17)
+    with pytest.raises(InvalidArgument):
+        CAL.move_calendar_due(vn(2025, 3, 17, 17), -1)
+
+
 # -- configuration and bad input ----------------------------------------------------------------
 
 

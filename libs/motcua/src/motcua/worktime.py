@@ -141,6 +141,16 @@ class Calendar:
             day = self.next_working_day(day)
         return self._at(day, self.hours.sessions[-1][1])
 
+    def move_calendar_due(self, due: dt.datetime, days: int) -> dt.datetime:
+        """A calendar-day due date moved ``days`` later (a paused clock), again at the end of a
+        working day: like the due date itself, it never falls on a day off."""
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise InvalidArgument("days", "must be a whole number of calendar days, 0 or more")
+        day = self._local(due, "due").date() + dt.timedelta(days=days)
+        if not self.is_working_day(day):
+            day = self.next_working_day(day)
+        return self._at(day, self.hours.sessions[-1][1])
+
     def working_hours_between(self, a: dt.datetime, b: dt.datetime) -> Decimal:
         """Working hours from ``a`` to ``b``; negative when ``b`` is before ``a``.
 

@@ -104,7 +104,8 @@ class Api:
 
 
 def serve(dossiers: Dossiers, uploads: Uploads):
-    servicer = IntakeServicer(dossiers, uploads)
+    dossiers.uploads = uploads  # with the limits of these tests
+    servicer = IntakeServicer(dossiers)
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, s),
         "127.0.0.1", 0, reflection_on=False, workers=4)

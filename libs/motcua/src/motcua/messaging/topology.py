@@ -28,7 +28,8 @@ SERVICES = ("intake", "routing", "signing", "notify", "archive")
 
 # Which public events each service reacts to (routing-key patterns after "<district>.").
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "intake": ("dossier.assigned", "dossier.result_ready", "dossier.returned"),  # for tracking
+    # routing's progress, for tracking; its supplement requests, which the applicant answers here
+    "intake": ("dossier.assigned", "dossier.result_ready", "dossier.returned", "dossier.supplement_requested"),
     "routing": (),
     "signing": (),
     "notify": ("#",),

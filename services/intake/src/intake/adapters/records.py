@@ -40,6 +40,7 @@ class DossierRecord(AggregateSchema):
     receipt = DictField(null=True)
     refusal_reasons = ListField(StringField())
     withdrawal_reason = StringField()
+    supplement = DictField(null=True)
     status = IntField(required=True, min_value=1, max_value=10)
     history = ListField(DictField())
 
@@ -54,7 +55,7 @@ def to_document(dossier: Dossier) -> dict[str, Any]:
         "submitted_at": dossier.submitted_at or dossier.received_at, "channel": dossier.channel,
         "due_at": dossier.due_at, "previous_due_at": list(dossier.previous_due_at),
         "receipt": dossier.receipt, "refusal_reasons": list(dossier.refusal_reasons),
-        "withdrawal_reason": dossier.withdrawal_reason,
+        "withdrawal_reason": dossier.withdrawal_reason, "supplement": dossier.supplement,
         "status": int(dossier.status), "history": list(dossier.history),
     }
 
@@ -69,7 +70,7 @@ def from_document(doc: dict[str, Any]) -> Dossier:
         channel=doc.get("channel", "desk"), submitted_at=doc.get("submitted_at"), due_at=doc.get("due_at"),
         previous_due_at=list(doc.get("previous_due_at") or []), receipt=doc.get("receipt"),
         refusal_reasons=list(doc.get("refusal_reasons") or []),
-        withdrawal_reason=doc.get("withdrawal_reason") or "",
+        withdrawal_reason=doc.get("withdrawal_reason") or "", supplement=doc.get("supplement"),
     )
 
 

@@ -1,4 +1,4 @@
-"""Intake's use cases: submit a dossier, get a dossier.
+"""Intake's use cases: submit, accept, refuse, supplement, withdraw, track and get a dossier.
 
 Submission order keeps the safety rules: everything is checked before anything is stored; the
 documents go to object storage first (content-addressed, so a retry rewrites the same keys); then
@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 
 from intake.adapters.records import DossierRecord, from_document, to_document
 from intake.application import events
+from intake.application.uploads import Uploads
 from intake.domain import lifecycle
-from intake.domain.catalog import Catalog
+from intake.domain.catalog import Catalog, Procedure
 from intake.domain.dossier import DocumentRef, Dossier, Status, code_counter, dossier_code, dossier_id_for
 from intake.domain.lifecycle import Channel
 from intake.domain.submission import (
     Applicant,
     IncomingDocument,
     Limits,
+    ResolvedDocument,
     check_applicant,
     check_documents,
     check_request_id,
@@ -49,6 +51,19 @@ class SubmitDossier:
     documents: list[IncomingDocument]
     traceparent: str | None = None
     channel: Channel = Channel.DESK
+    uploaded: list[tuple[str, str, str]] = ()  # (upload id, name, component) of UploadDocument's uploads
+
+
+@dataclass(frozen=True)
+class SupplementDossier:
+    """The applicant's answer to a supplement request: new documents, inline or uploaded."""
+
+    request_id: str
+    fingerprint: str
+    code: str
+    documents: list[IncomingDocument]
+    uploaded: list[tuple[str, str, str]] = ()
+    traceparent: str | None = None
 
 
 class Dossiers:
@@ -63,6 +78,7 @@ class Dossiers:
         self._catalog = catalog
         self._limits = limits
         self._clock = clock
+        self.uploads = Uploads(store, objects, limits, clock)
 
     def submit(self, command: SubmitDossier) -> Dossier:
         check_request_id(command.request_id)
@@ -72,11 +88,12 @@ class Dossiers:
         procedure = self._catalog.procedure(command.procedure_code)
         unit = self._catalog.unit(command.district)
         check_applicant(command.applicant)
-        check_documents(command.documents, procedure, self._limits)
+        uploaded = self.uploads.resolve(command.uploaded)
+        check_documents(command.documents, procedure, self._limits, uploaded)
 
         dossier_id = dossier_id_for(command.request_id)
         with bind(district=unit.slug):
-            refs = [self._store_document(dossier_id, d) for d in command.documents]
+            refs = self._store_documents(dossier_id, command.documents, uploaded)
             # As the store keeps it (UTC, milliseconds), so the events, the work message and every later
             # read tell the same time.
             now = utc_ms(self._clock())
@@ -108,7 +125,8 @@ class Dossiers:
                 self._outbox.flush(self._dossiers, stored)
             return from_document(stored)
 
-    def accept(self, request_id: str, code: str, official: str, traceparent: str | None = None) -> Dossier:
+    def accept(self, request_id: str, code: str, official: str, traceparent: str | None = None,
+               fingerprint: str = "") -> Dossier:
         """The desk accepts an online or postal dossier (1 → 2): appointment, receipt, routing."""
         check_request_id(request_id)
         if not official.strip():
@@ -119,10 +137,10 @@ class Dossiers:
             procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
             return self._receive(dossier, procedure, now, official.strip(), request_id, trace)
 
-        return self._change(code, request_id, change, traceparent)
+        return self._change(code, request_id, change, traceparent, fingerprint)
 
     def refuse(self, request_id: str, code: str, official: str, reasons: list[str],
-               traceparent: str | None = None) -> Dossier:
+               traceparent: str | None = None, fingerprint: str = "") -> Dossier:
         """The desk refuses an online or postal dossier (1 → 3) with reasons; form 03 follows."""
         check_request_id(request_id)
         if not official.strip():
@@ -133,10 +151,10 @@ class Dossiers:
             lifecycle.refuse(dossier, at=now, reasons=reasons, official=official.strip(), request_id=request_id)
             return [events.dossier_refused(dossier, trace), events.render_form(dossier, "03", trace)]
 
-        return self._change(code, request_id, change, traceparent)
+        return self._change(code, request_id, change, traceparent, fingerprint)
 
     def withdraw(self, request_id: str, code: str, reason: str, identity_number: str,
-                 traceparent: str | None = None) -> Dossier:
+                 traceparent: str | None = None, fingerprint: str = "") -> Dossier:
         """Withdrawal at the applicant's request (→ 7), from the statuses that allow it."""
         check_request_id(request_id)
         if not reason.strip():
@@ -148,32 +166,61 @@ class Dossiers:
                                request_id=request_id)
             return [events.dossier_withdrawn(dossier, trace)]
 
-        return self._change(code, request_id, change, traceparent)
+        return self._change(code, request_id, change, traceparent, fingerprint)
+
+    def supplement(self, command: SupplementDossier) -> Dossier:
+        """The applicant supplements (5 → 4): the new documents are checked against the procedure
+        version and stored, the appointment moves by the procedure's policy (the old one is kept)
+        and routing hears of it through ``dossier.supplemented``."""
+        check_request_id(command.request_id)
+
+        def change(dossier: Dossier, now: datetime, trace: str) -> list:
+            lifecycle.check_allowed("supplement", dossier)
+            procedure = self._procedure_of(dossier)
+            uploaded = self.uploads.resolve(command.uploaded)
+            check_documents(command.documents, procedure, self._limits, uploaded, complete=False,
+                            stored_bytes=sum(d.size for d in dossier.documents))
+            added = self._store_documents(dossier.id, command.documents, uploaded)
+            dossier.documents.extend(added)
+            due_at = lifecycle.supplemented_due_date(self._calendar, procedure, dossier, now)
+            lifecycle.supplement(dossier, at=now, due_at=due_at, request_id=command.request_id)
+            return [events.dossier_supplemented(dossier, added, trace)]
+
+        return self._change(command.code, command.request_id, change, command.traceparent, command.fingerprint)
+
+    def record_supplement_request(self, code: str, reason: str, requested_by: str, at: datetime,
+                                  deadline: datetime | None, event_id: str) -> None:
+        """Routing asked the applicant for a supplement (its public event): status 5 here too, with
+        the reason, the deadline and who asked; idempotent by event."""
+        self._follow(code, event_id, lambda dossier: lifecycle.request_supplement(
+            dossier, at=at, reason=reason, requested_by=requested_by, deadline=deadline, event_id=event_id))
 
     def track(self, code: str) -> tuple[Dossier, str]:
         """Public progress: the dossier and its procedure's name (callers show no personal data)."""
         if not code:
             raise InvalidArgument("code", "is required")
         dossier = self.get(code=code)
-        procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
-        return dossier, procedure.name
+        return dossier, self._procedure_of(dossier).name
 
     def follow_progress(self, code: str, status: Status, action: str, at: datetime, event_id: str) -> None:
         """Mirror routing's progress (from its public events) for tracking; idempotent by event."""
+        self._follow(code, event_id, lambda dossier: lifecycle.mirror_progress(dossier, status, action, at, event_id))
+
+    def _follow(self, code: str, event_id: str, apply: Callable[[Dossier], bool]) -> None:
+        """Apply another service's event to the dossier once; ``apply`` says whether it changed."""
         for _ in range(5):
             doc = self._find_code(code)
             if doc is None:
                 return  # not a dossier of ours (another intake's, or a test's)
             dossier = from_document(doc)
-            if lifecycle.handled(dossier, event_id=event_id) or not lifecycle.mirror_progress(
-                    dossier, status, action, at, event_id):
+            if lifecycle.handled(dossier, event_id=event_id) or not apply(dossier):
                 return
             try:
                 self._dossiers.replace({**doc, **to_document(dossier)}, doc["version"])
                 return
             except VersionConflict:
                 continue  # someone changed it meanwhile: read again
-        raise Conflict(f"dossier {code} kept changing while following its progress")
+        raise Conflict(f"dossier {code} kept changing while following routing's events")
 
     def _receive(self, dossier: Dossier, procedure, now: datetime, official: str, request_id: str,
                  trace: str) -> list:
@@ -183,8 +230,9 @@ class Dossiers:
         return [events.dossier_received(dossier, trace), events.route_dossier(dossier, trace),
                 events.render_form(dossier, "01", trace)]
 
-    def _change(self, code: str, request_id: str, change, traceparent: str | None) -> Dossier:
-        """Apply a desk or applicant action once: a retried request returns the state it made."""
+    def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:
+        """Apply a desk or applicant action once: a retried request returns the state it made; the
+        same request id with another payload (``fingerprint``) is refused."""
         if not code:
             raise InvalidArgument("code", "is required")
         for _ in range(5):
@@ -193,11 +241,16 @@ class Dossiers:
                 raise NotFound(f"no dossier {code!r}")
             dossier = from_document(doc)
             if lifecycle.handled(dossier, request_id=request_id):
+                if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
+                    raise AlreadyExists(f"request_id {request_id!r} was already used for a different request on "
+                                        f"dossier {code}; use a new request id")
                 return dossier
             now = utc_ms(self._clock())
             trace = traceparent or new_traceparent()
             with bind(dossier_code=dossier.code, district=dossier.district):
                 messages = change(dossier, now, trace)
+                if fingerprint:
+                    dossier.history[-1]["fingerprint"] = fingerprint
                 try:
                     stored = self._dossiers.replace(add_messages({**doc, **to_document(dossier)}, messages),
                                                     doc["version"])
@@ -232,7 +285,19 @@ class Dossiers:
             self._outbox.flush(self._dossiers, existing)  # finish what a crash interrupted
         return from_document(existing)
 
-    def _store_document(self, dossier_id: str, document: IncomingDocument) -> DocumentRef:
-        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{dossier_id}", document.content, document.media_type)
-        return DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size, media_type=ref.media_type,
-                           name=document.name, component=document.component)
+    def _procedure_of(self, dossier: Dossier) -> Procedure:
+        """The procedure version the dossier was received under."""
+        return self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
+
+    def _store_documents(self, dossier_id: str, documents: list[IncomingDocument],
+                         uploaded: list[ResolvedDocument]) -> list[DocumentRef]:
+        """Inline documents go to object storage under the dossier; uploaded ones are there already
+        (content-addressed, verified while streaming) and are referred to where they are."""
+        refs = []
+        for document in documents:
+            ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{dossier_id}", document.content, document.media_type)
+            refs.append(DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size, media_type=ref.media_type,
+                                    name=document.name, component=document.component))
+        refs += [DocumentRef(key=u.key, sha256=u.sha256, size=u.size, media_type=u.media_type, name=u.name,
+                             component=u.component) for u in uploaded]
+        return refs

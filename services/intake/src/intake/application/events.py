@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from intake.domain.dossier import Dossier
+from intake.domain.dossier import DocumentRef, Dossier
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
 from motcua.protobufs import document_ref, timestamp
@@ -55,6 +55,15 @@ def dossier_withdrawn(dossier: Dossier, traceparent: str | None) -> CloudEvent:
         dossier_id=dossier.id, code=dossier.code, district=dossier.district,
         reason=dossier.withdrawal_reason, withdrawn_at=timestamp(_last_at(dossier)),
         status=int(dossier.status)), traceparent)
+
+
+def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent: str | None) -> CloudEvent:
+    """The applicant answered a supplement request: routing resumes with the new appointment."""
+    return _event("dossier.supplemented", dossier, events_pb2.DossierSupplemented(
+        dossier_id=dossier.id, code=dossier.code, district=dossier.district,
+        documents=[document_ref(asdict(d)) for d in added], supplemented_at=timestamp(_last_at(dossier)),
+        previous_due_at=timestamp(dossier.previous_due_at[-1]) if dossier.previous_due_at else None,
+        due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
 def route_dossier(dossier: Dossier, traceparent: str | None) -> WorkMessage:

@@ -1,5 +1,6 @@
-"""What intake's worker does with the messages on intake.<district>: issue forms, and follow the
-dossier's progress through routing's public events so that tracking tells the truth."""
+"""What intake's worker does with the messages on intake.<district>: issue forms, record routing's
+supplement requests, and follow the dossier's progress through routing's public events so that
+tracking tells the truth."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from intake.application.dossiers import Dossiers
 from intake.application.forms import Forms
 from intake.domain.catalog import Catalog
 from intake.domain.dossier import Status
+from motcua.events.v1 import events_pb2
 from motcua.logs import bind
 from motcua.messaging.consuming import Delivery, PermanentFailure
-from motcua.messaging.envelope import InvalidEnvelope, is_event, parse_event, parse_work
+from motcua.messaging.envelope import CloudEvent, InvalidEnvelope, is_event, parse_event, parse_work
 from motcua.objects import ObjectStore
+from motcua.protobufs import datetime_of
 from motcua.store.port import Collection
 
 # routing's event → (the status it means, the action shown to the public)
@@ -41,11 +44,22 @@ class Progress:
 
     def _follow(self, delivery: Delivery) -> None:
         event = parse_event(delivery.body, delivery.headers, delivery.content_type)
+        if event.name == "dossier.supplement_requested":
+            self._supplement_requested(event)
+            return
         if event.name not in PROGRESS_EVENTS:
             return
         status, action = PROGRESS_EVENTS[event.name]
         with bind(dossier_code=event.subject, district=event.district):
             self._dossiers.follow_progress(event.subject, status, action, event.time, event.id)
+
+    def _supplement_requested(self, event: CloudEvent) -> None:
+        request = event.decode(events_pb2.SupplementRequested)
+        deadline = datetime_of(request.supplement_deadline) if request.HasField("supplement_deadline") else None
+        at = datetime_of(request.requested_at) if request.HasField("requested_at") else event.time
+        with bind(dossier_code=event.subject, district=event.district):
+            self._dossiers.record_supplement_request(event.subject, request.reason, request.requested_by, at,
+                                                     deadline, event.id)
 
     def _work(self, delivery: Delivery) -> None:
         work = parse_work(delivery.body, delivery.headers, delivery.queue)

@@ -78,3 +78,5 @@ class Dossier:
     receipt: dict | None = None  # form 01 (accepted) or form 03 (refused), as stored
     refusal_reasons: list[str] = field(default_factory=list)
     withdrawal_reason: str = ""
+    # The open (or last) supplement request: reason, requested_by, requested_at, deadline (ISO 8601).
+    supplement: dict[str, str] | None = None

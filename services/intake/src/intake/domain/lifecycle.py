@@ -1,16 +1,17 @@
 """What may happen to a dossier at the desk, in which status, and the appointment it is given.
 
 The statuses are the national portal's codes. Intake moves a dossier 1→2 (accept) or 1→3 (refuse),
-→7 (withdraw, from 2, 4, 5 or 6) and mirrors routing's progress (4, 9, 10) for public tracking.
+5→4 (the applicant supplements), →7 (withdraw, from 2, 4, 5 or 6); it records routing's supplement
+requests (→5) and mirrors routing's progress (4, 9, 10) for public tracking.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from intake.domain.catalog import Procedure, TimeType
+from intake.domain.catalog import Procedure, SupplementPolicy, TimeType
 from intake.domain.dossier import Dossier, Status
 from motcua.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from motcua.worktime import Calendar
@@ -30,7 +31,11 @@ ALLOWED_FROM: dict[str, frozenset[Status]] = {
     "refuse": frozenset({Status.SUBMITTED}),
     "withdraw": frozenset({Status.RECEIVED, Status.PROCESSING, Status.SUPPLEMENT_REQUESTED,
                            Status.PAYMENT_REQUESTED}),
+    "supplement": frozenset({Status.SUPPLEMENT_REQUESTED}),
 }
+# Routing asks for a supplement while it processes the dossier; intake may not have heard of the
+# processing yet (routing's events can overtake each other through retries), hence 2 as well.
+SUPPLEMENT_REQUESTABLE = frozenset({Status.RECEIVED, Status.PROCESSING})
 
 # Routing's progress as intake mirrors it, in the order a dossier moves; never backwards.
 PROGRESS_ORDER = (Status.RECEIVED, Status.PROCESSING, Status.RESULT_READY, Status.RETURNED)
@@ -76,6 +81,11 @@ def handled(dossier: Dossier, request_id: str = "", event_id: str = "") -> bool:
                or (event_id and row.get("event_id") == event_id) for row in dossier.history)
 
 
+def fingerprint_of(dossier: Dossier, request_id: str) -> str:
+    """The payload fingerprint the request with this id was applied with ("" if none was kept)."""
+    return next((row.get("fingerprint", "") for row in dossier.history if row.get("request_id") == request_id), "")
+
+
 def receive(dossier: Dossier, *, at: datetime, due_at: datetime, official: str, request_id: str = "") -> None:
     dossier.status, dossier.received_at, dossier.due_at = Status.RECEIVED, at, due_at
     record(dossier, "received", at, request_id, actor=official)
@@ -104,3 +114,41 @@ def mirror_progress(dossier: Dossier, status: Status, action: str, at: datetime,
     dossier.status = status
     record(dossier, action, at, event_id=event_id)
     return True
+
+
+def request_supplement(dossier: Dossier, *, at: datetime, reason: str, requested_by: str,
+                       deadline: datetime | None, event_id: str) -> bool:
+    """Record routing's supplement request (→ 5); False when the dossier is past asking (withdrawn,
+    stopped, finished): the request changes nothing then."""
+    if dossier.status not in SUPPLEMENT_REQUESTABLE:
+        return False
+    dossier.status = Status.SUPPLEMENT_REQUESTED
+    dossier.supplement = {"reason": reason, "requested_by": requested_by, "requested_at": at.isoformat(),
+                          "deadline": deadline.isoformat() if deadline else ""}
+    record(dossier, "supplement requested", at, event_id=event_id, actor=requested_by)
+    return True
+
+
+def supplemented_due_date(calendar: Calendar, procedure: Procedure, dossier: Dossier, at: datetime) -> datetime:
+    """The appointment after the applicant supplements at ``at``, by the procedure's policy: pause
+    moves it by the time spent waiting (working time, or whole days for calendar-day procedures);
+    restart counts the full duration again from the resubmission."""
+    if SupplementPolicy(procedure.supplement_policy) is SupplementPolicy.RESTART or dossier.due_at is None:
+        return due_date(calendar, procedure, at, Channel(dossier.channel))
+    requested_at = datetime.fromisoformat(dossier.supplement["requested_at"])
+    if TimeType(procedure.time_type) is TimeType.CALENDAR_DAYS:
+        days = (at.astimezone(calendar.tz).date() - requested_at.astimezone(calendar.tz).date()).days
+        return calendar.move_calendar_due(dossier.due_at, max(days, 0))
+    waited = calendar.working_time_between(requested_at, at)
+    if waited <= timedelta(0):  # answered outside working hours the same evening: nothing is owed
+        return dossier.due_at
+    return calendar.add_working_hours(dossier.due_at, waited)
+
+
+def supplement(dossier: Dossier, *, at: datetime, due_at: datetime, request_id: str) -> None:
+    """The applicant answered (5 → 4): processing resumes with the new appointment; the old one is
+    kept in ``previous_due_at``."""
+    if dossier.due_at is not None:
+        dossier.previous_due_at.append(dossier.due_at)
+    dossier.status, dossier.due_at = Status.PROCESSING, due_at
+    record(dossier, "supplemented", at, request_id)

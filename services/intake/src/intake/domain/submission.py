@@ -124,7 +124,8 @@ def check_applicant(applicant: Applicant | None) -> None:
 
 
 def check_documents(documents: Sequence[IncomingDocument], procedure: Procedure, limits: Limits,
-                    uploaded: Sequence[ResolvedDocument] = ()) -> None:
+                    uploaded: Sequence[ResolvedDocument] = (), complete: bool = True,
+                    stored_bytes: int = 0) -> None:
     """Every document is a component of the procedure, of a media type that component accepts, within
     the size limits and really of its claimed type; every required component is there; the dossier
     as a whole is within its size limit. The first problem found is raised, naming the field.
@@ -132,13 +133,17 @@ def check_documents(documents: Sequence[IncomingDocument], procedure: Procedure,
     ``uploaded`` are documents the submission names by upload id (``uploaded[i]``, resolved by
     ``Uploads.resolve``): they go through the same checks, except the content's, which was checked
     as it was uploaded; they count towards the number of documents, the required components and the
-    dossier's size like inline ones."""
+    dossier's size like inline ones.
+
+    ``complete=False`` checks a supplement: the documents the applicant adds, which need not
+    include every required component again; ``stored_bytes`` are the dossier's documents already
+    stored, which count towards its size limit."""
     count = len(documents) + len(uploaded)
     if not count:
         raise InvalidArgument("documents", "at least one document is required")
     if count > limits.max_documents:
         raise InvalidArgument("documents", f"at most {limits.max_documents} documents per dossier")
-    total = 0
+    total = stored_bytes
     for index, document in enumerate(documents):
         where = f"documents[{index}]"
         size = len(document.content)
@@ -153,7 +158,7 @@ def check_documents(documents: Sequence[IncomingDocument], procedure: Procedure,
                         f"{where}.upload_id")
         total += resolved.size
     given = {d.component for d in documents} | {d.component for d in uploaded}
-    missing = [c for c in procedure.required_components if c.code not in given]
+    missing = [c for c in procedure.required_components if c.code not in given] if complete else []
     if missing:
         names = ", ".join(f"{c.code!r} ({c.name})" for c in missing)
         plural = "s" if len(missing) > 1 else ""

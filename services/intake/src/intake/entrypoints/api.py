@@ -11,9 +11,8 @@ from datetime import datetime
 import grpc
 
 from intake.adapters.catalog_file import load_catalog
-from intake.application.dossiers import Dossiers, SubmitDossier
+from intake.application.dossiers import Dossiers, SubmitDossier, SupplementDossier
 from intake.application.events import applicant_message, document_refs
-from intake.application.uploads import Uploads
 from intake.config import IntakeSettings
 from intake.domain.catalog import Catalog
 from intake.domain.dossier import Dossier
@@ -34,14 +33,11 @@ SERVICE_NAME = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, dossiers: Dossiers, uploads: Uploads | None = None):
+    def __init__(self, dossiers: Dossiers):
         self._dossiers = dossiers
-        self._uploads = uploads
 
     def UploadDocument(self, request_iterator, context: grpc.ServicerContext):
-        if self._uploads is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "uploads are not enabled on this server")
-        return upload_document(self._uploads, request_iterator)
+        return upload_document(self._dossiers.uploads, request_iterator)
 
     def SubmitDossier(self, request: intake_pb2.SubmitDossierRequest, context: grpc.ServicerContext):
         applicant = None
@@ -52,9 +48,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         command = SubmitDossier(
             request_id=request.request_id, fingerprint=request_fingerprint(request),
             procedure_code=request.procedure_code, district=request.district, applicant=applicant,
-            documents=[IncomingDocument(name=d.name, media_type=d.media_type, content=d.content,
-                                        component=d.component)
-                       for d in request.documents],
+            documents=incoming_documents(request.documents), uploaded=uploaded_documents(request.uploaded),
             traceparent=_traceparent(context), channel=channel_of(request.channel),
         )
         dossier = self._dossiers.submit(command)
@@ -63,18 +57,26 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                                                 received_at=optional_timestamp(dossier.received_at))
 
     def AcceptDossier(self, request: intake_pb2.AcceptDossierRequest, context: grpc.ServicerContext):
-        dossier = self._dossiers.accept(request.request_id, request.code, request.official, _traceparent(context))
+        dossier = self._dossiers.accept(request.request_id, request.code, request.official, _traceparent(context),
+                                        request_fingerprint(request))
         return intake_pb2.AcceptDossierResponse(dossier=dossier_message(dossier))
 
     def RefuseDossier(self, request: intake_pb2.RefuseDossierRequest, context: grpc.ServicerContext):
         dossier = self._dossiers.refuse(request.request_id, request.code, request.official, list(request.reasons),
-                                        _traceparent(context))
+                                        _traceparent(context), request_fingerprint(request))
         return intake_pb2.RefuseDossierResponse(dossier=dossier_message(dossier))
 
     def WithdrawDossier(self, request: intake_pb2.WithdrawDossierRequest, context: grpc.ServicerContext):
         dossier = self._dossiers.withdraw(request.request_id, request.code, request.reason,
-                                          request.identity_number, _traceparent(context))
+                                          request.identity_number, _traceparent(context), request_fingerprint(request))
         return intake_pb2.WithdrawDossierResponse(dossier=dossier_message(dossier))
+
+    def SupplementDossier(self, request: intake_pb2.SupplementDossierRequest, context: grpc.ServicerContext):
+        dossier = self._dossiers.supplement(SupplementDossier(
+            request_id=request.request_id, fingerprint=request_fingerprint(request), code=request.code,
+            documents=incoming_documents(request.documents), uploaded=uploaded_documents(request.uploaded),
+            traceparent=_traceparent(context)))
+        return intake_pb2.SupplementDossierResponse(dossier=dossier_message(dossier))
 
     def TrackDossier(self, request: intake_pb2.TrackDossierRequest, context: grpc.ServicerContext):
         dossier, procedure_name = self._dossiers.track(request.code)
@@ -90,6 +92,15 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
 
 CHANNELS = {intake_pb2.CHANNEL_UNSPECIFIED: Channel.DESK, intake_pb2.CHANNEL_DESK: Channel.DESK,
             intake_pb2.CHANNEL_ONLINE: Channel.ONLINE, intake_pb2.CHANNEL_POST: Channel.POST}
+
+
+def incoming_documents(documents) -> list[IncomingDocument]:
+    return [IncomingDocument(name=d.name, media_type=d.media_type, content=d.content, component=d.component)
+            for d in documents]
+
+
+def uploaded_documents(uploaded) -> list[tuple[str, str, str]]:
+    return [(u.upload_id, u.name, u.component) for u in uploaded]
 
 
 def channel_of(value: int) -> Channel:
@@ -132,10 +143,6 @@ def build_dossiers(settings: IntakeSettings, infra: Infrastructure, catalog: Cat
                     limits_of(settings))
 
 
-def build_uploads(settings: IntakeSettings, infra: Infrastructure) -> Uploads:
-    return Uploads(infra.store, infra.objects, limits_of(settings))
-
-
 def limits_of(settings: IntakeSettings) -> Limits:
     return Limits(max_document_bytes=settings.max_document_bytes, max_documents=settings.max_documents,
                   max_dossier_bytes=settings.max_dossier_bytes)
@@ -147,7 +154,7 @@ def main() -> int:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)  # once, shared by both services
-    servicer = IntakeServicer(build_dossiers(settings, infra, catalog), build_uploads(settings, infra))
+    servicer = IntakeServicer(build_dossiers(settings, infra, catalog))
 
     def add_servicers(server: grpc.Server) -> None:
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)

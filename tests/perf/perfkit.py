@@ -1,0 +1,340 @@
+"""Helpers shared by the benchmarks in this directory (not a benchmark itself: ``make bench`` runs
+``bench_*.py``).
+
+* :func:`load`: N client threads in this process, each making its calls one after the other.
+* :func:`measure_clients`: N stock grpcio clients spread over separate client *processes* (spawned,
+  so no grpc state crosses a fork), each thread making calls back to back for a fixed window; on
+  a 2-core machine one Python process cannot drive a fast server (the GIL), several can.
+* :func:`echo_server`: the bare grpcio echo server (``echo_server.py``) as a process, the raw
+  baseline of the gRPC figures.
+* :func:`pdf_document`: a valid PDF of an exact size (``%PDF-`` … ``%%EOF``, correct xref).
+* :func:`proc_status`, :func:`cpu_seconds`, :func:`reset_peak_rss`: a process's memory and CPU
+  as Linux's /proc tells them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from motcua.devstack import ProcessSpec, Stack
+
+HERE = Path(__file__).resolve().parent
+ECHO_METHOD = "/bench.Echo/Echo"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
+
+
+# -- clients as threads of this process ---------------------------------------------------------
+
+
+def load(call, requests_per_client: list[list], clients: int) -> tuple[float, list[float]]:
+    """Run ``clients`` threads, each making its calls one after the other; calls/s and latencies."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client(requests: list) -> None:
+        mine = []
+        barrier.wait()
+        for request in requests:
+            start = time.perf_counter()
+            call(request)
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(r,)) for r in requests_per_client]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return len(latencies) / (time.perf_counter() - start), latencies
+
+
+# -- clients as separate processes --------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """Calls completed inside the measured window, their latencies, and who spent the CPU."""
+
+    clients: int
+    processes: int
+    window_s: float
+    latencies: list[float]
+    errors: list[str] = field(default_factory=list)
+    client_cpu_s: float = 0.0  # CPU of all client processes during the window
+    watched_cpu_s: dict[str, float] = field(default_factory=dict)  # name -> CPU of a server process
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.window_s
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies, 50) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies, 99) * 1000
+
+    @property
+    def client_cores(self) -> float:
+        return self.client_cpu_s / self.window_s
+
+    def cores(self) -> dict[str, float]:
+        """CPU used during the window, in cores, by each watched process and by the clients."""
+        return {**{name: cpu / self.window_s for name, cpu in self.watched_cpu_s.items()},
+                "clients": self.client_cores}
+
+
+def _make_call(target: str, kind: str, payload: bytes) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(call, close) for one client thread: its own channel, as an agency's client would have."""
+    import grpc
+
+    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    if kind == "echo":
+        echo = channel.unary_unary(ECHO_METHOD)
+
+        def call() -> None:
+            echo(payload, timeout=120)
+    elif kind == "submit":
+        from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
+
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        request = intake_pb2.SubmitDossierRequest.FromString(payload)
+        prefix = uuid.uuid4().hex
+        counter = iter(range(1 << 62))
+
+        def call() -> None:
+            request.request_id = f"bench-{prefix}-{next(counter)}"  # a new submission each time
+            stub.SubmitDossier(request, timeout=120)
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return call, channel.close
+
+
+def _client_process(target: str, kind: str, payload: bytes, threads: int, ready, go, window, results) -> None:
+    """One client process: ``threads`` clients, each calling back to back until the window ends.
+    ``window`` holds (start, end) on CLOCK_MONOTONIC, which every process of the machine shares."""
+    calls = [_make_call(target, kind, payload) for _ in range(threads)]
+    errors: list[str] = []
+    try:
+        for call, _ in calls:  # connect and warm each channel before the clock starts
+            call()
+    except Exception as exc:  # reported by the parent, which stops the benchmark
+        errors.append(f"warm-up: {exc!r}")
+    ready.put(os.getpid())
+    go.wait()
+    start, end = window[0], window[1]
+    samples: list[list[float]] = [[] for _ in range(threads)]
+
+    def client(index: int) -> None:
+        call = calls[index][0]
+        mine = samples[index]
+        while True:
+            begun = time.monotonic()
+            if begun >= end:
+                return
+            try:
+                call()
+            except Exception as exc:
+                errors.append(repr(exc)[:300])
+                return
+            finished = time.monotonic()
+            if start <= begun and finished <= end:  # completed wholly inside the window
+                mine.append(finished - begun)
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)] if not errors else []
+    for worker in workers:
+        worker.start()
+    time.sleep(max(0.0, start - time.monotonic()))
+    cpu0 = time.process_time()
+    time.sleep(max(0.0, end - time.monotonic()))
+    cpu = time.process_time() - cpu0
+    for worker in workers:
+        worker.join()
+    for _, close in calls:
+        close()
+    results.put(([s for mine in samples for s in mine], errors, cpu))
+
+
+def measure_clients(target: str, kind: str, payload: bytes, clients: int, processes: int = 4,
+                    seconds: float = 5.0, warmup: float = 1.0, watch: dict[str, int] | None = None) -> LoadResult:
+    """``clients`` concurrent stock grpcio clients over ``processes`` spawned processes, calling
+    ``kind`` ("echo": the echo server's method with ``payload`` as raw bytes; "submit":
+    IntakeService.SubmitDossier with the serialized request ``payload`` under a new request id
+    each call) back to back; calls completed within ``seconds`` after ``warmup`` are counted.
+    ``watch``: name -> pid of processes whose CPU during the window is reported too."""
+    processes = max(1, min(processes, clients))
+    per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    ctx = multiprocessing.get_context("spawn")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    window = ctx.Array("d", 2, lock=False)
+    procs = [ctx.Process(target=_client_process, args=(target, kind, payload, n, ready, go, window, results),
+                         daemon=True) for n in per]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=120)
+        begin = time.monotonic() + 0.2 + warmup
+        window[0], window[1] = begin, begin + seconds
+        go.set()
+        outcome = LoadResult(clients, processes, seconds, [])
+        watch = {name: pid for name, pid in (watch or {}).items() if pid}
+        time.sleep(max(0.0, begin - time.monotonic()))
+        before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+        time.sleep(max(0.0, begin + seconds - time.monotonic()))
+        outcome.watched_cpu_s = {name: cpu_seconds(pid) - before[name] for name, pid in watch.items()}
+        for _ in procs:
+            latencies, errors, cpu = results.get(timeout=seconds + warmup + 180)
+            outcome.latencies += latencies
+            outcome.errors += errors
+            outcome.client_cpu_s += cpu
+        for proc in procs:
+            proc.join(30)
+        return outcome
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+# -- the echo baseline --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def echo_server(log_dir: Path, workers: int = 16) -> Iterator[tuple[str, int]]:
+    """The bare grpcio echo server as a process: yields (address, pid)."""
+    spec = ProcessSpec("echo", [sys.executable, str(HERE / "echo_server.py"), str(workers)],
+                       ready_pattern="^READY")
+    with Stack([spec], log_dir) as stack:
+        stack.wait_ready(30)
+        port = stack.tail("echo", 5).split()[-1]
+        yield f"127.0.0.1:{port}", stack.pid("echo")
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+
+def pdf_document(size: int, seed: int = 0, title: str = "motcua benchmark document") -> bytes:
+    """A valid PDF of exactly ``size`` bytes: one page of text plus an unreferenced stream of
+    random (incompressible) bytes; starts with ``%PDF-``, ends with ``%%EOF``, correct xref."""
+    rng = random.Random(seed)
+    text = f"BT /F1 14 Tf 72 770 Td ({title}) Tj ET".encode()
+
+    def build(pad: bytes) -> bytes:
+        objects = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(pad), pad),
+        ]
+        out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for number, body in enumerate(objects, start=1):
+            offsets.append(len(out))
+            out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+        xref = len(out)
+        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+        out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+        out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF" % (len(objects) + 1, xref)
+        return bytes(out)
+
+    pad_len = 0
+    for _ in range(10):  # the digits of /Length and startxref move with the padding: converge
+        length = len(build(b"\0" * pad_len))
+        if length == size:
+            return build(rng.randbytes(pad_len))
+        pad_len = max(0, pad_len + size - length)
+    raise ValueError(f"cannot build a PDF of exactly {size} bytes")
+
+
+# -- /proc --------------------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """The kB figures of /proc/<pid>/status (VmRSS, VmHWM, ...), in bytes."""
+    values = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            parts = rest.split()
+            if len(parts) == 2 and parts[1] == "kB":
+                values[key] = int(parts[0]) * 1024
+    return values
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0, ``clear_refs`` 5); False where refused."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        return False
+    status = proc_status(pid)
+    return status["VmHWM"] <= status["VmRSS"] + 1024 * 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process (all its threads) has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class PeakSampler:
+    """RSS of a process polled every ``interval`` in a thread: a cross-check of VmHWM."""
+
+    def __init__(self, pid: int, interval: float = 0.005):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError, KeyError):
+                self.peak = max(self.peak, proc_status(self.pid)["VmRSS"])
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def find_pid(comm: str) -> int | None:
+    """The pid of a running process by its command name (e.g. ``beam.smp``, RabbitMQ's VM)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{entry}/comm").read_text().strip() == comm:
+                    return int(entry)
+    return None
