@@ -36,6 +36,10 @@ class PermissionDenied(DomainError):
     """The caller may not do this."""
 
 
+class Unauthenticated(DomainError):
+    """The caller did not say who it is (no client certificate) where that is needed."""
+
+
 class Conflict(DomainError):
     """Someone else changed the same thing first; retry with fresh data."""
 

@@ -1,5 +1,6 @@
-"""gRPC at the edge: one table from errors to status codes, a server with health and (optional)
-reflection, and request fingerprints for request-id idempotency.
+"""gRPC at the edge: one table from errors to status codes, a server with health, (optional)
+reflection, (optional) mutual TLS and an access list, and request fingerprints for request-id
+idempotency.
 
 The api process of each service runs grpcio in plain threads (grpcio cannot run in an
 eventlet-patched process); servicers decode the request, call the application layer and encode
@@ -12,6 +13,8 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,7 +22,8 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from motcua import errors
+from motcua import access, errors
+from motcua.access import AccessList
 from motcua.logs import bind
 from motcua.objects import IntegrityError, ObjectMissing
 from motcua.store.port import StoreError, VersionConflict
@@ -33,6 +37,7 @@ STATUS_FOR: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.Conflict, grpc.StatusCode.ABORTED),
     (VersionConflict, grpc.StatusCode.ABORTED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
@@ -59,9 +64,50 @@ def request_fingerprint(request: Message, ignore: Iterable[str] = ("request_id",
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """Mutual TLS: the server's certificate chain and key, and the CA that issues agencies'
+    client certificates (every caller must present one; its common name names the agency)."""
+
+    cert_chain: bytes
+    private_key: bytes
+    client_ca: bytes
+
+    @classmethod
+    def from_files(cls, cert: str | Path, key: str | Path, client_ca: str | Path) -> ServerTls:
+        return cls(Path(cert).read_bytes(), Path(key).read_bytes(), Path(client_ca).read_bytes())
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials([(self.private_key, self.cert_chain)],
+                                           root_certificates=self.client_ca, require_client_auth=True)
+
+
+def server_security(settings: Any) -> tuple[ServerTls | None, AccessList | None]:
+    """Mutual TLS and the access list as the settings ask for them: TLS needs its three files
+    together, and an access list without TLS could identify nobody, so it is refused."""
+    files = (settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca)
+    if any(files) and not all(files):
+        raise ValueError("mutual TLS needs MOTCUA_GRPC_TLS_CERT, MOTCUA_GRPC_TLS_KEY and MOTCUA_GRPC_TLS_CLIENT_CA")
+    tls = ServerTls.from_files(*files) if all(files) else None
+    access_list = AccessList.load(settings.grpc_access_list) if settings.grpc_access_list else None
+    if access_list is not None and tls is None:
+        raise ValueError("MOTCUA_GRPC_ACCESS_LIST needs mutual TLS: without client certificates no agency "
+                         "can be identified")
+    return tls, access_list
+
+
+def caller_agency(context: grpc.ServicerContext) -> str | None:
+    """The agency calling: its client certificate's common name (None without mutual TLS)."""
+    names = context.auth_context().get("x509_common_name") or []
+    return names[0].decode() if names else None
+
+
 class _ErrorMapping(grpc.ServerInterceptor):
     """Turns exceptions from servicers into status codes, with a message the caller can act on,
-    and binds the request id to the log context."""
+    binds the request id to the log context and, with an access list, authorizes the caller."""
+
+    def __init__(self, access_list: AccessList | None = None):
+        self._access_list = access_list
 
     def intercept_service(self, continuation: Callable, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
@@ -72,15 +118,18 @@ class _ErrorMapping(grpc.ServerInterceptor):
         for kind in ("unary_unary", "stream_unary", "unary_stream", "stream_stream"):
             behaviour = getattr(handler, kind)
             if behaviour is not None:
-                wrapped = _guard(behaviour, handler_call_details.method, request_id)
+                wrapped = _guard(behaviour, handler_call_details.method, request_id, self._access_list)
                 return handler._replace(**{kind: wrapped})
         return handler
 
 
-def _guard(behaviour: Callable, method: str, request_id: str | None) -> Callable:
+def _guard(behaviour: Callable, method: str, request_id: str | None, access_list: AccessList | None) -> Callable:
     def guarded(request_or_iterator: Any, context: grpc.ServicerContext) -> Any:
         with bind(request_id=request_id):
+            token = None
             try:
+                if access_list is not None:
+                    token = access.enter(access_list.authorize(caller_agency(context), method))
                 return behaviour(request_or_iterator, context)
             except errors.DomainError as exc:
                 context.abort(status_for(exc), str(exc))
@@ -91,6 +140,9 @@ def _guard(behaviour: Callable, method: str, request_id: str | None) -> Callable
                 log.error("rpc failed", extra={"method": method, "code": code.name}, exc_info=True)
                 detail = str(exc) if code is not grpc.StatusCode.INTERNAL else "internal error"
                 context.abort(code, detail)
+            finally:
+                if token is not None:
+                    access.leave(token)
     return guarded
 
 
@@ -101,11 +153,15 @@ def build_server(
     port: int,
     reflection_on: bool,
     workers: int = 16,
+    tls: ServerTls | None = None,
+    access_list: AccessList | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started-not-yet grpcio server with health (every service SERVING once started) and
-    reflection when asked. Returns the server, the bound port and the health servicer."""
+    reflection when asked; with ``tls``, on a mutual-TLS port; with ``access_list``, calls are
+    authorized by the caller's certificate. Returns the server, the bound port and the health
+    servicer."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                         interceptors=[_ErrorMapping()],
+                         interceptors=[_ErrorMapping(access_list)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.so_reuseport", 0)])
     add_servicers(server)
@@ -117,7 +173,8 @@ def build_server(
     if reflection_on:
         reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        bound = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     except RuntimeError as exc:  # what grpcio raises now (older versions returned 0)
         raise OSError(f"cannot bind gRPC server to {host}:{port}") from exc
     if bound == 0:

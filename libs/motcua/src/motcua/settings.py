@@ -58,6 +58,15 @@ class PlatformSettings(BaseSettings):
     grpc_port: int = Field(0, description="Port of the gRPC api process (0 picks a free port and prints it).")
     grpc_reflection: bool = Field(True, description="Serve gRPC server reflection (turn off in production).")
     grpc_workers: int = Field(16, description="Thread pool size of the gRPC api process.")
+    grpc_tls_cert: Path | None = Field(
+        None, description="PEM certificate chain of the gRPC server; with the key and the client CA it "
+        "turns on mutual TLS (agencies present client certificates).")
+    grpc_tls_key: Path | None = Field(None, description="PEM private key of the gRPC server.")
+    grpc_tls_client_ca: Path | None = Field(
+        None, description="PEM CA certificate(s) that issue agencies' client certificates.")
+    grpc_access_list: Path | None = Field(
+        None, description="YAML access list: which agency (client certificate CN) may call which methods "
+        "for which districts. Empty: every caller may call everything (development only).")
     retry_delays_ms: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [500, 2000, 10000],
         description="Comma-separated delays before each retry of a failed message; "

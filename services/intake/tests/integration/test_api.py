@@ -210,3 +210,133 @@ def test_get_dossier_errors(api: Api, get, status):
     assert error.details()
     if status is grpc.StatusCode.INVALID_ARGUMENT:
         assert error.details().startswith("dossier_id: ")
+
+
+# -- the desk's and the applicant's actions, table-driven ------------------------------------------
+
+
+def online_dossier(api: Api) -> str:
+    """The code of a fresh online dossier (status 1, waiting for the desk)."""
+    return api.intake.SubmitDossier(request(channel=intake_pb2.CHANNEL_ONLINE), timeout=10).code
+
+
+def desk_dossier(api: Api) -> str:
+    return api.intake.SubmitDossier(request(), timeout=10).code
+
+
+def rid() -> str:
+    return str(uuid.uuid4())
+
+
+def test_an_unknown_channel_is_invalid_argument(api: Api):
+    before = api.counts()
+    error = rpc_error(api.intake.SubmitDossier, request(channel=99))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("channel: ")
+    assert api.counts() == before
+
+
+# (rpc, request built from the dossier's code, expected status, the start of the message)
+ACTION_CASES = [
+    pytest.param("AcceptDossier", lambda code: intake_pb2.AcceptDossierRequest(code=code, official="Lê Văn Bình"),
+                 grpc.StatusCode.INVALID_ARGUMENT, "request_id: ", id="accept-without-request-id"),
+    pytest.param("AcceptDossier", lambda code: intake_pb2.AcceptDossierRequest(request_id=rid(), code=code),
+                 grpc.StatusCode.INVALID_ARGUMENT, "official: ", id="accept-without-official"),
+    pytest.param("AcceptDossier", lambda code: intake_pb2.AcceptDossierRequest(request_id=rid(), official="B"),
+                 grpc.StatusCode.INVALID_ARGUMENT, "code: ", id="accept-without-code"),
+    pytest.param("AcceptDossier", lambda code: intake_pb2.AcceptDossierRequest(
+        request_id=rid(), code="000.00.06.H56-261126-9999", official="B"), grpc.StatusCode.NOT_FOUND,
+        "no dossier", id="accept-unknown-dossier"),
+    pytest.param("RefuseDossier", lambda code: intake_pb2.RefuseDossierRequest(request_id=rid(), code=code,
+                                                                               official="B", reasons=["  "]),
+                 grpc.StatusCode.INVALID_ARGUMENT, "reasons: ", id="refuse-without-reasons"),
+    pytest.param("WithdrawDossier", lambda code: intake_pb2.WithdrawDossierRequest(
+        request_id=rid(), code=code, identity_number="038095001234"), grpc.StatusCode.INVALID_ARGUMENT,
+        "reason: ", id="withdraw-without-reason"),
+    pytest.param("SupplementDossier", lambda code: intake_pb2.SupplementDossierRequest(request_id="short", code=code),
+                 grpc.StatusCode.INVALID_ARGUMENT, "request_id: ", id="supplement-malformed-request-id"),
+    pytest.param("TrackDossier", lambda code: intake_pb2.TrackDossierRequest(), grpc.StatusCode.INVALID_ARGUMENT,
+                 "code: ", id="track-without-code"),
+    pytest.param("TrackDossier", lambda code: intake_pb2.TrackDossierRequest(code="000.00.06.H56-261126-9999"),
+                 grpc.StatusCode.NOT_FOUND, "no dossier", id="track-unknown-code"),
+]
+
+
+@pytest.mark.parametrize("rpc, build, status, message", ACTION_CASES)
+def test_bad_action_requests_get_a_clear_status_and_change_nothing(api: Api, broker, rpc, build, status, message):
+    code = online_dossier(api)
+    before, dossier = api.counts(), api.intake.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10)
+    broker.events()
+
+    error = rpc_error(getattr(api.intake, rpc), build(code))
+
+    assert error.code() is status
+    assert message in error.details(), error.details()
+    assert api.counts() == before
+    assert api.intake.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10) == dossier
+    assert broker.events() == []
+
+
+# (what the dossier is made into first, the action, the reason FAILED_PRECONDITION must give)
+STATE_CASES = [
+    pytest.param(desk_dossier, lambda code: ("AcceptDossier", intake_pb2.AcceptDossierRequest(
+        request_id=rid(), code=code, official="B")), "status 2", id="accept-an-accepted-dossier"),
+    pytest.param(desk_dossier, lambda code: ("RefuseDossier", intake_pb2.RefuseDossierRequest(
+        request_id=rid(), code=code, official="B", reasons=["Thiếu bản vẽ"])), "status 2",
+        id="refuse-an-accepted-dossier"),
+    pytest.param(desk_dossier, lambda code: ("SupplementDossier", intake_pb2.SupplementDossierRequest(
+        request_id=rid(), code=code, documents=[pdf_document(component="ban-ve")])), "allowed from status 5",
+        id="supplement-unasked"),
+    pytest.param(online_dossier, lambda code: ("WithdrawDossier", intake_pb2.WithdrawDossierRequest(
+        request_id=rid(), code=code, reason="Không cần nữa", identity_number="038095001234")),
+        "status 1", id="withdraw-before-acceptance"),
+]
+
+
+@pytest.mark.parametrize("make, action, reason", STATE_CASES)
+def test_an_action_not_allowed_in_the_dossier_s_status_is_a_failed_precondition(api: Api, broker, make, action,
+                                                                                 reason):
+    code = make(api)
+    before = api.counts()
+    broker.events()
+    rpc, sent = action(code)
+
+    error = rpc_error(getattr(api.intake, rpc), sent)
+
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert code in error.details() and reason in error.details(), error.details()
+    assert api.counts() == before
+    assert broker.events() == []
+
+
+def test_withdrawal_by_someone_else_is_permission_denied(api: Api):
+    code = desk_dossier(api)
+    error = rpc_error(api.intake.WithdrawDossier, intake_pb2.WithdrawDossierRequest(
+        request_id=rid(), code=code, reason="Không cần nữa", identity_number="038095009999"))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_accept_twice_with_one_request_id_is_one_acceptance_and_a_reused_id_is_refused(api: Api, broker):
+    code = online_dossier(api)
+    broker.events()
+    accept = intake_pb2.AcceptDossierRequest(request_id=rid(), code=code, official="Lê Văn Bình")
+
+    first = api.intake.AcceptDossier(accept, timeout=10).dossier
+    events = broker.events()
+    again = api.intake.AcceptDossier(accept, timeout=10).dossier
+
+    assert (again.status, again.due_at, again.history) == (first.status, first.due_at, first.history)
+    assert [e.routing_key for e in events] == ["bim-son.dossier.received"]
+    assert broker.events() == []
+    reused = intake_pb2.AcceptDossierRequest(request_id=accept.request_id, code=code, official="Someone else")
+    assert rpc_error(api.intake.AcceptDossier, reused).code() is grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_track_shows_progress_without_personal_data(api: Api):
+    code = desk_dossier(api)
+    tracked = api.intake.TrackDossier(intake_pb2.TrackDossierRequest(code=code), timeout=10)
+    assert (tracked.code, tracked.status) == (code, types_pb2.DOSSIER_STATUS_RECEIVED)
+    assert tracked.due_at.seconds > tracked.received_at.seconds > 0
+    assert [s.action for s in tracked.steps] == ["submitted", "received"]
+    wire = tracked.SerializeToString()
+    assert b"038095001234" not in wire and "Nguyễn Văn An".encode() not in wire

@@ -28,6 +28,7 @@ from intake.domain.submission import (
     check_documents,
     check_request_id,
 )
+from motcua.access import require_district
 from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from motcua.logs import bind
 from motcua.messaging.envelope import new_traceparent
@@ -87,6 +88,7 @@ class Dossiers:
             return self._repeat(existing, command)
         procedure = self._catalog.procedure(command.procedure_code)
         unit = self._catalog.unit(command.district)
+        require_district(unit.slug)
         check_applicant(command.applicant)
         uploaded = self.uploads.resolve(command.uploaded)
         check_documents(command.documents, procedure, self._limits, uploaded)
@@ -240,6 +242,7 @@ class Dossiers:
             if doc is None:
                 raise NotFound(f"no dossier {code!r}")
             dossier = from_document(doc)
+            require_district(dossier.district)  # the calling agency's access list
             if lifecycle.handled(dossier, request_id=request_id):
                 if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
                     raise AlreadyExists(f"request_id {request_id!r} was already used for a different request on "

@@ -21,8 +21,9 @@ from intake.domain.submission import Applicant, IncomingDocument, Limits
 from intake.entrypoints import catalog_servicer
 from intake.entrypoints.uploads import upload_document
 from motcua import logs
+from motcua.access import require_district
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, request_fingerprint
+from motcua.grpcsupport import build_server, request_fingerprint, server_security
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.protobufs import document_ref, timestamp
 from motcua.runtime import Infrastructure
@@ -87,6 +88,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
 
     def GetDossier(self, request: intake_pb2.GetDossierRequest, context: grpc.ServicerContext):
         dossier = self._dossiers.get(dossier_id=request.dossier_id, code=request.code)
+        require_district(dossier.district)  # personal data: only for agencies of the dossier's district
         return intake_pb2.GetDossierResponse(dossier=dossier_message(dossier))
 
 
@@ -160,9 +162,11 @@ def main() -> int:
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         catalog_servicer.add_catalog_service(server, catalog)
 
+    tls, access_list = server_security(settings)
     server, port, _ = build_server(
         [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers)
+        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
+        tls=tls, access_list=access_list)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())

@@ -348,12 +348,16 @@ class WorkflowInstance:
                                     f"{self.code}, not {command.action}")
             return False
         step = self.current
-        self._authorize(command.action, by, step)
+        self.authorize(command.action, by)
         assert step is not None  # every allowed action has an active step (the table is empty when closed)
         handler = getattr(self, f"_{command.action.value}")
         return handler(command, by, now, step, request_id)
 
-    def _authorize(self, action: Action, by: Actor, step: WorkflowStep | None) -> None:
+    def authorize(self, action: Action, by: Actor) -> None:
+        """Raise as :meth:`apply` would if ``by`` may not do ``action`` now by the table and their unit
+        and role: FailedPrecondition when nobody may, PermissionDenied when someone else may.
+        (Checks that need the command's fields, like a transfer target, come after, in apply.)"""
+        step = self.current
         who = by.source if isinstance(by, System) else (step.role if step else None)
         if action in allowed(self.status, who):
             if isinstance(by, Official):

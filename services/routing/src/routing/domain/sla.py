@@ -1,0 +1,170 @@
+"""SLA questions a sweep asks of an instance, as pure functions of the instance and ``now``.
+
+* Is the active step / the dossier on time, due soon (within a window of working hours) or
+  overdue? Overdue is derived, never a status (DOMAIN.md).
+* When must a sweep look at the instance next (``next_check_at``)? The adapter stores it as an
+  indexed field, so a sweep reads ``next_check_at <= now`` from the index instead of scanning.
+  Between two such instants nothing a sweep acts on can change without an action, and every
+  action recomputes it.
+* Form 04: will the dossier miss its appointment, and if so which new appointment to promise and
+  by when the apology must go out (no later than the current appointment)?
+* Has the supplement deadline passed, and what does the procedure say happens then?
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from motcua.worktime import Calendar
+from routing.domain import fields
+from routing.domain.instance import WorkflowInstance
+from routing.domain.process import SupplementExpiry, working_minutes
+from routing.domain.status import CLOCK_RUNNING, Status
+
+DEFAULT_SOON_HOURS = Decimal(8)  # one working day's warning
+# Deadlines are kept to the minute: one minute after a boundary is the first instant worth a look.
+_RESOLUTION = dt.timedelta(minutes=1)
+_MAX_DAYS_BACK = 3660  # ten years: a window longer than that is a misconfiguration
+_APOLOGY_STATUSES = frozenset({Status.PROCESSING, Status.PAYMENT_REQUESTED})
+
+
+class SlaState(StrEnum):
+    ON_TIME = "on_time"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+
+
+def soon_from(deadline: dt.datetime, hours: Decimal | int, calendar: Calendar) -> dt.datetime:
+    """The earliest instant from which ``hours`` working hours or fewer are left before ``deadline``.
+
+    The working-time calendar only counts forwards, so walk back a day at a time until the day
+    holds enough working time, then count forwards inside it. (``motcua.worktime`` would be the
+    place for a ``subtract_working_hours``.)
+    """
+    window = working_minutes(fields.number(hours, "hours"))
+    local = deadline.astimezone(calendar.tz)
+    day = local.date()
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=calendar.tz)
+    have = calendar.working_time_between(midnight, local)
+    for _ in range(_MAX_DAYS_BACK):
+        # Strictly more: when a day holds exactly the window, the window began at the end of the
+        # previous working day (nothing is worked in between), so keep walking back.
+        if have > window:
+            return calendar.add_working_hours(midnight, have - window)
+        previous = midnight - dt.timedelta(days=1)
+        have += calendar.working_time_between(previous, midnight)
+        midnight = previous
+    return midnight
+
+
+def sla_state(deadline: dt.datetime, now: dt.datetime, calendar: Calendar,
+              soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> SlaState:
+    """Overdue from the deadline instant on (the work had to be done by then), due soon once the
+    working time left is within the window."""
+    if now >= deadline:
+        return SlaState.OVERDUE
+    if now >= soon_from(deadline, soon_hours, calendar):
+        return SlaState.DUE_SOON
+    return SlaState.ON_TIME
+
+
+def step_sla(instance: WorkflowInstance, now: dt.datetime,
+             soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> SlaState | None:
+    """The active step's state; None while the clock does not run (supplement) or once closed."""
+    step = instance.current
+    if instance.status not in CLOCK_RUNNING or step is None:
+        return None
+    return sla_state(step.deadline, now, instance.calendar, soon_hours)
+
+
+def dossier_sla(instance: WorkflowInstance, now: dt.datetime,
+                soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> SlaState | None:
+    if instance.status not in CLOCK_RUNNING:
+        return None
+    return sla_state(instance.due_at, now, instance.calendar, soon_hours)
+
+
+# -- form 04 ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApologyDecision:
+    needed: bool
+    new_due_at: dt.datetime | None = None  # the new appointment to promise
+    issue_by: dt.datetime | None = None  # the current appointment: form 04 goes out no later than it
+    late: bool = False  # the appointment has passed already: issue at once, the rule is already missed
+
+
+def projected_finish(instance: WorkflowInstance, now: dt.datetime) -> dt.datetime | None:
+    """When the dossier would be done if the active step and those after it took, from now, the
+    time the law gives them (their shares of the duration)."""
+    step = instance.current
+    if step is None:
+        return None
+    remaining = instance.definition.remaining_time(step.index)
+    if isinstance(remaining, dt.timedelta):
+        return instance.calendar.add_working_hours(now, remaining)
+    return instance.calendar.add_calendar_days(now, remaining)
+
+
+def apology_decision(instance: WorkflowInstance, now: dt.datetime) -> ApologyDecision:
+    """Whether the dossier will miss the appointment it holds, and the apology that says so."""
+    promised = instance.promised_due_at
+    if instance.status not in _APOLOGY_STATUSES:
+        return ApologyDecision(False)
+    projected = projected_finish(instance, now)
+    if projected is None or projected <= promised:
+        return ApologyDecision(False, issue_by=promised)
+    return ApologyDecision(True, new_due_at=projected, issue_by=promised, late=now > promised)
+
+
+def _apology_point(instance: WorkflowInstance) -> dt.datetime | None:
+    """The first instant at which an apology becomes needed if the active step is still open."""
+    step = instance.current
+    if instance.status not in _APOLOGY_STATUSES or step is None:
+        return None
+    remaining = instance.definition.remaining_time(step.index)
+    if not isinstance(remaining, dt.timedelta):
+        return None  # calendar days: the due-soon checks before the appointment cover it
+    hours = Decimal(remaining // dt.timedelta(minutes=1)) / 60
+    return soon_from(instance.promised_due_at, hours, instance.calendar) + _RESOLUTION
+
+
+# -- supplements --------------------------------------------------------------------------------
+
+
+def supplement_expiry_due(instance: WorkflowInstance, now: dt.datetime) -> SupplementExpiry | None:
+    """The procedure's rule to apply (with the ``supplement_expired`` action) when the applicant's
+    supplement deadline has passed; None when there is nothing to do."""
+    supplement = instance.open_supplement
+    if supplement is None or supplement.expired or now < supplement.deadline:
+        return None
+    return instance.definition.supplement_expiry
+
+
+# -- sweeps -------------------------------------------------------------------------------------
+
+
+def next_check_at(instance: WorkflowInstance, now: dt.datetime,
+                  soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> dt.datetime | None:
+    """The next instant after ``now`` at which a sweep has something to look at; None when only an
+    action can change anything (closed, or waiting for an applicant with no deadline left).
+
+    Under status 5 it is the supplement deadline, even when already past (the expiry is then
+    still to be applied, and applying it changes the answer)."""
+    if instance.status is Status.SUPPLEMENT_REQUESTED:
+        supplement = instance.open_supplement
+        return None if supplement is None or supplement.expired else supplement.deadline
+    step = instance.current
+    if instance.status not in CLOCK_RUNNING or step is None:
+        return None
+    candidates: list[dt.datetime] = []
+    for deadline in {step.deadline, instance.due_at, instance.promised_due_at}:
+        candidates += [soon_from(deadline, soon_hours, instance.calendar), deadline]
+    if (point := _apology_point(instance)) is not None:
+        candidates.append(point)
+    future = [c for c in candidates if c > now]
+    return min(future) if future else None
