@@ -19,6 +19,7 @@ from intake.domain import lifecycle
 from intake.domain.catalog import Catalog, Procedure
 from intake.domain.dossier import DocumentRef, Dossier, Status, code_counter, dossier_code, dossier_id_for
 from intake.domain.lifecycle import Channel
+from intake.domain.process import process_definition
 from intake.domain.submission import (
     Applicant,
     IncomingDocument,
@@ -229,7 +230,9 @@ class Dossiers:
         channel = Channel(dossier.channel)
         lifecycle.receive(dossier, at=now, due_at=lifecycle.due_date(self._calendar, procedure, now, channel),
                           official=official, request_id=request_id)
-        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, trace),
+        process = process_definition(self._catalog, procedure, self._catalog.unit(dossier.district),
+                                     online=channel is Channel.ONLINE)
+        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, trace),
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:

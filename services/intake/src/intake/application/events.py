@@ -66,8 +66,9 @@ def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent
         due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
-def route_dossier(dossier: Dossier, traceparent: str | None) -> WorkMessage:
-    """Asks routing to open the dossier's workflow (internal, JSON)."""
+def route_dossier(dossier: Dossier, process: dict, traceparent: str | None) -> WorkMessage:
+    """Asks routing to open the dossier's workflow (internal, JSON), with the process definition
+    resolved for this dossier (``intake.domain.process``)."""
     return build_work(service="routing", district=dossier.district, type="routing.route_dossier",
                       id=f"route:{dossier.id}", traceparent=traceparent, body={
                           "dossier_id": dossier.id, "code": dossier.code,
@@ -75,6 +76,7 @@ def route_dossier(dossier: Dossier, traceparent: str | None) -> WorkMessage:
                           "procedure_version": dossier.procedure_version, "district": dossier.district,
                           "unit_id": dossier.unit_id, "received_at": dossier.received_at.isoformat(),
                           "due_at": dossier.due_at.isoformat() if dossier.due_at else None,
+                          "channel": dossier.channel, "process": process,
                           "documents": [asdict(d) for d in dossier.documents]})
 
 
