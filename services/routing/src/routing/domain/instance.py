@@ -331,9 +331,11 @@ class WorkflowInstance:
         """What ``by`` may try now, by the table and their unit and role (a client's menu)."""
         step = self.current
         who = by.source if isinstance(by, System) else (step.role if step else None)
-        actions = allowed(self.status, who)
+        actions = set(allowed(self.status, who))
         if isinstance(by, Official) and (step is None or by.unit != step.unit or step.role not in by.roles):
             return []
+        if step is not None and not step.forward:
+            actions -= {Action.FORWARD, Action.TRANSFER}  # the definition forbids them at this step
         return sorted(actions)
 
     # -- the one way to change it ---------------------------------------------------------------
@@ -347,11 +349,22 @@ class WorkflowInstance:
                 raise AlreadyExists(f"request id {request_id!r} was already used for {seen.action} on dossier "
                                     f"{self.code}, not {command.action}")
             return False
+        if self._reported_already(command):
+            return False
         step = self.current
         self.authorize(command.action, by)
         assert step is not None  # every allowed action has an active step (the table is empty when closed)
         handler = getattr(self, f"_{command.action.value}")
         return handler(command, by, now, step, request_id)
+
+    def _reported_already(self, command: Command) -> bool:
+        """The same fact reported again under another message id (a service re-sent it): whatever
+        the status has become since, the answer is "already done", not an error to retry."""
+        if isinstance(command, Signed | SigningFailed):
+            state = "signed" if isinstance(command, Signed) else "failed"
+            return any(r.signing_request_id == command.signing_request_id and r.state == state
+                       for r in self.signings)
+        return isinstance(command, Withdrawn) and self.status is Status.WITHDRAWN
 
     def authorize(self, action: Action, by: Actor) -> None:
         """Raise as :meth:`apply` would if ``by`` may not do ``action`` now by the table and their unit
@@ -434,8 +447,6 @@ class WorkflowInstance:
     def _signed(self, c: Signed, by: System, now: dt.datetime, step: WorkflowStep, request_id: str) -> bool:
         pending = self.pending_signing
         if pending is None or pending.signing_request_id != c.signing_request_id:
-            if any(r.signing_request_id == c.signing_request_id and r.state == "signed" for r in self.signings):
-                return False  # the same report again
             raise FailedPrecondition(self._unknown_signing(c.signing_request_id, pending))
         pending.state, pending.signers = "signed", list(c.signers)
         self.result = dict(c.result)
@@ -456,8 +467,6 @@ class WorkflowInstance:
                         request_id: str) -> bool:
         pending = self.pending_signing
         if pending is None or pending.signing_request_id != c.signing_request_id:
-            if any(r.signing_request_id == c.signing_request_id and r.state == "failed" for r in self.signings):
-                return False
             raise FailedPrecondition(self._unknown_signing(c.signing_request_id, pending))
         pending.state, pending.reason = "failed", c.reason
         # The step stays with its signer, who may approve again once the cause is fixed.

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from itertools import accumulate
 from typing import Any
 
 from motcua.errors import InvalidArgument
-from motcua.worktime import HOURS_PER_WORKING_DAY, Calendar
+from motcua.worktime import Calendar
 from routing.domain import fields
 
 # The catalog writes shares as percentages or fractions; float sums of them miss 1 by a hair.
@@ -243,27 +242,31 @@ class ProcessDefinition:
 
     def due_from(self, start: dt.datetime, calendar: Calendar) -> dt.datetime:
         """The due date of the whole duration counted from ``start`` (a restart after supplement)."""
-        return self._after(calendar, start, Decimal(1))
+        return self._after(calendar, start, self._amount(Decimal(1)))
 
     def deadlines(self, received_at: dt.datetime, due_at: dt.datetime, calendar: Calendar) -> list[dt.datetime]:
         """Each step's deadline: cumulative shares of the duration from ``received_at``, none after
         ``due_at``, the last exactly ``due_at``. Non-decreasing, because the cumulative shares are,
         rounding is monotonic and so is the calendar."""
-        cumulative = list(accumulate(s.share for s in self.steps))
-        out = [min(self._after(calendar, received_at, c), due_at) for c in cumulative[:-1]]
+        out = [min(self._after(calendar, received_at, self._amount(self._cumulative(i))), due_at)
+               for i in range(len(self.steps) - 1)]
         return [*out, due_at]
 
     def remaining_time(self, from_index: int) -> dt.timedelta | int:
-        """The statutory time of steps ``from_index`` onwards: a timedelta of working time, or whole
-        calendar days (rounded up: a remainder is never given less time than the law gives it)."""
-        share = sum((s.share for s in self.steps[from_index:]), Decimal(0))
+        """The statutory time of steps ``from_index`` onwards as the schedule counts it: working time
+        (a timedelta) or whole calendar days. The whole duration less where the step before ends,
+        so step *i*'s deadline plus ``remaining_time(i + 1)`` is the due date, with no rounding drift."""
+        return self._amount(Decimal(1)) - self._amount(self._cumulative(from_index - 1))  # type: ignore[operator]
+
+    def _cumulative(self, index: int) -> Decimal:
+        """The share of the duration used up when step ``index`` ends (0 before the first)."""
+        return sum((s.share for s in self.steps[: index + 1]), Decimal(0)) if index >= 0 else Decimal(0)
+
+    def _amount(self, share: Decimal) -> dt.timedelta | int:
+        """A share of the duration: working minutes (rounded half up), or whole days (half up)."""
         if self.time_type is TimeType.WORKING_DAYS:
             return working_minutes(share * self._hours)
-        return int((share * self._days).to_integral_value(ROUND_CEILING))
-
-    @property
-    def duration_working_days(self) -> Decimal | None:
-        return None if self.duration_hours is None else self.duration_hours / HOURS_PER_WORKING_DAY
+        return int((share * self._days).to_integral_value(ROUND_HALF_UP))
 
     @property
     def _hours(self) -> Decimal:
@@ -275,10 +278,10 @@ class ProcessDefinition:
         assert self.duration_days is not None  # checked in __post_init__ for calendar_days
         return Decimal(self.duration_days)
 
-    def _after(self, calendar: Calendar, start: dt.datetime, share: Decimal) -> dt.datetime:
-        if self.time_type is TimeType.WORKING_DAYS:
-            return calendar.add_working_hours(start, working_minutes(share * self._hours))
-        return calendar.add_calendar_days(start, int((share * self._days).to_integral_value(ROUND_HALF_UP)))
+    def _after(self, calendar: Calendar, start: dt.datetime, amount: dt.timedelta | int) -> dt.datetime:
+        if isinstance(amount, dt.timedelta):
+            return calendar.add_working_hours(start, amount)
+        return calendar.add_calendar_days(start, amount)
 
 
 def working_minutes(hours: Decimal) -> dt.timedelta:

@@ -21,12 +21,10 @@ from enum import StrEnum
 from motcua.worktime import Calendar
 from routing.domain import fields
 from routing.domain.instance import WorkflowInstance
-from routing.domain.process import SupplementExpiry, working_minutes
+from routing.domain.process import SupplementExpiry, TimeType, working_minutes
 from routing.domain.status import CLOCK_RUNNING, Status
 
 DEFAULT_SOON_HOURS = Decimal(8)  # one working day's warning
-# Deadlines are kept to the minute: one minute after a boundary is the first instant worth a look.
-_RESOLUTION = dt.timedelta(minutes=1)
 _MAX_DAYS_BACK = 3660  # ten years: a window longer than that is a misconfiguration
 _APOLOGY_STATUSES = frozenset({Status.PROCESSING, Status.PAYMENT_REQUESTED})
 
@@ -98,39 +96,66 @@ class ApologyDecision:
     late: bool = False  # the appointment has passed already: issue at once, the rule is already missed
 
 
-def projected_finish(instance: WorkflowInstance, now: dt.datetime) -> dt.datetime | None:
-    """When the dossier would be done if the active step and those after it took, from now, the
-    time the law gives them (their shares of the duration)."""
-    step = instance.current
-    if step is None:
-        return None
-    remaining = instance.definition.remaining_time(step.index)
+def finish_after(instance: WorkflowInstance, start: dt.datetime, from_index: int) -> dt.datetime:
+    """When steps ``from_index`` onwards would be done if each took, from ``start``, the time the
+    law gives it (its share of the duration); ``start`` itself when no step is left."""
+    remaining = instance.definition.remaining_time(from_index)
+    if not remaining:
+        return start
     if isinstance(remaining, dt.timedelta):
-        return instance.calendar.add_working_hours(now, remaining)
-    return instance.calendar.add_calendar_days(now, remaining)
+        return instance.calendar.add_working_hours(start, remaining)
+    return _days_after(instance.calendar, start, remaining)
+
+
+def _days_after(calendar: Calendar, start: dt.datetime, days: int) -> dt.datetime:
+    """Whole days from the day of ``start`` (not from the next clock start, as for a reception: a
+    step's deadline is the end of its day, and the next step's days count from there), ending at
+    the close of a working day."""
+    day = start.astimezone(calendar.tz).date() + dt.timedelta(days=days)
+    if not calendar.is_working_day(day):
+        day = calendar.next_working_day(day)
+    return dt.datetime.combine(day, calendar.hours.sessions[-1][1], tzinfo=calendar.tz)
 
 
 def apology_decision(instance: WorkflowInstance, now: dt.datetime) -> ApologyDecision:
-    """Whether the dossier will miss the appointment it holds, and the apology that says so."""
+    """Whether the dossier will miss the appointment it holds, and the apology (form 04) that says so.
+
+    It will miss it once the active step is past its own deadline and the steps after it, given
+    their statutory time from now, would not end before the appointment. On schedule that moment
+    is the step's deadline itself (its deadline plus the later steps' time is the due date
+    exactly), so the answer changes only at instants :func:`next_check_at` returns, and the last
+    of them is the appointment: a sweep always decides no later than the due date. The new
+    appointment gives the active step its full time again from now, plus the later steps'."""
     promised = instance.promised_due_at
-    if instance.status not in _APOLOGY_STATUSES:
-        return ApologyDecision(False)
-    projected = projected_finish(instance, now)
-    if projected is None or projected <= promised:
-        return ApologyDecision(False, issue_by=promised)
-    return ApologyDecision(True, new_due_at=projected, issue_by=promised, late=now > promised)
-
-
-def _apology_point(instance: WorkflowInstance) -> dt.datetime | None:
-    """The first instant at which an apology becomes needed if the active step is still open."""
     step = instance.current
     if instance.status not in _APOLOGY_STATUSES or step is None:
+        return ApologyDecision(False)
+    if now < step.deadline or finish_after(instance, now, step.index + 1) < promised:
+        return ApologyDecision(False, issue_by=promised)
+    new_due_at = finish_after(instance, now, step.index)
+    if new_due_at <= promised:  # the active step's share rounds to nothing: the next minute or day
+        calendar = instance.calendar
+        new_due_at = (calendar.add_working_hours(promised, dt.timedelta(minutes=1))
+                      if instance.definition.time_type is TimeType.WORKING_DAYS else _days_after(calendar, promised, 1))
+    return ApologyDecision(True, new_due_at=new_due_at, issue_by=promised, late=now > promised)
+
+
+def _apology_boundary(instance: WorkflowInstance) -> dt.datetime | None:
+    """After an apology: from when the steps after the active one no longer fit before the new
+    appointment (before an apology the active step's deadline is that instant)."""
+    step = instance.current
+    if not instance.apologies or step is None or instance.status not in _APOLOGY_STATUSES:
         return None
-    remaining = instance.definition.remaining_time(step.index)
-    if not isinstance(remaining, dt.timedelta):
-        return None  # calendar days: the due-soon checks before the appointment cover it
-    hours = Decimal(remaining // dt.timedelta(minutes=1)) / 60
-    return soon_from(instance.promised_due_at, hours, instance.calendar) + _RESOLUTION
+    promised, calendar = instance.promised_due_at, instance.calendar
+    remaining = instance.definition.remaining_time(step.index + 1)
+    if isinstance(remaining, dt.timedelta):
+        return soon_from(promised, Decimal(remaining // dt.timedelta(minutes=1)) / 60, calendar)
+    # Calendar days: the finish depends on the date only; find the first date that reaches it.
+    day = promised.astimezone(calendar.tz).date() - dt.timedelta(days=remaining)
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=calendar.tz)
+    while finish_after(instance, midnight - dt.timedelta(days=1), step.index + 1) >= promised:
+        midnight -= dt.timedelta(days=1)
+    return midnight
 
 
 # -- supplements --------------------------------------------------------------------------------
@@ -164,7 +189,7 @@ def next_check_at(instance: WorkflowInstance, now: dt.datetime,
     candidates: list[dt.datetime] = []
     for deadline in {step.deadline, instance.due_at, instance.promised_due_at}:
         candidates += [soon_from(deadline, soon_hours, instance.calendar), deadline]
-    if (point := _apology_point(instance)) is not None:
-        candidates.append(point)
+    if (boundary := _apology_boundary(instance)) is not None:
+        candidates.append(boundary)
     future = [c for c in candidates if c > now]
     return min(future) if future else None
