@@ -1,0 +1,229 @@
+"""Officials' use cases on workflow instances: their task lists, a dossier's timeline, their
+actions; and opening an instance from intake's route_dossier body.
+
+Every change is ONE version-checked write of the instance's document carrying, in its outbox, the
+public events of what happened (published right after, cleared; the relay publishes what a crash
+left). Two officials acting on the same dossier at once: one write wins, the other gets Conflict
+(ABORTED) and nothing of its action is stored. Actions are idempotent by request id: the timeline
+row of a request remembers it, and a retry answers with the current state and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from motcua.messaging.outbox import Outbox, add_messages
+from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
+from motcua.worktime import Calendar, vietnam_calendar
+from routing.adapters.instances import InstanceRecord, StoredInstance, from_document, to_document
+from routing.application.instance_events import events_of
+from routing.domain import fields
+from routing.domain.actions import Action, Official, parse
+from routing.domain.instance import WorkflowInstance
+from routing.domain.process import ProcessDefinition, working_minutes
+from routing.domain.sla import DEFAULT_SOON_HOURS
+from routing.domain.status import Status
+
+log = logging.getLogger(__name__)
+
+# Statuses in which the active step is an official's task (under 5 the applicant holds the dossier).
+TASK_STATUSES = [int(Status.PROCESSING), int(Status.PAYMENT_REQUESTED), int(Status.RESULT_READY)]
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+
+
+class TaskFilter(StrEnum):
+    OPEN = "open"  # every task
+    DUE_SOON = "due_soon"  # the step deadline is within the due-soon window of working hours
+    OVERDUE = "overdue"  # the step deadline has passed
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[StoredInstance]
+    next_page_token: str  # "" on the last page
+
+
+class Officials:
+    def __init__(self, store: Store, outbox: Outbox, calendar: Calendar | None = None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 soon_hours: Decimal | int = DEFAULT_SOON_HOURS):
+        self._instances: Collection = store.collection(InstanceRecord)
+        self._outbox = outbox
+        self._calendar = calendar or vietnam_calendar()
+        self._clock = clock
+        self._soon_hours = soon_hours
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def open(self, body: Mapping[str, Any], traceparent: str | None = None) -> StoredInstance:
+        """Open the instance of an accepted dossier (``dossier_id, code, district, procedure_code,
+        received_at, due_at, process``); a repeated body answers with the stored instance."""
+        body = fields.mapping(body, "body")
+        dossier_id = fields.text(body, "dossier_id", "dossier_id")
+        if (doc := self._instances.get(dossier_id)) is not None:
+            return self._settled(doc)
+        now = self._clock()
+        instance = WorkflowInstance.open(
+            definition=ProcessDefinition.from_dict(body.get("process")), dossier_id=dossier_id,
+            code=body.get("code"), district=body.get("district"), procedure_code=body.get("procedure_code"),
+            received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self._calendar,
+            request_id=f"open:{dossier_id}")
+        doc = add_messages(to_document(instance, now, self._soon_hours), events_of(instance, traceparent))
+        try:
+            stored = self._instances.insert(doc)
+        except DuplicateKey:
+            existing = self._instances.get(dossier_id)
+            if existing is None:  # the code is taken by another dossier
+                raise AlreadyExists(f"dossier code {instance.code} already belongs to another dossier") from None
+            return self._settled(existing)
+        log.info("workflow instance opened", extra={"dossier_code": instance.code})
+        return self._published(stored)
+
+    # -- questions ------------------------------------------------------------------------------
+
+    def get(self, dossier_id: str = "", code: str = "") -> StoredInstance:
+        """An instance by id or by code (NotFound when there is none)."""
+        if dossier_id:
+            doc = self._instances.get(dossier_id)
+            if doc is not None and code and doc["code"] != code:
+                doc = None
+        elif code:
+            found = self._instances.find({"code": code}, limit=1)
+            doc = found[0] if found else None
+        else:
+            raise InvalidArgument("dossier_id", "give the dossier id or its code")
+        if doc is None:
+            raise NotFound(f"no workflow for dossier {code or dossier_id}")
+        return from_document(doc, self._calendar)
+
+    def timeline(self, dossier_id: str = "", code: str = "") -> StoredInstance:
+        return self.get(dossier_id=dossier_id, code=code)
+
+    def list_tasks(self, unit: str = "", official_id: str = "", filter: TaskFilter | str = TaskFilter.OPEN,
+                   procedure_code: str = "", page_size: int = 0, page_token: str = "") -> TaskPage:
+        """The active steps of a unit (or those an official claimed), earliest step deadline first,
+        one page at a time; ``page_token`` is the previous page's ``next_page_token``."""
+        if bool(unit) == bool(official_id):
+            raise InvalidArgument("unit", "give either a unit or an official id")
+        which = fields.choice(filter or TaskFilter.OPEN, TaskFilter, "filter")
+        if page_size < 0:
+            raise InvalidArgument("page_size", "must not be negative")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query: dict[str, Any] = {"current_unit": unit} if unit else {"claimed_by": official_id}
+        query["status"] = {"$in": TASK_STATUSES}
+        if procedure_code:
+            query["procedure_code"] = procedure_code
+        deadline: dict[str, Any] = {}
+        now = self._clock()
+        if which is TaskFilter.OVERDUE:
+            deadline = {"$lte": now}
+        elif which is TaskFilter.DUE_SOON:
+            deadline = {"$gt": now,
+                        "$lte": self._calendar.add_working_hours(now, working_minutes(Decimal(self._soon_hours)))}
+        after = _decode_token(page_token)
+        if after is not None:
+            deadline["$gte"] = after[0]
+        if deadline:
+            query["step_deadline"] = deadline
+        sort = [("step_deadline", 1), ("_id", 1)]
+        limit = size + 1
+        while True:
+            docs = self._instances.find(query, sort=sort, limit=limit)
+            fresh = [d for d in docs if after is None or (d["step_deadline"], d["_id"]) > after]
+            if len(fresh) > size or len(docs) < limit:
+                break
+            limit *= 2  # a cursor inside many equal deadlines: read further
+        page = fresh[:size]
+        token = _encode_token(page[-1]) if len(fresh) > size else ""
+        return TaskPage([from_document(d, self._calendar) for d in page], token)
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def act(self, request_id: str, code: str, official: Official, action: str, expected_version: int = 0,
+            fields_: Mapping[str, Any] | None = None, traceparent: str | None = None) -> StoredInstance:
+        """One official's action. ``expected_version`` (0: unchecked) is the version the official
+        saw; a stale one raises Conflict. Returns the instance as stored after the action."""
+        if not isinstance(request_id, str) or not request_id.strip():
+            raise InvalidArgument("request_id", "is required")
+        if not code:
+            raise InvalidArgument("code", "is required")
+        if expected_version < 0:
+            raise InvalidArgument("expected_version", "must not be negative")
+        name = fields.choice(action, Action, "action")
+        data = dict(fields.mapping(fields_ or {}, "fields"))
+        stored = self.get(code=code)
+        instance = stored.instance
+        if name is Action.FORWARD and "unit_id" not in data and isinstance(data.get("unit"), str):
+            if not (unit_id := known_unit_id(instance.definition, data["unit"])):
+                raise InvalidArgument("unit", f"{data['unit']!r} (target_unit) is not a unit this procedure's "
+                                              "process knows; its electronic identifier is unknown")
+            data["unit_id"] = unit_id
+        command = parse(name, data)
+        now = self._clock()
+        seen = instance.row_for(request_id)
+        if seen is None and expected_version and expected_version != stored.version:
+            raise Conflict(f"dossier {code} is at version {stored.version}, not {expected_version}: someone acted "
+                           "first; reload and try again")
+        if not instance.apply(command, by=official, now=now, request_id=request_id):
+            return self._settled(stored.doc)  # a retry or nothing to change: the first answer
+        doc = add_messages({**stored.doc, **to_document(instance, now, self._soon_hours)},
+                           events_of(instance, traceparent))
+        try:
+            written = self._instances.replace(doc, stored.version)
+        except VersionConflict:
+            raise Conflict(f"someone acted first on dossier {code}; reload and try again") from None
+        log.info("official acted", extra={"dossier_code": code, "action": str(command.action),
+                                          "official": official.id})
+        return self._published(written)
+
+    def _settled(self, doc: dict[str, Any]) -> StoredInstance:
+        """The stored instance, after publishing whatever its outbox still holds."""
+        return self._published(doc) if doc.get("outbox") else from_document(doc, self._calendar)
+
+    def _published(self, written: dict[str, Any]) -> StoredInstance:
+        """Publish a written document's outbox and answer with the version clearing it gave (the
+        one the caller's next expected_version must name), unless someone changed it since."""
+        self._outbox.flush(self._instances, written)
+        now = self._instances.get(written["_id"])
+        if now is not None and now["instance"] == written["instance"]:
+            written = now
+        return from_document(written, self._calendar)
+
+
+def known_unit_id(definition: ProcessDefinition, unit: str) -> str:
+    """The electronic identifier of a unit the process names (a step's unit or a transfer target);
+    "" when it names none (the forward is then refused: ``unit_id`` is required)."""
+    known = [(s.unit, s.unit_id) for s in definition.steps] + [(t.unit, t.unit_id) for t in definition.transfer_targets]
+    return next((unit_id for slug, unit_id in known if slug == unit.strip()), "")
+
+
+# -- page tokens: an opaque cursor (the last task's step deadline and id) ---------------------------
+
+
+def _encode_token(doc: Mapping[str, Any]) -> str:
+    raw = json.dumps([doc["step_deadline"].isoformat(), doc["_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_token(token: str) -> tuple[dt.datetime, str] | None:
+    if not token:
+        return None
+    try:
+        deadline, doc_id = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        at = dt.datetime.fromisoformat(deadline)
+        if at.tzinfo is None or not isinstance(doc_id, str):
+            raise ValueError(token)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise InvalidArgument("page_token", "is not a token this service returned") from None
+    return at, doc_id

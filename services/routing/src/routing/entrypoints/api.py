@@ -1,0 +1,141 @@
+"""Routing's gRPC api process (grpcio): officials' tasks, timelines and actions.
+decode → use case → encode; errors become status codes in motcua.grpcsupport.
+
+GetStatistics is not served yet: the generated base class answers UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import grpc
+
+from motcua import logs
+from motcua.errors import InvalidArgument
+from motcua.grpcsupport import build_server, server_security
+from motcua.protobufs import datetime_of, timestamp
+from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
+from motcua.runtime import Infrastructure
+from routing.adapters.instances import StoredInstance
+from routing.application.officials import Officials, TaskFilter
+from routing.config import RoutingSettings
+from routing.domain.actions import Official
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name
+
+FILTERS = {routing_pb2.TASK_FILTER_UNSPECIFIED: TaskFilter.OPEN, routing_pb2.TASK_FILTER_OPEN: TaskFilter.OPEN,
+           routing_pb2.TASK_FILTER_DUE_SOON: TaskFilter.DUE_SOON, routing_pb2.TASK_FILTER_OVERDUE: TaskFilter.OVERDUE}
+CHANNEL_ALIASES = {"electronic": "online"}  # the proto's word for the domain's "online"
+
+
+class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
+    def __init__(self, officials: Officials):
+        self._officials = officials
+
+    def ListTasks(self, request: routing_pb2.ListTasksRequest, context: grpc.ServicerContext):
+        if request.filter not in FILTERS:
+            raise InvalidArgument("filter", f"unknown task filter {request.filter}")
+        page = self._officials.list_tasks(
+            unit=request.unit, official_id=request.official_id, filter=FILTERS[request.filter],
+            procedure_code=request.procedure_code, page_size=request.page_size, page_token=request.page_token)
+        return routing_pb2.ListTasksResponse(tasks=[task_message(t) for t in page.tasks],
+                                             next_page_token=page.next_page_token)
+
+    def GetTimeline(self, request: routing_pb2.GetTimelineRequest, context: grpc.ServicerContext):
+        return timeline_message(self._officials.timeline(dossier_id=request.dossier_id, code=request.code))
+
+    def Act(self, request: routing_pb2.ActRequest, context: grpc.ServicerContext):
+        stored = self._officials.act(
+            request.request_id, request.code, official_of(request), request.action,
+            expected_version=request.expected_version, fields_=action_fields(request),
+            traceparent=dict(context.invocation_metadata()).get("traceparent"))
+        return routing_pb2.ActResponse(timeline=timeline_message(stored))
+
+
+def official_of(request: routing_pb2.ActRequest) -> Official:
+    if not request.HasField("official"):
+        raise InvalidArgument("official", "is required")
+    o = request.official
+    return Official(o.official_id, o.unit, frozenset(o.roles))
+
+
+def action_fields(request: routing_pb2.ActRequest) -> dict[str, Any]:
+    """The command's fields from the request's (proto3: an unset field is its zero value, and a set
+    one the action does not take is refused by name when the command is parsed)."""
+    out: dict[str, Any] = {}
+    if request.note:
+        out["note"] = request.note
+    if request.target_unit:
+        out["unit"] = request.target_unit
+    if request.reason:
+        out["reason"] = request.reason
+    if request.HasField("deadline"):
+        out["deadline"] = datetime_of(request.deadline)
+    if request.amount:
+        out["amount"] = request.amount
+    if request.channel:
+        out["channel"] = CHANNEL_ALIASES.get(request.channel, request.channel)
+    if request.receiver:
+        out["receiver"] = request.receiver
+    return out
+
+
+def _optional(value):
+    return timestamp(value) if value is not None else None
+
+
+def task_message(stored: StoredInstance) -> routing_pb2.Task:
+    w, step = stored.instance, stored.instance.current
+    return routing_pb2.Task(
+        dossier_id=w.dossier_id, code=w.code, procedure_code=w.procedure_code,
+        step_index=step.index if step else 0, step=step.title if step else "", role=step.role.value if step else "",
+        unit=step.unit if step else "", claimed_by=step.actor if step else "",
+        step_deadline=_optional(step.deadline if step else None), due_at=timestamp(w.promised_due_at),
+        status=int(w.status), version=stored.version)
+
+
+def timeline_message(stored: StoredInstance) -> routing_pb2.GetTimelineResponse:
+    w = stored.instance
+    return routing_pb2.GetTimelineResponse(
+        code=w.code, status=int(w.status), due_at=timestamp(w.promised_due_at),
+        previous_due_at=[timestamp(d) for d in [*w.previous_due_at, *(a.previous_due_at for a in w.apologies)]],
+        rows=[routing_pb2.TimelineRow(
+            step_index=r.step_index if r.step_index is not None else 0, step=r.step_name, role=r.role,
+            actor=r.actor, unit=r.unit, at=timestamp(r.at), action=r.action, note=r.note,
+            step_deadline=_optional(r.step_deadline), status=int(r.status)) for r in w.timeline],
+        version=stored.version)
+
+
+def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
+    return Officials(infra.store, infra.outbox)
+
+
+def main() -> int:
+    settings = RoutingSettings.load()
+    logs.configure("routing-api", settings.log_level)
+    infra = Infrastructure.connect(settings)
+    servicer = RoutingServicer(build_officials(settings, infra))
+    tls, access_list = server_security(settings)
+    server, port, _ = build_server(
+        [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
+        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
+        tls=tls, access_list=access_list)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    server.start()
+    log.info("api ready", extra={"port": port})
+    print(f"READY routing api listening on {settings.grpc_host}:{port}", flush=True)
+    stopped.wait()
+    server.stop(grace=5).wait()
+    infra.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

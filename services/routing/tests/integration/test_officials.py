@@ -1,0 +1,468 @@
+"""Officials' API end to end through a real grpcio server and a stock client (the generated stubs),
+on both store backends (SQLite, MongoDB through mongomock), with events read back from a private
+RabbitMQ vhost by an independent pika consumer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import mongomock
+import pika
+import pytest
+
+from motcua.events.v1 import events_pb2
+from motcua.grpcsupport import build_server
+from motcua.harness import private_vhost
+from motcua.messaging.outbox import Outbox
+from motcua.messaging.publisher import Publisher
+from motcua.messaging.topology import EVENTS_EXCHANGE
+from motcua.protobufs import timestamp
+from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
+from motcua.store import MongoStore, SqliteStore, Store
+from motcua.worktime import VN_TZ, vietnam_calendar
+from routing.adapters.instances import InstanceRecord
+from routing.application.officials import Officials
+from routing.domain.process import ProcessDefinition
+from routing.entrypoints.api import SERVICE_NAME, RoutingServicer
+
+pytestmark = pytest.mark.integration
+
+CALENDAR = vietnam_calendar()
+UNIT_IDS = {"xa-dong-tien": "000.01.06.H56", "xa-dong-thinh": "000.02.06.H56", "huyen-dong-son": "000.00.06.H56",
+            "so-ldtbxh": "000.00.16.H56"}
+LEVELS = {"xa-dong-tien": "commune", "xa-dong-thinh": "commune", "huyen-dong-son": "district",
+          "so-ldtbxh": "province"}
+
+
+def _step(role: str, unit: str, share: float, forward: bool = False, name: str = "") -> dict[str, Any]:
+    return {"role": role, "unit": unit, "unit_id": UNIT_IDS[unit], "level": LEVELS[unit], "share": share,
+            "name": name, "forward": forward}
+
+
+# Like Thanh Hóa's 1.001776 (commune → district → commune), 17 working days.
+PROCESS = {
+    "steps": [
+        _step("receive", "xa-dong-tien", 0.05),
+        _step("review", "xa-dong-tien", 0.35, forward=True, name="Hội đồng xét duyệt cấp xã"),
+        _step("review", "huyen-dong-son", 0.30, name="Phòng LĐ-TB&XH thẩm định"),
+        _step("approve", "huyen-dong-son", 0.10),
+        _step("sign", "huyen-dong-son", 0.10, name="Chủ tịch UBND huyện ký"),
+        _step("seal", "huyen-dong-son", 0.05),
+        _step("return", "xa-dong-tien", 0.05),
+    ],
+    "time_type": "working_days", "duration_hours": 136,
+    "transfer_targets": [{"unit": "so-ldtbxh", "unit_id": UNIT_IDS["so-ldtbxh"], "level": "province"},
+                         {"unit": "xa-dong-thinh", "unit_id": UNIT_IDS["xa-dong-thinh"], "level": "commune"}],
+}
+FRIDAY_16 = dt.datetime(2026, 10, 2, 16, 0, tzinfo=VN_TZ)
+
+DESK = routing_pb2.Official(official_id="mc-dong-tien", unit="xa-dong-tien", roles=["receive", "return"])
+COMMUNE = routing_pb2.Official(official_id="cc-dong-tien", unit="xa-dong-tien", roles=["review"])
+OTHER_COMMUNE = routing_pb2.Official(official_id="cc-dong-thinh", unit="xa-dong-thinh", roles=["review"])
+DISTRICT = routing_pb2.Official(official_id="cv-dong-son", unit="huyen-dong-son", roles=["review"])
+DISTRICT_2 = routing_pb2.Official(official_id="cv2-dong-son", unit="huyen-dong-son", roles=["review"])
+LEADER = routing_pb2.Official(official_id="tp-dong-son", unit="huyen-dong-son", roles=["approve"])
+CHAIRMAN = routing_pb2.Official(official_id="ct-dong-son", unit="huyen-dong-son", roles=["sign", "approve"])
+PROVINCE = routing_pb2.Official(official_id="cv-so", unit="so-ldtbxh", roles=["review"])
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vhost_uri(amqp_uri: str) -> Iterator[str]:
+    with private_vhost(amqp_uri, prefix="routing-test") as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def publisher(vhost_uri: str) -> Iterator[Publisher]:
+    publisher = Publisher(vhost_uri)
+    yield publisher
+    publisher.close()
+
+
+@dataclass
+class Event:
+    routing_key: str
+    type: str
+    data: bytes
+
+    def message(self, cls):
+        return cls.FromString(self.data)
+
+
+class Probe:
+    """An independent AMQP client: its own queue bound to every public event. The outbox publishes
+    with confirms, so a call's events are in the queue when it returns."""
+
+    def __init__(self, uri: str):
+        self._connection = pika.BlockingConnection(pika.URLParameters(uri))
+        self._channel = self._connection.channel()
+        self._channel.exchange_declare(EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
+        self._queue = self._channel.queue_declare("", exclusive=True).method.queue
+        self._channel.queue_bind(self._queue, EVENTS_EXCHANGE.name, routing_key="#")
+
+    def events(self) -> list[Event]:
+        out = []
+        while True:
+            method, properties, body = self._channel.basic_get(self._queue, auto_ack=True)
+            if method is None:
+                return out
+            headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (properties.headers or {}).items()}
+            out.append(Event(method.routing_key, headers["cloudEvents:type"], body))
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class Clock:
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store(request, tmp_path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        store: Store = SqliteStore(tmp_path / "routing.sqlite3")
+    else:
+        store = MongoStore("mongodb://localhost", db_name=f"routing{uuid.uuid4().hex}",
+                           client_class=mongomock.MongoClient)
+    yield store
+    store.close()
+
+
+@dataclass
+class Env:
+    officials: Officials
+    stub: routing_pb2_grpc.RoutingServiceStub
+    probe: Probe
+    clock: Clock
+    store: Store
+
+    def open(self, n: int, received_at: dt.datetime = FRIDAY_16, procedure_code: str = "1.001776") -> str:
+        code = f"000.01.06.H56-{received_at:%y%m%d}-{n:04d}"
+        due = ProcessDefinition.from_dict(PROCESS).due_from(received_at, CALENDAR)
+        self.officials.open({"dossier_id": f"d{n}", "code": code, "district": "dong-son",
+                             "procedure_code": procedure_code, "received_at": received_at.isoformat(),
+                             "due_at": due.isoformat(), "process": PROCESS})
+        return code
+
+    def act(self, code: str, official: routing_pb2.Official, action: str, request_id: str = "",
+            **fields: Any) -> routing_pb2.GetTimelineResponse:
+        request = routing_pb2.ActRequest(request_id=request_id or str(uuid.uuid4()), code=code, official=official,
+                                         action=action, **fields)
+        return self.stub.Act(request).timeline
+
+    def types(self) -> list[str]:
+        return [e.type.removeprefix("vn.motcua.").removesuffix(".v1") for e in self.probe.events()]
+
+
+@pytest.fixture
+def env(store: Store, publisher: Publisher, vhost_uri: str) -> Iterator[Env]:
+    clock = Clock(FRIDAY_16)
+    officials = Officials(store, Outbox(publisher), CALENDAR, clock=clock)
+    servicer = RoutingServicer(officials)
+    server, port, _ = build_server(
+        [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
+        "127.0.0.1", 0, reflection_on=False, workers=4)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    probe = Probe(vhost_uri)
+    try:
+        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store)
+    finally:
+        probe.close()
+        channel.close()
+        server.stop(grace=None).wait()
+
+
+def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+# -- opening -------------------------------------------------------------------------------------
+
+
+def test_open_is_idempotent_and_publishes_the_first_assignment(env: Env):
+    code = env.open(1)
+    env.open(1)  # the same body again (a redelivered route_dossier)
+    events = env.probe.events()
+    assert [(e.routing_key, e.type) for e in events] == [("dong-son.dossier.assigned", "vn.motcua.dossier.assigned.v1")]
+    assigned = events[0].message(events_pb2.DossierAssigned)
+    assert (assigned.code, assigned.unit, assigned.role, assigned.step_index, assigned.status) == (
+        code, "xa-dong-tien", "receive", 0, 4)
+    timeline = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    assert [r.action for r in timeline.rows] == ["opened"]
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(dossier_id="d1")).code == code
+    stored = env.store.collection(InstanceRecord).get("d1")
+    assert not stored.get("outbox") and stored["current_unit"] == "xa-dong-tien" and stored["next_check_at"]
+
+
+# -- a dossier's way through the units -------------------------------------------------------------
+
+
+def test_officials_take_a_dossier_through_forward_and_to_signing(env: Env):
+    code = env.open(1)
+    env.probe.events()
+    env.act(code, DESK, "claim")
+    env.act(code, DESK, "complete")
+    assert env.types() == ["dossier.assigned", "dossier.step_completed", "dossier.assigned"]
+
+    t = env.act(code, COMMUNE, "forward", target_unit="xa-dong-thinh", reason="đúng địa bàn")
+    events = env.probe.events()
+    assert [e.type for e in events][0] == "vn.motcua.dossier.forwarded.v1"
+    forwarded = events[0].message(events_pb2.DossierForwarded)
+    assert (forwarded.from_unit, forwarded.to_unit, forwarded.to_unit_id, forwarded.actor) == (
+        "xa-dong-tien", "xa-dong-thinh", UNIT_IDS["xa-dong-thinh"], "cc-dong-tien")
+    assert t.rows[-1].action == "forward" and t.rows[-1].unit == "xa-dong-tien"
+
+    # The step now belongs to the other commune: the first one may no longer act on it.
+    error = rpc_error(env.act, code, COMMUNE, "complete")
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED and "xa-dong-thinh" in error.details()
+    env.act(code, OTHER_COMMUNE, "complete")
+    env.act(code, DISTRICT, "claim")
+    env.act(code, DISTRICT, "complete")
+    env.act(code, LEADER, "complete")
+    env.probe.events()
+    t = env.act(code, CHAIRMAN, "approve", note="đồng ý")
+    events = env.probe.events()
+    assert [e.type for e in events] == ["vn.motcua.dossier.signing_requested.v1"]
+    assert events[0].message(events_pb2.SigningRequested).signing_request_id == "d1:sign:1"
+    assert [r.action for r in t.rows] == ["opened", "claim", "complete", "forward", "complete", "claim", "complete",
+                                          "complete", "approve"]
+    assert t.rows[-1].actor == "ct-dong-son" and t.status == 4
+    # The same action again: the draft is already at signing.
+    error = rpc_error(env.act, code, CHAIRMAN, "approve")
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION and "at signing" in error.details()
+
+
+def test_transfer_to_another_level(env: Env):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    env.probe.events()
+    env.act(code, COMMUNE, "transfer", target_unit="so-ldtbxh", reason="thuộc thẩm quyền Sở")
+    events = env.probe.events()
+    transferred = events[0].message(events_pb2.DossierTransferred)
+    assert (transferred.to_unit, transferred.to_level, transferred.to_unit_id) == (
+        "so-ldtbxh", "province", UNIT_IDS["so-ldtbxh"])
+    tasks = env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="so-ldtbxh")).tasks
+    assert [t.code for t in tasks] == [code]
+    env.act(code, PROVINCE, "claim")
+    error = rpc_error(env.act, code, COMMUNE, "transfer", target_unit="khong-co")
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_supplement_request_and_refusal(env: Env):
+    code, other = env.open(1), env.open(2)
+    env.act(code, DESK, "complete")
+    env.act(other, DESK, "complete")
+    env.probe.events()
+    deadline = timestamp(FRIDAY_16 + dt.timedelta(days=10))
+    t = env.act(code, COMMUNE, "request_supplement", reason="thiếu giấy xác nhận", deadline=deadline)
+    assert t.status == 5
+    (event,) = env.probe.events()
+    supplement = event.message(events_pb2.SupplementRequested)
+    assert (event.routing_key, supplement.reason, supplement.requested_by, supplement.status) == (
+        "dong-son.dossier.supplement_requested", "thiếu giấy xác nhận", "cc-dong-tien", 5)
+    assert supplement.supplement_deadline == deadline
+    # Under 5 the applicant holds the dossier: it is nobody's task and officials cannot act.
+    assert [x.code for x in env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="xa-dong-tien")).tasks] == [other]
+    error = rpc_error(env.act, code, COMMUNE, "complete")
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION and "5 (" in error.details()
+
+    t = env.act(other, COMMUNE, "refuse", reason="không đủ điều kiện")
+    assert t.status == 8
+    types = [e.type for e in env.probe.events()]
+    assert "vn.motcua.dossier.stopped.v1" in types
+
+
+def test_payment_request_is_published(env: Env):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    env.probe.events()
+    t = env.act(code, COMMUNE, "request_payment", amount=50_000, note="lệ phí")
+    assert t.status == 6
+    (event,) = env.probe.events()
+    payment = event.message(events_pb2.PaymentRequested)
+    assert (payment.amount, payment.requested_by, payment.status) == (50_000, "cc-dong-tien", 6)
+    env.act(code, COMMUNE, "record_payment", note="biên lai 01")
+    assert env.types() == ["dossier.payment_recorded"]
+
+
+# -- task lists ----------------------------------------------------------------------------------
+
+
+def test_list_tasks_by_deadline_paginated_and_filtered(env: Env):
+    # Received half an hour apart on Monday morning: the later, the later the step deadline.
+    # Opened out of order.
+    monday = dt.datetime(2026, 10, 5, 7, 0, tzinfo=VN_TZ)
+    codes = {}
+    for n in (3, 1, 5, 2, 4):
+        received = monday + dt.timedelta(minutes=30 * n)
+        env.clock.now = received
+        codes[n] = env.open(n, received_at=received, procedure_code="1.001776" if n != 4 else "2.000001")
+    env.clock.now = monday + dt.timedelta(hours=3)
+    expected = [codes[n] for n in (1, 2, 3, 4, 5)]
+
+    seen, token, pages = [], "", 0
+    while True:
+        page = env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="xa-dong-tien", page_size=2, page_token=token))
+        seen += [t.code for t in page.tasks]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == expected and pages == 3
+    deadlines = [t.step_deadline.ToDatetime() for t in env.stub.ListTasks(
+        routing_pb2.ListTasksRequest(unit="xa-dong-tien")).tasks]
+    assert deadlines == sorted(deadlines)
+
+    only = env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="xa-dong-tien", procedure_code="2.000001")).tasks
+    assert [t.code for t in only] == [codes[4]]
+
+    # An official's claimed tasks.
+    env.act(codes[2], DESK, "claim")
+    env.act(codes[5], DESK, "claim")
+    mine = env.stub.ListTasks(routing_pb2.ListTasksRequest(official_id="mc-dong-tien")).tasks
+    assert [(t.code, t.claimed_by, t.role) for t in mine] == [(codes[2], "mc-dong-tien", "receive"),
+                                                              (codes[5], "mc-dong-tien", "receive")]
+    assert mine[0].version == env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=codes[2])).version
+
+    # The receive step holds 5 % of 17 days (6.8 working hours).
+    first = env.officials.get(code=codes[1]).instance.current.deadline
+    env.clock.now = first  # the first is overdue from its deadline instant on, the rest due soon
+    overdue = env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="xa-dong-tien",
+                                                              filter=routing_pb2.TASK_FILTER_OVERDUE)).tasks
+    soon = env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="xa-dong-tien",
+                                                           filter=routing_pb2.TASK_FILTER_DUE_SOON)).tasks
+    assert [t.code for t in overdue] == [codes[1]]
+    assert [t.code for t in soon] == expected[1:]
+
+    error = rpc_error(env.stub.ListTasks, routing_pb2.ListTasksRequest(unit="xa-dong-tien", page_token="xyz"))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "page_token" in error.details()
+    error = rpc_error(env.stub.ListTasks, routing_pb2.ListTasksRequest())
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+def test_errors_name_the_cause(env: Env):
+    code = env.open(1)
+    env.probe.events()
+
+    error = rpc_error(env.act, code, DESK, "return_result")
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "channel" in error.details()
+    error = rpc_error(env.act, code, DESK, "return_result", "", channel="desk", receiver="Nguyễn Văn An")
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "status 4" in error.details() and "allowed now" in error.details()
+
+    error = rpc_error(env.act, code, DISTRICT, "claim")
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED and "huyen-dong-son" in error.details()
+    wrong_role = routing_pb2.Official(official_id="x", unit="xa-dong-tien", roles=["review"])
+    assert rpc_error(env.act, code, wrong_role, "claim").code() is grpc.StatusCode.PERMISSION_DENIED
+
+    error = rpc_error(env.act, code, DESK, "claim", "", amount=5)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "amount" in error.details()
+    error = rpc_error(env.act, code, DESK, "fly")
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "action" in error.details()
+    error = rpc_error(env.act, code, routing_pb2.Official(unit="xa-dong-tien"), "claim")
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "official.id" in error.details()
+
+    error = rpc_error(env.act, "000.01.06.H56-261002-9999", DESK, "claim")
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+    assert rpc_error(env.stub.GetTimeline, routing_pb2.GetTimelineRequest(code="nope")).code() is \
+        grpc.StatusCode.NOT_FOUND
+
+    seen = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
+    claimed = env.act(code, DESK, "claim", expected_version=seen)
+    assert claimed.version > seen
+    error = rpc_error(env.act, code, DESK, "complete", "", expected_version=seen)
+    assert error.code() is grpc.StatusCode.ABORTED and "someone acted first" in error.details()
+    done = env.act(code, DESK, "complete", expected_version=claimed.version)
+
+    # None of the refused calls changed anything or published anything.
+    t = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    assert [r.action for r in t.rows] == ["opened", "claim", "complete"] and t.version == done.version
+    assert env.types() == ["dossier.assigned", "dossier.step_completed", "dossier.assigned"]
+
+
+def test_malformed_supplement_request_names_the_field(env: Env):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    error = rpc_error(env.act, code, COMMUNE, "request_supplement", "", reason="thiếu")
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and error.details().startswith("deadline")
+    error = rpc_error(env.act, code, COMMUNE, "request_supplement", "", reason="thiếu",
+                      deadline=timestamp(FRIDAY_16 - dt.timedelta(days=1)))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "deadline" in error.details()
+    error = rpc_error(env.act, code, COMMUNE, "forward", "", target_unit="xa-khong-biet")
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "unit" in error.details()
+
+
+# -- idempotency and races -----------------------------------------------------------------------
+
+
+def test_a_repeated_request_id_gets_the_first_answer_and_no_second_event(env: Env):
+    code = env.open(1)
+    env.probe.events()
+    seen = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
+    first = env.act(code, DESK, "complete", request_id="req-1", expected_version=seen)
+    again = env.act(code, DESK, "complete", request_id="req-1", expected_version=seen)
+    assert first == again and first.version > seen
+    assert env.types() == ["dossier.step_completed", "dossier.assigned"]
+    error = rpc_error(env.act, code, COMMUNE, "claim", "req-1")
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_two_officials_acting_at_once_one_wins(env: Env):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    env.act(code, COMMUNE, "complete")  # now at the district's review step
+    env.probe.events()
+    version = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
+    for round_ in range(3):
+        barrier = threading.Barrier(2)
+        outcomes: dict[str, Any] = {}
+
+        def claim(official: routing_pb2.Official, barrier: threading.Barrier, outcomes: dict[str, Any],
+                  version: int) -> None:
+            barrier.wait()
+            try:
+                outcomes[official.official_id] = env.act(code, official, "claim", expected_version=version)
+            except grpc.RpcError as exc:
+                outcomes[official.official_id] = exc.code()
+
+        threads = [threading.Thread(target=claim, args=(o, barrier, outcomes, version)) for o in (DISTRICT, DISTRICT_2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [who for who, out in outcomes.items() if isinstance(out, routing_pb2.GetTimelineResponse)]
+        losers = [out for out in outcomes.values() if not isinstance(out, routing_pb2.GetTimelineResponse)]
+        assert len(winners) == 1, outcomes
+        assert losers[0] in (grpc.StatusCode.ABORTED, grpc.StatusCode.FAILED_PRECONDITION)
+        stored = env.officials.get(code=code)
+        assert stored.instance.current.actor == winners[0]
+        assert stored.version == outcomes[winners[0]].version > version
+        assert [r.action for r in stored.instance.timeline].count("claim") == round_ + 1
+        events = env.probe.events()
+        assert [e.type for e in events] == ["vn.motcua.dossier.assigned.v1"]
+        assert events[0].message(events_pb2.DossierAssigned).assignee == winners[0]
+        # Hand it back for the next round: return to the previous step and complete it again.
+        env.act(code, routing_pb2.Official(official_id=winners[0], unit="huyen-dong-son", roles=["review"]),
+                "return_previous", reason="xem lại")
+        env.act(code, COMMUNE, "complete")
+        env.probe.events()
+        version = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
