@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from motcua.events.v1 import events_pb2
-from motcua.harness import ARCHIVED, JOURNEY, Platform, archived, sample_request, submit_all
+from motcua.harness import ARCHIVED, JOURNEY, Platform, journeys_complete, sample_request, submit_all
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref_dict
@@ -29,7 +29,7 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
     codes = {a.code for a in answers}
     assert len(codes) == 20
 
-    assert platform.events.wait_until(archived(codes), timeout=180), platform.progress(codes)
+    assert platform.events.wait_until(journeys_complete(codes), timeout=180), platform.progress(codes)
 
     for code in codes:
         assert platform.events.distinct_types(code) == JOURNEY, code
@@ -74,7 +74,7 @@ def test_a_repeated_request_returns_the_first_answer_and_stores_nothing_twice(pl
     request = sample_request("bim-son", 99)
     first, second = submit_all(platform.intake_address, [request, request])
     assert (first.dossier_id, first.code) == (second.dossier_id, second.code)
-    assert platform.events.wait_until(archived({first.code}), timeout=120), platform.progress({first.code})
+    assert platform.events.wait_until(journeys_complete({first.code}), timeout=120), platform.progress({first.code})
     assert platform.events.distinct_types(first.code) == JOURNEY
 
     reused = intake_pb2.SubmitDossierRequest()

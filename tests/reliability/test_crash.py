@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from motcua.devstack import Stack
-from motcua.harness import JOURNEY, Platform, archived, sample_request, submit_all
+from motcua.harness import JOURNEY, Platform, journeys_complete, sample_request, submit_all
 
 pytestmark = pytest.mark.reliability
 
@@ -47,7 +47,7 @@ def test_routing_worker_killed_with_fifty_dossiers_in_flight(platform: Platform)
     platform.stack.restart("routing-worker")
     platform.stack.wait_ready(timeout=60, names=["routing-worker"])
 
-    assert platform.events.wait_until(archived(codes), timeout=300), platform.progress(codes)
+    assert platform.events.wait_until(journeys_complete(codes), timeout=300), platform.progress(codes)
     assert_exactly_once(platform, codes)
 
 
@@ -71,7 +71,7 @@ def test_intake_api_killed_between_commit_and_publish(platform: Platform, tmp_pa
     retried = submit_all(platform.intake_address, requests)
     codes = {answer.code for answer in retried}
     assert len(codes) == 3
-    assert platform.events.wait_until(archived(codes), timeout=180), platform.progress(codes)
+    assert platform.events.wait_until(journeys_complete(codes), timeout=180), platform.progress(codes)
     assert_exactly_once(platform, codes)
 
 

@@ -182,6 +182,19 @@ def submit_all(address: str, requests: list, threads: int = 8) -> list:
             return list(pool.map(lambda r: stub.SubmitDossier(r, timeout=60), requests))
 
 
+def journeys_complete(codes: set[str]) -> Callable[[list[SeenEvent]], bool]:
+    """Every dossier has made at least every event of its JOURNEY. Archived alone is not enough
+    before counting: notify may still be sending the result's notifications when the package is
+    stored (the services run in parallel)."""
+    def done(events: list[SeenEvent]) -> bool:
+        ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for event in events:
+            if event.subject in codes:
+                ids[event.subject, event.type].add(event.id)
+        return all(len(ids[code, kind]) >= n for code in codes for kind, n in JOURNEY.items())
+    return done
+
+
 def archived(codes: set[str]) -> Callable[[list[SeenEvent]], bool]:
     def done(events: list[SeenEvent]) -> bool:
         return codes <= {e.subject for e in events if e.type == ARCHIVED}
