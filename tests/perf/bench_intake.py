@@ -119,7 +119,8 @@ def main() -> int:
                 rss_before = proc_status(api_pid)["VmRSS"]
                 with PeakSampler(api_pid) as sampler:
                     response, upload_s = upload(address, data, args.chunk_kib * 1024)
-                peak = proc_status(api_pid)["VmHWM"]
+                status = proc_status(api_pid)
+                peak, rss_after = status["VmHWM"], status["VmRSS"]
                 if response.size != len(data) or response.sha256 != hashlib.sha256(data).hexdigest():
                     print(f"upload answered {response}", file=sys.stderr)
                     return 1
@@ -152,7 +153,8 @@ def main() -> int:
     print(f"    intake api memory: RSS before {rss_before / MIB:.1f} MiB, peak (VmHWM) {peak / MIB:.1f} MiB "
           f"-> +{(peak - rss_before) / MIB:.1f} MiB = {(peak - rss_before) / (args.upload_mib * MIB):.2f} x the "
           f"file size" + ("" if reset else " (VmHWM could not be reset: peak since the process started)"))
-    print(f"    (RSS sampled every 5 ms during the upload peaked at {sampler.peak / MIB:.1f} MiB)")
+    print(f"    (RSS sampled every 5 ms during the upload peaked at {sampler.peak / MIB:.1f} MiB; "
+          f"RSS after the upload {rss_after / MIB:.1f} MiB)")
     print(f"\n(a) SubmitDossier, one {args.document_kib} KiB PDF ({len(payload):,} B request), vs a bare grpcio "
           f"echo server receiving the same bytes; {args.processes} client processes, one channel per client, "
           f"{args.seconds:g} s window after {args.warmup:g} s of load")

@@ -7,7 +7,6 @@ server measured in the same run. Prints figures and ratios; asserts nothing abou
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
@@ -16,43 +15,11 @@ import uuid
 from pathlib import Path
 
 import grpc
+from perfkit import echo_server, load, percentile
 
-from motcua.devstack import ProcessSpec, Stack
 from motcua.harness import archived, running_platform, sample_request, submit_all
 from motcua.intake.v1 import intake_pb2_grpc
 from motcua.testing import ensure_amqp_uri, seaweedfs_for_tests
-
-HERE = Path(__file__).resolve().parent
-
-
-def load(call, requests_per_client: list[list], clients: int) -> tuple[float, list[float]]:
-    """Run ``clients`` threads, each making its calls one after the other; calls/s and latencies."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients + 1)
-
-    def client(requests: list) -> None:
-        mine = []
-        barrier.wait()
-        for request in requests:
-            start = time.perf_counter()
-            call(request)
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(r,)) for r in requests_per_client]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return len(latencies) / (time.perf_counter() - start), latencies
-
-
-def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
 
 
 def main() -> int:
@@ -97,11 +64,8 @@ def main() -> int:
             for channel in channels:
                 channel.close()
 
-        echo_spec = ProcessSpec("echo", [sys.executable, str(HERE / "echo_server.py")], ready_pattern="^READY")
-        with Stack([echo_spec], Path(tmp) / "echo") as echo:
-            echo.wait_ready(30)
-            port = echo.tail("echo", 5).split()[-1]
-            channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(args.clients)]
+        with echo_server(Path(tmp) / "echo") as (echo_address, _):
+            channels = [grpc.insecure_channel(echo_address) for _ in range(args.clients)]
             calls = iter([ch.unary_unary("/bench.Echo/Echo") for ch in channels])
             local_echo = threading.local()
 

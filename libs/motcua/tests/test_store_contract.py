@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -294,6 +295,40 @@ def test_pull_removes_matching_items_and_bumps_version(jobs):
     assert jobs.get("missing") is None
 
 
+def test_update_fields_sets_only_those_fields_and_is_version_checked(jobs):
+    first = jobs.insert(job(1, items=[{"id": "e1"}], note="kept"))
+    due = datetime(2025, 6, 1, 9, 30, 0, 123456, tzinfo=ICT)
+    jobs.update_fields("j1", 1, {"status": "taken", "items": [], "due_at": due, "owner": None})
+    after = jobs.get("j1")
+    # Exactly what replace would have stored with the same changes.
+    expected = {**first, "status": "taken", "items": [], "due_at": due.astimezone(UTC).replace(microsecond=123000),
+                "owner": None, "version": 2}
+    assert {k: v for k, v in after.items() if v is not None} == {k: v for k, v in expected.items() if v is not None}
+    assert after["note"] == "kept" and after["code"] == "C1"
+    # The changed indexed field is found through its index at its new value.
+    assert ids(jobs.find({"district": "bim-son", "status": "taken"})) == ["j1"]
+    assert ids(jobs.find({"district": "bim-son", "status": "pending"})) == []
+    assert ids(jobs.find({"district": "bim-son", "status": "taken", "due_at": {"$gte": T0 + timedelta(days=150)}})) \
+        == ["j1"]
+
+    with pytest.raises(VersionConflict):  # a writer that still holds version 1
+        jobs.update_fields("j1", 1, {"status": "done"})
+    with pytest.raises(VersionConflict):
+        jobs.update_fields("j9", 1, {"status": "done"})  # does not exist
+    assert jobs.get("j1") == after and jobs.get("j9") is None
+
+
+def test_update_fields_validates_and_keeps_unique_indexes(jobs):
+    jobs.insert(job(1))
+    jobs.insert(job(2))
+    for change in ({"status": "lost"}, {"colour": "red"}, {"priority": -1}, {"version": 5}, {"_id": "j3"}):
+        with pytest.raises(InvalidDocument):
+            jobs.update_fields("j1", 1, change)
+    with pytest.raises(DuplicateKey):
+        jobs.update_fields("j1", 1, {"code": "C2"})
+    assert jobs.get("j1") == as_stored(job(1), version=1)
+
+
 def test_counters_start_at_1_and_increment(store):
     assert [store.next_value("dossier") for _ in range(3)] == [1, 2, 3]
     assert store.next_value("receipt") == 1
@@ -502,3 +537,45 @@ def test_sqlite_processes_share_one_counter_without_duplicates_or_gaps(sqlite_st
     assert every == list(range(1, 2001))
     assert all(mine == sorted(mine) for mine in values.values())  # each process sees it increase
     assert sqlite_store.next_value("receipt") == 2001
+
+
+def test_sqlite_threads_writing_at_once_each_get_their_own_outcome(sqlite_store):
+    # grpcio's pool writing together: the writes share commits (group commit), yet each thread
+    # gets its own result or error, and every acknowledged write is there.
+    jobs = sqlite_store.collection(ContractJob)
+    jobs.insert(job(0, code="TAKEN"))
+    threads, rounds = 16, 40
+    outcomes: dict[int, list] = {t: [] for t in range(threads)}
+    barrier = threading.Barrier(threads)
+
+    def writer(t: int) -> None:
+        barrier.wait()
+        for r in range(rounds):
+            n = 1000 + t * rounds + r
+            seq = sqlite_store.next_value("threads")
+            try:  # every 5th insert collides on the unique code: its neighbours must still commit
+                jobs.insert(job(n, code="TAKEN" if r % 5 == 4 else f"C{n}"))
+            except DuplicateKey:
+                outcomes[t].append((seq, n, "duplicate"))
+                continue
+            jobs.replace({**jobs.get(f"j{n}"), "status": "taken"}, expected_version=1)
+            try:  # a stale version must fail for this writer only
+                jobs.update_fields(f"j{n}", 1, {"owner": "late"})
+            except VersionConflict:
+                outcomes[t].append((seq, n, "stored"))
+
+    pool = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(120)
+    every = [o for mine in outcomes.values() for o in mine]
+    assert len(every) == threads * rounds
+    assert sorted(seq for seq, _, _ in every) == list(range(1, threads * rounds + 1))
+    for _, n, what in every:
+        got = jobs.get(f"j{n}")
+        if what == "duplicate":
+            assert got is None
+        else:
+            assert (got["status"], got["version"], got.get("owner")) == ("taken", 2, None)
+    assert jobs.count({"district": "bim-son", "status": "taken"}) == sum(w == "stored" for _, _, w in every)

@@ -9,6 +9,8 @@ the answer. Errors raised below the edge are turned into status codes here and o
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
@@ -146,6 +148,30 @@ def _guard(behaviour: Callable, method: str, request_id: str | None, access_list
     return guarded
 
 
+# glibc's mallopt parameter and the size from which every allocation gets its own mapping.
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 128 * 1024
+
+
+def return_large_buffers_to_the_os() -> bool:
+    """Make glibc serve every allocation of ``MMAP_THRESHOLD`` or more with its own mapping, which
+    free() gives back to the OS at once. By default glibc raises that threshold up to 32 MiB as
+    large blocks are freed, so the 1 MiB chunks and 5 MiB parts of a streamed upload end up in
+    the heaps of grpcio's threads and stay there: measured, a 50 MiB UploadDocument left the api
+    process 43 MiB larger (and as large after the upload) for 17 MiB of Python objects at the
+    peak; with a fixed threshold, +25 MiB at the peak and back to the start afterwards. Costs
+    a mmap/munmap per large buffer (none on a 100 KiB submission). False where there is no
+    glibc (the call is skipped)."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+
+
 def build_server(
     service_names: Iterable[str],
     add_servicers: Callable[[grpc.Server], None],
@@ -159,7 +185,9 @@ def build_server(
     """A started-not-yet grpcio server with health (every service SERVING once started) and
     reflection when asked; with ``tls``, on a mutual-TLS port; with ``access_list``, calls are
     authorized by the caller's certificate. Returns the server, the bound port and the health
-    servicer."""
+    servicer. Also sets the process's allocator to give large buffers back to the OS
+    (:func:`return_large_buffers_to_the_os`): an api process streams uploads."""
+    return_large_buffers_to_the_os()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                          interceptors=[_ErrorMapping(access_list)],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),

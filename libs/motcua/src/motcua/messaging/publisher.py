@@ -13,6 +13,7 @@ from motcua.messaging.envelope import OutgoingMessage
 
 log = logging.getLogger(__name__)
 
+_ENTITY_CACHE = 4096  # (exchange, routing key) pairs: event types x districts, work queues
 _RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 
 
@@ -27,6 +28,7 @@ class Publisher:
         # used to close another pool than the one in use, and later publishers on the same broker
         # then failed with "Acquire on closed pool".
         self._producers = ProducerPool(self._connection.Pool(limit=get_limit()), limit=get_limit())
+        self._entities: dict[tuple[str, str], list] = {}  # (exchange, routing key) -> to declare
 
     def publish(self, message: OutgoingMessage, declare_queue: Queue | None = None) -> None:
         """Publish and wait for the broker's confirm. ``declare_queue``: a queue to make sure of
@@ -34,13 +36,9 @@ class Publisher:
         otherwise drop the message silently if the queue were missing)."""
         # Exchanges and the target work queue are declared on first use (kombu remembers), so
         # the first message of a fresh broker is not dropped for want of them.
-        declare: list = []
-        if message.exchange == topology.EVENTS_EXCHANGE.name:
-            declare = [topology.EVENTS_EXCHANGE]
-        elif message.exchange == topology.WORK_EXCHANGE.name:
-            declare = [topology.work_queue(message.routing_key)]
+        declare = self._declarations(message)
         if declare_queue is not None:
-            declare.append(declare_queue)
+            declare = [*declare, declare_queue]
         with self._producers.acquire(block=True, timeout=10) as producer:
             producer.publish(
                 message.body,
@@ -55,6 +53,22 @@ class Publisher:
                 retry=True,
                 retry_policy=_RETRY_POLICY,
             )
+
+    def _declarations(self, message: OutgoingMessage) -> list:
+        """What to declare before publishing ``message``: built once per exchange and routing key
+        (a kombu Queue costs more to build than the publish itself takes in Python)."""
+        key = (message.exchange, message.routing_key)
+        declare = self._entities.get(key)
+        if declare is None:
+            if message.exchange == topology.EVENTS_EXCHANGE.name:
+                declare = [topology.EVENTS_EXCHANGE]
+            elif message.exchange == topology.WORK_EXCHANGE.name:
+                declare = [topology.work_queue(message.routing_key)]
+            else:
+                declare = []
+            if len(self._entities) < _ENTITY_CACHE:
+                self._entities[key] = declare
+        return declare
 
     def publish_all(self, messages: list[OutgoingMessage]) -> None:
         for message in messages:

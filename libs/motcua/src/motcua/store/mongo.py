@@ -66,6 +66,16 @@ class MongoCollection:
             raise VersionConflict(f"{self.name}/{stored['_id']}: not at version {expected_version}")
         return stored
 
+    def update_fields(self, doc_id: str, expected_version: int, set_fields: Mapping[str, Any]) -> None:
+        changes = self.schema.prepare_fields(set_fields)
+        try:
+            result = self._coll.update_one({"_id": doc_id, "version": expected_version},
+                                           {"$set": {**changes, "version": expected_version + 1}})
+        except DuplicateKeyError as exc:
+            raise DuplicateKey(f"{self.name}: {exc}") from exc
+        if result.matched_count == 0:
+            raise VersionConflict(f"{self.name}/{doc_id}: not at version {expected_version}")
+
     def find(self, filter: Filter, sort: Sort = (), limit: int | None = None) -> list[Doc]:
         query = self._query(filter, sort)
         if limit is not None and limit < 0:

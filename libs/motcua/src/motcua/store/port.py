@@ -56,6 +56,14 @@ class Collection(Protocol):
         stored version becomes ``expected_version + 1``. Raises VersionConflict (also when the
         document does not exist), DuplicateKey, InvalidDocument."""
 
+    def update_fields(self, doc_id: str, expected_version: int, set_fields: Mapping[str, Any]) -> None:
+        """Set ``set_fields`` (validated field by field, as ``claim`` does) on the document if the
+        stored version is still ``expected_version``; the version becomes ``expected_version + 1``
+        and every other field stays as stored. Raises VersionConflict (also when the document does
+        not exist), DuplicateKey, InvalidDocument. For a change of a few fields of a document read
+        or written just before (the outbox clearing its entries after publishing them), it costs
+        a fraction of ``replace``, which validates and rewrites the whole document."""
+
     def find(self, filter: Filter, sort: Sort = (), limit: int | None = None) -> list[Doc]:
         """Documents matching ``filter``, ordered by ``sort``, at most ``limit``.
 
