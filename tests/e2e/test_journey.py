@@ -42,10 +42,10 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
     from archive.adapters.records import PackageRecord
     from intake.adapters.records import DossierRecord
     from notify.adapters.records import NotificationRecord
-    from routing.adapters.records import WorkflowRecord
+    from routing.adapters.instances import InstanceRecord
     from signing.adapters.records import SigningRecord
 
-    for service, schema, expected in (("intake", DossierRecord, 20), ("routing", WorkflowRecord, 20),
+    for service, schema, expected in (("intake", DossierRecord, 20), ("routing", InstanceRecord, 20),
                                       ("signing", SigningRecord, 20), ("notify", NotificationRecord, 60),
                                       ("archive", PackageRecord, 20)):
         assert platform.count(service, schema) == expected, service

@@ -18,16 +18,16 @@ DISTRICTS = ("bim-son", "ba-thuoc")
 def assert_exactly_once(platform: Platform, codes: set[str]) -> None:
     from archive.adapters.records import PackageRecord
     from intake.adapters.records import DossierRecord
-    from routing.adapters.records import WorkflowRecord
+    from routing.adapters.instances import InstanceRecord
     from signing.adapters.records import SigningRecord
 
     for code in codes:
         assert platform.events.distinct_types(code) == JOURNEY, code
         assert platform.count("archive", PackageRecord, {"code": code}) == 1, code
-        assert platform.count("routing", WorkflowRecord, {"code": code}) == 1, code
+        assert platform.count("routing", InstanceRecord, {"code": code}) == 1, code
         assert platform.count("intake", DossierRecord, {"code": code}) == 1, code
     signed = sum(platform.count("signing", SigningRecord, {"district": d}) for d in DISTRICTS)
-    assert signed == platform.count("routing", WorkflowRecord)
+    assert signed == platform.count("routing", InstanceRecord)
 
 
 def test_routing_worker_killed_with_fifty_dossiers_in_flight(platform: Platform):

@@ -58,7 +58,8 @@ def test_service_queue_bindings_follow_the_subscriptions():
     notify = {(b.exchange.name, b.routing_key) for b in topology.service_queue("notify", "ba-thuoc").bindings}
     assert notify == {("motcua.work", "notify.ba-thuoc"), ("motcua.events", "ba-thuoc.#")}
     routing = {(b.exchange.name, b.routing_key) for b in topology.service_queue("routing", "bim-son").bindings}
-    assert routing == {("motcua.work", "routing.bim-son")}
+    assert routing == {("motcua.work", "routing.bim-son"), ("motcua.events", "bim-son.dossier.supplemented"),
+                       ("motcua.events", "bim-son.dossier.withdrawn")}
 
 
 def test_retry_queues_dead_letter_back_to_their_queue():

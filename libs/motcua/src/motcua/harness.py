@@ -22,7 +22,7 @@ from motcua import infra
 from motcua.devstack import ProcessSpec, Stack
 from motcua.messaging.envelope import HEADER_PREFIX
 from motcua.messaging.topology import EVENTS_EXCHANGE
-from motcua.platform import api_spec, platform_specs
+from motcua.platform import API_PORTS, api_spec, platform_specs
 
 
 @contextlib.contextmanager
@@ -130,12 +130,13 @@ class EventCollector:
             return len({e.id for e in self.events if e.type == event_type})
 
 
-# The public events of one dossier's journey through the skeleton, each with how many distinct
-# events of its type the journey makes.
+# The public events of one dossier's journey with the sample procedure 1.004616 (a building permit:
+# receive, assign, review, approve, sign, seal, return, all at the district) when the officials of
+# OfficialsAtWork handle it, each with how many distinct events of its type the journey makes.
 JOURNEY: dict[str, int] = {
     "vn.motcua.dossier.received.v1": 1,
-    "vn.motcua.dossier.assigned.v1": 5,  # receive, review, approve, sign, return
-    "vn.motcua.dossier.step_completed.v1": 5,
+    "vn.motcua.dossier.assigned.v1": 6,  # each step as it becomes active; seal is done by the signing round
+    "vn.motcua.dossier.step_completed.v1": 7,
     "vn.motcua.dossier.signing_requested.v1": 1,
     "vn.motcua.document.signed.v1": 1,
     "vn.motcua.dossier.result_ready.v1": 1,
@@ -201,13 +202,96 @@ def archived(codes: set[str]) -> Callable[[list[SeenEvent]], bool]:
     return done
 
 
+# What an official does with a task of each role: move it on (the signer approves the draft, which
+# sends it to signing; the seal is applied by the same signing round; the desk returns the result).
+OFFICIAL_ACTIONS = {"receive": "complete", "assign": "complete", "review": "complete", "approve": "complete",
+                    "sign": "approve", "return": "return_result"}
+
+
+class OfficialsAtWork:
+    """The officials of some units, played through the RoutingService API with a stock grpcio
+    client: every so often each unit's open tasks are listed (earliest deadline first) and moved on
+    as :data:`OFFICIAL_ACTIONS` says. This is how e2e tests, benchmarks and the demo stand in for
+    people at their desks; it never touches a store or a queue."""
+
+    def __init__(self, address: str, units: list[str], interval: float = 0.1):
+        self.address = address
+        self.units = list(units)
+        self.interval = interval
+        self.acted: dict[str, int] = defaultdict(int)  # action → calls that changed something
+        self.errors: list[str] = []
+        self._done: set[tuple[str, int, str]] = set()  # (code, step, action) acted on already
+        self._stop = threading.Event()
+
+    def start(self) -> OfficialsAtWork:
+        self._thread = threading.Thread(target=self._run, name="officials", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        import grpc
+
+        from motcua.routing.v1 import routing_pb2_grpc
+
+        with grpc.insecure_channel(self.address) as channel:
+            stub = routing_pb2_grpc.RoutingServiceStub(channel)
+            while not self._stop.is_set():
+                busy = False
+                for unit in self.units:
+                    busy |= self._work_through(stub, unit)
+                if not busy:
+                    self._stop.wait(self.interval)
+
+    def _work_through(self, stub, unit: str) -> bool:
+        import grpc
+
+        from motcua.routing.v1 import routing_pb2
+
+        try:
+            tasks = stub.ListTasks(routing_pb2.ListTasksRequest(unit=unit, page_size=200), timeout=10).tasks
+        except grpc.RpcError as error:  # the api restarting: try again on the next round
+            self._note(f"ListTasks {unit}: {error.code()}")
+            return False
+        busy = False
+        for task in tasks:
+            action = OFFICIAL_ACTIONS.get(task.role)
+            key = (task.code, task.step_index, action or "")
+            if action is None or key in self._done or (action == "return_result" and task.status != 9):
+                continue
+            request = routing_pb2.ActRequest(
+                request_id=f"{task.code}:{task.step_index}:{action}", code=task.code, action=action,
+                expected_version=task.version,
+                official=routing_pb2.Official(official_id=f"{task.role}-{unit}", unit=unit, roles=[task.role]))
+            if action == "return_result":
+                request.channel, request.receiver = "desk", "người nộp hồ sơ"
+            try:
+                stub.Act(request, timeout=30)
+            except grpc.RpcError as error:  # someone acted first (ABORTED), the api restarting: next round
+                self._note(f"Act {action} {task.code}: {error.code()} {error.details()}")
+                continue
+            self._done.add(key)
+            self.acted[action] += 1
+            busy = True
+        return busy
+
+    def _note(self, error: str) -> None:
+        self.errors.append(error)
+        del self.errors[:-100]  # the latest are enough to explain a failed wait
+
+
 @dataclass
 class Platform:
     stack: Stack
     env: dict[str, str]
     data_dir: Path
     intake_address: str
+    routing_address: str
     events: EventCollector
+    officials: OfficialsAtWork | None = None
 
     def count(self, service: str, schema: type, filter: dict | None = None) -> int:
         """How many records a service's own store holds (read from its SQLite file)."""
@@ -222,6 +306,8 @@ class Platform:
     def progress(self, codes: set[str]) -> str:
         """What each dossier has reached and the last log lines: the message of a failed wait."""
         lines = [f"{code}: {self.events.distinct_types(code)}" for code in sorted(codes)]
+        if self.officials is not None:
+            lines.append(f"officials acted {dict(self.officials.acted)}; last errors {self.officials.errors[-5:]}")
         lines += [f"--- {name}\n{self.stack.tail(name, 8)}" for name in self.stack.specs]
         return "\n".join(lines)
 
@@ -231,21 +317,37 @@ class Platform:
         return api_spec(service, {**self.env, **extra_env}, port, name=name), f"127.0.0.1:{port}"
 
 
+# Districts whose dossiers the test platform's workers serve, and whose officials OfficialsAtWork
+# plays unless told otherwise.
+TEST_DISTRICTS = ("bim-son", "ba-thuoc")
+
+
 @contextlib.contextmanager
 def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
-                     extra_env: dict[str, str] | None = None, echo: bool = False) -> Iterator[Platform]:
-    """Every service as processes, on a private vhost, with an event collector subscribed first."""
+                     extra_env: dict[str, str] | None = None, echo: bool = False,
+                     officials: tuple[str, ...] | None = TEST_DISTRICTS) -> Iterator[Platform]:
+    """Every service as processes, on a private vhost, with an event collector subscribed first
+    and, unless ``officials`` is None, the officials of those units at work."""
     with private_vhost(amqp_uri) as vhost_uri:
         data_dir = workdir / "data"
         env = {"MOTCUA_AMQP_URI": vhost_uri, "MOTCUA_DATA_DIR": str(data_dir),
+               "MOTCUA_DISTRICTS": ",".join(TEST_DISTRICTS),
                "MOTCUA_RETRY_DELAYS_MS": "200,1000,3000", "MOTCUA_OUTBOX_GRACE_S": "1",
-               "MOTCUA_PKI_DIR": str(workdir / "pki"), **s3_env, **(extra_env or {})}
-        port = infra.free_port()
+               "MOTCUA_PKI_DIR": str(workdir / "pki"),
+               # No due-soon warnings: a journey's events must not depend on the hour the test runs
+               # (the receive step's 6 working hours are "due soon" from the moment it opens).
+               "MOTCUA_SLA_DUE_SOON_HOURS": "0", **s3_env, **(extra_env or {})}
+        ports = {service: infra.free_port() for service in API_PORTS}
         events = EventCollector(vhost_uri).start()
-        stack = Stack(platform_specs(env, {"intake": port}), workdir / "logs", echo=echo)
+        stack = Stack(platform_specs(env, ports), workdir / "logs", echo=echo)
+        desk = None
         try:
             with stack:  # starts every process; stops them all on the way out
                 stack.wait_ready(timeout=120)
-                yield Platform(stack, env, data_dir, f"127.0.0.1:{port}", events)
+                routing = f"127.0.0.1:{ports['routing']}"
+                desk = OfficialsAtWork(routing, list(officials)).start() if officials is not None else None
+                yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk)
         finally:
+            if desk is not None:
+                desk.stop()
             events.stop()

@@ -14,7 +14,7 @@ from motcua.devstack import ProcessSpec
 from motcua.messaging.topology import SERVICES
 
 # service → gRPC port of its api process under `make run` (services without an API are absent)
-API_PORTS: dict[str, int] = {"intake": 50051}
+API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052}
 READY = r"^READY "
 
 

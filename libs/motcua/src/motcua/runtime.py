@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -46,13 +46,20 @@ class Infrastructure:
 class WorkerRuntime:
     """What a service's nameko worker delegates to: handle a delivery, sweep the outbox.
 
-    ``dispatch`` is the service's application-layer entry for one message."""
+    ``dispatch`` is the service's application-layer entry for one message; ``timers`` the
+    service's periodic jobs by name (their intervals are given to :func:`motcua.worker.main`)."""
 
-    def __init__(self, infra: Infrastructure, consumer: str, dispatch, outbox_schemas: Sequence[type]):
+    def __init__(self, infra: Infrastructure, consumer: str, dispatch, outbox_schemas: Sequence[type],
+                 timers: Mapping[str, Callable[[], object]] | None = None):
         self.infra = infra
         self._handling = infra.message_handling(consumer)
         self._dispatch = dispatch
         self._relay = infra.relay(outbox_schemas)
+        self._timers = dict(timers or {})
+
+    def tick(self, name: str) -> object:
+        """Run the periodic job ``name`` once."""
+        return self._timers[name]()
 
     def handle(self, delivery: Delivery) -> str:
         return self._handling.run(delivery, self._dispatch)

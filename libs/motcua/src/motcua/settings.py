@@ -8,6 +8,8 @@ keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -88,12 +90,23 @@ class PlatformSettings(BaseSettings):
         "messages are published).",
     )
 
+    clock_offset_s: float = Field(
+        0.0, description="Tests only, never in production: seconds added to the clock by which intake "
+        "and routing date dossiers and count their deadlines (an e2e test moves the platform to a chosen "
+        "day to check due dates against hand-computed ones).",
+    )
+
     _split_lists = field_validator("districts", "retry_delays_ms", "fault_points", mode="before")(_split_csv)
 
     @classmethod
     def load(cls, **overrides: object) -> PlatformSettings:
         """Read the environment now (never at import time)."""
         return cls(**overrides)
+
+    def clock(self) -> Callable[[], datetime]:
+        """The clock the domain reads: now, moved by ``clock_offset_s`` (0 outside tests)."""
+        offset = timedelta(seconds=self.clock_offset_s)
+        return lambda: datetime.now(UTC) + offset
 
     @property
     def sqlite_path(self) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import eventlet
@@ -78,8 +78,10 @@ class Runtime(DependencyProvider):
 
 
 def build_service(service: str, settings: PlatformSettings,
-                  factory: Callable[[PlatformSettings], WorkerRuntime]) -> type:
-    """The nameko service class for these settings' districts."""
+                  factory: Callable[[PlatformSettings], WorkerRuntime],
+                  timers: Mapping[str, Callable[[PlatformSettings], float]] | None = None) -> type:
+    """The nameko service class for these settings' districts; ``timers`` maps the name of each of
+    the runtime's periodic jobs to its interval in seconds, read from the settings."""
     attrs: dict[str, object] = {"name": f"{service}_worker", "runtime": Runtime(factory)}
     for district in settings.districts:
         queue = topology.service_queue(service, district)
@@ -95,14 +97,24 @@ def build_service(service: str, settings: PlatformSettings,
         self.runtime.relay()
 
     attrs["relay_outbox"] = timer(interval=settings.outbox_relay_interval_s)(relay_outbox)
+    for name, interval in (timers or {}).items():
+        def tick(self, _name: str = name) -> None:
+            try:
+                self.runtime.tick(_name)
+            except Exception:  # noqa: BLE001 - a failed round is logged; the next one tries again
+                log.exception("periodic job failed", extra={"job": _name})
+
+        tick.__name__ = f"timer_{name}"
+        attrs[tick.__name__] = timer(interval=interval(settings))(tick)
     return type(f"{service.title()}Worker", (), attrs)
 
 
 def main(service: str, settings_class: type[PlatformSettings],
-         factory: Callable[[PlatformSettings], WorkerRuntime]) -> int:
+         factory: Callable[[PlatformSettings], WorkerRuntime],
+         timers: Mapping[str, Callable[[PlatformSettings], float]] | None = None) -> int:
     settings = settings_class.load()
     logs.configure(f"{service}-worker", settings.log_level)
-    service_class = build_service(service, settings, factory)
+    service_class = build_service(service, settings, factory, timers)
     config = {"AMQP_URI": settings.amqp_uri, "max_workers": max(4, settings.prefetch_count),
               "PREFETCH_COUNT": settings.prefetch_count, SETTINGS_KEY: settings}
     with Connection(settings.amqp_uri) as connection:

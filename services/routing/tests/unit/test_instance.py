@@ -339,6 +339,17 @@ def test_a_supplement_under_pause_moves_the_due_date_by_the_working_time_waited(
     assert instance.timeline[-1].step_deadline == at(2026, 10, 8, 10, 0)
 
 
+def test_the_supplemented_documents_join_the_dossier_once(calendar):
+    instance = _supplement(calendar)
+    old = {"key": "intake/d1/aa", "sha256": "aa", "size": 3, "media_type": "application/pdf", "name": "don.pdf"}
+    instance.documents = [old]
+    new = {**old, "key": "intake/d1/bb", "sha256": "bb", "name": "giay-xac-nhan.pdf"}
+    instance.apply(SupplementReceived(documents=(new, old)), by=INTAKE, now=at(2026, 10, 7, 9, 0))
+    assert instance.documents == [old, new]  # the one already there is not listed twice
+    with pytest.raises(InvalidArgument, match="documents"):
+        SupplementReceived(documents="giay.pdf")
+
+
 def test_a_supplement_under_restart_gives_the_full_duration_from_the_resubmission(calendar):
     instance = _supplement(calendar, supplement_policy="restart")
     instance.apply(SupplementReceived(), by=INTAKE, now=at(2026, 10, 7, 9, 0))

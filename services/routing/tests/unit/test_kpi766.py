@@ -118,3 +118,21 @@ def test_bad_snapshots_are_refused(make, field):
     with pytest.raises(InvalidArgument) as caught:
         make()
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(("snapshot", "finish", "state"), [
+    (dossier(), None, "in_process"),
+    (dossier(paused=True, status=Status.SUPPLEMENT_REQUESTED), None, "paused"),
+    (dossier(status=Status.RESULT_READY, finished=at(2026, 10, 27, 16, 59)), "on_time", "ended"),
+    (dossier(status=Status.RESULT_READY, finished=at(2026, 10, 26, 16, 0)), "early", "ended"),
+    (dossier(status=Status.STOPPED, finished=at(2026, 10, 28, 7, 1)), "late", "ended"),
+    (dossier(status=Status.RETURNED, finished=at(2026, 10, 20, 9, 0), returned=at(2026, 11, 2, 9, 0)), "early",
+     "ended"),
+    (dossier(status=Status.WITHDRAWN, finished=at(2026, 10, 30, 9, 0)), "withdrawn", "ended"),
+])
+def test_finish_class_and_open_state_agree_with_the_classification(snapshot, finish, state):
+    from routing.domain.kpi766 import FINISH_KPIS, finish_class, open_state
+
+    assert (finish_class(snapshot), open_state(snapshot)) == (finish, state)
+    if finish is not None:  # what the statistics count by index is what classify says
+        assert FINISH_KPIS[finish] in classify(snapshot, OCTOBER)

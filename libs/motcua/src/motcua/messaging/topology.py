@@ -29,8 +29,10 @@ SERVICES = ("intake", "routing", "signing", "notify", "archive")
 # Which public events each service reacts to (routing-key patterns after "<district>.").
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     # routing's progress, for tracking; its supplement requests, which the applicant answers here
-    "intake": ("dossier.assigned", "dossier.result_ready", "dossier.returned", "dossier.supplement_requested"),
-    "routing": (),
+    "intake": ("dossier.assigned", "dossier.result_ready", "dossier.returned", "dossier.supplement_requested",
+               "dossier.stopped", "dossier.payment_requested", "dossier.payment_recorded"),
+    # the applicant's answers to supplement requests and withdrawals, which the desk takes
+    "routing": ("dossier.supplemented", "dossier.withdrawn"),
     "signing": (),
     "notify": ("#",),
     "archive": ("dossier.returned",),

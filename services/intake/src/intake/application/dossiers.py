@@ -209,6 +209,10 @@ class Dossiers:
         """Mirror routing's progress (from its public events) for tracking; idempotent by event."""
         self._follow(code, event_id, lambda dossier: lifecycle.mirror_progress(dossier, status, action, at, event_id))
 
+    def follow_change(self, code: str, event_name: str, action: str, at: datetime, event_id: str) -> None:
+        """Mirror routing's stop (8) and payment (6 and back to 4) for tracking; idempotent by event."""
+        self._follow(code, event_id, lambda dossier: lifecycle.mirror_change(dossier, event_name, action, at, event_id))
+
     def _follow(self, code: str, event_id: str, apply: Callable[[Dossier], bool]) -> None:
         """Apply another service's event to the dossier once; ``apply`` says whether it changed."""
         for _ in range(5):
@@ -232,7 +236,8 @@ class Dossiers:
                           official=official, request_id=request_id)
         process = process_definition(self._catalog, procedure, self._catalog.unit(dossier.district),
                                      online=channel is Channel.ONLINE)
-        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, trace),
+        area = self._catalog.area(dossier.district).slug
+        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, area, trace),
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:

@@ -66,14 +66,16 @@ def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent
         due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
-def route_dossier(dossier: Dossier, process: dict, traceparent: str | None) -> WorkMessage:
+def route_dossier(dossier: Dossier, process: dict, area: str, traceparent: str | None) -> WorkMessage:
     """Asks routing to open the dossier's workflow (internal, JSON), with the process definition
-    resolved for this dossier (``intake.domain.process``)."""
+    resolved for this dossier (``intake.domain.process``) and the district-level ``area`` of the
+    receiving unit (routing's statistics count a district with its communes)."""
     return build_work(service="routing", district=dossier.district, type="routing.route_dossier",
                       id=f"route:{dossier.id}", traceparent=traceparent, body={
                           "dossier_id": dossier.id, "code": dossier.code,
                           "procedure_code": dossier.procedure_code,
                           "procedure_version": dossier.procedure_version, "district": dossier.district,
+                          "area": area,
                           "unit_id": dossier.unit_id, "received_at": dossier.received_at.isoformat(),
                           "due_at": dossier.due_at.isoformat() if dossier.due_at else None,
                           "channel": dossier.channel, "process": process,

@@ -1,6 +1,6 @@
 """What intake's worker does with the messages on intake.<district>: issue forms, record routing's
-supplement requests, and follow the dossier's progress through routing's public events so that
-tracking tells the truth."""
+supplement requests, and follow the dossier's progress through routing's public events
+(processing, payment, stop, result, return) so that tracking tells the truth."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ PROGRESS_EVENTS: dict[str, tuple[Status, str]] = {
     "dossier.result_ready": (Status.RESULT_READY, "result ready"),
     "dossier.returned": (Status.RETURNED, "result returned"),
 }
+# routing's event → the action shown to the public (the status: intake.domain.lifecycle.MIRRORED_CHANGES)
+CHANGE_EVENTS: dict[str, str] = {
+    "dossier.stopped": "processing stopped",
+    "dossier.payment_requested": "fee or tax payment requested",
+    "dossier.payment_recorded": "payment recorded",
+}
 
 
 class Progress:
@@ -46,6 +52,10 @@ class Progress:
         event = parse_event(delivery.body, delivery.headers, delivery.content_type)
         if event.name == "dossier.supplement_requested":
             self._supplement_requested(event)
+            return
+        if event.name in CHANGE_EVENTS:
+            with bind(dossier_code=event.subject, district=event.district):
+                self._dossiers.follow_change(event.subject, event.name, CHANGE_EVENTS[event.name], event.time, event.id)
             return
         if event.name not in PROGRESS_EVENTS:
             return

@@ -223,6 +223,14 @@ class Catalog:
             parent = self.units[parent].parent
         return chain
 
+    def area(self, slug: str) -> Unit:
+        """The district-level unit ``slug`` belongs to (itself when it is one, or when nothing
+        above it is: the province and its agencies). Statistics count a district with its communes."""
+        for unit in [self.unit(slug), *self.ancestors(slug)]:
+            if unit.level == Level.DISTRICT:
+                return unit
+        return self.unit(slug)
+
     def children(self, slug: str) -> list[Unit]:
         self.unit(slug)
         return sorted((u for u in self.units.values() if u.parent == slug), key=lambda u: unit_sort_key(u.unit_id))

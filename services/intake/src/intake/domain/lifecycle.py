@@ -116,6 +116,28 @@ def mirror_progress(dossier: Dossier, status: Status, action: str, at: datetime,
     return True
 
 
+# Routing's other changes intake mirrors for tracking: event → (status, the statuses it may come from).
+# Stopping after examination (8) ends a dossier from wherever processing stood; a fee or tax
+# notice (6) pauses processing and its payment resumes it.
+MIRRORED_CHANGES: dict[str, tuple[Status, frozenset[Status]]] = {
+    "dossier.stopped": (Status.STOPPED, frozenset({Status.RECEIVED, Status.PROCESSING, Status.SUPPLEMENT_REQUESTED,
+                                                   Status.PAYMENT_REQUESTED})),
+    "dossier.payment_requested": (Status.PAYMENT_REQUESTED, frozenset({Status.RECEIVED, Status.PROCESSING})),
+    "dossier.payment_recorded": (Status.PROCESSING, frozenset({Status.PAYMENT_REQUESTED})),
+}
+
+
+def mirror_change(dossier: Dossier, event_name: str, action: str, at: datetime, event_id: str) -> bool:
+    """Follow one of :data:`MIRRORED_CHANGES`; False when the dossier is not in a status it comes from
+    (withdrawn meanwhile, or already past it)."""
+    status, sources = MIRRORED_CHANGES[event_name]
+    if dossier.status not in sources:
+        return False
+    dossier.status = status
+    record(dossier, action, at, event_id=event_id)
+    return True
+
+
 def request_supplement(dossier: Dossier, *, at: datetime, reason: str, requested_by: str,
                        deadline: datetime | None, event_id: str) -> bool:
     """Record routing's supplement request (→ 5); False when the dossier is past asking (withdrawn,

@@ -16,6 +16,11 @@ NOTIFIABLE: dict[str, str] = {
     "dossier.received": "Hồ sơ {code} đã được tiếp nhận.",
     "dossier.result_ready": "Hồ sơ {code} đã có kết quả.",
     "dossier.returned": "Kết quả hồ sơ {code} đã được trả.",
+    "dossier.supplement_requested": "Hồ sơ {code} cần bổ sung giấy tờ; vui lòng xem yêu cầu và bổ sung trước hạn.",
+    "dossier.payment_requested": "Hồ sơ {code}: đề nghị thực hiện nghĩa vụ tài chính (phí, lệ phí, thuế).",
+    "dossier.stopped": "Hồ sơ {code} đã dừng xử lý; vui lòng xem thông báo lý do.",
+    "dossier.apology_issued": "Hồ sơ {code} chậm so với ngày hẹn; cơ quan xin lỗi và hẹn lại ngày trả kết quả "
+                              "(phiếu 04).",
 }
 
 

@@ -6,9 +6,14 @@ declared index), so each question officials and sweeps ask has its index:
 
 * the tasks of a unit, by step deadline: ``(current_unit, step_deadline)`` (and with the role);
 * the tasks an official claimed, by step deadline: ``(claimed_by, step_deadline)``;
-* what a sweep must look at: ``next_check_at``;
-* a dossier by its code: ``code`` (unique); statistics: ``(district, status, due_at)``,
-  ``(procedure_code, district)``.
+* what a district's sweep must look at: ``(district, next_check_at)``;
+* a dossier by its code: ``code`` (unique);
+* the Decision 766 indicators (:mod:`routing.application.statistics`), for a receiving unit
+  (``district``, the slug that names the dossier's queues) or for a district-level area with its
+  communes (``area``): received by channel ``(…, channel, received_at)``, finished by class
+  ``(…, finish_class, ended_at)``, returned ``(…, returned_at)``, open by state
+  ``(…, open_state, due_at)``. ``finish_class`` and ``open_state`` are the classification of
+  :mod:`routing.domain.kpi766` written with the instance, so every count is an index range.
 
 ``current_*`` and ``claimed_by`` describe the active step and are None once the dossier is closed.
 """
@@ -25,6 +30,7 @@ from mongoengine import DateTimeField, DictField, IntField, StringField
 from motcua.messaging.outbox import AggregateSchema
 from motcua.worktime import Calendar
 from routing.domain.instance import WorkflowInstance
+from routing.domain.kpi766 import finish_class, open_state, snapshot_of
 from routing.domain.sla import DEFAULT_SOON_HOURS, next_check_at
 
 
@@ -36,9 +42,17 @@ class InstanceRecord(AggregateSchema):
             ("current_unit", "step_deadline"),
             ("current_unit", "current_role", "step_deadline"),
             ("claimed_by", "step_deadline"),
-            "next_check_at",
+            ("district", "next_check_at"),
             ("district", "status", "due_at"),
             ("procedure_code", "district"),
+            ("district", "channel", "received_at"),
+            ("area", "channel", "received_at"),
+            ("district", "finish_class", "ended_at"),
+            ("area", "finish_class", "ended_at"),
+            ("district", "returned_at"),
+            ("area", "returned_at"),
+            ("district", "open_state", "due_at"),
+            ("area", "open_state", "due_at"),
         ],
     }
 
@@ -53,6 +67,14 @@ class InstanceRecord(AggregateSchema):
     claimed_by = StringField(null=True)  # official id of the active step's actor
     due_at = DateTimeField(required=True)
     next_check_at = DateTimeField(null=True)
+    # Decision 766 (see the module's docstring)
+    area = StringField(required=True)
+    channel = StringField(required=True, choices=("desk", "online", "post"))
+    received_at = DateTimeField(required=True)
+    ended_at = DateTimeField(null=True)  # left processing: result ready, stopped, withdrawn
+    finish_class = StringField(null=True, choices=("early", "on_time", "late", "withdrawn"))
+    returned_at = DateTimeField(null=True)
+    open_state = StringField(required=True, choices=("in_process", "paused", "ended"))
     instance = DictField(required=True)  # WorkflowInstance.to_dict()
 
 
@@ -72,6 +94,7 @@ def to_document(instance: WorkflowInstance, now: dt.datetime,
                 soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> dict[str, Any]:
     """The document fields of ``instance`` (without version and outbox)."""
     step = instance.current
+    snapshot = snapshot_of(instance, instance.channel)
     return {
         "_id": instance.dossier_id, "code": instance.code, "district": instance.district,
         "procedure_code": instance.procedure_code, "status": int(instance.status),
@@ -79,6 +102,9 @@ def to_document(instance: WorkflowInstance, now: dt.datetime,
         "step_index": step.index if step else None, "step_deadline": step.deadline if step else None,
         "claimed_by": (step.actor or None) if step else None,
         "due_at": instance.due_at, "next_check_at": next_check_at(instance, now, soon_hours),
+        "area": instance.area, "channel": instance.channel, "received_at": instance.received_at,
+        "ended_at": snapshot.finished_at, "finish_class": finish_class(snapshot),
+        "returned_at": snapshot.returned_at, "open_state": open_state(snapshot),
         "instance": instance.to_dict(),
     }
 

@@ -1,5 +1,5 @@
-"""The public events of a workflow instance's facts (protobuf messages of
-``protos/motcua/events/v1/events.proto``, as CloudEvents).
+"""The messages of a workflow instance's facts: public events (protobuf messages of
+``protos/motcua/events/v1/events.proto``, as CloudEvents) and the work they ask of signing.
 
 Facts that belong to another service's event, or that nobody outside routing needs yet, publish
 nothing here: ``supplemented`` and ``withdrawn`` (intake publishes dossier.supplemented and
@@ -16,13 +16,35 @@ from typing import Any
 from google.protobuf.message import Message
 
 from motcua.events.v1 import events_pb2
-from motcua.messaging.envelope import CloudEvent, build_event
+from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
 from motcua.protobufs import document_ref, timestamp
 from routing.domain.instance import Fact, FactKind, WorkflowInstance
 
 SOURCE = "/motcua/routing"
 UNPUBLISHED = frozenset({FactKind.SUPPLEMENTED, FactKind.WITHDRAWN, FactKind.SUPPLEMENT_EXPIRED,
                          FactKind.SIGNING_FAILED})
+
+
+def messages_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[CloudEvent | WorkMessage]:
+    """What the outbox of the instance's write carries: its events, then its work messages."""
+    return [*events_of(instance, traceparent), *work_of(instance, traceparent)]
+
+
+def work_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[WorkMessage]:
+    """``signing.sign_document`` for every draft an official approved: the signing service applies
+    the personal signature and the seal and answers with ``routing.signing_completed``. The
+    message id is the signing request id, so a re-sent request is signed once."""
+    out = []
+    for fact in instance.facts:
+        if fact.kind is not FactKind.SIGNING_REQUESTED:
+            continue
+        request_id = fact.data["signing_request_id"]
+        out.append(build_work(service="signing", district=instance.district, type="signing.sign_document",
+                              id=request_id, traceparent=traceparent, body={
+                                  "signing_request_id": request_id, "dossier_id": instance.dossier_id,
+                                  "code": instance.code, "district": instance.district,
+                                  "document": dict(fact.data.get("draft") or {})}))
+    return out
 
 
 def events_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[CloudEvent]:
@@ -90,6 +112,7 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
     if kind is FactKind.RETURNED:
         return "dossier.returned", events_pb2.DossierReturned(
             **common, procedure_code=w.procedure_code, result=_ref(w.result), returned_at=at,
+            documents=[document_ref(d) for d in w.documents],
             status=int(w.status), received_at=timestamp(w.received_at))
     if kind is FactKind.REFUSED:
         return "dossier.stopped", events_pb2.DossierStopped(
@@ -98,5 +121,11 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
     if kind is FactKind.APOLOGY_ISSUED:
         return "dossier.apology_issued", events_pb2.ApologyIssued(
             **common, reason=d.get("reason", ""), previous_due_at=_at(d.get("previous_due_at")),
-            new_due_at=_at(d.get("new_due_at")), issued_at=at, late=bool(d.get("late")))
+            new_due_at=_at(d.get("new_due_at")), issued_at=at, late=bool(d.get("late")), form=_ref(d.get("form")))
+    if kind in (FactKind.DUE_SOON, FactKind.OVERDUE):
+        name, cls = (("dossier.due_soon", events_pb2.DossierDueSoon) if kind is FactKind.DUE_SOON
+                     else ("dossier.overdue", events_pb2.DossierOverdue))
+        return name, cls(**common, scope=d.get("scope", ""), step=fact.step_name, role=fact.role, unit=fact.unit,
+                         step_index=fact.step_index or 0, deadline=_at(d.get("deadline")), detected_at=at,
+                         status=int(w.status))
     raise ValueError(f"no public event for fact {kind}")  # pragma: no cover - UNPUBLISHED lists the rest

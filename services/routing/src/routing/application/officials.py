@@ -1,11 +1,12 @@
 """Officials' use cases on workflow instances: their task lists, a dossier's timeline, their
-actions; and opening an instance from intake's route_dossier body.
+actions.
 
-Every change is ONE version-checked write of the instance's document carrying, in its outbox, the
-public events of what happened (published right after, cleared; the relay publishes what a crash
-left). Two officials acting on the same dossier at once: one write wins, the other gets Conflict
-(ABORTED) and nothing of its action is stored. Actions are idempotent by request id: the timeline
-row of a request remembers it, and a retry answers with the current state and publishes nothing.
+Every change is ONE version-checked write (:mod:`routing.application.repository`). Two officials
+acting on the same dossier at once: one write wins, the other gets Conflict (ABORTED) and nothing
+of its action is stored. Actions are idempotent by request id: the timeline row of a request
+remembers it, and a retry answers with the current state and publishes nothing. Approving at a
+sign step renders the draft result, stores it (before the write that refers to it) and sends it
+to the signing service in the same write's outbox.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from motcua.messaging.outbox import Outbox, add_messages
-from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
-from motcua.worktime import Calendar, vietnam_calendar
-from routing.adapters.instances import InstanceRecord, StoredInstance, from_document, to_document
-from routing.application.instance_events import events_of
+from motcua.errors import Conflict, FailedPrecondition, InvalidArgument
+from motcua.store.port import VersionConflict
+from routing.adapters.instances import StoredInstance
+from routing.application.repository import Instances
 from routing.domain import fields
-from routing.domain.actions import Action, Official, parse
+from routing.domain.actions import Action, Approve, Official, parse
 from routing.domain.instance import WorkflowInstance
 from routing.domain.process import ProcessDefinition, working_minutes
-from routing.domain.sla import DEFAULT_SOON_HOURS
 from routing.domain.status import Status
+
+# Renders the draft result an official approves and stores it: its document reference.
+Drafts = Callable[[WorkflowInstance, dt.datetime], dict[str, Any]]
 
 log = logging.getLogger(__name__)
 
@@ -55,57 +56,24 @@ class TaskPage:
 
 
 class Officials:
-    def __init__(self, store: Store, outbox: Outbox, calendar: Calendar | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 soon_hours: Decimal | int = DEFAULT_SOON_HOURS):
-        self._instances: Collection = store.collection(InstanceRecord)
-        self._outbox = outbox
-        self._calendar = calendar or vietnam_calendar()
-        self._clock = clock
-        self._soon_hours = soon_hours
+    def __init__(self, instances: Instances, drafts: Drafts | None = None):
+        self._instances = instances
+        self._calendar = instances.calendar
+        self._clock = instances.clock
+        self._soon_hours = instances.soon_hours
+        self._drafts = drafts
 
     # -- opening --------------------------------------------------------------------------------
 
     def open(self, body: Mapping[str, Any], traceparent: str | None = None) -> StoredInstance:
-        """Open the instance of an accepted dossier (``dossier_id, code, district, procedure_code,
-        received_at, due_at, process``); a repeated body answers with the stored instance."""
-        body = fields.mapping(body, "body")
-        dossier_id = fields.text(body, "dossier_id", "dossier_id")
-        if (doc := self._instances.get(dossier_id)) is not None:
-            return self._settled(doc)
-        now = self._clock()
-        instance = WorkflowInstance.open(
-            definition=ProcessDefinition.from_dict(body.get("process")), dossier_id=dossier_id,
-            code=body.get("code"), district=body.get("district"), procedure_code=body.get("procedure_code"),
-            received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self._calendar,
-            request_id=f"open:{dossier_id}")
-        doc = add_messages(to_document(instance, now, self._soon_hours), events_of(instance, traceparent))
-        try:
-            stored = self._instances.insert(doc)
-        except DuplicateKey:
-            existing = self._instances.get(dossier_id)
-            if existing is None:  # the code is taken by another dossier
-                raise AlreadyExists(f"dossier code {instance.code} already belongs to another dossier") from None
-            return self._settled(existing)
-        log.info("workflow instance opened", extra={"dossier_code": instance.code})
-        return self._published(stored)
+        """Open an accepted dossier's instance (what the worker does with ``routing.route_dossier``)."""
+        return self._instances.open(body, traceparent)
 
     # -- questions ------------------------------------------------------------------------------
 
     def get(self, dossier_id: str = "", code: str = "") -> StoredInstance:
         """An instance by id or by code (NotFound when there is none)."""
-        if dossier_id:
-            doc = self._instances.get(dossier_id)
-            if doc is not None and code and doc["code"] != code:
-                doc = None
-        elif code:
-            found = self._instances.find({"code": code}, limit=1)
-            doc = found[0] if found else None
-        else:
-            raise InvalidArgument("dossier_id", "give the dossier id or its code")
-        if doc is None:
-            raise NotFound(f"no workflow for dossier {code or dossier_id}")
-        return from_document(doc, self._calendar)
+        return self._instances.get(dossier_id=dossier_id, code=code)
 
     def timeline(self, dossier_id: str = "", code: str = "") -> StoredInstance:
         return self.get(dossier_id=dossier_id, code=code)
@@ -138,15 +106,16 @@ class Officials:
             query["step_deadline"] = deadline
         sort = [("step_deadline", 1), ("_id", 1)]
         limit = size + 1
+        collection = self._instances.collection
         while True:
-            docs = self._instances.find(query, sort=sort, limit=limit)
+            docs = collection.find(query, sort=sort, limit=limit)
             fresh = [d for d in docs if after is None or (d["step_deadline"], d["_id"]) > after]
             if len(fresh) > size or len(docs) < limit:
                 break
             limit *= 2  # a cursor inside many equal deadlines: read further
         page = fresh[:size]
         token = _encode_token(page[-1]) if len(fresh) > size else ""
-        return TaskPage([from_document(d, self._calendar) for d in page], token)
+        return TaskPage([self._instances.loaded(d) for d in page], token)
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -175,30 +144,25 @@ class Officials:
         if seen is None and expected_version and expected_version != stored.version:
             raise Conflict(f"dossier {code} is at version {stored.version}, not {expected_version}: someone acted "
                            "first; reload and try again")
+        if isinstance(command, Approve) and not command.draft and seen is None:
+            # Check before rendering: a refused approval stores no draft.
+            instance.authorize(command.action, official)
+            command = Approve(note=command.note, draft=self._draft(instance, now))
         if not instance.apply(command, by=official, now=now, request_id=request_id):
-            return self._settled(stored.doc)  # a retry or nothing to change: the first answer
-        doc = add_messages({**stored.doc, **to_document(instance, now, self._soon_hours)},
-                           events_of(instance, traceparent))
+            return self._instances.settled(stored.doc)  # a retry or nothing to change: the first answer
         try:
-            written = self._instances.replace(doc, stored.version)
+            written = self._instances.save(stored, now, traceparent)
         except VersionConflict:
             raise Conflict(f"someone acted first on dossier {code}; reload and try again") from None
         log.info("official acted", extra={"dossier_code": code, "action": str(command.action),
                                           "official": official.id})
-        return self._published(written)
+        return written
 
-    def _settled(self, doc: dict[str, Any]) -> StoredInstance:
-        """The stored instance, after publishing whatever its outbox still holds."""
-        return self._published(doc) if doc.get("outbox") else from_document(doc, self._calendar)
-
-    def _published(self, written: dict[str, Any]) -> StoredInstance:
-        """Publish a written document's outbox and answer with the version clearing it gave (the
-        one the caller's next expected_version must name), unless someone changed it since."""
-        self._outbox.flush(self._instances, written)
-        now = self._instances.get(written["_id"])
-        if now is not None and now["instance"] == written["instance"]:
-            written = now
-        return from_document(written, self._calendar)
+    def _draft(self, instance: WorkflowInstance, now: dt.datetime) -> dict[str, Any]:
+        if self._drafts is None:
+            raise FailedPrecondition(f"cannot approve dossier {instance.code}: this routing process has no "
+                                     "draft renderer (object storage) configured")
+        return self._drafts(instance, now)
 
 
 def known_unit_id(definition: ProcessDefinition, unit: str) -> str:

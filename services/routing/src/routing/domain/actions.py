@@ -238,6 +238,13 @@ class RequestSupplement(Command):
 @dataclass(frozen=True)
 class SupplementReceived(Command):
     action = A.SUPPLEMENT_RECEIVED
+    documents: tuple[Mapping[str, Any], ...] = ()  # the applicant's new documents (references)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.documents, Mapping | str) or not all(isinstance(d, Mapping) for d in self.documents):
+            raise InvalidArgument("documents", "must be a list of document references")
+        object.__setattr__(self, "documents", tuple(self.documents))
 
 
 @dataclass(frozen=True)
@@ -338,9 +345,12 @@ class Apologize(Command):
     action = A.APOLOGIZE
     new_due_at: dt.datetime | None = None
     reason: str = ""
+    form: Mapping[str, Any] | None = None  # form 04 as rendered and stored
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.form is not None:
+            fields.mapping(self.form, "form")
         if self.new_due_at is None:
             raise InvalidArgument("new_due_at", "is required")
         object.__setattr__(self, "new_due_at", fields.instant(self.new_due_at, "new_due_at"))
@@ -366,6 +376,7 @@ def parse(action: Any, data: Mapping[str, Any] | None = None) -> Command:
         raise InvalidArgument(unknown[0], f"is not a field of {name.value} (fields: {', '.join(sorted(known))})")
     for key in _INSTANTS & set(data):
         data[key] = fields.optional_instant(data[key], key)
-    if isinstance(data.get("signers"), list):
-        data["signers"] = tuple(data["signers"])
+    for key in ("signers", "documents"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
     return command(**data)

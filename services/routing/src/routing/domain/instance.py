@@ -68,6 +68,7 @@ from routing.domain.process import (
 from routing.domain.status import Status
 
 OPENED = "opened"  # the timeline row of the instance's creation (not an official's action)
+CHANNELS = ("desk", "online", "post")  # intake's channels of submission
 
 
 class StepState(StrEnum):
@@ -94,6 +95,8 @@ class FactKind(StrEnum):
     REFUSED = "refused"  # status 8, by an official or by the supplement deadline (data "cause")
     WITHDRAWN = "withdrawn"
     APOLOGY_ISSUED = "apology_issued"  # form 04
+    DUE_SOON = "due_soon"  # the SLA sweep: a step or the dossier is within the warning window
+    OVERDUE = "overdue"  # the SLA sweep: a step's deadline or the appointment has passed
 
 
 # -- records kept in the instance -----------------------------------------------------------------
@@ -244,6 +247,7 @@ class Apology(_Record):
     previous_due_at: dt.datetime  # the appointment it replaces
     new_due_at: dt.datetime
     reason: str
+    form: dict[str, Any] = field(default_factory=dict)  # the rendered form 04 as stored (document reference)
 
     _instants = frozenset({"issued_at", "previous_due_at", "new_due_at"})
 
@@ -262,6 +266,9 @@ class WorkflowInstance:
     due_at: dt.datetime  # the appointment; supplements under a policy move it (old ones kept)
     steps: list[WorkflowStep]
     calendar: Calendar = field(repr=False, compare=False)
+    channel: str = "desk"  # intake's channel of submission (desk, online, post): the 766 indicators count it
+    area: str = ""  # the district-level unit the receiving unit belongs to (itself when it is one)
+    documents: list[dict[str, Any]] = field(default_factory=list)  # the dossier's documents (received, supplemented)
     status: Status = Status.PROCESSING
     timeline: list[TimelineRow] = field(default_factory=list)
     previous_due_at: list[dt.datetime] = field(default_factory=list)
@@ -274,6 +281,7 @@ class WorkflowInstance:
     finished_at: dt.datetime | None = None  # processing ended: result ready (9) or stopped (8)
     closed_at: dt.datetime | None = None  # reached a terminal status (7, 8, 10)
     returned: dict[str, str] | None = None  # {channel, receiver} of the delivered result
+    alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
     facts: list[Fact] = field(default_factory=list, compare=False)
 
     # -- creation -------------------------------------------------------------------------------
@@ -281,7 +289,8 @@ class WorkflowInstance:
     @classmethod
     def open(cls, *, definition: ProcessDefinition, dossier_id: str, code: str, district: str,
              procedure_code: str, received_at: dt.datetime, due_at: dt.datetime, now: dt.datetime,
-             calendar: Calendar, request_id: str = "") -> WorkflowInstance:
+             calendar: Calendar, request_id: str = "", channel: str = "desk", area: str = "",
+             documents: list[dict[str, Any]] | tuple = ()) -> WorkflowInstance:
         """A new instance in status 4 with its first step active and every step's deadline."""
         data = {"dossier_id": dossier_id, "code": code, "district": district, "procedure_code": procedure_code}
         ids = {key: fields.text(data, key, key) for key in data}
@@ -295,8 +304,15 @@ class WorkflowInstance:
         steps = [WorkflowStep(index=i, role=s.role, unit=s.unit, unit_id=s.unit_id, level=s.level, deadline=d,
                               name=s.name, forward=s.forward)
                  for i, (s, d) in enumerate(zip(definition.steps, deadlines, strict=True))]
+        if channel not in CHANNELS:
+            raise InvalidArgument("channel", f"{channel!r} is not one of: {', '.join(CHANNELS)}")
+        if not isinstance(area, str):
+            raise InvalidArgument("area", "must be a string")
+        if not isinstance(documents, list | tuple) or not all(isinstance(d, Mapping) for d in documents):
+            raise InvalidArgument("documents", "must be a list of document references")
         instance = cls(definition=definition, received_at=received_at, due_at=due_at, steps=steps,
-                       calendar=calendar, **ids)
+                       calendar=calendar, channel=channel, area=area.strip() or ids["district"],
+                       documents=[dict(d) for d in documents], **ids)
         instance._activate(steps[0], now)
         instance._record(OPENED, None, now, steps[0], note=f"due {due_at.isoformat()}", request_id=request_id)
         return instance
@@ -543,6 +559,8 @@ class WorkflowInstance:
         if self.due_at != before:
             self.previous_due_at.append(before)
         supplement.received_at, supplement.due_before, supplement.due_after = now, before, self.due_at
+        known = {d.get("sha256") for d in self.documents}
+        self.documents += [dict(d) for d in c.documents if d.get("sha256") not in known]
         self.status = Status.PROCESSING
         self._fact(FactKind.SUPPLEMENTED, now, step, by.label, policy=self.definition.supplement_policy,
                    due_before=before, due_after=self.due_at)
@@ -624,11 +642,30 @@ class WorkflowInstance:
         if new_due_at <= promised:
             raise InvalidArgument("new_due_at", f"{new_due_at.isoformat()} is not after the current appointment "
                                                 f"({promised.isoformat()})")
-        self.apologies.append(Apology(now, promised, new_due_at, c.reason))
+        self.apologies.append(Apology(now, promised, new_due_at, c.reason, dict(c.form or {})))
         self._fact(FactKind.APOLOGY_ISSUED, now, step, by.label, previous_due_at=promised, new_due_at=new_due_at,
-                   reason=c.reason, late=now > promised)
+                   reason=c.reason, late=now > promised, form=dict(c.form or {}))
         self._record(c.action, by, now, step, _joined(f"new appointment {new_due_at.isoformat()}", c.reason),
                      request_id)
+        return True
+
+    # -- SLA alerts (not actions: nobody asks for them, the sweep notices) ------------------------
+
+    def raise_alert(self, kind: FactKind, scope: str, deadline: dt.datetime, now: dt.datetime) -> bool:
+        """Note that the active step (``scope="step"``) or the dossier (``"dossier"``) is due soon or
+        overdue against ``deadline``; False when this very alert was raised before (a sweep that
+        looks twice, or a deadline that has not moved since), so each is published once. A deadline
+        that moves (a supplement under pause, a restart) is a new deadline and may be alerted again."""
+        if kind not in (FactKind.DUE_SOON, FactKind.OVERDUE) or scope not in ("step", "dossier"):
+            raise ValueError(f"not an SLA alert: {kind} for {scope}")
+        step = self.current
+        if step is None:
+            return False
+        key = f"{scope}:{step.index if scope == 'step' else '-'}:{kind.value}:{deadline.isoformat()}"
+        if key in self.alerts:
+            return False
+        self.alerts.append(key)
+        self._fact(kind, now, step, scope=scope, deadline=deadline, unit_id=step.unit_id)
         return True
 
     # -- helpers --------------------------------------------------------------------------------
@@ -737,7 +774,8 @@ class WorkflowInstance:
             "apologies": [a.to_dict() for a in self.apologies],
             "result": self.result, "reason": self.reason,
             "finished_at": fields.iso(self.finished_at), "closed_at": fields.iso(self.closed_at),
-            "returned": self.returned,
+            "returned": self.returned, "channel": self.channel, "area": self.area,
+            "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts),
         }
 
     @classmethod
@@ -757,7 +795,9 @@ class WorkflowInstance:
             result=data.get("result"), reason=data.get("reason", ""),
             finished_at=fields.optional_instant(data.get("finished_at"), "finished_at"),
             closed_at=fields.optional_instant(data.get("closed_at"), "closed_at"),
-            returned=data.get("returned"), calendar=calendar)
+            returned=data.get("returned"), channel=data.get("channel", "desk"),
+            area=data.get("area") or data["district"], documents=list(data.get("documents", [])),
+            alerts=list(data.get("alerts", [])), calendar=calendar)
 
 
 def _joined(*parts: str) -> str:

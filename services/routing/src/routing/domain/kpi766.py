@@ -132,6 +132,31 @@ def classify(d: DossierSnapshot, period: Period, today: dt.date | None = None) -
     return frozenset(out)
 
 
+def finish_class(d: DossierSnapshot) -> str | None:
+    """How a dossier that left processing counts once and for all (None while it is open):
+    ``withdrawn``, or finished ``early`` / ``on_time`` / ``late`` by date against its due date. The
+    statistics adapter stores it as an indexed field: finished counts are then index ranges."""
+    if d.finished_at is None:
+        return None
+    if d.status is Status.WITHDRAWN:
+        return Kpi.WITHDRAWN.value
+    ended, due = local_date(d.finished_at), local_date(d.due_at) if d.due_at is not None else None
+    if due is None or ended == due:
+        return "on_time"
+    return "early" if ended < due else "late"
+
+
+FINISH_KPIS = {"early": Kpi.FINISHED_EARLY, "on_time": Kpi.FINISHED_ON_TIME, "late": Kpi.FINISHED_LATE,
+               "withdrawn": Kpi.WITHDRAWN}
+
+
+def open_state(d: DossierSnapshot) -> str:
+    """``ended`` once it left processing, else ``paused`` (waiting for the applicant) or ``in_process``."""
+    if d.finished_at is not None:
+        return "ended"
+    return "paused" if d.paused else "in_process"
+
+
 def delta(before: DossierSnapshot | None, after: DossierSnapshot | None, period: Period,
           today: dt.date | None = None) -> dict[Kpi, int]:
     """Counter changes for one dossier's change (None: not counted before / any more)."""

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from motcua.worktime import Calendar
 from routing.domain import fields
-from routing.domain.instance import WorkflowInstance
+from routing.domain.instance import FactKind, WorkflowInstance
 from routing.domain.process import SupplementExpiry, TimeType, working_minutes
 from routing.domain.status import CLOCK_RUNNING, Status
 
@@ -193,3 +193,40 @@ def next_check_at(instance: WorkflowInstance, now: dt.datetime,
         candidates.append(boundary)
     future = [c for c in candidates if c > now]
     return min(future) if future else None
+
+
+# -- what a sweep does --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: FactKind  # DUE_SOON or OVERDUE
+    scope: str  # "step" (the active step's deadline) or "dossier" (the appointment)
+    deadline: dt.datetime
+
+
+def alerts_due(instance: WorkflowInstance, now: dt.datetime,
+               soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> list[Alert]:
+    """The due-soon and overdue alerts the active step and the dossier call for now, whether or not
+    they were raised before (:meth:`WorkflowInstance.raise_alert` drops the repeats). The dossier is
+    judged against the appointment the applicant holds (after an apology, its new date)."""
+    step = instance.current
+    if instance.status not in CLOCK_RUNNING or step is None:
+        return []
+    out = []
+    for scope, deadline in (("step", step.deadline), ("dossier", instance.promised_due_at)):
+        state = sla_state(deadline, now, instance.calendar, soon_hours)
+        if state is SlaState.DUE_SOON:
+            out.append(Alert(FactKind.DUE_SOON, scope, deadline))
+        elif state is SlaState.OVERDUE:
+            out.append(Alert(FactKind.OVERDUE, scope, deadline))
+    return out
+
+
+APOLOGY_REASON = ("Hồ sơ chưa được giải quyết đúng hạn: bước {step} đã quá hạn xử lý. Cơ quan giải quyết xin "
+                  "lỗi và hẹn lại ngày trả kết quả.")
+
+
+def apology_reason(instance: WorkflowInstance) -> str:
+    step = instance.current
+    return APOLOGY_REASON.format(step=f"'{step.title}' ({step.unit})" if step else "")

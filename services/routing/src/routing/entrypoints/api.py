@@ -20,8 +20,11 @@ from motcua.grpcsupport import build_server, server_security
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
+from motcua.worktime import vietnam_calendar
+from routing.adapters.drafts import DraftDocuments
 from routing.adapters.instances import StoredInstance
 from routing.application.officials import Officials, TaskFilter
+from routing.application.repository import Instances
 from routing.config import RoutingSettings
 from routing.domain.actions import Official
 
@@ -112,13 +115,16 @@ def timeline_message(stored: StoredInstance) -> routing_pb2.GetTimelineResponse:
 
 
 def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
-    return Officials(infra.store, infra.outbox)
+    instances = Instances(infra.store, infra.outbox, vietnam_calendar(), settings.clock(),
+                          settings.sla_due_soon_hours)
+    return Officials(instances, DraftDocuments(infra.objects))
 
 
 def main() -> int:
     settings = RoutingSettings.load()
     logs.configure("routing-api", settings.log_level)
     infra = Infrastructure.connect(settings)
+    infra.objects.ensure_bucket()
     servicer = RoutingServicer(build_officials(settings, infra))
     tls, access_list = server_security(settings)
     server, port, _ = build_server(

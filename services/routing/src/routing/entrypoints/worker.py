@@ -1,24 +1,42 @@
-"""Routing's worker process (nameko): consumes routing.<district> and relays its outbox."""
+"""Routing's worker process (nameko): consumes routing.<district> (intake's route_dossier, signing's
+replies, intake's supplement and withdrawal events), runs the SLA sweep of its districts and
+relays its outbox."""
 
 import eventlet
 
 eventlet.monkey_patch()
 
 import sys  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from eventlet import tpool  # noqa: E402
 
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
-from routing.adapters.records import WorkflowRecord  # noqa: E402
-from routing.application.workflows import Workflows  # noqa: E402
+from motcua.worktime import vietnam_calendar  # noqa: E402
+from routing.adapters.drafts import ApologyForms  # noqa: E402
+from routing.adapters.instances import InstanceRecord  # noqa: E402
+from routing.application.repository import Instances  # noqa: E402
+from routing.application.sweeps import SlaSweep  # noqa: E402
+from routing.application.systems import RoutingWork  # noqa: E402
 from routing.config import RoutingSettings  # noqa: E402
+
+
+def build_instances(settings: RoutingSettings, infra: Infrastructure) -> Instances:
+    return Instances(infra.store, infra.outbox, vietnam_calendar(), settings.clock(), settings.sla_due_soon_hours)
 
 
 def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
-    workflows = Workflows(infra.store, infra.objects, infra.outbox)
-    return WorkerRuntime(infra, "routing", workflows.dispatch, [WorkflowRecord])
+    instances = build_instances(settings, infra)
+    work = RoutingWork(instances)
+    sweep = SlaSweep(instances, ApologyForms(infra.objects, offload=tpool.execute),
+                     lease=timedelta(seconds=settings.sla_sweep_lease_s))
+    return WorkerRuntime(infra, "routing", work.dispatch, [InstanceRecord],
+                         timers={"sla_sweep": lambda: sweep.sweep(settings.districts)})
 
 
 if __name__ == "__main__":
-    sys.exit(main("routing", RoutingSettings, make_runtime))
+    sys.exit(main("routing", RoutingSettings, make_runtime,
+                  timers={"sla_sweep": lambda settings: settings.sla_sweep_interval_s}))
