@@ -209,12 +209,13 @@ def alerts_due(instance: WorkflowInstance, now: dt.datetime,
                soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> list[Alert]:
     """The due-soon and overdue alerts the active step and the dossier call for now, whether or not
     they were raised before (:meth:`WorkflowInstance.raise_alert` drops the repeats). The dossier is
-    judged against the appointment the applicant holds (after an apology, its new date)."""
+    judged against its due date, which an apology does not move: the new appointment it promises
+    does not make a late dossier on time (Decision 766 counts it late all the same)."""
     step = instance.current
     if instance.status not in CLOCK_RUNNING or step is None:
         return []
     out = []
-    for scope, deadline in (("step", step.deadline), ("dossier", instance.promised_due_at)):
+    for scope, deadline in (("step", step.deadline), ("dossier", instance.due_at)):
         state = sla_state(deadline, now, instance.calendar, soon_hours)
         if state is SlaState.DUE_SOON:
             out.append(Alert(FactKind.DUE_SOON, scope, deadline))
