@@ -1,0 +1,270 @@
+"""Routing's worker use cases on both store backends (SQLite; MongoDB through mongomock), with the
+real broker (a private vhost; an independent pika client reads what was published) and the real
+S3 server: opening from intake's route_dossier, signing's report, intake's supplement and
+withdrawal events, and the SLA sweep. Every message is delivered twice: nothing changes twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import mongomock
+import pika
+import pytest
+
+from motcua.events.v1 import events_pb2
+from motcua.harness import private_vhost
+from motcua.messaging import topology
+from motcua.messaging.consuming import Delivery, PermanentFailure
+from motcua.messaging.envelope import build_event, build_work
+from motcua.messaging.outbox import Outbox
+from motcua.messaging.publisher import Publisher
+from motcua.objects import ObjectRef
+from motcua.protobufs import document_ref
+from motcua.store import MongoStore, SqliteStore, Store
+from motcua.worktime import VN_TZ, vietnam_calendar
+from routing.adapters.drafts import ApologyForms, DraftDocuments
+from routing.application.officials import Officials
+from routing.application.repository import Instances
+from routing.application.sweeps import SlaSweep, SweepReport
+from routing.application.systems import NotOpenYet, RoutingWork
+from routing.domain.actions import Official
+from routing.domain.process import ProcessDefinition
+
+pytestmark = pytest.mark.integration
+
+CALENDAR = vietnam_calendar()
+DISTRICT = "bim-son"
+UNIT_ID = "000.00.06.H56"
+PROCESS = {
+    "steps": [{"role": role, "unit": DISTRICT, "unit_id": UNIT_ID, "level": "district", "share": share}
+              for role, share in (("receive", 0.1), ("review", 0.5), ("sign", 0.2), ("seal", 0.1), ("return", 0.1))],
+    "time_type": "working_days", "duration_hours": 24, "supplement_policy": "pause",
+}
+MONDAY_9 = dt.datetime(2027, 3, 1, 9, 0, tzinfo=VN_TZ)
+REVIEWER = Official("cv-bim-son", DISTRICT, frozenset({"review"}))
+SIGNER = Official("ct-bim-son", DISTRICT, frozenset({"sign"}))
+DESK = Official("mc-bim-son", DISTRICT, frozenset({"receive", "return"}))
+
+
+class Clock:
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def vhost_uri(amqp_uri: str) -> Iterator[str]:
+    with private_vhost(amqp_uri, prefix="routing-worker-test") as uri:
+        yield uri
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store(request, tmp_path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        store: Store = SqliteStore(tmp_path / "routing.sqlite3")
+    else:
+        store = MongoStore("mongodb://localhost", db_name=f"routing{uuid.uuid4().hex}",
+                           client_class=mongomock.MongoClient)
+    yield store
+    store.close()
+
+
+class Probe:
+    """An independent AMQP client: a queue bound to every event, and signing's work queue."""
+
+    def __init__(self, uri: str):
+        self._connection = pika.BlockingConnection(pika.URLParameters(uri))
+        self.channel = self._connection.channel()
+        self.channel.exchange_declare(topology.EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
+        self.channel.exchange_declare(topology.WORK_EXCHANGE.name, exchange_type="direct", durable=True)
+        self.events_queue = self.channel.queue_declare("", exclusive=True).method.queue
+        self.channel.queue_bind(self.events_queue, topology.EVENTS_EXCHANGE.name, routing_key="#")
+        self.signing_queue = topology.queue_name("signing", DISTRICT)
+        self.channel.queue_declare(self.signing_queue, durable=True)
+        self.channel.queue_bind(self.signing_queue, topology.WORK_EXCHANGE.name, routing_key=self.signing_queue)
+        self.channel.queue_purge(self.signing_queue)
+
+    def drain(self, queue: str) -> list[tuple[dict, bytes]]:
+        out = []
+        while True:
+            method, properties, body = self.channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return out
+            out.append(({k: (v.decode() if isinstance(v, bytes) else v) for k, v in (properties.headers or {}).items()},
+                        body))
+
+    def event_types(self) -> list[str]:
+        return [h["cloudEvents:type"].removeprefix("vn.motcua.").removesuffix(".v1")
+                for h, _ in self.drain(self.events_queue)]
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@dataclass
+class Env:
+    instances: Instances
+    officials: Officials
+    work: RoutingWork
+    sweep: SlaSweep
+    clock: Clock
+    probe: Probe
+
+
+@pytest.fixture
+def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
+    publisher = Publisher(vhost_uri)
+    clock = Clock(MONDAY_9)
+    instances = Instances(store, Outbox(publisher), CALENDAR, clock, soon_hours=0)
+    probe = Probe(vhost_uri)
+    try:
+        yield Env(instances, Officials(instances, DraftDocuments(object_store)), RoutingWork(instances),
+                  SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2)), clock, probe)
+    finally:
+        probe.close()
+        publisher.close()
+
+
+def delivered(message) -> Delivery:
+    outgoing = message.to_outgoing()
+    return Delivery(body=outgoing.body, headers=outgoing.headers, content_type=outgoing.content_type,
+                    queue=topology.queue_name("routing", DISTRICT))
+
+
+def route_dossier(n: int, received_at: dt.datetime = MONDAY_9):
+    dossier_id = f"d{n}"
+    due = ProcessDefinition.from_dict(PROCESS).due_from(received_at, CALENDAR)
+    return build_work(service="routing", district=DISTRICT, type="routing.route_dossier", id=f"route:{dossier_id}",
+                      body={"dossier_id": dossier_id, "code": f"{UNIT_ID}-{received_at:%y%m%d}-{n:04d}",
+                            "procedure_code": "1.004616", "district": DISTRICT, "area": DISTRICT, "unit_id": UNIT_ID,
+                            "received_at": received_at.isoformat(), "due_at": due.isoformat(), "channel": "online",
+                            "process": PROCESS, "documents": [{"key": "intake/d/aa", "sha256": "aa", "size": 1,
+                                                               "media_type": "application/pdf", "name": "don.pdf"}]})
+
+
+def test_route_dossier_twice_opens_one_instance(env: Env):
+    message = route_dossier(1)
+    env.work.dispatch(delivered(message))
+    env.work.dispatch(delivered(message))
+    stored = env.instances.get(dossier_id="d1")
+    assert (stored.instance.channel, stored.instance.area, len(stored.instance.documents)) == ("online", DISTRICT, 1)
+    assert env.probe.event_types() == ["dossier.assigned"]
+
+
+def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, object_store):
+    env.work.dispatch(delivered(route_dossier(2)))
+    code = env.instances.get(dossier_id="d2").instance.code
+    env.officials.act("r1", code, DESK, "complete")
+    env.officials.act("r2", code, REVIEWER, "complete")
+    env.officials.act("r3", code, SIGNER, "approve")
+    env.officials.act("r3", code, SIGNER, "approve")  # a retried call: the first answer, nothing sent twice
+
+    ((headers, body),) = env.probe.drain(env.probe.signing_queue)
+    assert headers["motcua-work-type"] == "signing.sign_document"
+    work = json.loads(body)
+    assert (work["code"], work["signing_request_id"]) == (code, "d2:sign:1")
+    draft = object_store.get(ObjectRef.from_dict(work["document"]))
+    assert draft.startswith(b"%PDF")  # rendered and stored before the write that refers to it
+    env.probe.event_types()
+
+    signed = {"key": "signing/d2/bb", "sha256": "bb", "size": 9, "media_type": "application/pdf", "name": "ket-qua.pdf"}
+    report = build_work(service="routing", district=DISTRICT, type="routing.signing_completed", id="signed:d2:sign:1",
+                        body={"signing_request_id": "d2:sign:1", "dossier_id": "d2", "code": code, "district": DISTRICT,
+                              "signed": signed, "signers": ["ct-bim-son", "UBND thị xã Bỉm Sơn"]})
+    env.work.dispatch(delivered(report))
+    env.work.dispatch(delivered(report))
+    instance = env.instances.get(dossier_id="d2").instance
+    assert int(instance.status) == 9 and instance.result == signed
+    assert env.probe.event_types() == ["dossier.step_completed", "dossier.step_completed", "dossier.assigned",
+                                       "dossier.result_ready"]
+    env.officials.act("r4", code, DESK, "return_result", fields_={"channel": "desk", "receiver": "Công dân"})
+    returned = [b for h, b in env.probe.drain(env.probe.events_queue)
+                if h["cloudEvents:type"] == "vn.motcua.dossier.returned.v1"]
+    message = events_pb2.DossierReturned.FromString(returned[0])
+    assert [d.name for d in message.documents] == ["don.pdf"] and message.result.sha256 == "bb"
+
+
+def _intake_event(name: str, data, code: str):
+    return build_event(name=name, data=data, source="/motcua/intake", subject=code, district=DISTRICT)
+
+
+def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
+    env.work.dispatch(delivered(route_dossier(3)))
+    code = env.instances.get(dossier_id="d3").instance.code
+    env.officials.act("r1", code, DESK, "complete")
+    env.officials.act("r2", code, REVIEWER, "request_supplement",
+                      fields_={"reason": "thiếu bản vẽ", "deadline": dt.datetime(2027, 3, 5, 17, 0, tzinfo=VN_TZ)})
+    env.clock.now = MONDAY_9 + dt.timedelta(hours=2)  # 11:00: two working hours waited
+    new_document = {"key": "intake/d3/cc", "sha256": "cc", "size": 4, "media_type": "application/pdf",
+                    "name": "ban-ve.pdf"}
+    supplemented = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
+        dossier_id="d3", code=code, district=DISTRICT, documents=[document_ref(new_document)]), code)
+    env.work.dispatch(delivered(supplemented))
+    env.work.dispatch(delivered(supplemented))
+    instance = env.instances.get(dossier_id="d3").instance
+    assert int(instance.status) == 4 and [d["name"] for d in instance.documents] == ["don.pdf", "ban-ve.pdf"]
+    # pause: 24 h from Mon 09:00 (Mon 6 h, Tue 8, Wed 8, Thu 2) was Thu 4/3 09:00; waited 09:00–11:00
+    # Monday, two working hours → Thu 4/3 11:00
+    assert instance.due_at == dt.datetime(2027, 3, 4, 11, 0, tzinfo=VN_TZ)
+    assert instance.previous_due_at == [dt.datetime(2027, 3, 4, 9, 0, tzinfo=VN_TZ)]
+    assert [r.action for r in instance.timeline].count("supplement_received") == 1
+
+    withdrawn = _intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
+        dossier_id="d3", code=code, district=DISTRICT, reason="không cần nữa"), code)
+    env.work.dispatch(delivered(withdrawn))
+    env.work.dispatch(delivered(withdrawn))
+    assert int(env.instances.get(dossier_id="d3").instance.status) == 7
+    # A report that no longer fits (a supplement for a withdrawn dossier) is parked, not dropped.
+    late = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
+        dossier_id="d3", code=code, district=DISTRICT), code)
+    with pytest.raises(PermanentFailure, match="status 7"):
+        env.work.dispatch(delivered(late))
+    # One about a dossier not opened yet is retried (its route_dossier may still be on its way).
+    with pytest.raises(NotOpenYet):
+        env.work.dispatch(delivered(_intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
+            dossier_id="d404", code="x", district=DISTRICT), "x")))
+
+
+def test_the_sweep_alerts_and_apologizes_once_and_replicas_never_act_twice(env: Env):
+    for n in range(10, 30):
+        env.work.dispatch(delivered(route_dossier(n)))
+    env.probe.event_types()
+    env.clock.now = dt.datetime(2027, 3, 10, 9, 0, tzinfo=VN_TZ)  # a week later: everything is overdue
+    reports = []
+    sweepers = [threading.Thread(target=lambda: reports.append(env.sweep.sweep([DISTRICT]))) for _ in range(3)]
+    for thread in sweepers:
+        thread.start()
+    for thread in sweepers:
+        thread.join(120)
+    assert sum(r.claimed for r in reports) == 20 and sum(r.written for r in reports) == 20
+    types = env.probe.event_types()
+    assert types.count("dossier.apology_issued") == 20
+    assert types.count("dossier.overdue") == 40  # the receive step and the dossier, once each
+    again = env.sweep.sweep([DISTRICT])
+    assert again.claimed == 0 and env.probe.event_types() == []  # next_check_at moved past now
+    instance = env.instances.get(dossier_id="d10").instance
+    (apology,) = instance.apologies
+    assert apology.new_due_at > env.clock.now and apology.form["media_type"] == "application/pdf"
+
+
+def test_a_stale_sweep_write_loses_to_an_official(env: Env):
+    env.work.dispatch(delivered(route_dossier(40)))
+    code = env.instances.get(dossier_id="d40").instance.code
+    env.clock.now = dt.datetime(2027, 3, 10, 9, 0, tzinfo=VN_TZ)
+    collection = env.instances.collection
+    claimed = collection.claim({"district": DISTRICT, "next_check_at": {"$lte": env.clock.now}},
+                               {"next_check_at": env.clock.now + dt.timedelta(minutes=2)})
+    assert claimed is not None
+    env.officials.act("r1", code, DESK, "complete")  # the official writes between claim and write
+    report = SweepReport()
+    env.sweep._look_at(env.instances.loaded(claimed), report)
+    assert (report.written, report.stale) == (0, 1)
+    after = env.instances.get(code=code).instance
+    assert after.steps[0].state == "done" and not after.apologies  # nothing of the stale sweep was kept
