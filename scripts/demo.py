@@ -1,5 +1,8 @@
 """`make demo`: submit a sample dossier to the running platform (`make run`) and print its journey,
-event by event, as an independent subscriber of `motcua.events` sees it, until it is archived."""
+event by event, as an independent subscriber of `motcua.events` sees it, until it is archived.
+The demo also plays the officials of the district: through the RoutingService API it completes each
+step as it comes (receive, assign, review, approve), has the leader approve the draft for signing
+and the desk return the result."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 import time
 
 from motcua.events.v1 import events_pb2
-from motcua.harness import ARCHIVED, EventCollector, sample_request, submit_all
+from motcua.harness import ARCHIVED, EventCollector, OfficialsAtWork, sample_request, submit_all
 from motcua.settings import PlatformSettings
 
 PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
@@ -18,17 +21,19 @@ PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.result_ready": events_pb2.ResultReady, "dossier.returned": events_pb2.DossierReturned,
     "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
 }.items()}
-SHOWN = ("step", "role", "actor", "signers", "channel", "manifest_sha256", "document_count")
+SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "channel", "manifest_sha256", "document_count")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
+    parser.add_argument("--routing", default="127.0.0.1:50052", help="routing gRPC API (the officials' client)")
     parser.add_argument("--district", default="bim-son")
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
     settings = PlatformSettings.load()
     events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
+    officials = OfficialsAtWork(args.routing, [args.district], interval=0.3).start()
     (answer,) = submit_all(args.address, [sample_request(args.district, int(time.time()) % 10**9)])
     print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
     shown = 0
@@ -45,10 +50,13 @@ def main() -> int:
         shown = len(journey)
         if any(e.type == ARCHIVED for e in journey):
             events.stop()
+            officials.stop()
             print(f"dossier {answer.code} is archived")
             return 0
         time.sleep(0.2)
     events.stop()
+    officials.stop()
+    print(f"officials: acted {dict(officials.acted)}, last errors {officials.errors[-3:]}", file=sys.stderr)
     print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
     return 1
 

@@ -42,7 +42,8 @@ def main() -> int:
                 print(platform.progress(codes), file=sys.stderr)
                 return 1
             e2e = time.perf_counter() - start
-            print(f"e2e: {args.dossiers} dossiers submitted in {submitted:.1f}s, all archived after "
+            print(f"e2e (officials played through RoutingService by OfficialsAtWork): {args.dossiers} dossiers "
+                  f"submitted in {submitted:.1f}s, all archived after "
                   f"{e2e:.1f}s -> {args.dossiers / e2e:.1f} dossiers/s")
             # let the pipeline drain so the API measurement does not share the machine with it
             time.sleep(2)
