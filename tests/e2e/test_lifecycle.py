@@ -215,7 +215,7 @@ def test_the_whole_life_of_a_dossier_with_hand_computed_due_dates(platform: Plat
     assert "Công dân" not in str(tracked)
 
 
-def test_a_dossier_refused_after_examination_stops(platform: Platform):
+def test_a_dossier_refused_after_examination_stops(platform: Platform, s3_endpoint, tmp_path):
     desk = Desk(platform)
     code = desk.submit(2)
     desk.wait_timeline(code, lambda t: t.rows)
@@ -232,6 +232,12 @@ def test_a_dossier_refused_after_examination_stops(platform: Platform):
     desk.wait_dossier(code, lambda d: d.status == 8)  # intake's tracking follows dossier.stopped
     stopped = _wait_event(platform, code, "dossier.stopped", events_pb2.DossierStopped)
     assert (stopped.cause, stopped.reason) == ("refused", "Vị trí xây dựng không phù hợp quy hoạch")
+    objects = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
+    notice = objects.get(ObjectRef.from_dict(document_ref_dict(stopped.notice)))
+    (tmp_path / "notice.pdf").write_bytes(notice)
+    text = " ".join(subprocess.run(["pdftotext", str(tmp_path / "notice.pdf"), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())  # lines wrapped by the layout joined again
+    assert "DỪNG GIẢI QUYẾT HỒ SƠ" in text and "Vị trí xây dựng không phù hợp quy hoạch" in text and code in text
 
 
 def test_a_dossier_withdrawn_by_its_applicant_closes_its_workflow(platform: Platform):
@@ -251,7 +257,8 @@ def test_a_dossier_withdrawn_by_its_applicant_closes_its_workflow(platform: Plat
 
 
 def _notified(platform: Platform, code: str) -> set[str]:
-    return {events_pb2.NotificationSent.FromString(e.body).cause_type for e in platform.events.by_subject().get(code, [])
+    seen = platform.events.by_subject().get(code, [])
+    return {events_pb2.NotificationSent.FromString(e.body).cause_type for e in seen
             if e.type == "vn.motcua.notification.sent.v1"}
 
 

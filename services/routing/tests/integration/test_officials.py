@@ -26,7 +26,7 @@ from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import MongoStore, SqliteStore, Store
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import DraftDocuments
+from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord
 from routing.application.officials import Officials
 from routing.application.repository import Instances
@@ -172,7 +172,8 @@ class Env:
 @pytest.fixture
 def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Iterator[Env]:
     clock = Clock(FRIDAY_16)
-    officials = Officials(Instances(store, Outbox(publisher), CALENDAR, clock=clock), DraftDocuments(object_store))
+    officials = Officials(Instances(store, Outbox(publisher), CALENDAR, clock=clock), DraftDocuments(object_store),
+                          StopNotices(object_store))
     servicer = RoutingServicer(officials)
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),

@@ -16,6 +16,7 @@ import mongomock
 import pika
 import pytest
 
+from motcua.errors import Conflict
 from motcua.events.v1 import events_pb2
 from motcua.harness import private_vhost
 from motcua.messaging import topology
@@ -27,7 +28,7 @@ from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref
 from motcua.store import MongoStore, SqliteStore, Store
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, DraftDocuments
+from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.sweeps import SlaSweep, SweepReport
@@ -125,8 +126,9 @@ def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     instances = Instances(store, Outbox(publisher), CALENDAR, clock, soon_hours=0)
     probe = Probe(vhost_uri)
     try:
-        yield Env(instances, Officials(instances, DraftDocuments(object_store)), RoutingWork(instances),
-                  SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2)), clock, probe)
+        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),
+                  RoutingWork(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
+                                                   stop_notice=StopNotices(object_store)), clock, probe)
     finally:
         probe.close()
         publisher.close()
@@ -254,6 +256,25 @@ def test_the_sweep_alerts_and_apologizes_once_and_replicas_never_act_twice(env: 
     assert apology.new_due_at > env.clock.now and apology.form["media_type"] == "application/pdf"
 
 
+def test_a_passed_supplement_deadline_stops_the_dossier_with_a_notice(env: Env, object_store):
+    env.work.dispatch(delivered(route_dossier(50)))
+    code = env.instances.get(dossier_id="d50").instance.code
+    env.officials.act("r1", code, DESK, "complete")
+    env.officials.act("r2", code, REVIEWER, "request_supplement",
+                      fields_={"reason": "thiếu bản vẽ", "deadline": dt.datetime(2027, 3, 2, 17, 0, tzinfo=VN_TZ)})
+    env.probe.event_types()
+    env.clock.now = dt.datetime(2027, 3, 2, 17, 0, tzinfo=VN_TZ)  # the deadline itself
+    assert env.sweep.sweep([DISTRICT]).written == 1
+    instance = env.instances.get(dossier_id="d50").instance
+    assert int(instance.status) == 8 and instance.notice["name"] == "thong-bao-dung-xu-ly.pdf"
+    stopped = [b for h, b in env.probe.drain(env.probe.events_queue)
+               if h["cloudEvents:type"] == "vn.motcua.dossier.stopped.v1"]
+    message = events_pb2.DossierStopped.FromString(stopped[0])
+    assert message.cause == "supplement_expired" and message.notice.sha256 == instance.notice["sha256"]
+    assert object_store.get(ObjectRef.from_dict(instance.notice)).startswith(b"%PDF")
+    assert env.sweep.sweep([DISTRICT]).claimed == 0  # closed: nothing left to look at
+
+
 def test_a_stale_sweep_write_loses_to_an_official(env: Env):
     env.work.dispatch(delivered(route_dossier(40)))
     code = env.instances.get(dossier_id="d40").instance.code
@@ -268,3 +289,40 @@ def test_a_stale_sweep_write_loses_to_an_official(env: Env):
     assert (report.written, report.stale) == (0, 1)
     after = env.instances.get(code=code).instance
     assert after.steps[0].state == "done" and not after.apologies  # nothing of the stale sweep was kept
+
+
+def test_bookkeeping_writes_never_abort_an_official(env: Env, monkeypatch):
+    env.work.dispatch(delivered(route_dossier(60)))
+    seen = env.instances.get(dossier_id="d60")
+    code = seen.instance.code
+    # The outbox cleared (again) after the official loaded the dossier: the store's version moved,
+    # the dossier did not — the official's expected_version still holds.
+    env.instances.collection.update_fields("d60", seen.doc["version"], {"outbox": []})
+    after = env.officials.act("r1", code, DESK, "complete", expected_version=seen.version)
+    assert after.version == seen.version + 1
+
+    # The same between the action's read and its write: the write is stale, the action is applied again.
+    save, calls = env.instances.save, []
+
+    def save_after_a_clear(stored, now, traceparent=None, changes=None):
+        if not calls:
+            env.instances.collection.update_fields("d60", stored.doc["version"], {"outbox": []})
+        calls.append(stored.doc["version"])
+        return save(stored, now, traceparent, changes)
+
+    monkeypatch.setattr(env.instances, "save", save_after_a_clear)
+    done = env.officials.act("r2", code, REVIEWER, "complete", expected_version=after.version)
+    assert len(calls) == 2 and done.version == after.version + 1
+    assert [r.action for r in done.instance.timeline].count("complete") == 2
+    # whereas a real change in between is a conflict (ABORTED at the edge)
+    calls.clear()
+
+    def save_after_an_action(stored, now, traceparent=None, changes=None):
+        if not calls:
+            calls.append(1)
+            env.officials.act("r3", code, SIGNER, "claim")
+        return save(stored, now, traceparent, changes)
+
+    monkeypatch.setattr(env.instances, "save", save_after_an_action)
+    with pytest.raises(Conflict):
+        env.officials.act("r4", code, SIGNER, "approve", expected_version=done.version)

@@ -46,6 +46,19 @@ def render_apology(*, code: str, procedure_code: str, unit: str, received_at: da
     return bytes(pdf.output())
 
 
+def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at: datetime, reason: str,
+                       issued_at: datetime) -> bytes:
+    """The notice that processing stopped (status 8), with its reason: the same inputs give the same bytes."""
+    pdf = _letterhead("THÔNG BÁO VỀ VIỆC DỪNG GIẢI QUYẾT HỒ SƠ", issued_at)
+    for line in (f"Kính gửi: người nộp hồ sơ mã {code}.",
+                 f"Ngày {_day(received_at)}, {unit} tiếp nhận hồ sơ thủ tục {procedure_code}, mã hồ sơ {code}.",
+                 f"Sau khi xem xét, cơ quan giải quyết dừng giải quyết hồ sơ. Lý do: {reason}",
+                 f"Ngày thông báo: {_when(issued_at)}."):
+        pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+    return bytes(pdf.output())
+
+
 def _letterhead(title: str, dated: datetime) -> FPDF:
     pdf = FPDF(format="A4")
     pdf.set_creation_date(dated)
@@ -113,6 +126,23 @@ class ApologyForms:
             reason=reason, issued_at=now))
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-xin-loi-04.pdf"}
+
+
+class StopNotices:
+    """Renders the notice to the applicant that processing stopped (refused after examination, or
+    the supplement deadline passed) and stores it; returns its document reference."""
+
+    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+        self._objects = objects
+        self._offload = offload
+
+    def __call__(self, instance: WorkflowInstance, reason: str, now: datetime) -> dict[str, Any]:
+        step = instance.current
+        pdf = self._offload(lambda: render_stop_notice(
+            code=instance.code, procedure_code=instance.procedure_code, unit=step.unit if step else instance.district,
+            received_at=instance.received_at, reason=reason, issued_at=now))
+        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
+        return {**ref.to_dict(), "name": "thong-bao-dung-xu-ly.pdf"}
 
 
 def render_draft_of(instance: WorkflowInstance, unit_id: str) -> bytes:

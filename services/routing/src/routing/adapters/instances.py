@@ -76,18 +76,24 @@ class InstanceRecord(AggregateSchema):
     returned_at = DateTimeField(null=True)
     open_state = StringField(required=True, choices=("in_process", "paused", "ended"))
     instance = DictField(required=True)  # WorkflowInstance.to_dict()
+    revision = IntField(min_value=1)  # changes of the instance (see StoredInstance.version)
 
 
 @dataclass(frozen=True)
 class StoredInstance:
-    """An instance as loaded, with the stored document (its version and outbox)."""
+    """An instance as loaded, with the stored document (its store version and outbox).
+
+    ``version`` is the instance's *revision*: it counts the changes of the dossier, and is what
+    officials name as ``expected_version``. The store's own ``version`` (the compare-and-set of
+    every write) also moves when the outbox is cleared or a sweep claims the document; naming it
+    would make an official's action fail for bookkeeping nobody sees."""
 
     instance: WorkflowInstance
     doc: dict[str, Any]
 
     @property
     def version(self) -> int:
-        return int(self.doc["version"])
+        return int(self.doc.get("revision") or 1)
 
 
 def to_document(instance: WorkflowInstance, now: dt.datetime,

@@ -55,7 +55,8 @@ def events_of(instance: WorkflowInstance, traceparent: str | None = None) -> lis
             continue
         name, data = message_of(instance, fact)
         out.append(build_event(name=name, data=data, source=SOURCE, subject=instance.code,
-                               district=instance.district, traceparent=traceparent, time=fact.at))
+                               district=instance.district, traceparent=traceparent,
+                               time=fact.at.astimezone(dt.UTC)))  # UTC like every service's events
     return out
 
 
@@ -117,7 +118,7 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
     if kind is FactKind.REFUSED:
         return "dossier.stopped", events_pb2.DossierStopped(
             **common, reason=d.get("reason", ""), cause=d.get("cause", ""), actor=fact.actor, step=fact.step_name,
-            unit=fact.unit, stopped_at=at, status=int(w.status))
+            unit=fact.unit, stopped_at=at, status=int(w.status), notice=_ref(d.get("notice")))
     if kind is FactKind.APOLOGY_ISSUED:
         return "dossier.apology_issued", events_pb2.ApologyIssued(
             **common, reason=d.get("reason", ""), previous_due_at=_at(d.get("previous_due_at")),

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -27,19 +27,21 @@ from motcua.store.port import VersionConflict
 from routing.adapters.instances import StoredInstance
 from routing.application.repository import Instances
 from routing.domain import fields
-from routing.domain.actions import Action, Approve, Official, parse
+from routing.domain.actions import Action, Approve, Command, Official, Refuse, parse
 from routing.domain.instance import WorkflowInstance
 from routing.domain.process import ProcessDefinition, working_minutes
 from routing.domain.status import Status
 
-# Renders the draft result an official approves and stores it: its document reference.
+# Render and store the draft result an official approves, the notice of a refusal: document references.
 Drafts = Callable[[WorkflowInstance, dt.datetime], dict[str, Any]]
+Notices = Callable[[WorkflowInstance, str, dt.datetime], dict[str, Any]]
 
 log = logging.getLogger(__name__)
 
 # Statuses in which the active step is an official's task (under 5 the applicant holds the dossier).
 TASK_STATUSES = [int(Status.PROCESSING), int(Status.PAYMENT_REQUESTED), int(Status.RESULT_READY)]
 MAX_PAGE_SIZE = 200
+WRITE_ATTEMPTS = 5  # an action whose write met only bookkeeping (an outbox cleared) is applied again
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -56,8 +58,9 @@ class TaskPage:
 
 
 class Officials:
-    def __init__(self, instances: Instances, drafts: Drafts | None = None):
+    def __init__(self, instances: Instances, drafts: Drafts | None = None, notices: Notices | None = None):
         self._instances = instances
+        self._notices = notices
         self._calendar = instances.calendar
         self._clock = instances.clock
         self._soon_hours = instances.soon_hours
@@ -122,7 +125,8 @@ class Officials:
     def act(self, request_id: str, code: str, official: Official, action: str, expected_version: int = 0,
             fields_: Mapping[str, Any] | None = None, traceparent: str | None = None) -> StoredInstance:
         """One official's action. ``expected_version`` (0: unchecked) is the version the official
-        saw; a stale one raises Conflict. Returns the instance as stored after the action."""
+        saw (the instance's revision, which only changes of the dossier move); a stale one raises
+        Conflict, as does a write that meets another action. Returns the instance as stored."""
         if not isinstance(request_id, str) or not request_id.strip():
             raise InvalidArgument("request_id", "is required")
         if not code:
@@ -131,8 +135,22 @@ class Officials:
             raise InvalidArgument("expected_version", "must not be negative")
         name = fields.choice(action, Action, "action")
         data = dict(fields.mapping(fields_ or {}, "fields"))
-        stored = self.get(code=code)
-        instance = stored.instance
+        for attempt in range(WRITE_ATTEMPTS):
+            stored = self.get(code=code)
+            try:
+                written = self._act_once(stored, request_id, official, name, dict(data), expected_version, traceparent)
+            except VersionConflict:
+                fresh = self.get(code=code)
+                if fresh.version != stored.version or attempt == WRITE_ATTEMPTS - 1:
+                    raise Conflict(f"someone acted first on dossier {code}; reload and try again") from None
+                continue  # only bookkeeping changed meanwhile (its outbox cleared, a sweep's claim): again
+            log.info("official acted", extra={"dossier_code": code, "action": str(name), "official": official.id})
+            return written
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _act_once(self, stored: StoredInstance, request_id: str, official: Official, name: Action,
+                  data: dict[str, Any], expected_version: int, traceparent: str | None) -> StoredInstance:
+        instance, code = stored.instance, stored.instance.code
         if name is Action.FORWARD and "unit_id" not in data and isinstance(data.get("unit"), str):
             if not (unit_id := known_unit_id(instance.definition, data["unit"])):
                 raise InvalidArgument("unit", f"{data['unit']!r} (target_unit) is not a unit this procedure's "
@@ -144,25 +162,32 @@ class Officials:
         if seen is None and expected_version and expected_version != stored.version:
             raise Conflict(f"dossier {code} is at version {stored.version}, not {expected_version}: someone acted "
                            "first; reload and try again")
-        if isinstance(command, Approve) and not command.draft and seen is None:
-            # Check before rendering: a refused approval stores no draft.
-            instance.authorize(command.action, official)
-            command = Approve(note=command.note, draft=self._draft(instance, now))
+        if seen is None:
+            command = self._with_documents(instance, command, official, now)
         if not instance.apply(command, by=official, now=now, request_id=request_id):
             return self._instances.settled(stored.doc)  # a retry or nothing to change: the first answer
-        try:
-            written = self._instances.save(stored, now, traceparent)
-        except VersionConflict:
-            raise Conflict(f"someone acted first on dossier {code}; reload and try again") from None
-        log.info("official acted", extra={"dossier_code": code, "action": str(command.action),
-                                          "official": official.id})
-        return written
+        return self._instances.save(stored, now, traceparent)
 
-    def _draft(self, instance: WorkflowInstance, now: dt.datetime) -> dict[str, Any]:
-        if self._drafts is None:
-            raise FailedPrecondition(f"cannot approve dossier {instance.code}: this routing process has no "
-                                     "draft renderer (object storage) configured")
-        return self._drafts(instance, now)
+    def _with_documents(self, instance: WorkflowInstance, command: Command, official: Official,
+                        now: dt.datetime) -> Command:
+        """Render and store what an action hands over — the draft an approval sends to signing, the
+        notice a refusal gives the applicant — before the write that refers to it, and only once
+        the action is known to be allowed (a refused call stores nothing)."""
+        if isinstance(command, Approve) and not command.draft:
+            instance.authorize(command.action, official)
+            return replace(command, draft=self._renderer(self._drafts, command, instance)(instance, now))
+        if isinstance(command, Refuse) and not command.notice:
+            instance.authorize(command.action, official)
+            notice = self._renderer(self._notices, command, instance)(instance, command.reason, now)
+            return replace(command, notice=notice)
+        return command
+
+    @staticmethod
+    def _renderer(renderer: Callable | None, command: Command, instance: WorkflowInstance) -> Callable:
+        if renderer is None:
+            raise FailedPrecondition(f"cannot {command.action} dossier {instance.code}: this routing process has "
+                                     "no document renderer (object storage) configured")
+        return renderer
 
 
 def known_unit_id(definition: ProcessDefinition, unit: str) -> str:

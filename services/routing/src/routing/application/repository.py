@@ -80,7 +80,8 @@ class Instances:
             received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self.calendar,
             request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk", area=body.get("area") or "",
             documents=body.get("documents") or [])
-        doc = add_messages(to_document(instance, now, self.soon_hours), messages_of(instance, traceparent))
+        doc = add_messages({**to_document(instance, now, self.soon_hours), "revision": 1},
+                           messages_of(instance, traceparent))
         try:
             stored = self.collection.insert(doc)
         except DuplicateKey:
@@ -96,9 +97,11 @@ class Instances:
         """Write ``stored.instance`` as changed (its facts become the outbox) over the version it was
         read at; raises VersionConflict when someone wrote it meanwhile (nothing is stored)."""
         instance = stored.instance
-        doc = add_messages({**stored.doc, **to_document(instance, now, self.soon_hours), **(changes or {})},
+        fields_ = to_document(instance, now, self.soon_hours)
+        changed = fields_["instance"] != stored.doc["instance"]
+        doc = add_messages({**stored.doc, **fields_, "revision": stored.version + changed, **(changes or {})},
                            messages_of(instance, traceparent))
-        written = self.collection.replace(doc, stored.version)
+        written = self.collection.replace(doc, stored.doc["version"])
         return self.published(written)
 
     def act_as_system(self, dossier_id: str, command: Command, by: Actor, request_id: str,

@@ -31,12 +31,21 @@ from routing.adapters.instances import StoredInstance
 from routing.application.repository import Instances
 from routing.domain.actions import CLOCK, Apologize, SupplementExpired
 from routing.domain.instance import WorkflowInstance
-from routing.domain.sla import alerts_due, apology_decision, apology_reason, supplement_expiry_due
+from routing.domain.process import SupplementExpiry
+from routing.domain.sla import (
+    alerts_due,
+    apology_decision,
+    apology_reason,
+    supplement_expired_reason,
+    supplement_expiry_due,
+)
 
 log = logging.getLogger(__name__)
 
 # Renders form 04 for (instance, new appointment, reason, now) and stores it: its document reference.
 ApologyForm = Callable[[WorkflowInstance, dt.datetime, str, dt.datetime], dict[str, Any]]
+# Renders the stop notice for (instance, reason, now) and stores it: its document reference.
+StopNotice = Callable[[WorkflowInstance, str, dt.datetime], dict[str, Any]]
 
 
 @dataclass
@@ -58,9 +67,10 @@ class SweepReport:
 
 class SlaSweep:
     def __init__(self, instances: Instances, apology_form: ApologyForm, lease: dt.timedelta,
-                 batch: int = 500):
+                 batch: int = 500, stop_notice: StopNotice | None = None):
         self._instances = instances
         self._apology_form = apology_form
+        self._stop_notice = stop_notice
         self._lease = lease
         self._batch = batch
 
@@ -98,9 +108,12 @@ class SlaSweep:
     def _look_at(self, stored: StoredInstance, report: SweepReport) -> None:
         instance = stored.instance
         now = self._instances.clock()
-        if supplement_expiry_due(instance, now) is not None:
-            n = len(instance.supplements)
-            instance.apply(SupplementExpired(), by=CLOCK, now=now, request_id=f"sweep:supplement-expired:{n}")
+        if (rule := supplement_expiry_due(instance, now)) is not None:
+            notice = None
+            if rule is SupplementExpiry.STOP and self._stop_notice is not None:
+                notice = self._stop_notice(instance, supplement_expired_reason(instance), now)
+            instance.apply(SupplementExpired(notice=notice), by=CLOCK, now=now,
+                           request_id=f"sweep:supplement-expired:{len(instance.supplements)}")
         decision = apology_decision(instance, now)
         if decision.needed:
             assert decision.new_due_at is not None

@@ -250,6 +250,12 @@ class SupplementReceived(Command):
 @dataclass(frozen=True)
 class SupplementExpired(Command):
     action = A.SUPPLEMENT_EXPIRED
+    notice: Mapping[str, Any] | None = None  # the stop notice, when the procedure stops the dossier
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.notice is not None:
+            fields.mapping(self.notice, "notice")
 
 
 @dataclass(frozen=True)
@@ -276,10 +282,13 @@ class RecordPayment(Command):
 class Refuse(Command):
     action = A.REFUSE
     reason: str = ""
+    notice: Mapping[str, Any] | None = None  # the notice to the applicant (PDF), as rendered and stored
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "reason", _required_text(self.reason, "reason"))
+        if self.notice is not None:
+            fields.mapping(self.notice, "notice")
 
 
 @dataclass(frozen=True)

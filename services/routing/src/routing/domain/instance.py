@@ -278,6 +278,7 @@ class WorkflowInstance:
     apologies: list[Apology] = field(default_factory=list)
     result: dict[str, Any] | None = None  # the signed result's document reference
     reason: str = ""  # why it was refused, stopped or withdrawn
+    notice: dict[str, Any] | None = None  # the stop notice to the applicant (status 8), as stored
     finished_at: dt.datetime | None = None  # processing ended: result ready (9) or stopped (8)
     closed_at: dt.datetime | None = None  # reached a terminal status (7, 8, 10)
     returned: dict[str, str] | None = None  # {channel, receiver} of the delivered result
@@ -582,9 +583,11 @@ class WorkflowInstance:
             self._record(c.action, by, now, step, "supplement deadline passed; kept waiting", request_id)
             return True
         reason = f"the applicant did not supplement by {supplement.deadline.isoformat()}"
+        self.notice = dict(c.notice or {}) or None
         self._close(Status.STOPPED, now, reason)
         self.finished_at = now
-        self._fact(FactKind.REFUSED, now, step, by.label, reason=reason, cause="supplement_expired")
+        self._fact(FactKind.REFUSED, now, step, by.label, reason=reason, cause="supplement_expired",
+                   notice=self.notice or {})
         self._record(c.action, by, now, step, reason, request_id)
         return True
 
@@ -612,9 +615,10 @@ class WorkflowInstance:
     def _refuse(self, c: Refuse, by: Official, now: dt.datetime, step: WorkflowStep, request_id: str) -> bool:
         self._no_pending_signing(c.action)
         self._finish(step, by.id, now)
+        self.notice = dict(c.notice or {}) or None
         self._close(Status.STOPPED, now, c.reason)
         self.finished_at = now
-        self._fact(FactKind.REFUSED, now, step, by.id, reason=c.reason, cause="refused")
+        self._fact(FactKind.REFUSED, now, step, by.id, reason=c.reason, cause="refused", notice=self.notice or {})
         self._record(c.action, by, now, step, c.reason, request_id)
         return True
 
@@ -775,7 +779,7 @@ class WorkflowInstance:
             "result": self.result, "reason": self.reason,
             "finished_at": fields.iso(self.finished_at), "closed_at": fields.iso(self.closed_at),
             "returned": self.returned, "channel": self.channel, "area": self.area,
-            "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts),
+            "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts), "notice": self.notice,
         }
 
     @classmethod
@@ -797,7 +801,7 @@ class WorkflowInstance:
             closed_at=fields.optional_instant(data.get("closed_at"), "closed_at"),
             returned=data.get("returned"), channel=data.get("channel", "desk"),
             area=data.get("area") or data["district"], documents=list(data.get("documents", [])),
-            alerts=list(data.get("alerts", [])), calendar=calendar)
+            alerts=list(data.get("alerts", [])), notice=data.get("notice"), calendar=calendar)
 
 
 def _joined(*parts: str) -> str:

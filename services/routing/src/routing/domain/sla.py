@@ -170,6 +170,14 @@ def supplement_expiry_due(instance: WorkflowInstance, now: dt.datetime) -> Suppl
     return instance.definition.supplement_expiry
 
 
+def supplement_expired_reason(instance: WorkflowInstance) -> str:
+    """Why a dossier stops when its supplement deadline passes (the stop notice says it)."""
+    supplement = instance.open_supplement
+    deadline = supplement.deadline.astimezone(instance.calendar.tz) if supplement else None
+    when = f" trước {deadline:%H:%M ngày %d/%m/%Y}" if deadline else ""
+    return f"Người nộp hồ sơ không bổ sung giấy tờ theo yêu cầu{when}."
+
+
 # -- sweeps -------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
-from routing.adapters.drafts import DraftDocuments
+from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import StoredInstance
 from routing.application.officials import Officials, TaskFilter
 from routing.application.repository import Instances
@@ -117,7 +117,7 @@ def timeline_message(stored: StoredInstance) -> routing_pb2.GetTimelineResponse:
 def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
     instances = Instances(infra.store, infra.outbox, vietnam_calendar(), settings.clock(),
                           settings.sla_due_soon_hours)
-    return Officials(instances, DraftDocuments(infra.objects))
+    return Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects))
 
 
 def main() -> int:

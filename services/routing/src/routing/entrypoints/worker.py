@@ -14,7 +14,7 @@ from eventlet import tpool  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from motcua.worktime import vietnam_calendar  # noqa: E402
-from routing.adapters.drafts import ApologyForms  # noqa: E402
+from routing.adapters.drafts import ApologyForms, StopNotices  # noqa: E402
 from routing.adapters.instances import InstanceRecord  # noqa: E402
 from routing.application.repository import Instances  # noqa: E402
 from routing.application.sweeps import SlaSweep  # noqa: E402
@@ -32,7 +32,8 @@ def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     instances = build_instances(settings, infra)
     work = RoutingWork(instances)
     sweep = SlaSweep(instances, ApologyForms(infra.objects, offload=tpool.execute),
-                     lease=timedelta(seconds=settings.sla_sweep_lease_s))
+                     lease=timedelta(seconds=settings.sla_sweep_lease_s),
+                     stop_notice=StopNotices(infra.objects, offload=tpool.execute))
     return WorkerRuntime(infra, "routing", work.dispatch, [InstanceRecord],
                          timers={"sla_sweep": lambda: sweep.sweep(settings.districts)})
 
