@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import mongomock
 import pika
 import pytest
 
@@ -24,7 +23,7 @@ from motcua.messaging.publisher import Publisher
 from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
-from motcua.store import MongoStore, SqliteStore, Store
+from motcua.store import Store
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord
@@ -130,17 +129,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "mongo"])
-def store(request, tmp_path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store: Store = SqliteStore(tmp_path / "routing.sqlite3")
-    else:
-        store = MongoStore("mongodb://localhost", db_name=f"routing{uuid.uuid4().hex}",
-                           client_class=mongomock.MongoClient)
-    yield store
-    store.close()
 
 
 @dataclass

@@ -8,11 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import mongomock
 import pika
 import pytest
 
@@ -26,7 +24,7 @@ from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref
-from motcua.store import MongoStore, SqliteStore, Store
+from motcua.store import Store
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
 from routing.application.officials import Officials
@@ -64,17 +62,6 @@ class Clock:
 def vhost_uri(amqp_uri: str) -> Iterator[str]:
     with private_vhost(amqp_uri, prefix="routing-worker-test") as uri:
         yield uri
-
-
-@pytest.fixture(params=["sqlite", "mongo"])
-def store(request, tmp_path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store: Store = SqliteStore(tmp_path / "routing.sqlite3")
-    else:
-        store = MongoStore("mongodb://localhost", db_name=f"routing{uuid.uuid4().hex}",
-                           client_class=mongomock.MongoClient)
-    yield store
-    store.close()
 
 
 class Probe:
