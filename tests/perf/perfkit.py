@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import random
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,15 +129,53 @@ def _make_call(target: str, kind: str, payload: bytes) -> tuple[Callable[[], Non
         def call() -> None:
             request.request_id = f"bench-{prefix}-{next(counter)}"  # a new submission each time
             stub.SubmitDossier(request, timeout=120)
+    elif kind == "act":
+        call = _act_call(channel, payload)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return call, channel.close
 
 
-def _client_process(target: str, kind: str, payload: bytes, threads: int, ready, go, window, results) -> None:
-    """One client process: ``threads`` clients, each calling back to back until the window ends.
+def _act_call(channel, payload: bytes) -> Callable[[], None]:
+    """RoutingService.Act for one official working through dossiers of their own, given as JSON
+    ``{"official": {official_id, unit, roles}, "dossiers": [[code, version], ...]}``: each
+    dossier's first step is claimed, then completed (two calls), every call naming as
+    ``expected_version`` the version the previous answer gave (the seeded one for the claim), so
+    each call is a real state transition. Running out of dossiers is an error of the caller's
+    sizing, never a silent idle client."""
+    from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
+
+    stub = routing_pb2_grpc.RoutingServiceStub(channel)
+    work = json.loads(payload)
+    official = routing_pb2.Official(**work["official"])
+    dossiers = iter(work["dossiers"])
+    claimed: list[tuple[str, int]] = []  # the dossier the previous call claimed: completed next
+    acted = 0
+
+    def call() -> None:
+        nonlocal acted
+        if claimed:
+            (code, version), action = claimed.pop(), "complete"
+        else:
+            code, version = next(dossiers, (None, 0))
+            if code is None:
+                raise RuntimeError(f"act client ran out of dossiers after {acted} calls: seed more")
+            action = "claim"
+        response = stub.Act(routing_pb2.ActRequest(request_id=f"bench-{uuid.uuid4().hex}", code=code,
+                                                   official=official, action=action, expected_version=version),
+                            timeout=120)
+        if action == "claim":
+            claimed.append((code, response.timeline.version))
+        acted += 1
+
+    return call
+
+
+def _client_process(target: str, kind: str, payloads: list[bytes], ready, go, window, results) -> None:
+    """One client process: a client per payload, each calling back to back until the window ends.
     ``window`` holds (start, end) on CLOCK_MONOTONIC, which every process of the machine shares."""
-    calls = [_make_call(target, kind, payload) for _ in range(threads)]
+    threads = len(payloads)
+    calls = [_make_call(target, kind, payload) for payload in payloads]
     errors: list[str] = []
     try:
         for call, _ in calls:  # connect and warm each channel before the clock starts
@@ -178,20 +217,27 @@ def _client_process(target: str, kind: str, payload: bytes, threads: int, ready,
     results.put(([s for mine in samples for s in mine], errors, cpu))
 
 
-def measure_clients(target: str, kind: str, payload: bytes, clients: int, processes: int = 4,
+def measure_clients(target: str, kind: str, payload: bytes | Sequence[bytes], clients: int, processes: int = 4,
                     seconds: float = 5.0, warmup: float = 1.0, watch: dict[str, int] | None = None) -> LoadResult:
     """``clients`` concurrent stock grpcio clients over ``processes`` spawned processes, calling
     ``kind`` ("echo": the echo server's method with ``payload`` as raw bytes; "submit":
     IntakeService.SubmitDossier with the serialized request ``payload`` under a new request id
-    each call) back to back; calls completed within ``seconds`` after ``warmup`` are counted.
+    each call; "act": RoutingService.Act, see :func:`_act_call`) back to back; calls completed
+    within ``seconds`` after ``warmup`` are counted. ``payload``: the same bytes for every client,
+    or one payload per client (``clients`` of them: "act" clients each need dossiers of their own).
     ``watch``: name -> pid of processes whose CPU during the window is reported too."""
+    payloads = [payload] * clients if isinstance(payload, bytes) else list(payload)
+    if len(payloads) != clients:
+        raise ValueError(f"{len(payloads)} payloads for {clients} clients")
     processes = max(1, min(processes, clients))
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    starts = [sum(per[:i]) for i in range(processes)]
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     window = ctx.Array("d", 2, lock=False)
-    procs = [ctx.Process(target=_client_process, args=(target, kind, payload, n, ready, go, window, results),
-                         daemon=True) for n in per]
+    procs = [ctx.Process(target=_client_process,
+                         args=(target, kind, payloads[start:start + n], ready, go, window, results), daemon=True)
+             for start, n in zip(starts, per, strict=True)]
     for proc in procs:
         proc.start()
     try:

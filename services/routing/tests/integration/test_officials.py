@@ -29,6 +29,8 @@ from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord
 from routing.application.officials import Officials
 from routing.application.repository import Instances
+from routing.application.statistics import StatisticsQuery
+from routing.domain.kpi766 import Kpi
 from routing.domain.process import ProcessDefinition
 from routing.entrypoints.api import SERVICE_NAME, RoutingServicer
 
@@ -162,7 +164,7 @@ def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Ite
     clock = Clock(FRIDAY_16)
     officials = Officials(Instances(store, Outbox(publisher), CALENDAR, clock=clock), DraftDocuments(object_store),
                           StopNotices(object_store))
-    servicer = RoutingServicer(officials)
+    servicer = RoutingServicer(officials, StatisticsQuery(store.collection(InstanceRecord), clock))
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
         "127.0.0.1", 0, reflection_on=False, workers=4)
@@ -457,3 +459,34 @@ def test_two_officials_acting_at_once_one_wins(env: Env):
         env.act(code, COMMUNE, "complete")
         env.probe.events()
         version = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def test_statistics_of_a_unit_over_grpc(env: Env):
+    env.open(1)
+    env.open(2)
+    friday = timestamp(FRIDAY_16)
+    response = env.stub.GetStatistics(routing_pb2.GetStatisticsRequest(unit="dong-son", period_start=friday))
+    assert {k: v for k, v in response.counts.items() if v} == {"received_desk": 2, "in_process_on_time": 2}
+    assert set(response.counts) == {k.value for k in Kpi}
+    assert dict(response.percentages) == {"received_online": 0.0, "in_process_overdue": 0.0}
+    by_district = env.stub.GetStatistics(routing_pb2.GetStatisticsRequest(
+        district="dong-son", procedure_code="1.001776", period_start=friday, period_end=friday))
+    assert by_district.counts == response.counts
+    other = env.stub.GetStatistics(routing_pb2.GetStatisticsRequest(unit="ba-thuoc", period_start=friday))
+    assert not any(other.counts.values()) and not other.percentages
+
+
+@pytest.mark.parametrize(("request_fields", "field"), [
+    ({"period_start": timestamp(FRIDAY_16)}, "unit"),
+    ({"unit": "dong-son", "district": "dong-son", "period_start": timestamp(FRIDAY_16)}, "unit"),
+    ({"unit": "dong-son"}, "period_start"),
+    ({"unit": "dong-son", "period_start": timestamp(FRIDAY_16),
+      "period_end": timestamp(FRIDAY_16 - dt.timedelta(days=3))}, "period.end"),
+])
+def test_malformed_statistics_requests_name_the_field(env: Env, request_fields: dict, field: str):
+    error = rpc_error(env.stub.GetStatistics, routing_pb2.GetStatisticsRequest(**request_fields))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"{field}:")

@@ -79,6 +79,12 @@ def test_a_running_period_is_judged_as_of_today():
     assert classify(dossier(received=at(2026, 10, 25, 9, 0)), OCTOBER, today=dt.date(2026, 10, 21)) == set()
 
 
+def test_a_period_yet_to_begin_counts_nothing():
+    november = Period(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    assert classify(dossier(), november, today=dt.date(2026, 10, 21)) == set()
+    assert classify(dossier(), november, today=dt.date(2026, 11, 1)) == {K.CARRIED_OVER, K.IN_PROCESS_OVERDUE}
+
+
 def test_counters_follow_a_dossier_incrementally():
     before = dossier(due=at(2026, 11, 5, 16, 0))
     after = dossier(due=at(2026, 11, 5, 16, 0), status=Status.RESULT_READY, finished=at(2026, 10, 27, 9, 0))

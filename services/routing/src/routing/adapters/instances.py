@@ -30,7 +30,7 @@ from mongoengine import DateTimeField, DictField, IntField, StringField
 from motcua.messaging.outbox import AggregateSchema
 from motcua.worktime import Calendar
 from routing.domain.instance import WorkflowInstance
-from routing.domain.kpi766 import finish_class, open_state, snapshot_of
+from routing.domain.kpi766 import DossierSnapshot, finish_class, open_state, snapshot_of
 from routing.domain.sla import DEFAULT_SOON_HOURS, next_check_at
 
 
@@ -100,19 +100,23 @@ def to_document(instance: WorkflowInstance, now: dt.datetime,
                 soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> dict[str, Any]:
     """The document fields of ``instance`` (without version and outbox)."""
     step = instance.current
-    snapshot = snapshot_of(instance, instance.channel)
     return {
         "_id": instance.dossier_id, "code": instance.code, "district": instance.district,
         "procedure_code": instance.procedure_code, "status": int(instance.status),
         "current_unit": step.unit if step else None, "current_role": step.role.value if step else None,
         "step_index": step.index if step else None, "step_deadline": step.deadline if step else None,
         "claimed_by": (step.actor or None) if step else None,
-        "due_at": instance.due_at, "next_check_at": next_check_at(instance, now, soon_hours),
-        "area": instance.area, "channel": instance.channel, "received_at": instance.received_at,
-        "ended_at": snapshot.finished_at, "finish_class": finish_class(snapshot),
-        "returned_at": snapshot.returned_at, "open_state": open_state(snapshot),
+        "next_check_at": next_check_at(instance, now, soon_hours),
+        "area": instance.area, **indicator_fields(snapshot_of(instance, instance.channel)),
         "instance": instance.to_dict(),
     }
+
+
+def indicator_fields(snapshot: DossierSnapshot) -> dict[str, Any]:
+    """The indexed columns the Decision 766 statistics count (routing.application.statistics)."""
+    return {"channel": snapshot.channel.value, "received_at": snapshot.received_at, "due_at": snapshot.due_at,
+            "ended_at": snapshot.finished_at, "finish_class": finish_class(snapshot),
+            "returned_at": snapshot.returned_at, "open_state": open_state(snapshot)}
 
 
 def from_document(doc: dict[str, Any], calendar: Calendar) -> StoredInstance:

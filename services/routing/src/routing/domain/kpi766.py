@@ -105,7 +105,7 @@ def classify(d: DossierSnapshot, period: Period, today: dt.date | None = None) -
     open dossier is judged overdue against today, not against the period's future end)."""
     as_of = min(period.end, today) if today is not None else period.end
     received = local_date(d.received_at)
-    if received > as_of:
+    if received > as_of or as_of < period.start:  # not received yet, or a period yet to begin
         return frozenset()
     out: set[Kpi] = set()
     ended = local_date(d.finished_at) if d.finished_at is not None else None

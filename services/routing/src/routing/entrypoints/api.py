@@ -1,7 +1,6 @@
-"""Routing's gRPC api process (grpcio): officials' tasks, timelines and actions.
-decode → use case → encode; errors become status codes in motcua.grpcsupport.
-
-GetStatistics is not served yet: the generated base class answers UNIMPLEMENTED.
+"""Routing's gRPC api process (grpcio): officials' tasks, timelines and actions, and the
+Decision 766 statistics. decode → use case → encode; errors become status codes in
+motcua.grpcsupport.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
-from routing.adapters.instances import StoredInstance
+from routing.adapters.instances import InstanceRecord, StoredInstance
 from routing.application.officials import Officials, TaskFilter
 from routing.application.repository import Instances
+from routing.application.statistics import StatisticsQuery
 from routing.config import RoutingSettings
 from routing.domain.actions import Official
 
@@ -37,8 +37,9 @@ CHANNEL_ALIASES = {"electronic": "online"}  # the proto's word for the domain's 
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
-    def __init__(self, officials: Officials):
+    def __init__(self, officials: Officials, statistics: StatisticsQuery):
         self._officials = officials
+        self._statistics = statistics
 
     def ListTasks(self, request: routing_pb2.ListTasksRequest, context: grpc.ServicerContext):
         if request.filter not in FILTERS:
@@ -58,6 +59,16 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             expected_version=request.expected_version, fields_=action_fields(request),
             traceparent=dict(context.invocation_metadata()).get("traceparent"))
         return routing_pb2.ActResponse(timeline=timeline_message(stored))
+
+    def GetStatistics(self, request: routing_pb2.GetStatisticsRequest, context: grpc.ServicerContext):
+        if not request.HasField("period_start"):
+            raise InvalidArgument("period_start", "is required")
+        end = datetime_of(request.period_end) if request.HasField("period_end") else None
+        stats = self._statistics.indicators(
+            unit=request.unit, district=request.district, procedure_code=request.procedure_code,
+            period=self._statistics.period(datetime_of(request.period_start), end))
+        return routing_pb2.GetStatisticsResponse(counts={k.value: v for k, v in stats.counts.items()},
+                                                 percentages=stats.percentages)
 
 
 def official_of(request: routing_pb2.ActRequest) -> Official:
@@ -120,12 +131,16 @@ def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officia
     return Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects))
 
 
+def build_statistics(settings: RoutingSettings, infra: Infrastructure) -> StatisticsQuery:
+    return StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
+
+
 def main() -> int:
     settings = RoutingSettings.load()
     logs.configure("routing-api", settings.log_level)
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
-    servicer = RoutingServicer(build_officials(settings, infra))
+    servicer = RoutingServicer(build_officials(settings, infra), build_statistics(settings, infra))
     tls, access_list = server_security(settings)
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),

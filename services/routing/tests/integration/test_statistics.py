@@ -1,0 +1,184 @@
+"""GetStatistics' index-range counts checked against the domain's own classification.
+
+A generated population of dossiers (every channel and status, receipts and endings close to local
+midnight, due dates on the day they end) is stored as routing stores instances; the expected
+numbers are :func:`routing.domain.kpi766.count` over the same snapshots, which classifies each
+dossier one by one. 100,000 dossiers on SQLite, 3,000 on each backend. The statistics read only
+the indexed columns, so the generated documents carry a placeholder instance; a real instance's
+document is checked on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from motcua.errors import InvalidArgument
+from motcua.store import SqliteStore, Store
+from motcua.worktime import VN_TZ, vietnam_calendar
+from routing.adapters.instances import InstanceRecord, indicator_fields, to_document
+from routing.application.statistics import StatisticsQuery
+from routing.domain.instance import WorkflowInstance
+from routing.domain.kpi766 import Channel, DossierSnapshot, Kpi, Period, count, rates
+from routing.domain.process import ProcessDefinition
+from routing.domain.status import Status
+
+pytestmark = pytest.mark.integration
+
+CALENDAR = vietnam_calendar()
+NOW = dt.datetime(2027, 3, 15, 10, 0, tzinfo=VN_TZ)
+FIRST = dt.datetime(2026, 10, 1, tzinfo=VN_TZ)
+AREAS = {"bim-son": "bim-son", "phuong-ba-dinh": "bim-son", "ba-thuoc": "ba-thuoc", "xa-dien-quang": "ba-thuoc"}
+PROCEDURES = ("1.001776", "2.000908", "1.004227")
+OPEN = (Status.PROCESSING, Status.SUPPLEMENT_REQUESTED, Status.PAYMENT_REQUESTED)
+ENDED = (Status.RESULT_READY, Status.RETURNED, Status.STOPPED, Status.WITHDRAWN)
+PROCESS = {"steps": [{"role": role, "unit": "bim-son", "unit_id": "000.00.06.H56", "level": "district",
+                      "share": 0.5} for role in ("receive", "return")],
+           "time_type": "working_days", "duration_hours": 24, "supplement_policy": "pause"}
+PERIODS = {
+    "past month": Period(dt.date(2027, 2, 1), dt.date(2027, 2, 28)),
+    "running month": Period(dt.date(2027, 3, 1), dt.date(2027, 3, 31)),
+    "one day": Period(dt.date(2027, 3, 1), dt.date(2027, 3, 1)),
+    "today": Period(dt.date(2027, 3, 15), dt.date(2027, 3, 15)),
+    "last quarter": Period(dt.date(2026, 10, 1), dt.date(2026, 12, 31)),
+    "everything": Period(dt.date(2026, 1, 1), dt.date(2027, 12, 31)),
+    "before any dossier": Period(dt.date(2026, 1, 1), dt.date(2026, 9, 30)),
+    "future": Period(dt.date(2027, 4, 1), dt.date(2027, 4, 30)),
+}
+
+
+@dataclass(frozen=True)
+class Generated:
+    unit: str
+    procedure_code: str
+    snapshot: DossierSnapshot
+
+
+def instant(rng: random.Random, low: dt.datetime, high: dt.datetime) -> dt.datetime:
+    """Uniform in [low, high], or (one time in four) within two minutes of a local midnight in it."""
+    if rng.random() < 0.25:
+        day = low.astimezone(VN_TZ).date() + dt.timedelta(days=rng.randint(0, (high - low).days + 1))
+        t = dt.datetime.combine(day, dt.time(), VN_TZ) + dt.timedelta(seconds=rng.randint(-120, 120))
+        if low <= t <= high:
+            return t
+    return low + (high - low) * rng.random()
+
+
+def generated(n: int, seed: int, since: dt.datetime = FIRST, until: dt.datetime = NOW) -> list[Generated]:
+    """``n`` dossiers received between ``since`` and ``until``; those received more than 90 days
+    before now have all ended (as a province's history would)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        received = instant(rng, since, until)
+        due = received + dt.timedelta(days=rng.choice((0, 0, 1, 3, 7, 15, 30)), hours=rng.randint(0, 9))
+        status = rng.choice(OPEN + ENDED if received > NOW - dt.timedelta(days=90) else ENDED)
+        finished = returned = None
+        if status in ENDED:
+            finished = instant(rng, received, min(received + dt.timedelta(days=40), NOW))
+            if rng.random() < 0.2:  # ends on its due date, at any hour of it
+                finished = max(received, min(NOW, due.replace(hour=rng.randint(0, 23))))
+        if status is Status.RETURNED:
+            returned = instant(rng, finished, NOW)
+        out.append(Generated(rng.choice(list(AREAS)), rng.choice(PROCEDURES), DossierSnapshot(
+            channel=rng.choice(list(Channel)), received_at=received, due_at=due, status=status,
+            finished_at=finished, returned_at=returned, paused=status in OPEN[1:])))
+    return out
+
+
+def template() -> dict:
+    definition = ProcessDefinition.from_dict(PROCESS)
+    received = dt.datetime(2027, 3, 1, 9, tzinfo=VN_TZ)
+    instance = WorkflowInstance.open(definition=definition, dossier_id="template", code="template",
+                                     district="bim-son", procedure_code=PROCEDURES[0], received_at=received,
+                                     due_at=definition.due_from(received, CALENDAR), now=received, calendar=CALENDAR)
+    return {**to_document(instance, received), "revision": 1}
+
+
+def store_all(store: Store, population: list[Generated], first_id: int = 0) -> StatisticsQuery:
+    collection = store.collection(InstanceRecord)
+    base = {**template(), "instance": {"generated": True}}  # the counts never read it
+    for i, g in enumerate(population, start=first_id):
+        collection.insert({**base, "_id": f"d{i}", "code": f"code-{i}", "district": g.unit, "area": AREAS[g.unit],
+                           "procedure_code": g.procedure_code, "status": int(g.snapshot.status),
+                           **indicator_fields(g.snapshot)})
+    return StatisticsQuery(collection, lambda: NOW)
+
+
+def expected(population: list[Generated], period: Period, unit: str = "", district: str = "",
+             procedure_code: str = "") -> Counter[Kpi]:
+    chosen = [g.snapshot for g in population
+              if (not unit or g.unit == unit) and (not district or AREAS[g.unit] == district)
+              and (not procedure_code or g.procedure_code == procedure_code)]
+    return count(chosen, period, today=NOW.date())
+
+
+def assert_matches(query: StatisticsQuery, population: list[Generated], period: Period, **scope: str) -> None:
+    stats = query.indicators(period=period, **scope)
+    want = expected(population, period, **scope)
+    assert stats.counts == {k: want.get(k, 0) for k in Kpi}
+    assert stats.percentages == {k: v for k, v in rates(want).items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def hundred_thousand(tmp_path_factory) -> Iterator[tuple[StatisticsQuery, list[Generated]]]:
+    population = generated(100_000, seed=766)
+    # synchronous=OFF only to generate quickly: the queries are what is under test
+    store = SqliteStore(tmp_path_factory.mktemp("stats") / "routing.sqlite3", synchronous="OFF")
+    yield store_all(store, population), population
+    store.close()
+
+
+@pytest.mark.parametrize("period", PERIODS.values(), ids=PERIODS.keys())
+def test_100k_dossiers_counted_by_unit_and_by_district(hundred_thousand, period: Period):
+    query, population = hundred_thousand
+    assert_matches(query, population, period, unit="phuong-ba-dinh")
+    assert_matches(query, population, period, district="bim-son")
+    assert_matches(query, population, period, district="ba-thuoc", procedure_code="2.000908")
+
+
+def test_the_generated_population_reaches_every_indicator(hundred_thousand):
+    _, population = hundred_thousand
+    counts = expected(population, PERIODS["past month"], district="bim-son") \
+        + expected(population, PERIODS["running month"], district="bim-son")
+    assert all(counts[k] > 0 for k in Kpi), counts
+
+
+def test_both_backends_agree_with_the_classification(store: Store):
+    population = generated(3_000, seed=1)
+    query = store_all(store, population)
+    for period in PERIODS.values():
+        assert_matches(query, population, period, unit="bim-son")
+        assert_matches(query, population, period, district="ba-thuoc")
+        assert_matches(query, population, period, district="bim-son", procedure_code="1.004227")
+
+
+def test_a_real_instance_counts_as_its_snapshot(store: Store):
+    """The document routing writes for an instance carries the columns the counts read."""
+    collection = store.collection(InstanceRecord)
+    collection.insert(template())
+    query = StatisticsQuery(collection, lambda: NOW)
+    stats = query.indicators(unit="bim-son", period=PERIODS["running month"])
+    assert {k: v for k, v in stats.counts.items() if v} == {Kpi.RECEIVED_DESK: 1, Kpi.IN_PROCESS_OVERDUE: 1}
+    assert stats.percentages == {"received_online": 0.0, "in_process_overdue": 100.0}
+
+
+@pytest.mark.parametrize(("scope", "field"), [
+    ({}, "unit"), ({"unit": "bim-son", "district": "bim-son"}, "unit"), ({"unit": "  "}, "unit")])
+def test_the_scope_is_one_unit_or_one_district(store: Store, scope: dict, field: str):
+    query = StatisticsQuery(store.collection(InstanceRecord), lambda: NOW)
+    with pytest.raises(InvalidArgument) as caught:
+        query.indicators(period=PERIODS["today"], **scope)
+    assert caught.value.field == field
+
+
+def test_a_period_without_an_end_runs_to_today(store: Store):
+    query = StatisticsQuery(store.collection(InstanceRecord), lambda: NOW)
+    assert query.period(dt.datetime(2027, 2, 28, 17, 30, tzinfo=dt.UTC)) == Period(dt.date(2027, 3, 1), NOW.date())
+    with pytest.raises(InvalidArgument):
+        query.period(NOW, NOW - dt.timedelta(days=2))
