@@ -1,23 +1,25 @@
 """Per-district work queues: a district's routing worker consumes only its own queue, so a flood in
 one district does not hold up another.
 
-Two routing worker processes run as the platform starts them, one for Bỉm Sơn (A) and one for Bá
-Thước (B), sharing one data directory (one SQLite file, as under ``make run``), a private RabbitMQ
-vhost and SeaweedFS. The test plays intake itself: an independent pika publisher puts
-``routing.route_dossier`` work messages — with the building-permit process resolved from intake's
-own catalog — on ``motcua.work`` under the routing keys ``routing.<district>``, and an independent
-consumer bound to ``motcua.events`` sees each ``dossier.assigned`` (routing's first step: the
-instance is open and its first step active).
+Two routing worker processes run as the platform starts them (``worker_spec`` with one district
+each), one for Bỉm Sơn (A) and one for Bá Thước (B), on a private RabbitMQ vhost and SeaweedFS and
+one shared data directory — so both also write the same routing SQLite file and meet at its write
+lock, which is part of what B's latency under A's flood shows. The test plays intake itself: an
+independent pika publisher puts ``routing.route_dossier`` work messages, with the building-permit
+process and due date resolved by intake's own domain from its catalog, on ``motcua.work`` under
+the routing keys ``routing.<district>``; an independent consumer bound to ``motcua.events`` sees
+each ``dossier.assigned`` (routing's first step: the instance is open, its first step active).
 
-* Phase 1, unloaded: B's dossiers, one every PACE_S, each timed from its publish to its
+* Phase 1, unloaded: PER_PHASE B dossiers, one every PACE_S, each timed from its publish to its
   ``dossier.assigned``.
-* Phase 2, flooded: BACKLOG dossiers for A first (checked to be sitting in ``routing.bim-son``),
-  then fresh B dossiers timed the same way.
+* Phase 2, flooded: BACKLOG dossiers for A in one burst (checked to be sitting in
+  ``routing.bim-son``), then PER_PHASE fresh B dossiers timed the same way while A's worker works
+  through its backlog.
 
-Both latency distributions are printed. Timing is not asserted (the machine is shared and noisy);
-what is asserted: each B dossier is assigned exactly once in each phase; when B is through in phase
-2, most of A's backlog is still waiting (B did not wait for it); in the end all of A's dossiers are
-assigned exactly once, and each worker's log names only its own district's dossiers.
+Both latency distributions are printed; timing is not asserted (the machine is shared and noisy).
+Asserted: every dossier, A's and B's, is assigned exactly once (distinct event ids) and opened
+once in routing's store; when B's last dossier is assigned, at least half of A's backlog is still
+not (B did not queue behind it); and each worker's log names only its own district's dossiers.
 """
 
 from __future__ import annotations
