@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,9 +38,9 @@ import pika
 import pytest
 
 from motcua.devstack import Stack
-from motcua.harness import private_vhost
+from motcua.harness import EventCollector, private_vhost
 from motcua.messaging import topology
-from motcua.messaging.envelope import HEADER_PREFIX, WorkMessage, build_work
+from motcua.messaging.envelope import WorkMessage, build_work
 from motcua.platform import worker_spec
 from motcua.testing import S3Endpoint
 from motcua.worktime import vietnam_calendar
@@ -154,90 +153,40 @@ class WorkPublisher:
 # -- what an independent subscriber sees ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Assigned:
-    subject: str
-    id: str
-    district: str
-    at: float  # arrival, monotonic (the publisher's clock: same process)
-
-
-@dataclass
 class AssignedWatch:
-    """An exclusive queue bound to every event of B and to A's ``dossier.assigned``; keeps the
-    ``dossier.assigned`` events with their arrival time. EventCollector keeps no arrival time,
-    hence this small one."""
+    """The harness's independent subscriber, bound to every event of B and to A's
+    ``dossier.assigned``, read for the ``dossier.assigned`` events and their arrival times."""
 
-    uri: str
-    seen: list[Assigned] = field(default_factory=list)
-    _lock: threading.Condition = field(default_factory=threading.Condition)
-    _ready: threading.Event = field(default_factory=threading.Event)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, uri: str):
+        self.collector = EventCollector(uri, bindings=(f"{B}.#", f"{A}.dossier.assigned"))
 
     def __enter__(self) -> AssignedWatch:
-        self._thread = threading.Thread(target=self._run, name="assigned-watch", daemon=True)
-        self._thread.start()
-        assert self._ready.wait(30), "the event watcher did not start"
+        self.collector.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(self.uri))
-        channel = connection.channel()
-        channel.exchange_declare(topology.EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
-        queue = channel.queue_declare("", exclusive=True).method.queue
-        channel.queue_bind(queue, topology.EVENTS_EXCHANGE.name, routing_key=f"{B}.#")
-        channel.queue_bind(queue, topology.EVENTS_EXCHANGE.name, routing_key=f"{A}.dossier.assigned")
-        self._ready.set()
-        while not self._stop.is_set():
-            for method, properties, _body in channel.consume(queue, inactivity_timeout=0.2):
-                if method is None:
-                    break
-                self._keep(properties.headers or {})
-                channel.basic_ack(method.delivery_tag)
-        channel.cancel()
-        connection.close()
-
-    def _keep(self, headers: dict) -> None:
-        now = time.monotonic()
-        attr = {k.removeprefix(HEADER_PREFIX): v.decode() if isinstance(v, bytes) else v for k, v in headers.items()}
-        if attr.get("type") != ASSIGNED:
-            return
-        with self._lock:
-            self.seen.append(Assigned(attr["subject"], attr["id"], attr["district"], now))
-            self._lock.notify_all()
+        self.collector.stop()
 
     def wait_for(self, codes: set[str], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while not codes <= {a.subject for a in self.seen}:
-                if (remaining := deadline - time.monotonic()) <= 0:
-                    return False
-                self._lock.wait(min(remaining, 1.0))
-            return True
+        return self.collector.wait_until(
+            lambda events: codes <= {e.subject for e in events if e.type == ASSIGNED}, timeout)
 
     def ids_by_code(self) -> dict[str, set[str]]:
         """Code → distinct ids of its dossier.assigned events (a redelivered copy counts once)."""
-        with self._lock:
-            ids: dict[str, set[str]] = defaultdict(set)
-            for a in self.seen:
-                ids[a.subject].add(a.id)
-            return ids
+        ids: dict[str, set[str]] = defaultdict(set)
+        for e in self.collector.seen(ASSIGNED):
+            ids[e.subject].add(e.id)
+        return ids
 
     def first_at(self) -> dict[str, float]:
-        with self._lock:
-            first: dict[str, float] = {}
-            for a in self.seen:
-                first.setdefault(a.subject, a.at)
-            return first
+        first: dict[str, float] = {}
+        for e in self.collector.seen(ASSIGNED):
+            first.setdefault(e.subject, e.at)
+        return first
 
     def opened(self, district: str, until: float = float("inf")) -> int:
         """How many dossiers of ``district`` had been assigned by ``until`` (monotonic)."""
-        with self._lock:
-            return len({a.subject for a in self.seen if a.district == district and a.at <= until})
+        return len({e.subject for e in self.collector.seen(ASSIGNED) if e.district == district and e.at <= until})
 
 
 # -- the two workers -------------------------------------------------------------------------------

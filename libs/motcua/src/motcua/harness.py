@@ -53,13 +53,16 @@ class SeenEvent:
     routing_key: str
     body: bytes
     headers: dict
+    at: float = 0.0  # arrival, time.monotonic() of the collecting process
 
 
 @dataclass
 class EventCollector:
-    """Subscribes its own exclusive queue to every public event and keeps what arrives."""
+    """Subscribes its own exclusive queue to the public events (every one, or those of
+    ``bindings``, topic patterns of ``<district>.<event-type>``) and keeps what arrives."""
 
     amqp_uri: str
+    bindings: tuple[str, ...] = ("#",)
     events: list[SeenEvent] = field(default_factory=list)
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -77,19 +80,21 @@ class EventCollector:
         channel = connection.channel()
         channel.exchange_declare(EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
         queue = channel.queue_declare("", exclusive=True).method.queue
-        channel.queue_bind(queue, EVENTS_EXCHANGE.name, routing_key="#")
+        for pattern in self.bindings:
+            channel.queue_bind(queue, EVENTS_EXCHANGE.name, routing_key=pattern)
         self._ready.set()
         while not self._stop.is_set():
             for method, properties, body in channel.consume(queue, inactivity_timeout=0.2):
                 if method is None:
                     break
+                arrived = time.monotonic()
                 headers = {k: (v.decode() if isinstance(v, bytes) else v)
                            for k, v in (properties.headers or {}).items()}
                 seen = SeenEvent(id=headers.get(f"{HEADER_PREFIX}id", ""),
                                  type=headers.get(f"{HEADER_PREFIX}type", ""),
                                  subject=headers.get(f"{HEADER_PREFIX}subject", ""),
                                  district=headers.get(f"{HEADER_PREFIX}district", ""),
-                                 routing_key=method.routing_key, body=body, headers=headers)
+                                 routing_key=method.routing_key, body=body, headers=headers, at=arrived)
                 with self._lock:
                     self.events.append(seen)
                     self._lock.notify_all()
@@ -110,6 +115,11 @@ class EventCollector:
                     return False
                 self._lock.wait(min(remaining, 1.0))
             return True
+
+    def seen(self, event_type: str = "") -> list[SeenEvent]:
+        """A copy of what arrived so far (of one type, if given), in arrival order."""
+        with self._lock:
+            return [e for e in self.events if not event_type or e.type == event_type]
 
     def by_subject(self) -> dict[str, list[SeenEvent]]:
         with self._lock:
