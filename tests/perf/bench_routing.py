@@ -57,6 +57,7 @@ from motcua.platform import api_spec
 from motcua.routing.v1 import routing_pb2
 from motcua.store import SqliteStore
 from motcua.store.sqlite import dumps
+from motcua.testing import SettableClock as Clock
 from motcua.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms
@@ -161,13 +162,6 @@ def bench_act(args: argparse.Namespace, workdir: Path, env: dict[str, str], work
 
 # -- (b) the SLA sweep in this process ------------------------------------------------------------
 
-
-class Clock:
-    def __init__(self, now: dt.datetime):
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @dataclass

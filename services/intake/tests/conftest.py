@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import mongomock
 import pika
@@ -31,6 +31,7 @@ from motcua.messaging.topology import EVENTS_EXCHANGE, WORK_EXCHANGE, queue_name
 from motcua.objects import ObjectStore
 from motcua.store import MongoStore, SqliteStore, Store
 from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store
+from motcua.testing import SettableClock as Clock
 
 # Small on purpose, so an oversize document is cheap to build.
 TEST_LIMITS = Limits(max_document_bytes=64 * 1024, max_documents=5, max_dossier_bytes=3 * 64 * 1024)
@@ -158,19 +159,6 @@ def store(request) -> Store:
 
 
 # -- the use case --------------------------------------------------------------------------------
-
-
-@dataclass
-class Clock:
-    """The use case's clock, set by the test."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

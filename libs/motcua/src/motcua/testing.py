@@ -20,6 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +29,19 @@ import pytest
 from motcua import infra
 from motcua.objects import ObjectStore
 from motcua.settings import PlatformSettings
+
+
+@dataclass
+class SettableClock:
+    """A use case's clock (``clock()`` is now), set or advanced by the test."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 @dataclass(frozen=True)

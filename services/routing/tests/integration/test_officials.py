@@ -24,6 +24,7 @@ from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import Store
+from motcua.testing import SettableClock as Clock
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord
@@ -124,13 +125,6 @@ class Probe:
     def close(self) -> None:
         self._connection.close()
 
-
-class Clock:
-    def __init__(self, now: dt.datetime):
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @dataclass

@@ -25,6 +25,7 @@ from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref
 from motcua.store import SqliteStore, Store
+from motcua.testing import SettableClock as Clock
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
 from routing.application.officials import Officials
@@ -49,13 +50,6 @@ REVIEWER = Official("cv-bim-son", DISTRICT, frozenset({"review"}))
 SIGNER = Official("ct-bim-son", DISTRICT, frozenset({"sign"}))
 DESK = Official("mc-bim-son", DISTRICT, frozenset({"receive", "return"}))
 
-
-class Clock:
-    def __init__(self, now: dt.datetime):
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
