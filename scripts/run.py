@@ -1,7 +1,7 @@
 """`make run`: the whole platform on one machine, until Ctrl-C.
 
 Makes sure RabbitMQ and an S3 service answer (starting SeaweedFS from var/seaweedfs when nothing
-listens on the S3 endpoint), declares the messaging topology for every district of the catalog,
+listens on the S3 endpoint), declares the messaging topology for every area of the catalog,
 then starts each service's api and worker processes under one supervisor and prints where the
 gRPC APIs listen. Ctrl-C stops the processes and the SeaweedFS it started.
 """
@@ -30,9 +30,9 @@ def main() -> int:
     weed = infra.ensure_seaweedfs(settings)  # None when an S3 service already answered
     try:
         with Connection(settings.amqp_uri) as connection:
-            queues = topology.declare(connection, topology.SERVICES, settings.districts,
+            queues = topology.declare(connection, topology.SERVICES, settings.served_areas(),
                                       settings.retry_delays_ms)
-        print(f"[run] declared {len(queues)} queues for districts {', '.join(settings.districts)}")
+        print(f"[run] declared {len(queues)} queues for areas {', '.join(settings.served_areas())}")
         env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
         stack = Stack(platform_specs(env), ROOT / "var" / "log")
         with stack:
@@ -40,7 +40,7 @@ def main() -> int:
             for service, port in API_PORTS.items():
                 print(f"[run] {service} gRPC API listening on {settings.grpc_host}:{port} "
                       f"(health, reflection={'on' if settings.grpc_reflection else 'off'})")
-            print(f"[run] workers consume the queues of {', '.join(settings.districts)}; "
+            print(f"[run] workers consume the queues of {', '.join(settings.served_areas())}; "
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
             return stack.run_forever()
     finally:

@@ -397,8 +397,8 @@ def test_district_overlays_run_one_district_only():
                              deployment["spec"]["template"]["metadata"]["labels"]):
                 assert labelled["motcua.vn/district"] == district, where
             (container,) = pod_spec(deployment)["containers"]
-            districts = [e for e in container["env"] if e["name"] == "MOTCUA_DISTRICTS"]
-            assert districts == [{"name": "MOTCUA_DISTRICTS", "value": district}], where
+            districts = [e for e in container["env"] if e["name"] == "MOTCUA_AREAS"]
+            assert districts == [{"name": "MOTCUA_AREAS", "value": district}], where
 
 
 def test_production_has_workers_for_every_district_and_service_and_no_infrastructure():
@@ -407,13 +407,13 @@ def test_production_has_workers_for_every_district_and_service_and_no_infrastruc
     assert config["MOTCUA_GRPC_REFLECTION"] == "false"
     assert config["MOTCUA_S3_SECURE"] == "true"
     assert not of_kind(objects, "StatefulSet", "Job", "PersistentVolumeClaim", "Namespace")
-    configured = set(config["MOTCUA_DISTRICTS"].split(","))
+    configured = set(config["MOTCUA_AREAS"].split(","))
     assert configured == set(DISTRICT_OVERLAYS.values())
     served = set()
     for deployment in app_deployments(objects):
         if labels(deployment)["app.kubernetes.io/component"] == "worker":
             (container,) = pod_spec(deployment)["containers"]
-            district = container_env(container)["MOTCUA_DISTRICTS"]["value"]
+            district = container_env(container)["MOTCUA_AREAS"]["value"]
             assert labels(deployment)["motcua.vn/district"] == district
             assert deployment["spec"]["replicas"] >= 2, name(deployment)
             served.add((labels(deployment)["app.kubernetes.io/name"], district))

@@ -95,7 +95,7 @@ class RouteDossiers:
                 "documents": [{"key": f"intake/{dossier_id}/don", "sha256": "00" * 32, "size": 1,
                                "media_type": "application/pdf", "name": "don-de-nghi.pdf",
                                "component": "don-de-nghi"}]}
-        return code, build_work(service="routing", district=district, type="routing.route_dossier",
+        return code, build_work(service="routing", area=district, type="routing.route_dossier",
                                 id=f"route:{dossier_id}", body=body)
 
 

@@ -197,7 +197,7 @@ class Seeder:
     def template(self, received_at: dt.datetime) -> dict[str, Any]:
         if received_at not in self._templates:
             instance = WorkflowInstance.open(
-                definition=self._definition, dossier_id="template", code="template", district=DISTRICT,
+                definition=self._definition, dossier_id="template", code="template", receiving_unit=DISTRICT,
                 procedure_code=PROCEDURE, received_at=received_at, now=received_at, calendar=CALENDAR,
                 due_at=self._definition.due_from(received_at, CALENDAR), request_id="open:template")
             doc = {**to_document(instance, received_at), "revision": 1}

@@ -1,5 +1,5 @@
 """Least privilege at the gRPC edge: mutual TLS names the calling agency (its client certificate's
-common name) and the access list says which methods and districts it may use. The server is the
+common name) and the access list says which methods and areas it may use. The server is the
 kernel's build_server with real TLS; the clients are stock grpcio channels with client certificates
 issued by a test CA made here (and one from a CA the server does not trust)."""
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from motcua.access import AccessList, AccessListError, require_district
+from motcua.access import AccessList, AccessListError, require_area
 from motcua.errors import PermissionDenied, Unauthenticated
 from motcua.grpcsupport import ServerTls, build_server, server_security
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
@@ -30,9 +30,9 @@ SUBMIT = f"/{SERVICE}/SubmitDossier"
 ACCESS = {
     "public": [f"{SERVICE}/TrackDossier"],
     "agencies": {
-        "ubnd-bim-son": {"methods": [f"{SERVICE}/GetDossier", f"{SERVICE}/TrackDossier"], "districts": ["bim-son"]},
-        "ubnd-ba-thuoc": {"methods": [f"{SERVICE}/*"], "districts": ["ba-thuoc"]},
-        "cong-dvc-quoc-gia": {"methods": ["*"], "districts": ["*"]},
+        "ubnd-bim-son": {"methods": [f"{SERVICE}/GetDossier", f"{SERVICE}/TrackDossier"], "areas": ["bim-son"]},
+        "ubnd-ba-thuoc": {"methods": [f"{SERVICE}/*"], "areas": ["ba-thuoc"]},
+        "cong-dvc-quoc-gia": {"methods": ["*"], "areas": ["*"]},
     },
 }
 
@@ -63,9 +63,9 @@ def test_authorize(agency, method, outcome):
 @pytest.mark.parametrize("data, where", [
     ([], "must be a mapping"),
     ({"agencies": {}, "extra": 1}, "unknown key(s) extra"),
-    ({"agencies": {"a": {"methods": "*", "districts": ["*"]}}}, "agencies.a.methods: must be a list"),
-    ({"agencies": {"a": {"methods": ["*"]}}}, "agencies.a.districts: must be a list"),
-    ({"agencies": {"a": {"methods": ["*"], "districts": ["*"], "roles": []}}}, "agencies.a: must be a mapping"),
+    ({"agencies": {"a": {"methods": "*", "areas": ["*"]}}}, "agencies.a.methods: must be a list"),
+    ({"agencies": {"a": {"methods": ["*"]}}}, "agencies.a.areas: must be a list"),
+    ({"agencies": {"a": {"methods": ["*"], "areas": ["*"], "roles": []}}}, "agencies.a: must be a mapping"),
     ({"public": [""]}, "public: must be a list of non-empty strings"),
 ])
 def test_a_malformed_access_list_names_the_place(data, where, tmp_path):
@@ -143,11 +143,11 @@ def pki() -> Pki:
 
 
 class Servicer(intake_pb2_grpc.IntakeServiceServicer):
-    """Every dossier is of bim-son here: GetDossier checks the caller's districts as intake's does."""
+    """Every dossier is of bim-son here: GetDossier checks the caller's areas as intake's does."""
 
     def GetDossier(self, request, context):
-        require_district("bim-son")
-        return intake_pb2.GetDossierResponse(dossier=intake_pb2.Dossier(code=request.code, district="bim-son"))
+        require_area("bim-son")
+        return intake_pb2.GetDossierResponse(dossier=intake_pb2.Dossier(code=request.code, receiving_unit="bim-son"))
 
     def TrackDossier(self, request, context):
         return intake_pb2.TrackDossierResponse(code=request.code)

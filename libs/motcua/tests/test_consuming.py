@@ -92,7 +92,7 @@ def count(channel, queue: str) -> int:
 
 
 def send_work(publisher: Publisher, district: str, **body) -> str:
-    work = build_work(service="routing", district=district, type="routing.route_dossier",
+    work = build_work(service="routing", area=district, type="routing.route_dossier",
                       body={"dossier_id": "d-1", **body})
     publisher.publish(work.to_outgoing())
     return work.id
@@ -165,7 +165,7 @@ def test_processed_ids_are_per_consumer(processed, publisher, channel, queue, di
 def test_a_public_event_is_identified_by_its_cloud_events_id(processed, publisher, channel, vhost_uri, district):
     queue = declare(vhost_uri, "notify", district)
     event = build_event(name="dossier.received", data=events_pb2.DossierReceived(code="C-9"),
-                        source="/motcua/intake", subject="C-9", district=district)
+                        source="/motcua/intake", subject="C-9", area=district)
     publisher.publish(event.to_outgoing())
     delivery = take(channel, queue)
     assert delivery is not None and delivery.id == event.id
@@ -196,7 +196,7 @@ def test_a_failed_handler_is_not_recorded_as_processed(processed, publisher, cha
 def test_failure_copies_the_message_to_the_first_retry_queue(processed, publisher, channel, vhost_uri, district):
     # Long delays so the copy can be looked at while it waits.
     queue = declare(vhost_uri, "signing", district, delays=[5000, 5000])
-    work = build_work(service="signing", district=district, type="signing.sign", body={"n": 1})
+    work = build_work(service="signing", area=district, type="signing.sign", body={"n": 1})
     publisher.publish(work.to_outgoing())
     delivery = take(channel, queue)
 

@@ -52,7 +52,7 @@ def received(**overrides) -> events_pb2.DossierReceived:
 
 def event(**overrides) -> CloudEvent:
     kwargs = {"name": "dossier.received", "data": received(), "source": "/motcua/intake",
-              "subject": "000.00.30.H56-250304-0001", "district": "bim-son", "traceparent": PARENT}
+              "subject": "000.00.30.H56-250304-0001", "area": "bim-son", "traceparent": PARENT}
     kwargs.update(overrides)
     return build_event(**kwargs)
 
@@ -80,7 +80,7 @@ def test_build_to_outgoing_parse_round_trip_keeps_every_attribute_and_the_data()
     assert headers == {
         "cloudEvents:specversion": "1.0", "cloudEvents:id": ev.id, "cloudEvents:source": "/motcua/intake",
         "cloudEvents:type": "vn.motcua.dossier.received.v1", "cloudEvents:subject": "000.00.30.H56-250304-0001",
-        "cloudEvents:time": at.isoformat(), "cloudEvents:district": "bim-son",
+        "cloudEvents:time": at.isoformat(), "cloudEvents:area": "bim-son",
         "cloudEvents:dataschema": "type.googleapis.com/motcua.events.v1.DossierReceived",
         "cloudEvents:traceparent": ev.traceparent,
     }
@@ -115,7 +115,7 @@ def test_build_event_defaults_time_to_now_in_utc_and_gives_fresh_ids():
 
 
 def test_versioned_type_and_routing_key():
-    ev = event(name="dossier.returned", data=events_pb2.DossierReturned(code="X"), district="ba-thuoc",
+    ev = event(name="dossier.returned", data=events_pb2.DossierReturned(code="X"), area="ba-thuoc",
                version=2)
     assert ev.type == "vn.motcua.dossier.returned.v2"
     assert ev.name == "dossier.returned"
@@ -149,7 +149,7 @@ def test_validate_refuses_a_bad_type(bad_type):
         validate(dataclasses.replace(event(), type=bad_type))
 
 
-@pytest.mark.parametrize("attribute", ["id", "source", "subject", "district", "type"])
+@pytest.mark.parametrize("attribute", ["id", "source", "subject", "area", "type"])
 def test_validate_refuses_a_missing_attribute(attribute):
     with pytest.raises(InvalidEnvelope, match=f"missing CloudEvents attributes: {attribute}"):
         validate(dataclasses.replace(event(), **{attribute: ""}))
@@ -176,20 +176,20 @@ def test_naive_time_is_refused():
         parse_event(body, headers, content_type)
 
 
-@pytest.mark.parametrize("district", ["Bim-Son", "bim son", "bim_son", "-bim", "bim-", "bim--son", "",
+@pytest.mark.parametrize("area", ["Bim-Son", "bim son", "bim_son", "-bim", "bim-", "bim--son", "",
                                       "bim-son\n", "bim-son.x"])
-def test_bad_district_is_refused(district):
+def test_bad_area_is_refused(area):
     with pytest.raises(InvalidEnvelope):
-        validate(dataclasses.replace(event(), district=district))
+        validate(dataclasses.replace(event(), area=area))
     body, headers, content_type = wire(event())
-    headers[f"{HEADER_PREFIX}district"] = district
+    headers[f"{HEADER_PREFIX}area"] = area
     with pytest.raises(InvalidEnvelope):
         parse_event(body, headers, content_type)
 
 
-def test_build_event_refuses_a_bad_district():
+def test_build_event_refuses_a_bad_area():
     with pytest.raises((InvalidEnvelope, ValueError)):
-        event(district="Bim Son")
+        event(area="Bim Son")
 
 
 @pytest.mark.parametrize("traceparent", [
@@ -273,7 +273,7 @@ def test_child_traceparent_without_a_valid_parent_starts_a_new_trace(parent):
 
 
 def test_work_message_round_trip():
-    work = build_work(service="routing", district="bim-son", type="routing.route_dossier",
+    work = build_work(service="routing", area="bim-son", type="routing.route_dossier",
                       body={"dossier_id": "d-1", "code": "C-1", "n": 3, "tên": "Thanh Hóa"}, traceparent=PARENT)
     assert work.queue == "routing.bim-son"
     assert trace_id(work.traceparent) == trace_id(PARENT)
@@ -291,16 +291,16 @@ def test_work_message_round_trip():
 
 
 def test_work_message_keeps_a_given_id():
-    work = build_work(service="signing", district="ba-thuoc", type="signing.sign", body={}, id="fixed-id")
+    work = build_work(service="signing", area="ba-thuoc", type="signing.sign", body={}, id="fixed-id")
     assert work.id == "fixed-id"
     assert parse_work(work.to_outgoing().body, work.to_outgoing().headers, work.queue).id == "fixed-id"
 
 
-def test_build_work_refuses_unknown_service_or_bad_district():
+def test_build_work_refuses_unknown_service_or_bad_area():
     with pytest.raises(ValueError, match="unknown service"):
-        build_work(service="billing", district="bim-son", type="x", body={})
-    with pytest.raises(ValueError, match="district"):
-        build_work(service="routing", district="Bim Son", type="x", body={})
+        build_work(service="billing", area="bim-son", type="x", body={})
+    with pytest.raises(ValueError, match="area"):
+        build_work(service="routing", area="Bim Son", type="x", body={})
 
 
 GOOD_HEADERS = {"motcua-work-type": "routing.route_dossier", "message-id": "m-1", "traceparent": PARENT}

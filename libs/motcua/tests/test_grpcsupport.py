@@ -313,7 +313,7 @@ def test_the_server_side_fingerprint_of_a_retry_is_the_same(stub, app):
     app.requests.clear()
     stub.SubmitDossier(submission(request_id="r-1"), timeout=TIMEOUT)
     stub.SubmitDossier(submission(request_id="r-1"), timeout=TIMEOUT)
-    stub.SubmitDossier(submission(request_id="r-1", district="ba-thuoc"), timeout=TIMEOUT)
+    stub.SubmitDossier(submission(request_id="r-1", receiving_unit="ba-thuoc"), timeout=TIMEOUT)
     (_, first), (_, retry), (_, other) = app.requests
     assert first == retry == request_fingerprint(submission())
     assert other != first

@@ -48,7 +48,7 @@ def park(uri: str, tmp_path, n: int) -> None:
     store = SqliteStore(tmp_path / "processed.sqlite3")
     handling = MessageHandling("routing", store.collection(ProcessedMessage), publisher, [100])
     for i in range(n):
-        work = build_work(service="routing", district="bim-son", type="routing.route_dossier", body={"n": i})
+        work = build_work(service="routing", area="bim-son", type="routing.route_dossier", body={"n": i})
         out = work.to_outgoing()
         delivery = Delivery(body=out.body, headers=dict(out.headers), content_type=out.content_type, queue=QUEUE)
 
@@ -85,8 +85,8 @@ def test_events_are_read_back_from_the_stream_and_republished(vhost):
     publisher = Publisher(vhost)
     sent = []
     for n in range(5):
-        event = build_event(name="dossier.received", source="/test", subject=f"CODE-{n}", district="bim-son",
-                            data=events_pb2.DossierReceived(code=f"CODE-{n}", district="bim-son"))
+        event = build_event(name="dossier.received", source="/test", subject=f"CODE-{n}", area="bim-son",
+                            data=events_pb2.DossierReceived(code=f"CODE-{n}", area="bim-son"))
         publisher.publish(event.to_outgoing())
         sent.append(event.id)
         if n == 2:

@@ -120,13 +120,13 @@ def observer(vhost_uri, district):
 
 
 def returned_event(district: str, code: str):
-    return build_event(name="dossier.returned", data=events_pb2.DossierReturned(code=code, district=district),
-                       source="/motcua/test", subject=code, district=district)
+    return build_event(name="dossier.returned", data=events_pb2.DossierReturned(code=code, area=district),
+                       source="/motcua/test", subject=code, area=district)
 
 
 def received_event(district: str, code: str):
-    return build_event(name="dossier.received", data=events_pb2.DossierReceived(code=code, district=district),
-                       source="/motcua/test", subject=code, district=district)
+    return build_event(name="dossier.received", data=events_pb2.DossierReceived(code=code, area=district),
+                       source="/motcua/test", subject=code, area=district)
 
 
 def new_case(district: str, case_id: str | None = None, **fields) -> dict:
@@ -163,7 +163,7 @@ def test_add_messages_keeps_them_in_the_document(cases, district):
 
 def test_flush_publishes_every_message_and_clears_the_outbox(cases, publisher, observer, district):
     received, returned = received_event(district, "C-1"), returned_event(district, "C-1")
-    work = build_work(service="routing", district=district, type="routing.route_dossier",
+    work = build_work(service="routing", area=district, type="routing.route_dossier",
                       body={"dossier_id": "d-1"}, traceparent=received.traceparent)
     stored = cases.insert(add_messages(new_case(district), [received, returned, work]))
     assert len(stored[OUTBOX]) == 3 and stored[OUTBOX_SINCE] is not None

@@ -41,13 +41,13 @@ def test_queue_name_refuses_an_unknown_service(service):
         topology.queue_name(service, "bim-son")
 
 
-@pytest.mark.parametrize("district", ["Bim-Son", "bim son", "bim_son", "bim.son", "-bim", "bim-", "bim--son",
+@pytest.mark.parametrize("area", ["Bim-Son", "bim son", "bim_son", "bim.son", "-bim", "bim-", "bim--son",
                                       "", "bim-son\n", "bình-sơn", "#", "*"])
-def test_queue_name_refuses_a_bad_district_slug(district):
-    with pytest.raises(ValueError, match="district"):
-        topology.queue_name("routing", district)
-    with pytest.raises(ValueError, match="district"):
-        topology.event_routing_key(district, "dossier.received")
+def test_queue_name_refuses_a_bad_area_slug(area):
+    with pytest.raises(ValueError, match="area"):
+        topology.queue_name("routing", area)
+    with pytest.raises(ValueError, match="area"):
+        topology.event_routing_key(area, "dossier.received")
 
 
 def test_service_queue_bindings_follow_the_subscriptions():
@@ -77,7 +77,7 @@ def test_retry_queues_dead_letter_back_to_their_queue():
 
 @pytest.fixture(scope="module")
 def declared(amqp_uri):
-    """A private vhost with the archive and notify queues of two districts declared."""
+    """A private vhost with the archive and notify queues of two areas declared."""
     with private_vhost(amqp_uri) as uri:
         with Connection(uri) as connection:
             names = topology.declare(connection, SERVICES, DISTRICTS, DELAYS)

@@ -82,7 +82,7 @@ class Received:
 @dataclass
 class BrokerProbe:
     """An independent AMQP client (pika, not kombu): its own exclusive queue bound to every public
-    event, and the work queues ``routing.<district>`` of the catalog's districts, purged at start.
+    event, and the work queues ``routing.<area>`` of the catalog's areas, purged at start.
 
     Intake publishes with publisher confirms, so once a call returns its messages are already in
     these queues: reading right after the call needs no waiting, and an empty queue is a fact."""
@@ -103,9 +103,9 @@ class BrokerProbe:
         """Every public event published since the last call."""
         return self._drain(self.events_queue)
 
-    def work(self, district: str = "bim-son") -> list[Received]:
-        """Every work message for routing in ``district`` since the last call."""
-        return self._drain(self.work_queues[district])
+    def work(self, area: str = "bim-son") -> list[Received]:
+        """Every work message for routing in ``area`` since the last call."""
+        return self._drain(self.work_queues[area])
 
     def pending(self) -> dict[str, int]:
         """Messages waiting in each probed queue (nothing is consumed)."""
@@ -122,13 +122,13 @@ def broker(vhost_uri: str, catalog: Catalog) -> Iterator[BrokerProbe]:
     events_queue = channel.queue_declare("", exclusive=True).method.queue
     channel.queue_bind(events_queue, EVENTS_EXCHANGE.name, routing_key="#")
     probe = BrokerProbe(channel, events_queue)
-    for district in catalog.units:
-        name = queue_name("routing", district)
+    for area in catalog.areas():  # only the queues the platform's workers consume
+        name = queue_name("routing", area)
         # Declared as motcua.messaging.topology.work_queue declares it (durable, bound by name).
         channel.queue_declare(name, durable=True)
         channel.queue_bind(name, WORK_EXCHANGE.name, routing_key=name)
         channel.queue_purge(name)
-        probe.work_queues[district] = name
+        probe.work_queues[area] = name
     yield probe
     connection.close()
 

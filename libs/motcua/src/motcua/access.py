@@ -1,5 +1,6 @@
 """Who may call what (DESIGN.md, least privilege): mutual TLS tells which agency calls, an access
-list says which methods and which districts each agency may use.
+list says which methods and which areas each agency may use (an area is the district-level
+unit a dossier's receiving unit lies in, or the province: ``motcua.areas``).
 
 The access list is a YAML file an operator edits::
 
@@ -11,14 +12,14 @@ The access list is a YAML file an operator edits::
       # the common name (CN) of the agency's client certificate
       cong-dich-vu-cong-quoc-gia:
         methods: ["motcua.intake.v1.IntakeService/*"]
-        districts: ["*"]
-      ubnd-thi-xa-bim-son:
+        areas: ["*"]
+      ubnd-thi-xa-bim-son:   # its dossiers and those of its wards
         methods: [motcua.intake.v1.IntakeService/GetDossier]
-        districts: [bim-son, phuong-ba-dinh]
+        areas: [bim-son]
 
 The gRPC edge calls :meth:`AccessList.authorize` before every method (``build_server`` does it) and
-keeps the caller's grant for the call; a servicer that learns a district only from the data it
-loads (GetDossier) then calls :func:`require_district`. Health and reflection are always public.
+keeps the caller's grant for the call; a servicer that learns an area only from the data it
+loads (GetDossier) then calls :func:`require_area`. Health and reflection are always public.
 Without an access list (development) every caller may do everything.
 """
 
@@ -44,20 +45,20 @@ class AccessListError(ValueError):
 
 @dataclass(frozen=True)
 class Grant:
-    """What one agency may call, and for which districts."""
+    """What one agency may call, and for which areas."""
 
     agency: str
     methods: frozenset[str]
-    districts: frozenset[str]
+    areas: frozenset[str]
 
     def allows_method(self, method: str) -> bool:
         return _matches(self.methods, method)
 
-    def allows_district(self, district: str) -> bool:
-        return "*" in self.districts or district in self.districts
+    def allows_area(self, area: str) -> bool:
+        return "*" in self.areas or area in self.areas
 
 
-EVERYTHING = Grant(agency="", methods=frozenset({"*"}), districts=frozenset({"*"}))
+EVERYTHING = Grant(agency="", methods=frozenset({"*"}), areas=frozenset({"*"}))
 _current: contextvars.ContextVar[Grant] = contextvars.ContextVar("motcua_grant", default=EVERYTHING)
 
 
@@ -86,10 +87,10 @@ class AccessList:
         agencies = {}
         for agency, grant in (data.get("agencies") or {}).items():
             at = f"{where}: agencies.{agency}"
-            if not isinstance(grant, dict) or set(grant) - {"methods", "districts"}:
-                raise AccessListError(f"{at}: must be a mapping with 'methods' and 'districts'")
+            if not isinstance(grant, dict) or set(grant) - {"methods", "areas"}:
+                raise AccessListError(f"{at}: must be a mapping with 'methods' and 'areas'")
             agencies[str(agency)] = Grant(str(agency), _names(grant.get("methods"), f"{at}.methods"),
-                                          _names(grant.get("districts"), f"{at}.districts"))
+                                          _names(grant.get("areas"), f"{at}.areas"))
         return cls(agencies, public)
 
     def authorize(self, agency: str | None, method: str) -> Grant:
@@ -116,11 +117,11 @@ def leave(token: contextvars.Token) -> None:
     _current.reset(token)
 
 
-def require_district(district: str) -> None:
-    """Refuse the current call if its agency may not see ``district``'s dossiers."""
+def require_area(area: str) -> None:
+    """Refuse the current call if its agency may not see the dossiers of ``area``."""
     grant = _current.get()
-    if not grant.allows_district(district):
-        raise PermissionDenied(f"agency {grant.agency!r} may not see dossiers of {district!r}")
+    if not grant.allows_area(area):
+        raise PermissionDenied(f"agency {grant.agency!r} may not see dossiers of area {area!r}")
 
 
 def _matches(patterns: Iterable[str], method: str) -> bool:

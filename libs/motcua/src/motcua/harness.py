@@ -49,7 +49,7 @@ class SeenEvent:
     id: str
     type: str
     subject: str
-    district: str
+    area: str
     routing_key: str
     body: bytes
     headers: dict
@@ -59,7 +59,7 @@ class SeenEvent:
 @dataclass
 class EventCollector:
     """Subscribes its own exclusive queue to the public events (every one, or those of
-    ``bindings``, topic patterns of ``<district>.<event-type>``) and keeps what arrives."""
+    ``bindings``, topic patterns of ``<area>.<event-type>``) and keeps what arrives."""
 
     amqp_uri: str
     bindings: tuple[str, ...] = ("#",)
@@ -93,7 +93,7 @@ class EventCollector:
                 seen = SeenEvent(id=headers.get(f"{HEADER_PREFIX}id", ""),
                                  type=headers.get(f"{HEADER_PREFIX}type", ""),
                                  subject=headers.get(f"{HEADER_PREFIX}subject", ""),
-                                 district=headers.get(f"{HEADER_PREFIX}district", ""),
+                                 area=headers.get(f"{HEADER_PREFIX}area", ""),
                                  routing_key=method.routing_key, body=body, headers=headers, at=arrived)
                 with self._lock:
                     self.events.append(seen)
@@ -167,13 +167,14 @@ def sample_pdf(text: str) -> bytes:
     return bytes(pdf.output())
 
 
-def sample_request(district: str, n: int, documents: int = 2):
-    """A submission as an agency's client would make it (generated stubs, stock grpcio)."""
+def sample_request(unit: str, n: int, documents: int = 2, procedure_code: str = "1.004616"):
+    """A submission to ``unit`` (its slug) as an agency's client would make it (generated stubs,
+    stock grpcio)."""
     from motcua.intake.v1 import intake_pb2
     from motcua.types.v1 import types_pb2
 
     return intake_pb2.SubmitDossierRequest(
-        request_id=str(uuid.uuid4()), procedure_code="1.004616", district=district,
+        request_id=str(uuid.uuid4()), procedure_code=procedure_code, receiving_unit=unit,
         applicant=types_pb2.Applicant(full_name=f"Công dân {n}", identity_number=f"038{n:09d}",
                                       email=f"cong.dan.{n}@example.vn"),
         documents=[intake_pb2.Document(name=f"tai-lieu-{i + 1}.pdf", media_type="application/pdf",

@@ -1,4 +1,4 @@
-"""JSON structured logging with the dossier code, district, event id and trace id bound.
+"""JSON structured logging with the dossier code, area, receiving unit, event id and trace id bound.
 
 ``bind(...)`` adds fields to every log record written inside it (contextvars, so it follows
 threads' and greenlets' own contexts). Personal data of citizens is never bound or logged.
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from pythonjsonlogger.json import JsonFormatter
 
-BOUND_FIELDS = ("service", "dossier_code", "district", "event_id", "trace_id", "request_id")
+BOUND_FIELDS = ("service", "dossier_code", "area", "unit", "event_id", "trace_id", "request_id")
 _bound: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("motcua_log_fields", default=None)
 
 

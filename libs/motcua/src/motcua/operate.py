@@ -94,7 +94,7 @@ class StreamedEvent:
     id: str
     type: str
     subject: str
-    district: str
+    area: str
     time: str
     routing_key: str
     body: bytes
@@ -111,7 +111,7 @@ def stream_offset(value: str) -> object:
 
 
 def read_events(amqp_uri: str, start: object = "first", limit: int = 100, idle_s: float = 2.0,
-                district: str | None = None) -> Iterator[StreamedEvent]:
+                area: str | None = None) -> Iterator[StreamedEvent]:
     """Events of the stream from ``start``, until ``limit`` or ``idle_s`` without a new one."""
     connection, channel = _channel(amqp_uri)
     channel.basic_qos(prefetch_count=min(max(limit, 1), 1000))  # streams need a prefetch
@@ -133,9 +133,10 @@ def read_events(amqp_uri: str, start: object = "first", limit: int = 100, idle_s
             event = StreamedEvent(
                 offset=int(headers.get("x-stream-offset", -1)), id=headers.get(f"{HEADER_PREFIX}id", ""),
                 type=headers.get(f"{HEADER_PREFIX}type", ""), subject=headers.get(f"{HEADER_PREFIX}subject", ""),
-                district=headers.get(f"{HEADER_PREFIX}district", ""), time=headers.get(f"{HEADER_PREFIX}time", ""),
+                area=headers.get(f"{HEADER_PREFIX}area") or headers.get(f"{HEADER_PREFIX}district", ""),
+                time=headers.get(f"{HEADER_PREFIX}time", ""),
                 routing_key=method.routing_key, body=body, properties=properties)
-            if district and event.district != district:
+            if area and event.area != area:
                 continue
             yield event
             taken += 1
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     events = commands.add_parser("events")
     events.add_argument("--from", dest="start", default="first", help="first | last | next | offset | ISO time")
     events.add_argument("--limit", type=int, default=100)
-    events.add_argument("--district")
+    events.add_argument("--area", help="only the events of this area")
     events.add_argument("--to-queue", help="republish the events into this (existing) queue")
     args = parser.parse_args(argv)
     amqp_uri = PlatformSettings.load().amqp_uri
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dlq-replay":
         print(f"moved {replay_parked(amqp_uri, args.queue, args.limit)} messages back to {args.queue}")
     else:
-        found = list(read_events(amqp_uri, stream_offset(args.start), args.limit, district=args.district))
+        found = list(read_events(amqp_uri, stream_offset(args.start), args.limit, area=args.area))
         if args.to_queue:
             print(f"republished {republish(amqp_uri, found, args.to_queue)} events to {args.to_queue}")
         else:

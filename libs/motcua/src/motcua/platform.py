@@ -1,6 +1,6 @@
 """The processes that make up motcua on one machine, for ``make run`` and the e2e tests.
 
-Each service runs a worker process (nameko; consumes its district queues, relays its outbox);
+Each service runs a worker process (nameko; consumes its area queues, relays its outbox);
 services with a gRPC API also run an api process (grpcio). Module names only: the kernel does not
 import the services.
 """
@@ -23,9 +23,11 @@ def api_spec(service: str, env: Mapping[str, str], port: int, name: str | None =
                        env={**env, "MOTCUA_GRPC_PORT": str(port)}, ready_pattern=READY)
 
 
-def worker_spec(service: str, env: Mapping[str, str], districts: Iterable[str] | None = None,
+def worker_spec(service: str, env: Mapping[str, str], areas: Iterable[str] | None = None,
                 name: str | None = None) -> ProcessSpec:
-    extra = {"MOTCUA_DISTRICTS": ",".join(districts)} if districts else {}
+    """A worker of ``service`` for ``areas`` (default: the MOTCUA_AREAS of ``env``, else every
+    area of the catalog)."""
+    extra = {"MOTCUA_AREAS": ",".join(areas)} if areas else {}
     return ProcessSpec(name=name or f"{service}-worker",
                        argv=[sys.executable, "-m", f"{service}.entrypoints.worker"],
                        env={**env, **extra}, ready_pattern=READY)

@@ -8,6 +8,7 @@ keeps the two in step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,17 @@ from typing import Annotated, ClassVar
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from motcua.areas import catalog_areas
+
 ENV_PREFIX = "MOTCUA_"
+# The sample catalog of a source checkout (services/intake/catalog/thanh-hoa); images set
+# MOTCUA_CATALOG_PATH or MOTCUA_AREAS instead.
+SAMPLE_CATALOG = Path(__file__).resolve().parents[4] / "services" / "intake" / "catalog" / "thanh-hoa"
+
+
+@functools.lru_cache(maxsize=8)
+def _catalog_areas(path: Path) -> list[str]:
+    return catalog_areas(path)
 
 
 def _split_csv(value: object) -> object:
@@ -36,11 +47,18 @@ class PlatformSettings(BaseSettings):
         "amqp://guest:guest@127.0.0.1:5672/",
         description="RabbitMQ connection URI (work queues and the public event exchange).",
     )
-    districts: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["bim-son", "ba-thuoc"],
-        description="Comma-separated district slugs whose queues this worker consumes "
-        "(run one worker per district to scale a district on its own).",
+    areas: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated areas (the district-level unit a dossier's receiving unit lies in, or the "
+        "province for province-level units) this process serves: a worker consumes their queues, an api accepts "
+        "dossiers only for units in them. Empty: every area of the catalog. Run one worker per area to scale an "
+        "area on its own.",
     )
+    catalog_path: Path | None = Field(
+        None, description="Procedure catalog: a YAML file, or a directory whose `*.yaml`, `*.yml` and `*.json` "
+        "files together form the catalog; empty: the bundled Thanh Hóa sample, services/intake/catalog/thanh-hoa/. "
+        "Intake loads all of it; the other services read its units to know the areas. Check it with "
+        "`python -m intake.catalog_cli validate PATH`.")
     mongo_uri: str | None = Field(
         None,
         description="MongoDB URI. When set, metadata goes to MongoDB through mongoengine; "
@@ -68,7 +86,7 @@ class PlatformSettings(BaseSettings):
         None, description="PEM CA certificate(s) that issue agencies' client certificates.")
     grpc_access_list: Path | None = Field(
         None, description="YAML access list: which agency (client certificate CN) may call which methods "
-        "for which districts. Empty: every caller may call everything (development only).")
+        "for which areas. Empty: every caller may call everything (development only).")
     retry_delays_ms: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [500, 2000, 10000],
         description="Comma-separated delays before each retry of a failed message; "
@@ -96,7 +114,7 @@ class PlatformSettings(BaseSettings):
         "day to check due dates against hand-computed ones).",
     )
 
-    _split_lists = field_validator("districts", "retry_delays_ms", "fault_points", mode="before")(_split_csv)
+    _split_lists = field_validator("areas", "retry_delays_ms", "fault_points", mode="before")(_split_csv)
 
     @classmethod
     def load(cls, **overrides: object) -> PlatformSettings:
@@ -107,6 +125,17 @@ class PlatformSettings(BaseSettings):
         """The clock the domain reads: now, moved by ``clock_offset_s`` (0 outside tests)."""
         offset = timedelta(seconds=self.clock_offset_s)
         return lambda: datetime.now(UTC) + offset
+
+    @property
+    def catalog_file(self) -> Path:
+        """The catalog's file or directory."""
+        return self.catalog_path or SAMPLE_CATALOG
+
+    def served_areas(self) -> list[str]:
+        """The areas this process serves: the ``areas`` setting, or every area of the catalog."""
+        if self.areas:
+            return list(self.areas)
+        return _catalog_areas(self.catalog_file)
 
     @property
     def sqlite_path(self) -> Path:

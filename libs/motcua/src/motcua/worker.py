@@ -1,7 +1,7 @@
 """The nameko edge shared by every service's worker process.
 
 A worker is a nameko service built at start-up from the settings: one consumer entrypoint per
-district queue (``<service>.<district>``) and a timer that runs the outbox relay. Its handlers
+area queue (``<service>.<area>``, for every area it serves) and a timer that runs the outbox relay. Its handlers
 hand each delivery to a :class:`~motcua.runtime.WorkerRuntime`, so nameko stays at the edge and
 can be replaced. Call :func:`main` from a module that has monkey-patched eventlet first.
 """
@@ -80,16 +80,16 @@ class Runtime(DependencyProvider):
 def build_service(service: str, settings: PlatformSettings,
                   factory: Callable[[PlatformSettings], WorkerRuntime],
                   timers: Mapping[str, Callable[[PlatformSettings], float]] | None = None) -> type:
-    """The nameko service class for these settings' districts; ``timers`` maps the name of each of
+    """The nameko service class for these settings' areas; ``timers`` maps the name of each of
     the runtime's periodic jobs to its interval in seconds, read from the settings."""
     attrs: dict[str, object] = {"name": f"{service}_worker", "runtime": Runtime(factory)}
-    for district in settings.districts:
-        queue = topology.service_queue(service, district)
+    for area in settings.served_areas():
+        queue = topology.service_queue(service, area)
 
         def consume(self, delivery: Delivery) -> None:
             self.runtime.handle(delivery)
 
-        consume.__name__ = f"consume_{district.replace('-', '_')}"
+        consume.__name__ = f"consume_{area.replace('-', '_')}"
         attrs[consume.__name__] = DeliveryConsumer.decorator(
             queue, prefetch_count=settings.prefetch_count)(consume)
 
@@ -118,7 +118,7 @@ def main(service: str, settings_class: type[PlatformSettings],
     config = {"AMQP_URI": settings.amqp_uri, "max_workers": max(4, settings.prefetch_count),
               "PREFETCH_COUNT": settings.prefetch_count, SETTINGS_KEY: settings}
     with Connection(settings.amqp_uri) as connection:
-        topology.declare(connection, [service], settings.districts, settings.retry_delays_ms)
+        topology.declare(connection, [service], settings.served_areas(), settings.retry_delays_ms)
     with nameko_config.patch(config):
         runner = ServiceRunner()
         runner.add_service(service_class)
@@ -129,7 +129,7 @@ def main(service: str, settings_class: type[PlatformSettings],
 
         signal.signal(signal.SIGTERM, on_sigterm)
         runner.start()
-        queues = ", ".join(topology.queue_name(service, d) for d in settings.districts)
+        queues = ", ".join(topology.queue_name(service, a) for a in settings.served_areas())
         log.info("worker ready", extra={"queues": queues})
         print(f"READY {service} worker consuming {queues}", flush=True)
         waiting = eventlet.spawn(runner.wait)

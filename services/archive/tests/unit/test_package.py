@@ -17,7 +17,7 @@ def test_files_are_named_by_checksum_never_by_what_the_applicant_typed():
 
 
 def test_bag_info_carries_the_file_metadata():
-    info = bag_info(code="000.00.06.H56-261125-0001", procedure_code="1.004616", district="bim-son",
+    info = bag_info(code="000.00.06.H56-261125-0001", procedure_code="1.004616", receiving_unit="bim-son",
                     received_at=datetime(2026, 11, 20, tzinfo=UTC), returned_at=datetime(2026, 11, 25, tzinfo=UTC),
                     document_count=3, retention="permanent")
     assert info["External-Identifier"] == "000.00.06.H56-261125-0001"

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
-from motcua.settings import PlatformSettings
+from motcua.settings import SAMPLE_CATALOG, PlatformSettings
 
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "catalog" / "thanh-hoa"
-
+DEFAULT_CATALOG = SAMPLE_CATALOG  # the bundled Thanh Hóa sample
 
 class IntakeSettings(PlatformSettings):
     service: ClassVar[str] = "intake"
 
-    catalog_path: Path | None = Field(None, description="Procedure catalog: a YAML file, or a directory whose "
-                                      "`*.yaml`, `*.yml` and `*.json` files together form the catalog; empty: the "
-                                      "bundled Thanh Hóa sample, services/intake/catalog/thanh-hoa/. Check it "
-                                      "with `python -m intake.catalog_cli validate PATH`.")
-
-    @property
-    def catalog_file(self) -> Path:
-        """The catalog's file or directory."""
-        return self.catalog_path or DEFAULT_CATALOG
     max_document_bytes: int = Field(20 * 1024 * 1024, description="Largest document accepted, in bytes "
                                     "(a catalog component may set a lower limit of its own).")
     max_documents: int = Field(30, description="Most documents in one dossier.")

@@ -77,7 +77,7 @@ def request(**changes) -> intake_pb2.SubmitDossierRequest:
     fields = {
         "request_id": str(uuid.uuid4()),
         "procedure_code": "1.004616",
-        "district": "bim-son",
+        "receiving_unit": "bim-son",
         "applicant": types_pb2.Applicant(full_name="Nguyễn Văn An", identity_number="038095001234",
                                          email="an@example.vn"),
         "documents": [intake_pb2.Document(name="don-de-nghi.pdf", media_type="application/pdf", content=PDF,
@@ -118,7 +118,8 @@ def test_submit_then_get_by_id_and_by_code(api: Api, broker):
     by_code = api.intake.GetDossier(intake_pb2.GetDossierRequest(code=answer.code), timeout=10).dossier
     assert by_id == by_code
     assert (by_id.dossier_id, by_id.code, by_id.status) == (answer.dossier_id, answer.code, answer.status)
-    assert (by_id.district, by_id.unit_id, by_id.procedure_code) == ("bim-son", "000.00.06.H56", "1.004616")
+    assert (by_id.receiving_unit, by_id.area, by_id.district, by_id.unit_id, by_id.procedure_code) == (
+        "bim-son", "bim-son", "bim-son", "000.00.06.H56", "1.004616")
     assert by_id.received_at == answer.received_at
     assert by_id.applicant == sent.applicant
     assert [(d.name, d.media_type, d.size) for d in by_id.documents] == [
@@ -185,7 +186,7 @@ def test_bad_input_is_invalid_argument_naming_the_field(api: Api, broker, change
 
 
 @pytest.mark.parametrize("changes, named", [
-    pytest.param({"district": "hai-phong"}, "hai-phong", id="unknown-district"),
+    pytest.param({"receiving_unit": "hai-phong"}, "hai-phong", id="unknown-unit"),
     pytest.param({"procedure_code": "9.999999"}, "9.999999", id="unknown-procedure"),
 ])
 def test_unknown_district_or_procedure_is_not_found(api: Api, broker, changes, named):

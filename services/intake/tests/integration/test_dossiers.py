@@ -57,16 +57,16 @@ def document(name: str = "don-de-nghi.pdf", media_type: str = "application/pdf",
 GOOD_DOCUMENTS = [document("don-de-nghi.pdf"), document("ban-ve.png", "image/png", PNG, "ban-ve")]
 
 
-def submission(request_id: str | None = None, *, procedure_code: str = BUILDING_PERMIT, district: str = "bim-son",
+def submission(request_id: str | None = None, *, procedure_code: str = BUILDING_PERMIT, receiving_unit: str = "bim-son",
                applicant=_DEFAULT, documents=None, traceparent: str | None = None) -> SubmitDossier:
     """A submission; the fingerprint covers everything but the request id, as the gRPC edge's does."""
     applicant = APPLICANT if applicant is _DEFAULT else applicant
     documents = list(GOOD_DOCUMENTS) if documents is None else documents
-    payload = [procedure_code, district, vars(applicant) if applicant else None,
+    payload = [procedure_code, receiving_unit, vars(applicant) if applicant else None,
                [[d.name, d.media_type, d.component, hashlib.sha256(d.content).hexdigest()] for d in documents]]
     fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     return SubmitDossier(request_id=f"req-{uuid.uuid4()}" if request_id is None else request_id,
-                         fingerprint=fingerprint, procedure_code=procedure_code, district=district,
+                         fingerprint=fingerprint, procedure_code=procedure_code, receiving_unit=receiving_unit,
                          applicant=applicant, documents=documents, traceparent=traceparent)
 
 
@@ -96,7 +96,8 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert dossier.status is Status.RECEIVED and int(dossier.status) == 2
     assert CODE_RE.match(dossier.code), dossier.code
     assert dossier.code == "000.00.06.H56-261126-0001"  # 2026-11-25T18:00Z is the 26th in Vietnam
-    assert (dossier.district, dossier.unit_id, dossier.procedure_code) == ("bim-son", "000.00.06.H56", BUILDING_PERMIT)
+    assert (dossier.receiving_unit, dossier.area, dossier.unit_id, dossier.procedure_code) == (
+        "bim-son", "bim-son", "000.00.06.H56", BUILDING_PERMIT)
     assert dossier.applicant["identity_number"] == APPLICANT.identity_number
     assert dossier.procedure_version == 2  # the current version of 1.004616 in the sample catalog
 
@@ -129,7 +130,7 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert headers["cloudEvents:type"] == "vn.motcua.dossier.received.v1"
     assert headers["cloudEvents:source"] == "/motcua/intake"
     assert headers["cloudEvents:subject"] == dossier.code
-    assert headers["cloudEvents:district"] == "bim-son"
+    assert headers["cloudEvents:area"] == "bim-son"
     assert headers["cloudEvents:dataschema"] == "type.googleapis.com/motcua.events.v1.DossierReceived"
     assert headers["cloudEvents:id"]
     assert datetime.fromisoformat(headers["cloudEvents:time"]).tzinfo is not None
@@ -138,7 +139,7 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert event.properties.delivery_mode == 2  # persistent
     cloud_event = parse_event(event.body, event.properties.headers, event.properties.content_type)
     data = cloud_event.decode(events_pb2.DossierReceived)
-    assert (data.dossier_id, data.code, data.district, data.unit_id) == (dossier.id, dossier.code, "bim-son",
+    assert (data.dossier_id, data.code, data.receiving_unit, data.unit_id) == (dossier.id, dossier.code, "bim-son",
                                                                          "000.00.06.H56")
     assert data.status == 2 and data.procedure_code == BUILDING_PERMIT
     assert data.applicant.identity_number == APPLICANT.identity_number
@@ -151,7 +152,8 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert work.headers["motcua-work-type"] == "routing.route_dossier"
     assert work.properties.message_id == f"route:{dossier.id}"
     body = json.loads(work.body)
-    assert (body["dossier_id"], body["code"], body["district"]) == (dossier.id, dossier.code, "bim-son")
+    assert (body["dossier_id"], body["code"], body["receiving_unit"], body["area"]) == (
+        dossier.id, dossier.code, "bim-son", "bim-son")
     assert [d["key"] for d in body["documents"]] == [r.key for r in dossier.documents]
     assert datetime.fromisoformat(body["received_at"]) == dossier.received_at
     assert broker.events() == [] and all(n == 0 for n in broker.pending().values())
@@ -162,7 +164,7 @@ def test_codes_number_each_unit_and_vietnam_day_from_0001(dossiers: Dossiers, cl
     assert codes == [f"000.00.06.H56-261126-{n:04d}" for n in (1, 2, 3)]
 
     # Another unit the same day has its own sequence.
-    assert dossiers.submit(submission(district="ba-thuoc")).code == "000.00.12.H56-261126-0001"
+    assert dossiers.submit(submission(receiving_unit="ba-thuoc")).code == "000.00.12.H56-261126-0001"
     assert dossiers.submit(submission()).code == "000.00.06.H56-261126-0004"
 
     # The next day in Vietnam starts again at 0001 (17:00Z is midnight in Hanoi).
@@ -199,7 +201,7 @@ def test_the_same_request_twice_is_one_dossier(dossiers: Dossiers, store, bucket
 @pytest.mark.parametrize("change", [
     pytest.param({"applicant": Applicant("Lê Thị Bình", "001099012345")}, id="other-applicant"),
     pytest.param({"documents": [document("don-de-nghi.pdf", content=pdf("another text"))]}, id="other-document"),
-    pytest.param({"district": "ba-thuoc"}, id="other-district"),
+    pytest.param({"receiving_unit": "ba-thuoc"}, id="other-unit"),
 ])
 def test_a_reused_request_id_with_another_payload_is_refused(dossiers: Dossiers, store, bucket, broker, change):
     first = dossiers.submit(submission("portal-0001"))
@@ -243,7 +245,7 @@ def test_a_retry_publishes_what_a_failed_publish_left_pending(store, bucket, cat
 
 BAD_SUBMISSIONS = [
     pytest.param({"request_id": ""}, InvalidArgument, "request_id", id="missing-request-id"),
-    pytest.param({"district": "hai-phong"}, NotFound, "hai-phong", id="unknown-district"),
+    pytest.param({"receiving_unit": "hai-phong"}, NotFound, "hai-phong", id="unknown-unit"),
     pytest.param({"procedure_code": "9.999999"}, NotFound, "9.999999", id="unknown-procedure"),
     pytest.param({"applicant": None}, InvalidArgument, "applicant", id="missing-applicant"),
     pytest.param({"applicant": Applicant("Nguyễn Văn An", "38095001234")}, InvalidArgument,

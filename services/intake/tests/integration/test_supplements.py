@@ -61,7 +61,7 @@ def submit(dossiers: Dossiers, procedure: str, district: str, uploaded=()) -> Do
     documents = [] if uploaded else [doc(FIRST_COMPONENT[procedure])]
     request_id = f"req-{uuid.uuid4()}"
     return dossiers.submit(SubmitDossier(request_id=request_id, fingerprint=request_id, procedure_code=procedure,
-                                         district=district, applicant=APPLICANT, documents=documents,
+                                         receiving_unit=district, applicant=APPLICANT, documents=documents,
                                          uploaded=list(uploaded)))
 
 
@@ -69,14 +69,15 @@ def supplement_requested(dossier: Dossier, at: datetime, deadline: datetime | No
                          reason: str = "Thiếu giấy xác nhận khuyết tật") -> Delivery:
     """Routing's public event as intake's worker receives it from its queue."""
     event = build_event(name="dossier.supplement_requested", source="/motcua/routing", subject=dossier.code,
-                        district=dossier.district, time=at, data=events_pb2.SupplementRequested(
-                            dossier_id=dossier.id, code=dossier.code, district=dossier.district, reason=reason,
+                        area=dossier.area, time=at, data=events_pb2.SupplementRequested(
+                            dossier_id=dossier.id, code=dossier.code, receiving_unit=dossier.receiving_unit,
+                            area=dossier.area, reason=reason,
                             requested_by="chuyen-vien-ldtbxh", requested_at=timestamp(at),
                             supplement_deadline=timestamp(deadline) if deadline else None,
                             due_at=timestamp(dossier.due_at), status=int(Status.SUPPLEMENT_REQUESTED)))
     message = event.to_outgoing()
     return Delivery(body=message.body, headers=message.headers, content_type=message.content_type,
-                    queue=f"intake.{dossier.district}", routing_key=message.routing_key)
+                    queue=f"intake.{dossier.area}", routing_key=message.routing_key)
 
 
 def answer(code: str, *documents: IncomingDocument, uploaded=(), request_id: str | None = None,
@@ -124,9 +125,12 @@ def test_pause_moves_the_appointment_by_the_working_time_spent_waiting(dossiers,
     assert [d.component for d in done.documents] == ["to-khai", "giay-to-chung-minh"]
     assert [row["action"] for row in done.history][-2:] == ["supplement requested", "supplemented"]
 
-    (event,) = [e for e in broker.events() if e.routing_key == f"{COMMUNE}.dossier.supplemented"]
+    # A ward's dossier is worked in its town's area: bim-son's queues and routing keys.
+    assert (dossier.receiving_unit, dossier.area) == (COMMUNE, "bim-son")
+    (event,) = [e for e in broker.events() if e.routing_key == "bim-son.dossier.supplemented"]
     data = parse_event(event.body, event.headers, event.properties.content_type).decode(events_pb2.DossierSupplemented)
-    assert (data.code, data.status) == (dossier.code, int(Status.PROCESSING))
+    assert (data.code, data.status, data.receiving_unit, data.area) == (
+        dossier.code, int(Status.PROCESSING), COMMUNE, "bim-son")
     assert data.due_at.ToDatetime(UTC) == vn(2026, 12, 23, 8, 30)
     assert data.previous_due_at.ToDatetime(UTC) == vn(2026, 12, 18, 17)
     assert [(d.component, d.sha256) for d in data.documents] == [
@@ -282,7 +286,7 @@ def test_an_upload_of_a_type_its_component_does_not_take_is_refused(dossiers, st
     request_id = f"req-{uuid.uuid4()}"
     with pytest.raises(InvalidArgument) as excinfo:
         dossiers.submit(SubmitDossier(request_id=request_id, fingerprint=request_id, procedure_code="1.001612",
-                                      district="bim-son", applicant=APPLICANT, documents=[], uploaded=[named]))
+                                      receiving_unit="bim-son", applicant=APPLICANT, documents=[], uploaded=[named]))
     assert excinfo.value.field == "uploaded[0].upload_id"
     assert "image/png is not accepted" in str(excinfo.value)
     assert store.collection(DossierRecord).count({}) == 0

@@ -15,7 +15,7 @@ class RoutingSettings(PlatformSettings):
 
     sla_sweep_interval_s: float = Field(
         30.0, description="How often the worker's SLA sweep looks for steps and dossiers due soon or overdue, "
-        "supplement deadlines passed and apologies (form 04) to issue, in the districts it serves.")
+        "supplement deadlines passed and apologies (form 04) to issue, in the areas it serves.")
     sla_sweep_lease_s: float = Field(
         120.0, description="How long a sweep holds a dossier it claimed; a replica that dies meanwhile leaves "
         "it to be swept again after this.")

@@ -138,7 +138,7 @@ class Env:
     def open(self, n: int, received_at: dt.datetime = FRIDAY_16, procedure_code: str = "1.001776") -> str:
         code = f"000.01.06.H56-{received_at:%y%m%d}-{n:04d}"
         due = ProcessDefinition.from_dict(PROCESS).due_from(received_at, CALENDAR)
-        self.officials.open({"dossier_id": f"d{n}", "code": code, "district": "dong-son",
+        self.officials.open({"dossier_id": f"d{n}", "code": code, "receiving_unit": "dong-son", "area": "dong-son",
                              "procedure_code": procedure_code, "received_at": received_at.isoformat(),
                              "due_at": due.isoformat(), "process": PROCESS})
         return code
@@ -467,7 +467,7 @@ def test_statistics_of_a_unit_over_grpc(env: Env):
     assert set(response.counts) == {k.value for k in Kpi}
     assert dict(response.percentages) == {"received_online": 0.0, "in_process_overdue": 0.0}
     by_district = env.stub.GetStatistics(routing_pb2.GetStatisticsRequest(
-        district="dong-son", procedure_code="1.001776", period_start=friday, period_end=friday))
+        area="dong-son", procedure_code="1.001776", period_start=friday, period_end=friday))
     assert by_district.counts == response.counts
     other = env.stub.GetStatistics(routing_pb2.GetStatisticsRequest(unit="ba-thuoc", period_start=friday))
     assert not any(other.counts.values()) and not other.percentages
@@ -475,7 +475,7 @@ def test_statistics_of_a_unit_over_grpc(env: Env):
 
 @pytest.mark.parametrize(("request_fields", "field"), [
     ({"period_start": timestamp(FRIDAY_16)}, "unit"),
-    ({"unit": "dong-son", "district": "dong-son", "period_start": timestamp(FRIDAY_16)}, "unit"),
+    ({"unit": "dong-son", "area": "dong-son", "period_start": timestamp(FRIDAY_16)}, "unit"),
     ({"unit": "dong-son"}, "period_start"),
     ({"unit": "dong-son", "period_start": timestamp(FRIDAY_16),
       "period_end": timestamp(FRIDAY_16 - dt.timedelta(days=3))}, "period.end"),

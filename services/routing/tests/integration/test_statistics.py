@@ -95,7 +95,8 @@ def template() -> dict:
     definition = ProcessDefinition.from_dict(PROCESS)
     received = dt.datetime(2027, 3, 1, 9, tzinfo=VN_TZ)
     instance = WorkflowInstance.open(definition=definition, dossier_id="template", code="template",
-                                     district="bim-son", procedure_code=PROCEDURES[0], received_at=received,
+                                     receiving_unit="bim-son", area="bim-son", procedure_code=PROCEDURES[0],
+                                     received_at=received,
                                      due_at=definition.due_from(received, CALENDAR), now=received, calendar=CALENDAR)
     return {**to_document(instance, received), "revision": 1}
 
@@ -104,16 +105,16 @@ def store_all(store: Store, population: list[Generated], first_id: int = 0) -> S
     collection = store.collection(InstanceRecord)
     base = {**template(), "instance": {"generated": True}}  # the counts never read it
     for i, g in enumerate(population, start=first_id):
-        collection.insert({**base, "_id": f"d{i}", "code": f"code-{i}", "district": g.unit, "area": AREAS[g.unit],
+        collection.insert({**base, "_id": f"d{i}", "code": f"code-{i}", "receiving_unit": g.unit, "area": AREAS[g.unit],
                            "procedure_code": g.procedure_code, "status": int(g.snapshot.status),
                            **indicator_fields(g.snapshot)})
     return StatisticsQuery(collection, lambda: NOW)
 
 
-def expected(population: list[Generated], period: Period, unit: str = "", district: str = "",
+def expected(population: list[Generated], period: Period, unit: str = "", area: str = "",
              procedure_code: str = "") -> Counter[Kpi]:
     chosen = [g.snapshot for g in population
-              if (not unit or g.unit == unit) and (not district or AREAS[g.unit] == district)
+              if (not unit or g.unit == unit) and (not area or AREAS[g.unit] == area)
               and (not procedure_code or g.procedure_code == procedure_code)]
     return count(chosen, period, today=NOW.date())
 
@@ -135,17 +136,17 @@ def hundred_thousand(tmp_path_factory) -> Iterator[tuple[StatisticsQuery, list[G
 
 
 @pytest.mark.parametrize("period", PERIODS.values(), ids=PERIODS.keys())
-def test_100k_dossiers_counted_by_unit_and_by_district(hundred_thousand, period: Period):
+def test_100k_dossiers_counted_by_unit_and_by_area(hundred_thousand, period: Period):
     query, population = hundred_thousand
     assert_matches(query, population, period, unit="phuong-ba-dinh")
-    assert_matches(query, population, period, district="bim-son")
-    assert_matches(query, population, period, district="ba-thuoc", procedure_code="2.000908")
+    assert_matches(query, population, period, area="bim-son")
+    assert_matches(query, population, period, area="ba-thuoc", procedure_code="2.000908")
 
 
 def test_the_generated_population_reaches_every_indicator(hundred_thousand):
     _, population = hundred_thousand
-    counts = expected(population, PERIODS["past month"], district="bim-son") \
-        + expected(population, PERIODS["running month"], district="bim-son")
+    counts = expected(population, PERIODS["past month"], area="bim-son") \
+        + expected(population, PERIODS["running month"], area="bim-son")
     assert all(counts[k] > 0 for k in Kpi), counts
 
 
@@ -154,8 +155,8 @@ def test_both_backends_agree_with_the_classification(store: Store):
     query = store_all(store, population)
     for period in PERIODS.values():
         assert_matches(query, population, period, unit="bim-son")
-        assert_matches(query, population, period, district="ba-thuoc")
-        assert_matches(query, population, period, district="bim-son", procedure_code="1.004227")
+        assert_matches(query, population, period, area="ba-thuoc")
+        assert_matches(query, population, period, area="bim-son", procedure_code="1.004227")
 
 
 def test_a_real_instance_counts_as_its_snapshot(store: Store):
@@ -169,7 +170,7 @@ def test_a_real_instance_counts_as_its_snapshot(store: Store):
 
 
 @pytest.mark.parametrize(("scope", "field"), [
-    ({}, "unit"), ({"unit": "bim-son", "district": "bim-son"}, "unit"), ({"unit": "  "}, "unit")])
+    ({}, "unit"), ({"unit": "bim-son", "area": "bim-son"}, "unit"), ({"unit": "  "}, "unit")])
 def test_the_scope_is_one_unit_or_one_district(store: Store, scope: dict, field: str):
     query = StatisticsQuery(store.collection(InstanceRecord), lambda: NOW)
     with pytest.raises(InvalidArgument) as caught:

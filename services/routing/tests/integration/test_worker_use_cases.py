@@ -124,9 +124,10 @@ def delivered(message) -> Delivery:
 def route_dossier(n: int, received_at: dt.datetime = MONDAY_9):
     dossier_id = f"d{n}"
     due = ProcessDefinition.from_dict(PROCESS).due_from(received_at, CALENDAR)
-    return build_work(service="routing", district=DISTRICT, type="routing.route_dossier", id=f"route:{dossier_id}",
+    return build_work(service="routing", area=DISTRICT, type="routing.route_dossier", id=f"route:{dossier_id}",
                       body={"dossier_id": dossier_id, "code": f"{UNIT_ID}-{received_at:%y%m%d}-{n:04d}",
-                            "procedure_code": "1.004616", "district": DISTRICT, "area": DISTRICT, "unit_id": UNIT_ID,
+                            "procedure_code": "1.004616", "receiving_unit": DISTRICT, "area": DISTRICT,
+                            "unit_id": UNIT_ID,
                             "received_at": received_at.isoformat(), "due_at": due.isoformat(), "channel": "online",
                             "process": PROCESS, "documents": [{"key": "intake/d/aa", "sha256": "aa", "size": 1,
                                                                "media_type": "application/pdf", "name": "don.pdf"}]})
@@ -158,8 +159,9 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
     env.probe.event_types()
 
     signed = {"key": "signing/d2/bb", "sha256": "bb", "size": 9, "media_type": "application/pdf", "name": "ket-qua.pdf"}
-    report = build_work(service="routing", district=DISTRICT, type="routing.signing_completed", id="signed:d2:sign:1",
-                        body={"signing_request_id": "d2:sign:1", "dossier_id": "d2", "code": code, "district": DISTRICT,
+    report = build_work(service="routing", area=DISTRICT, type="routing.signing_completed", id="signed:d2:sign:1",
+                        body={"signing_request_id": "d2:sign:1", "dossier_id": "d2", "code": code,
+                              "receiving_unit": DISTRICT, "area": DISTRICT,
                               "signed": signed, "signers": ["ct-bim-son", "UBND thị xã Bỉm Sơn"]})
     env.work.dispatch(delivered(report))
     env.work.dispatch(delivered(report))
@@ -175,7 +177,7 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
 
 
 def _intake_event(name: str, data, code: str):
-    return build_event(name=name, data=data, source="/motcua/intake", subject=code, district=DISTRICT)
+    return build_event(name=name, data=data, source="/motcua/intake", subject=code, area=DISTRICT)
 
 
 def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
@@ -188,7 +190,7 @@ def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
     new_document = {"key": "intake/d3/cc", "sha256": "cc", "size": 4, "media_type": "application/pdf",
                     "name": "ban-ve.pdf"}
     supplemented = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
-        dossier_id="d3", code=code, district=DISTRICT, documents=[document_ref(new_document)]), code)
+        dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT, documents=[document_ref(new_document)]), code)
     env.work.dispatch(delivered(supplemented))
     env.work.dispatch(delivered(supplemented))
     instance = env.instances.get(dossier_id="d3").instance
@@ -200,19 +202,19 @@ def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
     assert [r.action for r in instance.timeline].count("supplement_received") == 1
 
     withdrawn = _intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
-        dossier_id="d3", code=code, district=DISTRICT, reason="không cần nữa"), code)
+        dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT, reason="không cần nữa"), code)
     env.work.dispatch(delivered(withdrawn))
     env.work.dispatch(delivered(withdrawn))
     assert int(env.instances.get(dossier_id="d3").instance.status) == 7
     # A report that no longer fits (a supplement for a withdrawn dossier) is parked, not dropped.
     late = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
-        dossier_id="d3", code=code, district=DISTRICT), code)
+        dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT), code)
     with pytest.raises(PermanentFailure, match="status 7"):
         env.work.dispatch(delivered(late))
     # One about a dossier not opened yet is retried (its route_dossier may still be on its way).
     with pytest.raises(NotOpenYet):
         env.work.dispatch(delivered(_intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
-            dossier_id="d404", code="x", district=DISTRICT), "x")))
+            dossier_id="d404", code="x", receiving_unit=DISTRICT, area=DISTRICT), "x")))
 
 
 def test_the_sweep_alerts_and_apologizes_once_and_replicas_never_act_twice(env: Env, store: Store):
@@ -267,7 +269,7 @@ def test_a_stale_sweep_write_loses_to_an_official(env: Env):
     code = env.instances.get(dossier_id="d40").instance.code
     env.clock.now = dt.datetime(2027, 3, 10, 9, 0, tzinfo=VN_TZ)
     collection = env.instances.collection
-    claimed = collection.claim({"district": DISTRICT, "next_check_at": {"$lte": env.clock.now}},
+    claimed = collection.claim({"area": DISTRICT, "next_check_at": {"$lte": env.clock.now}},
                                {"next_check_at": env.clock.now + dt.timedelta(minutes=2)})
     assert claimed is not None
     env.officials.act("r1", code, DESK, "complete")  # the official writes between claim and write

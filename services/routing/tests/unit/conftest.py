@@ -78,6 +78,7 @@ def open_social(social, calendar):
         process = process or social
         due = process.due_from(received_at, calendar)
         return WorkflowInstance.open(definition=process, dossier_id="d1", code="000.01.06.H56-261002-0001",
-                                     district="dong-son", procedure_code="1.001776", received_at=received_at,
+                                     receiving_unit="dong-son", area="dong-son", procedure_code="1.001776",
+                                     received_at=received_at,
                                      due_at=due, now=received_at, calendar=calendar)
     return make

@@ -58,7 +58,7 @@ def request_for(data: bytes, personal: str = DEV_OFFICIAL_ID, seal: str = DEV_SE
     return SigningRequest.from_dict({
         "request_id": "req-1",
         "dossier_code": DOSSIER,
-        "district": "bim-son",
+        "area": "bim-son",
         "document": {"key": f"routing/{DOSSIER}/draft", "sha256": hashlib.sha256(data).hexdigest(),
                      "size": len(data), "media_type": "application/pdf"},
         "signers": [{"role": "personal", "signer_id": personal}, {"role": "seal", "signer_id": seal}],

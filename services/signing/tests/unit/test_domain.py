@@ -46,7 +46,7 @@ def request_dict(**changes) -> dict:
     data = {
         "request_id": "req-1",
         "dossier_code": "000.00.06.H56-231027-0361",
-        "district": "bim-son",
+        "area": "bim-son",
         "document": ref_for(MINIMAL_PDF),
         "signers": [PERSONAL.to_dict(), SEAL.to_dict()],
     }
@@ -103,7 +103,7 @@ def test_signing_order_rule_accepts_personal_then_seal():
         ({"dossier_code": "  "}, "dossier_code"),
         ({"dossier_code": "../../etc/passwd"}, "dossier_code"),
         ({"dossier_code": "000.00.06.H56-231027-0361/x"}, "dossier_code"),
-        ({"district": ""}, "district"),
+        ({"area": ""}, "area"),
         ({"document": "routing/x"}, "document"),
         ({"document": {"key": "k"}}, "document"),
         ({"document": {**ref_for(MINIMAL_PDF), "sha256": "ABC"}}, "document.sha256"),
@@ -185,7 +185,7 @@ SIGNATURES = (
 
 def signed_document(data: bytes, **changes) -> SignedDocument:
     values = dict(
-        request_id="req-1", dossier_code="000.00.06.H56-231027-0361", district="bim-son",
+        request_id="req-1", dossier_code="000.00.06.H56-231027-0361", area="bim-son",
         source=ref_for(MINIMAL_PDF), document=ref_for(data, "signing/x/y"),
         sha256=hashlib.sha256(data).hexdigest(), size=len(data), signatures=SIGNATURES,
     )
@@ -264,7 +264,7 @@ def test_sign_document_reads_signs_writes_and_reports():
     assert (result.sha256, result.size) == (hashlib.sha256(stored).hexdigest(), len(stored))
     assert result.source == request.document
     assert result.signer_names == ("Nguyễn Văn An", "UBND thị xã Bỉm Sơn")
-    assert (result.request_id, result.dossier_code, result.district) == (
+    assert (result.request_id, result.dossier_code, result.area) == (
         "req-1", "000.00.06.H56-231027-0361", "bim-son")
 
 

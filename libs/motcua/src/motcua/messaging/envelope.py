@@ -3,7 +3,10 @@
 * :class:`CloudEvent` — a public event, CloudEvents 1.0 in binary content mode: the attributes
   travel as AMQP headers prefixed ``cloudEvents:`` (as the CloudEvents AMQP binding names them),
   the body is the protobuf ``data`` (``application/protobuf``), and ``dataschema`` names the
-  protobuf message. Types look like ``vn.motcua.dossier.received.v1``.
+  protobuf message. Types look like ``vn.motcua.dossier.received.v1``. The extension attribute
+  ``area`` names the area the dossier is worked in (:mod:`motcua.areas`), which is also the first
+  word of the routing key; the receiving unit is in the data. Before 2026-12 the attribute was
+  called ``district`` (and held the receiving unit); :func:`parse_event` still reads it.
 * :class:`WorkMessage` — an internal instruction from one pipeline stage to another
   (``routing.route_dossier``); a JSON body that may change freely.
 
@@ -89,7 +92,7 @@ class CloudEvent:
     type: str
     subject: str
     time: datetime
-    district: str
+    area: str
     data: bytes
     dataschema: str
     traceparent: str
@@ -104,13 +107,13 @@ class CloudEvent:
 
     @property
     def routing_key(self) -> str:
-        return topology.event_routing_key(self.district, self.name)
+        return topology.event_routing_key(self.area, self.name)
 
     def headers(self) -> dict[str, str]:
         return {f"{HEADER_PREFIX}{key}": value for key, value in {
             "specversion": SPEC_VERSION, "id": self.id, "source": self.source, "type": self.type,
             "subject": self.subject, "time": self.time.isoformat().replace("+00:00", "Z"),
-            "dataschema": self.dataschema, "district": self.district,
+            "dataschema": self.dataschema, "area": self.area,
             "traceparent": self.traceparent,
         }.items()}
 
@@ -132,13 +135,13 @@ def event_type(name: str, version: int = 1) -> str:
     return f"vn.motcua.{name}.v{version}"
 
 
-def build_event(*, name: str, data: Message, source: str, subject: str, district: str,
+def build_event(*, name: str, data: Message, source: str, subject: str, area: str,
                 traceparent: str | None = None, time: datetime | None = None,
                 version: int = 1) -> CloudEvent:
     """A new public event whose data is ``data``; validated before it is returned."""
     event = CloudEvent(
         id=new_id(), source=source, type=event_type(name, version), subject=subject,
-        time=time or datetime.now(UTC), district=district, data=data.SerializeToString(),
+        time=time or datetime.now(UTC), area=area, data=data.SerializeToString(),
         dataschema=f"type.googleapis.com/{data.DESCRIPTOR.full_name}",
         traceparent=child_traceparent(traceparent),
     )
@@ -147,15 +150,15 @@ def build_event(*, name: str, data: Message, source: str, subject: str, district
 
 
 def validate(event: CloudEvent) -> None:
-    missing = [name for name in ("id", "source", "type", "subject", "district") if not getattr(event, name)]
+    missing = [name for name in ("id", "source", "type", "subject", "area") if not getattr(event, name)]
     if missing:
         raise InvalidEnvelope(f"missing CloudEvents attributes: {', '.join(missing)}")
     if not TYPE_RE.match(event.type):
         raise InvalidEnvelope(f"type {event.type!r} is not vn.motcua.<area>.<event>.v<N>")
     if event.time.tzinfo is None:
         raise InvalidEnvelope("time must carry a time zone")
-    if not topology.DISTRICT_RE.match(event.district):
-        raise InvalidEnvelope(f"district {event.district!r} is not a slug")
+    if not topology.SLUG_RE.match(event.area):
+        raise InvalidEnvelope(f"area {event.area[:64]!r} is not a slug")
     if not TRACEPARENT_RE.match(event.traceparent):
         raise InvalidEnvelope("traceparent is not W3C trace context")
 
@@ -172,7 +175,7 @@ def parse_event(body: bytes, headers: Mapping[str, Any], content_type: str | Non
         raise InvalidEnvelope(f"time {attrs.get('time')!r} is not RFC 3339") from exc
     event = CloudEvent(
         id=attrs.get("id", ""), source=attrs.get("source", ""), type=attrs.get("type", ""),
-        subject=attrs.get("subject", ""), time=time, district=attrs.get("district", ""),
+        subject=attrs.get("subject", ""), time=time, area=attrs.get("area") or attrs.get("district", ""),
         data=body, dataschema=attrs.get("dataschema", ""), traceparent=attrs.get("traceparent", ""),
         datacontenttype=content_type or PROTOBUF,
     )
@@ -200,9 +203,10 @@ class WorkMessage:
         )
 
 
-def build_work(*, service: str, district: str, type: str, body: Mapping[str, Any],
+def build_work(*, service: str, area: str, type: str, body: Mapping[str, Any],
                traceparent: str | None = None, id: str | None = None) -> WorkMessage:
-    return WorkMessage(id=id or new_id(), type=type, queue=topology.queue_name(service, district),
+    """Work for ``service`` in ``area``: it travels to the queue ``<service>.<area>``."""
+    return WorkMessage(id=id or new_id(), type=type, queue=topology.queue_name(service, area),
                        body=dict(body), traceparent=child_traceparent(traceparent))
 
 

@@ -13,7 +13,7 @@ from motcua.messaging.envelope import OutgoingMessage
 
 log = logging.getLogger(__name__)
 
-_ENTITY_CACHE = 4096  # (exchange, routing key) pairs: event types x districts, work queues
+_ENTITY_CACHE = 4096  # (exchange, routing key) pairs: event types x areas, work queues
 _RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 
 

@@ -1,10 +1,14 @@
 """Names of exchanges and queues, as constants, and their declaration.
 
+Work is sharded by **area** (:mod:`motcua.areas`: the district-level unit a dossier's receiving
+unit lies in, or the province):
+
 * Work messages travel on the direct exchange ``motcua.work``; the routing key is the name of the
-  consuming queue ``<service>.<district>``, so each district has its own queue and workers.
+  consuming queue ``<service>.<area>``, so each area has its own queue and workers.
 * Public events travel on the topic exchange ``motcua.events`` with routing key
-  ``<district>.<event type>`` (e.g. ``bim-son.dossier.received``). A service that reacts to events
-  binds its own ``<service>.<district>`` queue to the patterns in :data:`SUBSCRIPTIONS`.
+  ``<area>.<event type>`` (e.g. ``bim-son.dossier.received``, also for a dossier received by a
+  ward of Bỉm Sơn). A service that reacts to events binds its own ``<service>.<area>`` queue to
+  the patterns in :data:`SUBSCRIPTIONS`.
 * A failed message is copied to ``<queue>.retry.<n>`` (a queue whose TTL is the n-th retry delay
   and whose dead-letter target is the original queue), and after the last retry to ``<queue>.dlq``,
   the parking queue an operator inspects and replays.
@@ -26,7 +30,7 @@ EVENT_STREAM_MAX_AGE = "30D"
 
 SERVICES = ("intake", "routing", "signing", "notify", "archive")
 
-# Which public events each service reacts to (routing-key patterns after "<district>.").
+# Which public events each service reacts to (routing-key patterns after "<area>.").
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     # routing's progress, for tracking; its supplement requests, which the applicant answers here
     "intake": ("dossier.assigned", "dossier.result_ready", "dossier.returned", "dossier.supplement_requested",
@@ -38,19 +42,19 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "archive": ("dossier.returned",),
 }
 
-DISTRICT_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would accept a trailing newline
+SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would accept a trailing newline
 
 
-def check_district(district: str) -> str:
-    if not DISTRICT_RE.match(district):
-        raise ValueError(f"district slug must be lowercase words joined by '-': {district!r}")
-    return district
+def check_area(area: str) -> str:
+    if not isinstance(area, str) or not SLUG_RE.match(area):
+        raise ValueError(f"area slug must be lowercase words joined by '-': {str(area)[:64]!r}")
+    return area
 
 
-def queue_name(service: str, district: str) -> str:
+def queue_name(service: str, area: str) -> str:
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
-    return f"{service}.{check_district(district)}"
+    return f"{service}.{check_area(area)}"
 
 
 def retry_queue_name(queue: str, attempt: int) -> str:
@@ -61,9 +65,9 @@ def dlq_name(queue: str) -> str:
     return f"{queue}.dlq"
 
 
-def event_routing_key(district: str, event_name: str) -> str:
+def event_routing_key(area: str, event_name: str) -> str:
     """``bim-son`` + ``dossier.received`` → ``bim-son.dossier.received``."""
-    return f"{check_district(district)}.{event_name}"
+    return f"{check_area(area)}.{event_name}"
 
 
 def work_queue(name: str) -> Queue:
@@ -71,13 +75,13 @@ def work_queue(name: str) -> Queue:
     return Queue(name, exchange=WORK_EXCHANGE, routing_key=name, durable=True)
 
 
-def service_queue(service: str, district: str) -> Queue:
-    """A service's queue for one district with its event bindings (kombu declares all of them)."""
+def service_queue(service: str, area: str) -> Queue:
+    """A service's queue for one area with its event bindings (kombu declares all of them)."""
     from kombu import binding
 
-    name = queue_name(service, district)
+    name = queue_name(service, area)
     bindings = [binding(WORK_EXCHANGE, routing_key=name)]
-    bindings += [binding(EVENTS_EXCHANGE, routing_key=f"{district}.{pattern}")
+    bindings += [binding(EVENTS_EXCHANGE, routing_key=f"{area}.{pattern}")
                  for pattern in SUBSCRIPTIONS[service]]
     return Queue(name, bindings=bindings, durable=True)
 
@@ -104,17 +108,17 @@ def event_stream() -> Queue:
                  queue_arguments={"x-queue-type": "stream", "x-max-age": EVENT_STREAM_MAX_AGE})
 
 
-def declare(connection: Connection, services: Iterable[str], districts: Iterable[str],
+def declare(connection: Connection, services: Iterable[str], areas: Iterable[str],
             delays_ms: Sequence[int], with_stream: bool = True) -> list[str]:
-    """Declare exchanges, the service queues of these districts with their retry and parking
+    """Declare exchanges, the service queues of these areas with their retry and parking
     queues, and the event stream. Idempotent; returns the names of the queues declared."""
     declared: list[str] = []
     channel = connection.default_channel
     WORK_EXCHANGE(channel).declare()
     EVENTS_EXCHANGE(channel).declare()
     for service in services:
-        for district in districts:
-            main = service_queue(service, district)
+        for area in areas:
+            main = service_queue(service, area)
             for queue in [main, *retry_queues(main.name, delays_ms), parking_queue(main.name)]:
                 queue(channel).declare()
                 declared.append(queue.name)

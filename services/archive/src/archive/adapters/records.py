@@ -11,7 +11,7 @@ class PackageRecord(AggregateSchema):
     meta = {"collection": "packages", "indexes": [{"fields": ["code"], "unique": True}, "archived_at"]}
 
     code = StringField(required=True)
-    district = StringField(required=True)
+    area = StringField(required=True)
     package = DictField(required=True)
     manifest_sha256 = StringField(required=True)
     document_count = IntField(required=True)

@@ -40,7 +40,7 @@ class Archivist:
             raise PermanentFailure(str(exc)) from exc
         if event.name != "dossier.returned":
             return  # not ours to archive (bindings should not deliver it)
-        with bind(dossier_code=event.subject, district=event.district):
+        with bind(dossier_code=event.subject, area=event.area):
             self._archive(event)
 
     def _archive(self, event: CloudEvent) -> None:
@@ -51,7 +51,8 @@ class Archivist:
             return
         documents = [document_ref_dict(d) for d in returned.documents]
         files = package_files(documents, document_ref_dict(returned.result))
-        info = bag_info(code=returned.code, procedure_code=returned.procedure_code, district=returned.district,
+        info = bag_info(code=returned.code, procedure_code=returned.procedure_code,
+                        receiving_unit=returned.receiving_unit or returned.district,
                         received_at=datetime_of(returned.received_at),
                         returned_at=datetime_of(returned.returned_at), document_count=len(files),
                         retention=self._retention)
@@ -60,12 +61,13 @@ class Archivist:
                                           "application/x-tar").to_dict()
         now = self._clock()
         archived = build_event(
-            name="dossier.archived", source=SOURCE, subject=returned.code, district=returned.district,
+            name="dossier.archived", source=SOURCE, subject=returned.code, area=event.area,
             traceparent=event.traceparent, data=events_pb2.DossierArchived(
                 dossier_id=returned.dossier_id, code=returned.code, district=returned.district,
+                receiving_unit=returned.receiving_unit, area=event.area,
                 package=document_ref({**package, "name": f"{returned.code}.tar"}),
                 manifest_sha256=manifest_sha256, document_count=len(files), archived_at=timestamp(now)))
-        record = add_messages({"_id": returned.dossier_id, "code": returned.code, "district": returned.district,
+        record = add_messages({"_id": returned.dossier_id, "code": returned.code, "area": event.area,
                                "package": package, "manifest_sha256": manifest_sha256,
                                "document_count": len(files), "archived_at": now}, [archived])
         try:

@@ -30,10 +30,10 @@ def package_files(documents: list[dict], result: dict) -> list[PackageFile]:
     return files
 
 
-def bag_info(*, code: str, procedure_code: str, district: str, received_at: datetime,
+def bag_info(*, code: str, procedure_code: str, receiving_unit: str, received_at: datetime,
              returned_at: datetime, document_count: int, retention: str) -> dict[str, str]:
     return {
-        "Source-Organization": f"motcua one-stop shop, district {district}",
+        "Source-Organization": f"motcua one-stop shop, unit {receiving_unit}",
         "External-Identifier": code,
         "Internal-Sender-Description": f"Dossier {code} of procedure {procedure_code}",
         "File-Code": code,

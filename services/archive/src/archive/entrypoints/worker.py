@@ -1,4 +1,4 @@
-"""Archive's worker process (nameko): consumes archive.<district> (bound to dossier.returned)."""
+"""Archive's worker process (nameko): consumes archive.<area> (bound to dossier.returned)."""
 
 import eventlet
 

@@ -46,8 +46,9 @@ from intake.domain.catalog import (
     Unit,
 )
 from intake.domain.submission import ACCEPTED_MEDIA_TYPES
+from motcua.areas import CATALOG_SUFFIXES as SUFFIXES
+from motcua.areas import catalog_files
 
-SUFFIXES = (".yaml", ".yml", ".json")
 SECTIONS = ("version", "units", "sectors", "procedures")
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 UNIT_ID_RE = re.compile(r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}\Z")
@@ -106,14 +107,6 @@ def load_catalog(path: Path | str) -> Catalog:
 
 def read_catalog(path: Path | str) -> CatalogReport:
     return _Reader(Path(path)).read()
-
-
-def catalog_files(path: Path) -> list[Path]:
-    if not path.is_dir():
-        return [path]
-    return sorted(p for p in path.rglob("*")
-                  if p.suffix in SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
 def format_path(loc: Iterable[str | int]) -> str:

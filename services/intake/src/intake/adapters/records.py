@@ -19,7 +19,7 @@ class DossierRecord(AggregateSchema):
         "indexes": [
             {"fields": ["request_id"], "unique": True},
             {"fields": ["code"], "unique": True},
-            ("district", "status", "received_at"),
+            ("area", "status", "received_at"),
         ],
     }
 
@@ -28,7 +28,8 @@ class DossierRecord(AggregateSchema):
     code = StringField(required=True)
     procedure_code = StringField(required=True)
     procedure_version = IntField(min_value=1)
-    district = StringField(required=True)
+    receiving_unit = StringField(required=True)
+    area = StringField(required=True)
     unit_id = StringField(required=True)
     applicant = DictField(required=True)
     documents = ListField(DictField())
@@ -49,7 +50,8 @@ def to_document(dossier: Dossier) -> dict[str, Any]:
     return {
         "_id": dossier.id, "request_id": dossier.request_id, "fingerprint": dossier.fingerprint,
         "code": dossier.code, "procedure_code": dossier.procedure_code,
-        "procedure_version": dossier.procedure_version, "district": dossier.district,
+        "procedure_version": dossier.procedure_version, "receiving_unit": dossier.receiving_unit,
+        "area": dossier.area,
         "unit_id": dossier.unit_id, "applicant": dict(dossier.applicant),
         "documents": [asdict(d) for d in dossier.documents], "received_at": dossier.received_at,
         "submitted_at": dossier.submitted_at or dossier.received_at, "channel": dossier.channel,
@@ -63,7 +65,8 @@ def to_document(dossier: Dossier) -> dict[str, Any]:
 def from_document(doc: dict[str, Any]) -> Dossier:
     return Dossier(
         id=doc["_id"], request_id=doc["request_id"], fingerprint=doc["fingerprint"], code=doc["code"],
-        procedure_code=doc["procedure_code"], district=doc["district"], unit_id=doc["unit_id"],
+        procedure_code=doc["procedure_code"], receiving_unit=doc["receiving_unit"], area=doc["area"],
+        unit_id=doc["unit_id"],
         applicant=dict(doc["applicant"]), documents=[DocumentRef(**d) for d in doc["documents"]],
         received_at=doc["received_at"], status=Status(doc["status"]), version=doc["version"],
         history=list(doc.get("history") or []), procedure_version=doc.get("procedure_version"),

@@ -8,7 +8,7 @@ one write stores the dossier with its pending messages; then the outbox publishe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,8 +29,8 @@ from intake.domain.submission import (
     check_documents,
     check_request_id,
 )
-from motcua.access import require_district
-from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from motcua.access import require_area
+from motcua.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from motcua.logs import bind
 from motcua.messaging.envelope import new_traceparent
 from motcua.messaging.outbox import Outbox, add_messages
@@ -48,7 +48,7 @@ class SubmitDossier:
     request_id: str
     fingerprint: str  # of the whole request without its id: tells a retry from a reuse
     procedure_code: str
-    district: str
+    receiving_unit: str  # the unit's slug
     applicant: Applicant | None
     documents: list[IncomingDocument]
     traceparent: str | None = None
@@ -71,13 +71,15 @@ class SupplementDossier:
 class Dossiers:
     def __init__(self, store: Store, objects: ObjectStore, outbox: Outbox, catalog: Catalog,
                  limits: Limits, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 calendar: Calendar | None = None):
+                 calendar: Calendar | None = None, served_areas: Iterable[str] | None = None):
         self._calendar = calendar or vietnam_calendar()
         self._store = store
         self._dossiers: Collection = store.collection(DossierRecord)
         self._objects = objects
         self._outbox = outbox
         self._catalog = catalog
+        # Areas whose workers run: a dossier of any other area would wait in a queue no one reads.
+        self._served_areas = frozenset(served_areas) if served_areas is not None else None
         self._limits = limits
         self._clock = clock
         self.uploads = Uploads(store, objects, limits, clock)
@@ -88,14 +90,18 @@ class Dossiers:
         if existing is not None:
             return self._repeat(existing, command)
         procedure = self._catalog.procedure(command.procedure_code)
-        unit = self._catalog.unit(command.district)
-        require_district(unit.slug)
+        unit = self._catalog.unit(command.receiving_unit)
+        area = self._catalog.area(unit.slug).slug
+        require_area(area)
+        if self._served_areas is not None and area not in self._served_areas:
+            raise FailedPrecondition(f"unit {unit.slug!r} lies in area {area!r}, which this platform does not serve "
+                                     f"(served: {', '.join(sorted(self._served_areas)) or 'none'})")
         check_applicant(command.applicant)
         uploaded = self.uploads.resolve(command.uploaded)
         check_documents(command.documents, procedure, self._limits, uploaded)
 
         dossier_id = dossier_id_for(command.request_id)
-        with bind(district=unit.slug):
+        with bind(area=area, unit=unit.slug):
             refs = self._store_documents(dossier_id, command.documents, uploaded)
             # As the store keeps it (UTC, milliseconds), so the events, the work message and every later
             # read tell the same time.
@@ -104,7 +110,7 @@ class Dossiers:
             dossier = Dossier(
                 id=dossier_id, request_id=command.request_id, fingerprint=command.fingerprint,
                 code=dossier_code(unit.unit_id, now, sequence),
-                procedure_code=procedure.code, procedure_version=procedure.version, district=unit.slug,
+                procedure_code=procedure.code, procedure_version=procedure.version, receiving_unit=unit.slug, area=area,
                 unit_id=unit.unit_id, applicant=vars(command.applicant), documents=refs, received_at=None,
                 status=Status.SUBMITTED, channel=command.channel.value, submitted_at=now,
             )
@@ -234,10 +240,9 @@ class Dossiers:
         channel = Channel(dossier.channel)
         lifecycle.receive(dossier, at=now, due_at=lifecycle.due_date(self._calendar, procedure, now, channel),
                           official=official, request_id=request_id)
-        process = process_definition(self._catalog, procedure, self._catalog.unit(dossier.district),
+        process = process_definition(self._catalog, procedure, self._catalog.unit(dossier.receiving_unit),
                                      online=channel is Channel.ONLINE)
-        area = self._catalog.area(dossier.district).slug
-        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, area, trace),
+        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, trace),
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:
@@ -250,7 +255,7 @@ class Dossiers:
             if doc is None:
                 raise NotFound(f"no dossier {code!r}")
             dossier = from_document(doc)
-            require_district(dossier.district)  # the calling agency's access list
+            require_area(dossier.area)  # the calling agency's access list
             if lifecycle.handled(dossier, request_id=request_id):
                 if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
                     raise AlreadyExists(f"request_id {request_id!r} was already used for a different request on "
@@ -258,7 +263,7 @@ class Dossiers:
                 return dossier
             now = utc_ms(self._clock())
             trace = traceparent or new_traceparent()
-            with bind(dossier_code=dossier.code, district=dossier.district):
+            with bind(dossier_code=dossier.code, area=dossier.area):
                 messages = change(dossier, now, trace)
                 if fingerprint:
                     dossier.history[-1]["fingerprint"] = fingerprint

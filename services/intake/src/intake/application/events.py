@@ -22,21 +22,27 @@ def applicant_message(applicant: dict[str, str]) -> types_pb2.Applicant:
 
 
 def _event(name: str, dossier: Dossier, data, traceparent: str | None) -> CloudEvent:
-    return build_event(name=name, data=data, source=SOURCE, subject=dossier.code, district=dossier.district,
+    return build_event(name=name, data=data, source=SOURCE, subject=dossier.code, area=dossier.area,
                        traceparent=traceparent)
+
+
+def where(dossier: Dossier) -> dict[str, str]:
+    """The payload fields saying where a dossier is: the receiving unit and the area (and, for v1
+    subscribers, the deprecated ``district``, which always held the receiving unit)."""
+    return {"receiving_unit": dossier.receiving_unit, "area": dossier.area, "district": dossier.receiving_unit}
 
 
 def dossier_submitted(dossier: Dossier, traceparent: str | None) -> CloudEvent:
     return _event("dossier.submitted", dossier, events_pb2.DossierSubmitted(
         dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
-        district=dossier.district, unit_id=dossier.unit_id, channel=dossier.channel,
+        **where(dossier), unit_id=dossier.unit_id, channel=dossier.channel,
         submitted_at=timestamp(dossier.submitted_at), status=int(dossier.status)), traceparent)
 
 
 def dossier_received(dossier: Dossier, traceparent: str | None) -> CloudEvent:
     return _event("dossier.received", dossier, events_pb2.DossierReceived(
         dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
-        district=dossier.district, unit_id=dossier.unit_id,
+        **where(dossier), unit_id=dossier.unit_id,
         applicant=applicant_message(dossier.applicant), documents=document_refs(dossier),
         received_at=timestamp(dossier.received_at), status=int(dossier.status),
         due_at=timestamp(dossier.due_at), channel=dossier.channel,
@@ -45,14 +51,14 @@ def dossier_received(dossier: Dossier, traceparent: str | None) -> CloudEvent:
 
 def dossier_refused(dossier: Dossier, traceparent: str | None) -> CloudEvent:
     return _event("dossier.refused", dossier, events_pb2.DossierRefused(
-        dossier_id=dossier.id, code=dossier.code, district=dossier.district,
+        dossier_id=dossier.id, code=dossier.code, **where(dossier),
         reasons=dossier.refusal_reasons, refused_at=timestamp(_last_at(dossier)),
         status=int(dossier.status)), traceparent)
 
 
 def dossier_withdrawn(dossier: Dossier, traceparent: str | None) -> CloudEvent:
     return _event("dossier.withdrawn", dossier, events_pb2.DossierWithdrawn(
-        dossier_id=dossier.id, code=dossier.code, district=dossier.district,
+        dossier_id=dossier.id, code=dossier.code, **where(dossier),
         reason=dossier.withdrawal_reason, withdrawn_at=timestamp(_last_at(dossier)),
         status=int(dossier.status)), traceparent)
 
@@ -60,22 +66,21 @@ def dossier_withdrawn(dossier: Dossier, traceparent: str | None) -> CloudEvent:
 def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent: str | None) -> CloudEvent:
     """The applicant answered a supplement request: routing resumes with the new appointment."""
     return _event("dossier.supplemented", dossier, events_pb2.DossierSupplemented(
-        dossier_id=dossier.id, code=dossier.code, district=dossier.district,
+        dossier_id=dossier.id, code=dossier.code, **where(dossier),
         documents=[document_ref(asdict(d)) for d in added], supplemented_at=timestamp(_last_at(dossier)),
         previous_due_at=timestamp(dossier.previous_due_at[-1]) if dossier.previous_due_at else None,
         due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
-def route_dossier(dossier: Dossier, process: dict, area: str, traceparent: str | None) -> WorkMessage:
+def route_dossier(dossier: Dossier, process: dict, traceparent: str | None) -> WorkMessage:
     """Asks routing to open the dossier's workflow (internal, JSON), with the process definition
-    resolved for this dossier (``intake.domain.process``) and the district-level ``area`` of the
-    receiving unit (routing's statistics count a district with its communes)."""
-    return build_work(service="routing", district=dossier.district, type="routing.route_dossier",
+    resolved for this dossier (``intake.domain.process``), to the queue of the dossier's area."""
+    return build_work(service="routing", area=dossier.area, type="routing.route_dossier",
                       id=f"route:{dossier.id}", traceparent=traceparent, body={
                           "dossier_id": dossier.id, "code": dossier.code,
                           "procedure_code": dossier.procedure_code,
-                          "procedure_version": dossier.procedure_version, "district": dossier.district,
-                          "area": area,
+                          "procedure_version": dossier.procedure_version,
+                          "receiving_unit": dossier.receiving_unit, "area": dossier.area,
                           "unit_id": dossier.unit_id, "received_at": dossier.received_at.isoformat(),
                           "due_at": dossier.due_at.isoformat() if dossier.due_at else None,
                           "channel": dossier.channel, "process": process,
@@ -85,7 +90,7 @@ def route_dossier(dossier: Dossier, process: dict, area: str, traceparent: str |
 def render_form(dossier: Dossier, form: str, traceparent: str | None) -> WorkMessage:
     """Asks intake's worker to render and store form 01 (receipt) or 03 (refusal): CPU-heavy PDF
     work stays off the api's request path."""
-    return build_work(service="intake", district=dossier.district, type="intake.render_form",
+    return build_work(service="intake", area=dossier.area, type="intake.render_form",
                       id=f"form-{form}:{dossier.id}", traceparent=traceparent,
                       body={"dossier_id": dossier.id, "form": form})
 

@@ -59,7 +59,7 @@ class Forms:
 
     def _render(self, dossier: Dossier, form: str) -> bytes:
         procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)
-        unit = self._catalog.unit(dossier.district)
+        unit = self._catalog.unit(dossier.receiving_unit)
         applicant = dossier.applicant
         # The row of the desk's decision: later rows (routing's progress) may follow it already.
         decision = next(row for row in reversed(dossier.history)

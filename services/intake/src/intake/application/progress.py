@@ -1,4 +1,4 @@
-"""What intake's worker does with the messages on intake.<district>: issue forms, record routing's
+"""What intake's worker does with the messages on intake.<area>: issue forms, record routing's
 supplement requests, and follow the dossier's progress through routing's public events
 (processing, payment, stop, result, return) so that tracking tells the truth."""
 
@@ -54,20 +54,20 @@ class Progress:
             self._supplement_requested(event)
             return
         if event.name in CHANGE_EVENTS:
-            with bind(dossier_code=event.subject, district=event.district):
+            with bind(dossier_code=event.subject, area=event.area):
                 self._dossiers.follow_change(event.subject, event.name, CHANGE_EVENTS[event.name], event.time, event.id)
             return
         if event.name not in PROGRESS_EVENTS:
             return
         status, action = PROGRESS_EVENTS[event.name]
-        with bind(dossier_code=event.subject, district=event.district):
+        with bind(dossier_code=event.subject, area=event.area):
             self._dossiers.follow_progress(event.subject, status, action, event.time, event.id)
 
     def _supplement_requested(self, event: CloudEvent) -> None:
         request = event.decode(events_pb2.SupplementRequested)
         deadline = datetime_of(request.supplement_deadline) if request.HasField("supplement_deadline") else None
         at = datetime_of(request.requested_at) if request.HasField("requested_at") else event.time
-        with bind(dossier_code=event.subject, district=event.district):
+        with bind(dossier_code=event.subject, area=event.area):
             self._dossiers.record_supplement_request(event.subject, request.reason, request.requested_by, at,
                                                      deadline, event.id)
 

@@ -15,6 +15,7 @@ from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 
+from motcua.areas import UnitPlace, area_of
 from motcua.errors import InvalidArgument, NotFound
 
 HOURS_PER_WORKING_DAY = 8
@@ -189,6 +190,7 @@ class Catalog:
     procedures: Mapping[str, tuple[Procedure, ...]]  # by code: its versions, oldest first
     sectors: Mapping[str, Sector] = field(default_factory=dict)  # by code
     _by_unit_id: Mapping[str, Unit] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _places: Mapping[str, UnitPlace] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         procedures = {code: tuple(sorted(vs, key=lambda p: p.version)) for code, vs in self.procedures.items()}
@@ -196,16 +198,18 @@ class Catalog:
         object.__setattr__(self, "procedures", MappingProxyType(procedures))
         object.__setattr__(self, "sectors", MappingProxyType(dict(self.sectors)))
         object.__setattr__(self, "_by_unit_id", MappingProxyType({u.unit_id: u for u in self.units.values()}))
+        object.__setattr__(self, "_places", MappingProxyType(
+            {u.slug: UnitPlace(u.slug, str(u.level), u.parent) for u in self.units.values()}))
 
     # -- units -------------------------------------------------------------------------------
 
     def unit(self, slug: str) -> Unit:
         if not slug:
-            raise InvalidArgument("district", "is required")
+            raise InvalidArgument("receiving_unit", "is required")
         try:
             return self.units[slug]
         except KeyError:
-            raise NotFound(f"district {slug!r} is not a unit of the catalog") from None
+            raise NotFound(f"unit {slug[:64]!r} is not a unit of the catalog") from None
 
     def unit_by_id(self, unit_id: str) -> Unit:
         try:
@@ -224,12 +228,14 @@ class Catalog:
         return chain
 
     def area(self, slug: str) -> Unit:
-        """The district-level unit ``slug`` belongs to (itself when it is one, or when nothing
-        above it is: the province and its agencies). Statistics count a district with its communes."""
-        for unit in [self.unit(slug), *self.ancestors(slug)]:
-            if unit.level == Level.DISTRICT:
-                return unit
-        return self.unit(slug)
+        """The area ``slug`` lies in (``motcua.areas``): its district-level unit, or the province for
+        the units with no district above them. Its dossiers are worked, swept and counted there."""
+        self.unit(slug)
+        return self.units[area_of(slug, self._places)]
+
+    def areas(self) -> list[str]:
+        """Every area of the catalog, sorted."""
+        return sorted({area_of(slug, self._places) for slug in self.units})
 
     def children(self, slug: str) -> list[Unit]:
         self.unit(slug)

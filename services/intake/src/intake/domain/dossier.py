@@ -62,8 +62,8 @@ class Dossier:
     fingerprint: str
     code: str
     procedure_code: str
-    district: str
-    unit_id: str
+    receiving_unit: str  # the unit's slug ("phuong-ba-dinh")
+    unit_id: str  # the receiving unit's electronic identifier
     applicant: dict[str, str]
     documents: list[DocumentRef]
     received_at: datetime | None  # when the desk accepted it (None while in status 1)
@@ -80,3 +80,4 @@ class Dossier:
     withdrawal_reason: str = ""
     # The open (or last) supplement request: reason, requested_by, requested_at, deadline (ISO 8601).
     supplement: dict[str, str] | None = None
+    area: str = ""  # where it is worked: the receiving unit's district-level unit, or the province

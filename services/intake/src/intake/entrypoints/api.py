@@ -21,7 +21,7 @@ from intake.domain.submission import Applicant, IncomingDocument, Limits
 from intake.entrypoints import catalog_servicer
 from intake.entrypoints.uploads import upload_document
 from motcua import logs
-from motcua.access import require_district
+from motcua.access import require_area
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import build_server, request_fingerprint, server_security
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
@@ -48,7 +48,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                                   email=a.email, address=a.address)
         command = SubmitDossier(
             request_id=request.request_id, fingerprint=request_fingerprint(request),
-            procedure_code=request.procedure_code, district=request.district, applicant=applicant,
+            procedure_code=request.procedure_code, receiving_unit=request.receiving_unit or request.district,
+            applicant=applicant,
             documents=incoming_documents(request.documents), uploaded=uploaded_documents(request.uploaded),
             traceparent=_traceparent(context), channel=channel_of(request.channel),
         )
@@ -88,7 +89,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
 
     def GetDossier(self, request: intake_pb2.GetDossierRequest, context: grpc.ServicerContext):
         dossier = self._dossiers.get(dossier_id=request.dossier_id, code=request.code)
-        require_district(dossier.district)  # personal data: only for agencies of the dossier's district
+        require_area(dossier.area)  # personal data: only for agencies of the dossier's area
         return intake_pb2.GetDossierResponse(dossier=dossier_message(dossier))
 
 
@@ -125,7 +126,8 @@ def dossier_message(dossier: Dossier) -> intake_pb2.Dossier:
     channel = {v: k for k, v in CHANNELS.items() if k != intake_pb2.CHANNEL_UNSPECIFIED}[Channel(dossier.channel)]
     return intake_pb2.Dossier(
         dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
-        district=dossier.district, unit_id=dossier.unit_id, status=int(dossier.status),
+        district=dossier.receiving_unit, receiving_unit=dossier.receiving_unit, area=dossier.area,
+        unit_id=dossier.unit_id, status=int(dossier.status),
         applicant=applicant_message(dossier.applicant) if dossier.applicant else types_pb2.Applicant(),
         documents=document_refs(dossier), received_at=optional_timestamp(dossier.received_at),
         version=dossier.version, channel=channel, procedure_version=dossier.procedure_version or 0,
@@ -142,7 +144,7 @@ def _traceparent(context: grpc.ServicerContext) -> str | None:
 
 def build_dossiers(settings: IntakeSettings, infra: Infrastructure, catalog: Catalog | None = None) -> Dossiers:
     return Dossiers(infra.store, infra.objects, infra.outbox, catalog or load_catalog(settings.catalog_file),
-                    limits_of(settings), clock=settings.clock())
+                    limits_of(settings), clock=settings.clock(), served_areas=settings.served_areas())
 
 
 def limits_of(settings: IntakeSettings) -> Limits:

@@ -104,7 +104,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         filters = ("units", level, request.parent)
         page, token = paginate(found, lambda u: u.unit_id, unit_sort_key, request.page_size, request.page_token,
                                filters)
-        return catalog_pb2.ListUnitsResponse(units=[unit_message(u) for u in page], next_page_token=token,
+        return catalog_pb2.ListUnitsResponse(units=[self._unit_message(u) for u in page], next_page_token=token,
                                              total_size=len(found), catalog_version=self._catalog.version)
 
     def GetUnit(self, request: catalog_pb2.GetUnitRequest, context: grpc.ServicerContext):
@@ -117,7 +117,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                                                  f"({unit.unit_id})")
         else:
             unit = self._catalog.unit_by_id(request.unit_id)
-        return catalog_pb2.GetUnitResponse(unit=unit_message(unit))
+        return catalog_pb2.GetUnitResponse(unit=self._unit_message(unit))
+
+    def _unit_message(self, unit: Unit) -> catalog_pb2.Unit:
+        return unit_message(unit, self._catalog.area(unit.slug).slug)
 
     def _unit(self, slug: str) -> Unit:
         unit = self._catalog.units.get(slug)
@@ -185,9 +188,9 @@ def _read_token(token: str, digest: str) -> str:
 # -- encoding -------------------------------------------------------------------------------------
 
 
-def unit_message(unit: Unit) -> catalog_pb2.Unit:
+def unit_message(unit: Unit, area: str) -> catalog_pb2.Unit:
     return catalog_pb2.Unit(slug=unit.slug, unit_id=unit.unit_id, name=unit.name, level=LEVELS[Level(unit.level)],
-                            parent=unit.parent or "")
+                            parent=unit.parent or "", area=area)
 
 
 def component_message(component: Component) -> catalog_pb2.Component:

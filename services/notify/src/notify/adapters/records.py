@@ -12,7 +12,8 @@ class RecipientRecord(Document):
 
     id = StringField(primary_key=True)  # dossier code
     version = IntField()
-    district = StringField(required=True)
+    area = StringField(required=True)
+    receiving_unit = StringField()
     full_name = StringField(required=True)
     email = StringField()
     phone = StringField()
@@ -22,7 +23,7 @@ class NotificationRecord(AggregateSchema):
     meta = {"collection": "notifications", "indexes": [("code", "sent_at"), "cause_event_id"]}
 
     code = StringField(required=True)
-    district = StringField(required=True)
+    area = StringField(required=True)
     cause_type = StringField(required=True)
     cause_event_id = StringField(required=True)
     channel = StringField(required=True)

@@ -34,7 +34,7 @@ class Notifier:
             event = parse_event(delivery.body, delivery.headers, delivery.content_type)
         except InvalidEnvelope as exc:
             raise PermanentFailure(str(exc)) from exc
-        with bind(dossier_code=event.subject, district=event.district):
+        with bind(dossier_code=event.subject, area=event.area):
             if event.name == "dossier.received":
                 self._remember_applicant(event)
             if is_notifiable(event.name):
@@ -43,7 +43,8 @@ class Notifier:
     def _remember_applicant(self, event: CloudEvent) -> None:
         received = event.decode(events_pb2.DossierReceived)
         with contextlib.suppress(DuplicateKey):  # already known from an earlier delivery
-            self._recipients.insert({"_id": received.code, "district": received.district,
+            self._recipients.insert({"_id": received.code, "area": event.area,
+                                     "receiving_unit": received.receiving_unit or received.district,
                                      "full_name": received.applicant.full_name,
                                      "email": received.applicant.email, "phone": received.applicant.phone})
 
@@ -59,12 +60,13 @@ class Notifier:
             return
         now = self._clock()
         sent = build_event(name="notification.sent", source=SOURCE, subject=event.subject,
-                           district=event.district, traceparent=event.traceparent,
+                           area=event.area, traceparent=event.traceparent,
                            data=events_pb2.NotificationSent(
-                               notification_id=notification, code=event.subject, district=event.district,
+                               notification_id=notification, code=event.subject, area=event.area,
+                               receiving_unit=doc.get("receiving_unit") or "", district=doc.get("receiving_unit") or "",
                                cause_type=event.type, channel=recipient.channel, sent_at=timestamp(now)))
         record = add_messages({
-            "_id": notification, "code": event.subject, "district": event.district,
+            "_id": notification, "code": event.subject, "area": event.area,
             "cause_type": event.type, "cause_event_id": event.id, "channel": recipient.channel,
             "address": recipient.address, "text": message_for(event.name, event.subject),
             "status": "sent", "sent_at": now}, [sent])

@@ -1,5 +1,5 @@
-"""Notify's worker process (nameko): consumes notify.<district> (bound to every public event of
-the district) and relays its outbox."""
+"""Notify's worker process (nameko): consumes notify.<area> (bound to every public event of
+the area) and relays its outbox."""
 
 import eventlet
 

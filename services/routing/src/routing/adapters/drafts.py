@@ -121,7 +121,8 @@ class ApologyForms:
     def __call__(self, instance: WorkflowInstance, new_due_at: datetime, reason: str, now: datetime) -> dict[str, Any]:
         step = instance.current
         pdf = self._offload(lambda: render_apology(
-            code=instance.code, procedure_code=instance.procedure_code, unit=step.unit if step else instance.district,
+            code=instance.code, procedure_code=instance.procedure_code,
+            unit=step.unit if step else instance.receiving_unit,
             received_at=instance.received_at, previous_due_at=instance.promised_due_at, new_due_at=new_due_at,
             reason=reason, issued_at=now))
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
@@ -139,7 +140,8 @@ class StopNotices:
     def __call__(self, instance: WorkflowInstance, reason: str, now: datetime) -> dict[str, Any]:
         step = instance.current
         pdf = self._offload(lambda: render_stop_notice(
-            code=instance.code, procedure_code=instance.procedure_code, unit=step.unit if step else instance.district,
+            code=instance.code, procedure_code=instance.procedure_code,
+            unit=step.unit if step else instance.receiving_unit,
             received_at=instance.received_at, reason=reason, issued_at=now))
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "thong-bao-dung-xu-ly.pdf"}

@@ -6,11 +6,11 @@ declared index), so each question officials and sweeps ask has its index:
 
 * the tasks of a unit, by step deadline: ``(current_unit, step_deadline)`` (and with the role);
 * the tasks an official claimed, by step deadline: ``(claimed_by, step_deadline)``;
-* what a district's sweep must look at: ``(district, next_check_at)``;
+* what an area's sweep must look at: ``(area, next_check_at)``;
 * a dossier by its code: ``code`` (unique);
 * the Decision 766 indicators (:mod:`routing.application.statistics`), for a receiving unit
-  (``district``, the slug that names the dossier's queues) or for a district-level area with its
-  communes (``area``): received by channel ``(…, channel, received_at)``, finished by class
+  (``receiving_unit``) or for an area (``area``: a district with its communes, or the province with
+  its agencies): received by channel ``(…, channel, received_at)``, finished by class
   ``(…, finish_class, ended_at)``, returned ``(…, returned_at)``, open by state
   ``(…, open_state, due_at)``. ``finish_class`` and ``open_state`` are the classification of
   :mod:`routing.domain.kpi766` written with the instance, so every count is an index range.
@@ -42,22 +42,22 @@ class InstanceRecord(AggregateSchema):
             ("current_unit", "step_deadline"),
             ("current_unit", "current_role", "step_deadline"),
             ("claimed_by", "step_deadline"),
-            ("district", "next_check_at"),
-            ("district", "status", "due_at"),
-            ("procedure_code", "district"),
-            ("district", "channel", "received_at"),
+            ("area", "next_check_at"),
+            ("receiving_unit", "status", "due_at"),
+            ("procedure_code", "receiving_unit"),
+            ("receiving_unit", "channel", "received_at"),
             ("area", "channel", "received_at"),
-            ("district", "finish_class", "ended_at"),
+            ("receiving_unit", "finish_class", "ended_at"),
             ("area", "finish_class", "ended_at"),
-            ("district", "returned_at"),
+            ("receiving_unit", "returned_at"),
             ("area", "returned_at"),
-            ("district", "open_state", "due_at"),
+            ("receiving_unit", "open_state", "due_at"),
             ("area", "open_state", "due_at"),
         ],
     }
 
     code = StringField(required=True)
-    district = StringField(required=True)
+    receiving_unit = StringField(required=True)
     procedure_code = StringField(required=True)
     status = IntField(required=True)
     current_unit = StringField(null=True)  # slug of the active step's unit
@@ -101,7 +101,7 @@ def to_document(instance: WorkflowInstance, now: dt.datetime,
     """The document fields of ``instance`` (without version and outbox)."""
     step = instance.current
     return {
-        "_id": instance.dossier_id, "code": instance.code, "district": instance.district,
+        "_id": instance.dossier_id, "code": instance.code, "receiving_unit": instance.receiving_unit,
         "procedure_code": instance.procedure_code, "status": int(instance.status),
         "current_unit": step.unit if step else None, "current_role": step.role.value if step else None,
         "step_index": step.index if step else None, "step_deadline": step.deadline if step else None,

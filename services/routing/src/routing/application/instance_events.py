@@ -39,10 +39,11 @@ def work_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[
         if fact.kind is not FactKind.SIGNING_REQUESTED:
             continue
         request_id = fact.data["signing_request_id"]
-        out.append(build_work(service="signing", district=instance.district, type="signing.sign_document",
+        out.append(build_work(service="signing", area=instance.area, type="signing.sign_document",
                               id=request_id, traceparent=traceparent, body={
                                   "signing_request_id": request_id, "dossier_id": instance.dossier_id,
-                                  "code": instance.code, "district": instance.district,
+                                  "code": instance.code, "receiving_unit": instance.receiving_unit,
+                                  "area": instance.area,
                                   "document": dict(fact.data.get("draft") or {})}))
     return out
 
@@ -55,7 +56,7 @@ def events_of(instance: WorkflowInstance, traceparent: str | None = None) -> lis
             continue
         name, data = message_of(instance, fact)
         out.append(build_event(name=name, data=data, source=SOURCE, subject=instance.code,
-                               district=instance.district, traceparent=traceparent,
+                               area=instance.area, traceparent=traceparent,
                                time=fact.at.astimezone(dt.UTC)))  # UTC like every service's events
     return out
 
@@ -69,7 +70,9 @@ def _ref(value: Any) -> Any:
 
 
 def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
-    common = {"dossier_id": w.dossier_id, "code": w.code, "district": w.district}
+    # ``district`` is the v1 field that always held the receiving unit (deprecated, still filled)
+    common = {"dossier_id": w.dossier_id, "code": w.code, "receiving_unit": w.receiving_unit, "area": w.area,
+              "district": w.receiving_unit}
     d = fact.data
     at = timestamp(fact.at)
     step = w.steps[fact.step_index] if fact.step_index is not None else None

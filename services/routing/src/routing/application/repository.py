@@ -66,8 +66,8 @@ class Instances:
 
     def open(self, body: Mapping[str, Any], traceparent: str | None = None) -> StoredInstance:
         """Open the instance of an accepted dossier from intake's ``routing.route_dossier`` body
-        (``dossier_id, code, district, procedure_code, received_at, due_at, process`` and, when
-        intake sends them, ``channel, area, documents``); a repeated body answers with the stored
+        (``dossier_id, code, receiving_unit, area, procedure_code, received_at, due_at, process``
+        and, when intake sends them, ``channel, documents``); a repeated body answers with the stored
         instance and opens nothing."""
         body = fields.mapping(body, "body")
         dossier_id = fields.text(body, "dossier_id", "dossier_id")
@@ -76,9 +76,10 @@ class Instances:
         now = self.clock()
         instance = WorkflowInstance.open(
             definition=ProcessDefinition.from_dict(body.get("process")), dossier_id=dossier_id,
-            code=body.get("code"), district=body.get("district"), procedure_code=body.get("procedure_code"),
+            code=body.get("code"), receiving_unit=body.get("receiving_unit"), area=body.get("area"),
+            procedure_code=body.get("procedure_code"),
             received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self.calendar,
-            request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk", area=body.get("area") or "",
+            request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk",
             documents=body.get("documents") or [])
         doc = add_messages({**to_document(instance, now, self.soon_hours), "revision": 1},
                            messages_of(instance, traceparent))

@@ -1,8 +1,9 @@
-"""Decision 766 progress indicators of a unit or a district for a period, by index-range counts.
+"""Decision 766 progress indicators of a unit or an area for a period, by index-range counts.
 
 Each instance's document carries the indicator columns of its snapshot (``to_document``: channel,
 received_at, ended_at with finish_class, open_state, due_at, returned_at), indexed behind the scope
-(``district`` for the receiving unit, ``area`` for a district with its communes). Every indicator is
+(``receiving_unit`` for a unit, ``area`` for an area: a district with its communes, or the province
+with its agencies). Every indicator is
 then a handful of ``count`` queries over index ranges; no call reads a dossier's document, and none
 scans the scope's dossiers. The classification itself is :func:`routing.domain.kpi766.classify`;
 the counts here are the same sets expressed as ranges (the integration test checks them against
@@ -36,7 +37,7 @@ from motcua.store.port import Collection
 from motcua.worktime import VN_TZ
 from routing.domain.kpi766 import FINISH_KPIS, RECEIVED, Kpi, Period, local_date, rates
 
-SCOPES = {"unit": "district", "district": "area"}  # the request's word → the indexed column
+SCOPES = {"unit": "receiving_unit", "area": "area"}  # the request's word → the indexed column
 OPEN_STATES = ("in_process", "paused")
 
 
@@ -61,9 +62,9 @@ class StatisticsQuery:
         first = local_date(start)
         return Period(first, local_date(end) if end is not None else max(first, local_date(self._clock())))
 
-    def indicators(self, *, unit: str = "", district: str = "", procedure_code: str = "",
+    def indicators(self, *, unit: str = "", area: str = "", procedure_code: str = "",
                    period: Period) -> Statistics:
-        scope = self._scope(unit, district, procedure_code)
+        scope = self._scope(unit, area, procedure_code)
         as_of = min(period.end, local_date(self._clock()))
         counts = dict.fromkeys(Kpi, 0)
         if as_of >= period.start:
@@ -72,11 +73,11 @@ class StatisticsQuery:
         return Statistics(counts, {k: v for k, v in rates(counts).items() if v is not None})
 
     @staticmethod
-    def _scope(unit: str, district: str, procedure_code: str) -> dict[str, Any]:
-        given = {name: value.strip() for name, value in (("unit", unit), ("district", district)) if value.strip()}
+    def _scope(unit: str, area: str, procedure_code: str) -> dict[str, Any]:
+        given = {name: value.strip() for name, value in (("unit", unit), ("area", area)) if value.strip()}
         if len(given) != 1:
-            raise InvalidArgument("unit", "give either a unit or a district (slug), not both"
-                                  if given else "give a unit or a district (slug)")
+            raise InvalidArgument("unit", "give either a unit or an area (slug), not both"
+                                  if given else "give a unit or an area (slug)")
         (name, value), = given.items()
         scope: dict[str, Any] = {SCOPES[name]: value}
         if procedure_code.strip():
@@ -92,7 +93,7 @@ class StatisticsQuery:
         for channel, kpi in RECEIVED.items():
             out[kpi] = n(channel=channel.value, received_at={"$gte": p0, "$lt": p1})
         # one count per open state: an equality on it keeps SQLite's planner on the (…, open_state,
-        # due_at) index when a procedure is asked too ($in made it prefer (procedure_code, district))
+        # due_at) index when a procedure is asked too ($in made it prefer (procedure_code, receiving_unit))
         out[Kpi.CARRIED_OVER] = sum(n(open_state=state, received_at={"$lt": p0}) for state in OPEN_STATES) \
             + n(finish_class=ended, ended_at={"$gte": p0}, received_at={"$lt": p0})
         for finish, kpi in FINISH_KPIS.items():

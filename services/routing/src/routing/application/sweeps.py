@@ -1,7 +1,7 @@
-"""The SLA sweep: what the worker does on its timer, for each district it serves.
+"""The SLA sweep: what the worker does on its timer, for each area it serves.
 
 Instances that need a look carry ``next_check_at`` (computed by :func:`routing.domain.sla.next_check_at`
-on every write, indexed with the district), so a sweep reads only those due now, never the whole
+on every write, indexed with the area), so a sweep reads only those due now, never the whole
 collection. Each one is first **claimed** (find-and-modify: its ``next_check_at`` moves to a lease
 in the future, so another replica's sweep, or this one's next round, does not take it), then
 looked at and written back with one version-checked write that recomputes ``next_check_at``:
@@ -74,20 +74,20 @@ class SlaSweep:
         self._lease = lease
         self._batch = batch
 
-    def sweep(self, districts: Iterable[str]) -> SweepReport:
-        """One round over the districts: at most ``batch`` instances each."""
+    def sweep(self, areas: Iterable[str]) -> SweepReport:
+        """One round over the areas: at most ``batch`` instances each."""
         report = SweepReport()
-        for district in districts:
-            report.add(self.sweep_district(district))
+        for area in areas:
+            report.add(self.sweep_area(area))
         if report.claimed:
             log.info("SLA sweep", extra={"claimed": report.claimed, "written": report.written,
                                          "stale": report.stale, "failed": report.failed, "facts": report.facts})
         return report
 
-    def sweep_district(self, district: str) -> SweepReport:
+    def sweep_area(self, area: str) -> SweepReport:
         report = SweepReport()
         now = self._instances.clock()
-        due = {"district": district, "next_check_at": {"$lte": now}}
+        due = {"area": area, "next_check_at": {"$lte": now}}
         lease = {"next_check_at": now + self._lease}
         collection = self._instances.collection
         while report.claimed < self._batch:
@@ -96,7 +96,7 @@ class SlaSweep:
                 break
             report.claimed += 1
             stored = self._instances.loaded(doc)
-            with bind(dossier_code=stored.instance.code, district=district):
+            with bind(dossier_code=stored.instance.code, area=area):
                 try:
                     self._look_at(stored, report)
                 except Exception:  # noqa: BLE001 - one dossier's trouble must not stop the others'

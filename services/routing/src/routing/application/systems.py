@@ -1,4 +1,4 @@
-"""What routing's worker does with the messages on ``routing.<district>``: the work other services
+"""What routing's worker does with the messages on ``routing.<area>``: the work other services
 send it and the public events it follows. Each becomes one action on the dossier's instance, by
 the service that reported it (never an official), applied once however often it arrives:
 
@@ -52,7 +52,7 @@ class RoutingWork:
     def _work(self, delivery: Delivery) -> None:
         work = parse_work(delivery.body, delivery.headers, delivery.queue)
         body = work.body
-        with bind(dossier_code=body.get("code"), district=body.get("district")):
+        with bind(dossier_code=body.get("code"), area=body.get("area")):
             if work.type == "routing.route_dossier":
                 self._instances.open(body, work.traceparent)
             elif work.type == "routing.signing_completed":
@@ -64,7 +64,7 @@ class RoutingWork:
 
     def _follow(self, delivery: Delivery) -> None:
         event = parse_event(delivery.body, delivery.headers, delivery.content_type)
-        with bind(dossier_code=event.subject, district=event.district):
+        with bind(dossier_code=event.subject, area=event.area):
             if event.name == "dossier.supplemented":
                 data = event.decode(events_pb2.DossierSupplemented)
                 command: Command = SupplementReceived(documents=tuple(document_ref_dict(d) for d in data.documents))

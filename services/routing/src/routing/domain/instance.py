@@ -259,7 +259,7 @@ class Apology(_Record):
 class WorkflowInstance:
     dossier_id: str
     code: str
-    district: str
+    receiving_unit: str  # the slug of the unit that received the dossier
     procedure_code: str
     definition: ProcessDefinition
     received_at: dt.datetime
@@ -267,7 +267,9 @@ class WorkflowInstance:
     steps: list[WorkflowStep]
     calendar: Calendar = field(repr=False, compare=False)
     channel: str = "desk"  # intake's channel of submission (desk, online, post): the 766 indicators count it
-    area: str = ""  # the district-level unit the receiving unit belongs to (itself when it is one)
+    # The area the dossier is worked in (``motcua.areas``): the receiving unit's district-level unit,
+    # or the province. Its queues, events, sweeps and statistics are keyed by it.
+    area: str = ""
     documents: list[dict[str, Any]] = field(default_factory=list)  # the dossier's documents (received, supplemented)
     status: Status = Status.PROCESSING
     timeline: list[TimelineRow] = field(default_factory=list)
@@ -288,12 +290,13 @@ class WorkflowInstance:
     # -- creation -------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, *, definition: ProcessDefinition, dossier_id: str, code: str, district: str,
+    def open(cls, *, definition: ProcessDefinition, dossier_id: str, code: str, receiving_unit: str,
              procedure_code: str, received_at: dt.datetime, due_at: dt.datetime, now: dt.datetime,
              calendar: Calendar, request_id: str = "", channel: str = "desk", area: str = "",
              documents: list[dict[str, Any]] | tuple = ()) -> WorkflowInstance:
         """A new instance in status 4 with its first step active and every step's deadline."""
-        data = {"dossier_id": dossier_id, "code": code, "district": district, "procedure_code": procedure_code}
+        data = {"dossier_id": dossier_id, "code": code, "receiving_unit": receiving_unit,
+                "procedure_code": procedure_code, "area": area}
         ids = {key: fields.text(data, key, key) for key in data}
         received_at = fields.instant(received_at, "received_at").astimezone(calendar.tz)
         due_at = fields.instant(due_at, "due_at").astimezone(calendar.tz)
@@ -307,12 +310,10 @@ class WorkflowInstance:
                  for i, (s, d) in enumerate(zip(definition.steps, deadlines, strict=True))]
         if channel not in CHANNELS:
             raise InvalidArgument("channel", f"{channel!r} is not one of: {', '.join(CHANNELS)}")
-        if not isinstance(area, str):
-            raise InvalidArgument("area", "must be a string")
         if not isinstance(documents, list | tuple) or not all(isinstance(d, Mapping) for d in documents):
             raise InvalidArgument("documents", "must be a list of document references")
         instance = cls(definition=definition, received_at=received_at, due_at=due_at, steps=steps,
-                       calendar=calendar, channel=channel, area=area.strip() or ids["district"],
+                       calendar=calendar, channel=channel,
                        documents=[dict(d) for d in documents], **ids)
         instance._activate(steps[0], now)
         instance._record(OPENED, None, now, steps[0], note=f"due {due_at.isoformat()}", request_id=request_id)
@@ -766,7 +767,7 @@ class WorkflowInstance:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "dossier_id": self.dossier_id, "code": self.code, "district": self.district,
+            "dossier_id": self.dossier_id, "code": self.code, "receiving_unit": self.receiving_unit,
             "procedure_code": self.procedure_code, "definition": self.definition.to_dict(),
             "received_at": self.received_at.isoformat(), "due_at": self.due_at.isoformat(),
             "status": int(self.status), "steps": [s.to_dict() for s in self.steps],
@@ -785,7 +786,8 @@ class WorkflowInstance:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], calendar: Calendar) -> WorkflowInstance:
         return cls(
-            dossier_id=data["dossier_id"], code=data["code"], district=data["district"],
+            dossier_id=data["dossier_id"], code=data["code"],
+            receiving_unit=data.get("receiving_unit") or data["district"],  # "district" before 2026-12
             procedure_code=data["procedure_code"], definition=ProcessDefinition.from_dict(data["definition"]),
             received_at=fields.instant(data["received_at"], "received_at"),
             due_at=fields.instant(data["due_at"], "due_at"), status=Status(data["status"]),

@@ -65,7 +65,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
             raise InvalidArgument("period_start", "is required")
         end = datetime_of(request.period_end) if request.HasField("period_end") else None
         stats = self._statistics.indicators(
-            unit=request.unit, district=request.district, procedure_code=request.procedure_code,
+            unit=request.unit, area=request.area or request.district, procedure_code=request.procedure_code,
             period=self._statistics.period(datetime_of(request.period_start), end))
         return routing_pb2.GetStatisticsResponse(counts={k.value: v for k, v in stats.counts.items()},
                                                  percentages=stats.percentages)

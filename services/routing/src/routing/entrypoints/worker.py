@@ -1,5 +1,5 @@
-"""Routing's worker process (nameko): consumes routing.<district> (intake's route_dossier, signing's
-replies, intake's supplement and withdrawal events), runs the SLA sweep of its districts and
+"""Routing's worker process (nameko): consumes routing.<area> (intake's route_dossier, signing's
+replies, intake's supplement and withdrawal events), runs the SLA sweep of its areas and
 relays its outbox."""
 
 import eventlet
@@ -35,7 +35,7 @@ def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
                      lease=timedelta(seconds=settings.sla_sweep_lease_s),
                      stop_notice=StopNotices(infra.objects, offload=tpool.execute))
     return WorkerRuntime(infra, "routing", work.dispatch, [InstanceRecord],
-                         timers={"sla_sweep": lambda: sweep.sweep(settings.districts)})
+                         timers={"sla_sweep": lambda: sweep.sweep(settings.served_areas())})
 
 
 if __name__ == "__main__":

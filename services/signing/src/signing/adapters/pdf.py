@@ -150,7 +150,7 @@ def _sign_once(
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=REASONS[ref.role].format(dossier=request.dossier_code),
-        location=request.district,
+        location=request.area,
     )
     pdf_signer = signers.PdfSigner(
         meta,

@@ -8,11 +8,11 @@ from motcua.messaging.outbox import AggregateSchema
 
 
 class SigningRecord(AggregateSchema):
-    meta = {"collection": "signing_requests", "indexes": [("district", "signed_at"), "code"]}
+    meta = {"collection": "signing_requests", "indexes": [("area", "signed_at"), "code"]}
 
     dossier_id = StringField(required=True)
     code = StringField(required=True)
-    district = StringField(required=True)
+    area = StringField(required=True)
     draft = DictField(required=True)
     signed = DictField(required=True)
     signatures = ListField(DictField())

@@ -43,7 +43,7 @@ class SignDocument:
         return SignedDocument(
             request_id=request.request_id,
             dossier_code=request.dossier_code,
-            district=request.district,
+            area=request.area,
             source=dict(request.document),
             document=dict(ref),
             sha256=sha256,

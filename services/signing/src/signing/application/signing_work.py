@@ -42,7 +42,7 @@ class SigningWork:
         if work.type != "signing.sign_document":
             raise PermanentFailure(f"unknown work type {work.type!r}")
         body = work.body
-        with bind(dossier_code=body.get("code"), district=body.get("district")):
+        with bind(dossier_code=body.get("code"), area=body.get("area")):
             self.sign(body, work.traceparent)
 
     def sign(self, body: dict[str, Any], traceparent: str) -> None:
@@ -52,28 +52,31 @@ class SigningWork:
             return
         try:
             request = SigningRequest(request_id=body["signing_request_id"], dossier_code=body["code"],
-                                     district=body["district"], document=dict(body["document"]),
+                                     area=body["area"], document=dict(body["document"]),
                                      signers=self._signers)
             signed: SignedDocument = self._sign_document(request)
         except (KeyError, DomainError) as exc:  # malformed, not a PDF, unknown signer, already signed
             raise PermanentFailure(f"cannot sign: {exc!r}") from exc
         now = self._clock()
+        # where the dossier is (the deprecated ``district`` always held the receiving unit)
+        unit = body.get("receiving_unit") or ""
+        where = {"receiving_unit": unit, "area": request.area, "district": unit}
         signers = [s.signer_name for s in signed.signatures]
         document = {**signed.document, "name": body["document"].get("name", "ket-qua.pdf")}
         event = build_event(
-            name="document.signed", source=SOURCE, subject=request.dossier_code, district=request.district,
+            name="document.signed", source=SOURCE, subject=request.dossier_code, area=request.area,
             traceparent=traceparent, data=events_pb2.DocumentSigned(
-                dossier_id=body["dossier_id"], code=request.dossier_code, district=request.district,
+                dossier_id=body["dossier_id"], code=request.dossier_code, **where,
                 signing_request_id=request.request_id, signed=document_ref(document), signers=signers,
                 signed_at=timestamp(now)))
-        reply = build_work(service="routing", district=request.district, type="routing.signing_completed",
+        reply = build_work(service="routing", area=request.area, type="routing.signing_completed",
                            id=f"signed:{request.request_id}", traceparent=traceparent, body={
                                "signing_request_id": request.request_id, "dossier_id": body["dossier_id"],
-                               "code": request.dossier_code, "district": request.district,
+                               "code": request.dossier_code, **where,
                                "signed": document, "signers": signers})
         record = add_messages({
             "_id": request.request_id, "dossier_id": body["dossier_id"], "code": request.dossier_code,
-            "district": request.district, "draft": dict(request.document), "signed": document,
+            "area": request.area, "draft": dict(request.document), "signed": document,
             "signatures": [s.to_dict() for s in signed.signatures], "signed_at": now}, [event, reply])
         try:
             stored = self._records.insert(record)

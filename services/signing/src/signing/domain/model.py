@@ -110,7 +110,7 @@ class SigningRequest:
 
     request_id: str
     dossier_code: str
-    district: str
+    area: str  # the area the dossier is worked in (motcua.areas)
     document: dict[str, Any] = field(hash=False)  # the draft: {key, sha256, size, media_type}
     signers: tuple[SignerRef, ...]
 
@@ -119,7 +119,7 @@ class SigningRequest:
         _require_text("dossier_code", self.dossier_code)
         if not DOSSIER_CODE_RE.match(self.dossier_code):
             raise InvalidArgument("dossier_code", "must look like 000.00.06.H56-231027-0361")
-        _require_text("district", self.district)
+        _require_text("area", self.area)
         document = check_document_ref(self.document)
         if document["media_type"] != PDF_MEDIA_TYPE:
             raise InvalidArgument("document.media_type", f"must be {PDF_MEDIA_TYPE}")
@@ -154,7 +154,7 @@ class SigningRequest:
         return cls(
             request_id=data.get("request_id"),
             dossier_code=data.get("dossier_code"),
-            district=data.get("district"),
+            area=data.get("area") or data.get("district"),
             document=data.get("document"),
             signers=tuple(refs),
         )
@@ -163,7 +163,7 @@ class SigningRequest:
         return {
             "request_id": self.request_id,
             "dossier_code": self.dossier_code,
-            "district": self.district,
+            "area": self.area,
             "document": dict(self.document),
             "signers": [s.to_dict() for s in self.signers],
         }
@@ -203,7 +203,7 @@ class SignedDocument:
 
     request_id: str
     dossier_code: str
-    district: str
+    area: str
     source: dict[str, Any] = field(hash=False)  # the draft that was signed
     document: dict[str, Any] = field(hash=False)  # the signed PDF as stored
     sha256: str
@@ -231,7 +231,7 @@ class SignedDocument:
         return {
             "request_id": self.request_id,
             "dossier_code": self.dossier_code,
-            "district": self.district,
+            "area": self.area,
             "source": dict(self.source),
             "document": dict(self.document),
             "sha256": self.sha256,

@@ -1,4 +1,4 @@
-"""Signing's worker process (nameko): consumes signing.<district>, signs off the eventlet hub
+"""Signing's worker process (nameko): consumes signing.<area>, signs off the eventlet hub
 (eventlet.tpool, since signing is CPU-bound), relays its outbox."""
 
 import eventlet
