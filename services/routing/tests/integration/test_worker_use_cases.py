@@ -190,7 +190,8 @@ def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
     new_document = {"key": "intake/d3/cc", "sha256": "cc", "size": 4, "media_type": "application/pdf",
                     "name": "ban-ve.pdf"}
     supplemented = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
-        dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT, documents=[document_ref(new_document)]), code)
+        dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT,
+        documents=[document_ref(new_document)]), code)
     env.work.dispatch(delivered(supplemented))
     env.work.dispatch(delivered(supplemented))
     instance = env.instances.get(dossier_id="d3").instance

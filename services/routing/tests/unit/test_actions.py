@@ -57,7 +57,8 @@ def instance_at(status: Status, role: str | None, calendar) -> WorkflowInstance:
         "time_type": "working_days", "duration_hours": 56})
     t = dt.datetime(2026, 10, 5, 7, 0, tzinfo=VN_TZ)
     instance = WorkflowInstance.open(definition=process, dossier_id="d", code="C-1", receiving_unit="x", area="x",
-                                     procedure_code="p",                                      received_at=t, due_at=process.due_from(t, calendar), now=t, calendar=calendar)
+                                     procedure_code="p", received_at=t, due_at=process.due_from(t, calendar), now=t,
+                                     calendar=calendar)
     active = ROLES.index(role) if role else len(ROLES)
     for step in instance.steps:
         step.state = (StepState.DONE if step.index < active else

@@ -66,7 +66,8 @@ def two_days(**extra) -> ProcessDefinition:
 def open_two_days(calendar, received_at: dt.datetime, **extra) -> WorkflowInstance:
     process = two_days(**extra)
     return WorkflowInstance.open(definition=process, dossier_id="d2", code="000.01.06.H56-261005-0001",
-                                 receiving_unit="dong-son", area="dong-son", procedure_code="1.000001", received_at=received_at,
+                                 receiving_unit="dong-son", area="dong-son", procedure_code="1.000001",
+                                 received_at=received_at,
                                  due_at=process.due_from(received_at, calendar), now=received_at, calendar=calendar)
 
 
@@ -252,7 +253,8 @@ def test_a_signed_step_is_not_returned_to(calendar, people):
                   for r, s in (("receive", .2), ("sign", .2), ("seal", .2), ("review", .2), ("return", .2))],
         "time_type": "working_days", "duration_hours": 40})
     t = at(2026, 10, 5, 8, 0)
-    instance = WorkflowInstance.open(definition=process, dossier_id="d3", code="c3", receiving_unit="dong-son", area="dong-son",
+    instance = WorkflowInstance.open(definition=process, dossier_id="d3", code="c3", receiving_unit="dong-son",
+                                     area="dong-son",
                                      procedure_code="1.2", received_at=t, due_at=process.due_from(t, calendar),
                                      now=t, calendar=calendar)
     signer = Official("ct", unit, frozenset({"sign"}))
