@@ -50,6 +50,11 @@ def clip(value: object, limit: int = QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """:func:`clip`, with text shown quoted (``'abc'``), as bytes and other values already are."""
+    return repr(clip(value, max(limit - 2, 1))) if isinstance(value, str) else clip(value, limit)
+
+
 def _cut_middle(text: str, limit: int) -> str:
     """Head and tail of a long text (a traceback's error is at its end)."""
     if len(text) <= limit:
