@@ -19,6 +19,7 @@ from motcua.messaging.consuming import (
     MessageHandling,
     PermanentFailure,
     ProcessedMessage,
+    RedeliveryGuard,
 )
 from motcua.messaging.envelope import (
     ATTEMPT_HEADER,
@@ -460,3 +461,74 @@ def test_a_handled_message_that_cannot_be_recorded_is_retried_not_raised(process
     assert len(handler.calls) == 1
     copy = take(channel, f"{queue}.retry.1")
     assert "handled, but could not record it: OSError: disk full" in text(copy.headers["motcua-last-error"])
+
+
+# -- the redelivery guard: the last line when a message can be neither processed nor set aside --
+
+
+def guard_for(uri: str) -> RedeliveryGuard:
+    return RedeliveryGuard(lambda: Publisher(uri), base_delay_s=0.5, max_delay_s=30)
+
+
+def test_the_guard_requeues_a_first_failure_after_a_pause_and_parks_a_second(vhost_uri, channel, queue):
+    guard = guard_for(vhost_uri)
+    try:
+        headers = {**good_headers(), "x-death": [{"count": 1, "queue": "q"}], b"\xff": "key not text"}
+        delivery = Delivery(body=b'{"n":1}', headers=headers, content_type="application/json", queue=queue)
+        assert guard.failed(delivery, RuntimeError("broker refused the copy")) == 0.5
+        assert count(channel, f"{queue}.dlq") == 0
+        # Requeued, it comes back flagged redelivered and fails again: parked, not requeued.
+        again = Delivery(body=delivery.body, headers=delivery.headers, content_type=delivery.content_type,
+                         queue=queue, redelivered=True)
+        assert guard.failed(again, RuntimeError("broker refused the copy")) is None
+        parked = take(channel, f"{queue}.dlq")
+        assert parked is not None and parked.body == delivery.body and parked.id == delivery.id
+        assert text(parked.headers["motcua-last-error"]) == (
+            "could not be processed or set aside: RuntimeError: broker refused the copy")
+        assert text(parked.headers["motcua-parked-by"]) == "redelivery-guard"
+        assert text(parked.headers["motcua-work-type"]) == "routing.route_dossier"
+        assert "x-death" in text(parked.headers["motcua-dropped-headers"])
+        assert text(parked.headers["motcua-origin-queue"]) == queue
+        # Seen failing before in this process counts as well as the redelivered flag.
+        other = Delivery(body=b'{"n":2}', headers=good_headers(), content_type=None, queue=queue)
+        assert guard.failed(other, "boom") == 0.5
+        assert guard.failed(other, "boom") is None
+        assert take(channel, f"{queue}.dlq") is not None
+    finally:
+        guard.close()
+
+
+class UnreachableBroker:
+    """A publisher whose every publish fails at once (the real one to a closed port takes seconds)."""
+
+    def __init__(self):
+        self.attempts = 0
+
+    def publish(self, message, declare_queue=None):
+        self.attempts += 1
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    def close(self):
+        pass
+
+
+def test_when_even_parking_fails_the_guard_backs_off_and_never_raises(queue):
+    broker = UnreachableBroker()
+    guard = RedeliveryGuard(lambda: broker, base_delay_s=0.5, max_delay_s=30)
+    try:
+        delivery = Delivery(body=b"{}", headers={"message-id": "m-stuck"}, content_type=None, queue=queue,
+                            redelivered=True)
+        delays = [guard.failed(delivery, RuntimeError("broker away")) for _ in range(10)]
+        assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30]
+        assert broker.attempts == 10  # it tried to park it every time
+        guard.succeeded(delivery)  # once it goes through, the count starts again
+        assert guard.failed(delivery, "again") == 0.5
+    finally:
+        guard.close()
+
+
+def test_the_guard_remembers_a_bounded_number_of_messages(queue):
+    guard = RedeliveryGuard(UnreachableBroker, remembered=3)
+    for n in range(10):
+        guard.failed(Delivery(body=str(n).encode(), headers={}, content_type=None, queue=queue), "x")
+    assert len(guard._failures) == 3

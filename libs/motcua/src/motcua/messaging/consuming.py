@@ -12,7 +12,8 @@ forever. A store that cannot be read or written counts as a failure like the han
 Whatever a message carries, reading it never raises: every header and property is read
 defensively, and what a log line or the ``motcua-last-error`` header quotes from it is clipped.
 :meth:`MessageHandling.run` raises only when the message could be set aside neither (the broker
-refuses the copy); the consumer then requeues it.
+refuses the copy); the consumer then asks a :class:`RedeliveryGuard` what to do — park it through
+a path of its own if it has failed before, else requeue it after a growing pause.
 
 Why an unusable ``motcua-attempt`` header parks the message rather than counting as 0: only
 motcua writes that header (when it sets a message aside), always as a small int. Any other value
@@ -30,6 +31,7 @@ import hashlib
 import json
 import logging
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +64,8 @@ ACCEPTED_CONTENT_TYPES = (JSON, PROTOBUF, OCTET_STREAM)
 LAST_ERROR_HEADER = "motcua-last-error"
 FAILED_AT_HEADER = "motcua-failed-at"
 ORIGIN_QUEUE_HEADER = "motcua-origin-queue"
+PARKED_BY_HEADER = "motcua-parked-by"
+DROPPED_HEADERS_HEADER = "motcua-dropped-headers"
 
 
 class PermanentFailure(Exception):
@@ -200,7 +204,7 @@ class MessageHandling:
     def run(self, delivery: Delivery, handler: Callable[[Delivery], None]) -> str:
         """Process one delivery; returns what happened: processed, duplicate, retried or parked.
         Raises only if the message could be neither processed nor set aside (the caller then
-        requeues it)."""
+        requeues it, or parks it through a :class:`RedeliveryGuard`)."""
         mid = delivery.id
         with bind(event_id=mid, trace_id=trace_id(delivery.traceparent)):
             problems = delivery.problems()
@@ -250,6 +254,77 @@ class MessageHandling:
         return "parked" if park else "retried"
 
 
+class RedeliveryGuard:
+    """What a consumer does with a delivery whose handling raised — the message could be neither
+    processed nor set aside (the broker refused the copy, or something failed before
+    :class:`MessageHandling` could set it aside) — so that it never loops at full speed:
+
+    * a delivery that failed before (the broker's redelivered flag, or a failure this guard has
+      seen) is parked in its ``.dlq`` by the guard itself, through a publisher of its own, with
+      only the headers that travel safely: :meth:`failed` returns None, acknowledge it then;
+    * otherwise, or if that parking fails too, :meth:`failed` returns how long to wait before
+      requeueing it: ``base_delay_s``, doubled at each failure the guard has seen of that
+      message, up to ``max_delay_s``.
+
+    Classic queues count no deliveries (only quorum queues have ``x-delivery-limit``), so the
+    guard counts failures itself, per message fingerprint, for the last ``remembered`` messages;
+    the redelivered flag carries the knowledge across processes.
+    """
+
+    def __init__(self, publisher_factory: Callable[[], Publisher], base_delay_s: float = 0.5,
+                 max_delay_s: float = 30.0, remembered: int = 4096):
+        self._publisher_factory = publisher_factory
+        self._publisher: Publisher | None = None
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self._remembered = remembered
+        self._failures: OrderedDict[str, int] = OrderedDict()
+
+    def failed(self, delivery: Delivery, error: BaseException | str) -> float | None:
+        key = delivery.fingerprint()
+        failures = self._failures.pop(key, 0) + 1
+        self._failures[key] = failures
+        while len(self._failures) > self._remembered:
+            self._failures.popitem(last=False)
+        reason = f"could not be processed or set aside: {error if isinstance(error, str) else _describe(error)}"
+        if delivery.redelivered or failures > 1:
+            try:
+                self._park(delivery, reason)
+            except Exception as exc:  # noqa: BLE001 - then wait and requeue: the broker may be away
+                log.error("message could not be parked either", extra={
+                    "queue": delivery.queue, "failures": failures, "reason": clip(reason),
+                    "error": clip(_describe(exc))})
+            else:
+                self._failures.pop(key, None)
+                return None
+        delay = min(self.base_delay_s * 2 ** min(failures - 1, 32), self.max_delay_s)
+        log.warning("message requeued after a pause", extra={
+            "queue": delivery.queue, "failures": failures, "delay_s": delay, "reason": clip(reason)})
+        return delay
+
+    def succeeded(self, delivery: Delivery) -> None:
+        if self._failures:
+            self._failures.pop(delivery.fingerprint(), None)
+
+    def close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
+
+    def _park(self, delivery: Delivery, reason: str) -> None:
+        if self._publisher is None:
+            self._publisher = self._publisher_factory()
+        queue = topology.parking_queue(delivery.queue)
+        headers, dropped = _portable_headers(delivery._headers())
+        headers.update(_reason_headers(delivery, delivery.attempt + 1, reason))
+        headers[PARKED_BY_HEADER] = "redelivery-guard"
+        if dropped:
+            headers[DROPPED_HEADERS_HEADER] = clip(", ".join(dropped), LAST_ERROR_LIMIT)
+        self._publisher.publish(_copy(delivery, queue.name, headers), declare_queue=queue)
+        log.error("message parked by the redelivery guard", extra={
+            "queue": delivery.queue, "target": queue.name, "reason": clip(reason)})
+
+
 def _reason_headers(delivery: Delivery, attempt: int, reason: str) -> dict[str, Any]:
     return {ATTEMPT_HEADER: attempt, LAST_ERROR_HEADER: clip(reason, LAST_ERROR_LIMIT),
             FAILED_AT_HEADER: datetime.now(UTC).isoformat(), ORIGIN_QUEUE_HEADER: delivery.queue}
@@ -263,3 +338,30 @@ def _copy(delivery: Delivery, queue: str, headers: Mapping[Any, Any]) -> Outgoin
         content_type = OCTET_STREAM
     return OutgoingMessage(id=delivery.id, exchange="", routing_key=queue, body=_as_bytes(delivery.body),
                            content_type=content_type, headers=headers)
+
+
+def _portable_headers(headers: Mapping[Any, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The headers any AMQP client encodes and decodes faithfully (text keys; short UTF-8 text,
+    64-bit ints, booleans), and a clipped list of the keys of the others."""
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for key, value in headers.items():
+        portable_key = isinstance(key, str) and len(key.encode("utf-8", "replace")) <= 128
+        if portable_key and _portable_value(value):
+            kept[key] = value
+        else:
+            dropped.append(clip(key, 60))
+    return kept, dropped
+
+
+def _portable_value(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, str):
+        try:
+            return len(value.encode("utf-8")) <= 1024
+        except UnicodeEncodeError:
+            return False
+    return False
