@@ -26,6 +26,7 @@ import pytest
 from kombu import Connection
 from kombu import Queue as KombuQueue
 
+from motcua import operate
 from motcua.harness import private_vhost
 from motcua.logs import LINE_LIMIT
 from motcua.messaging import receiving, topology
@@ -201,6 +202,11 @@ def test_every_poison_message_ends_processed_or_parked_once_and_nothing_loops(vh
             assert len(reached_runtime) == shape.deliveries, (shape.tag, len(reached_runtime))
             assert len(reached_handler) == (1 if shape.handled else 0), (shape.tag, len(reached_handler))
 
+        # The operator's listing reads every parked poison message (and leaves them parked).
+        listed = operate.list_parked(vhost_uri, queue, limit=100)
+        assert len(listed) == len(parked)
+        assert all(p.last_error and p.origin_queue == queue and p.attempt >= 1 for p in listed)
+
         # Each parked message is in the .dlq exactly once, intact, with the reason.
         sent = {shape.tag: message(shape)[0] for shape in SHAPES}
         in_dlq: dict[str, int] = {}
@@ -255,3 +261,44 @@ def test_py_amqp_keeps_properties_that_are_not_utf8_as_bytes_instead_of_failing_
     assert odd.content_type == b"\xffjson" and odd.properties["type"] == b"\xc3\x28"
     assert odd.headers == {"k": b"\xff"}
     assert plain.properties["message_id"] == "m-1" and plain.content_type == "text/plain"
+
+
+def test_when_even_parking_fails_the_message_is_requeued_after_growing_pauses_and_never_dropped(vhost_uri, tmp_path):
+    """The runtime fails on the message before it can be set aside, and the guard cannot park it
+    either (its .dlq was redeclared non-durable, so declaring it durable fails): the message goes
+    back to its queue again and again — but after 0.5 s, 1 s, 2 s…, not thousands of times a
+    second — and it is still there when the worker stops."""
+    area = f"p{uuid.uuid4().hex[:10]}"
+    queue = topology.queue_name("routing", area)
+    worker = Worker(vhost_uri, area, tmp_path)
+    connection = pika.BlockingConnection(pika.URLParameters(vhost_uri))
+    channel = connection.channel()
+    try:
+        channel.queue_delete(f"{queue}.dlq")
+        channel.queue_declare(f"{queue}.dlq", durable=False)
+        channel.confirm_delivery()
+        body, properties = message(Shape("explode", "parked"))
+        channel.basic_publish(topology.WORK_EXCHANGE.name, queue, body, properties, mandatory=True)
+
+        def deliveries() -> int:
+            return len([s for s in worker.seen() if s["where"] == "runtime"])
+
+        deadline = time.monotonic() + 60
+        while deliveries() < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a looping consumer would deliver it thousands of times meanwhile
+    finally:
+        returncode = worker.stop()
+    try:
+        delivered = deliveries()
+        assert 3 <= delivered <= 6, delivered
+        assert returncode == 0
+        # Never dropped: back in its queue; nothing in the (broken) .dlq.
+        assert counts(channel, queue)[queue] == 1
+        assert channel.queue_declare(f"{queue}.dlq", passive=True).method.message_count == 0
+    finally:
+        connection.close()
+    logged = [json.loads(line) for line in worker.log_lines() if line.startswith(b"{")]
+    pauses = [record["delay_s"] for record in logged if record["message"] == "message requeued after a pause"]
+    assert pauses[:3] == [0.5, 1.0, 2.0]
+    assert [record for record in logged if record["message"] == "message could not be parked either"]
