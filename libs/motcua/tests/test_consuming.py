@@ -532,3 +532,22 @@ def test_the_guard_remembers_a_bounded_number_of_messages(queue):
     for n in range(10):
         guard.failed(Delivery(body=str(n).encode(), headers={}, content_type=None, queue=queue), "x")
     assert len(guard._failures) == 3
+
+
+def test_a_message_parked_for_its_attempt_header_goes_through_once_replayed(
+        processed, publisher, channel, vhost_uri, queue):
+    """dlq-replay removes motcua-attempt: the replayed message gets a fresh, known budget."""
+    from motcua import operate
+
+    mid = f"m-{uuid.uuid4()}"
+    publisher.publish(OutgoingMessage(id=mid, exchange="", routing_key=queue, body=b'{"dossier_id":"d-9"}',
+                                      content_type="application/json",
+                                      headers=good_headers(**{"message-id": mid, ATTEMPT_HEADER: "abc"})))
+    runner = handling(processed, publisher)
+    handler = Handler()
+    assert runner.run(take(channel, queue), handler) == "parked"
+    assert operate.replay_parked(vhost_uri, queue) == 1
+    replayed = take(channel, queue)
+    assert ATTEMPT_HEADER not in replayed.headers and replayed.problems() == []
+    assert runner.run(replayed, handler) == "processed"
+    assert [d.id for d in handler.calls] == [mid]
