@@ -14,7 +14,13 @@ from motcua import infra
 from motcua.events.v1 import events_pb2
 from motcua.harness import private_vhost
 from motcua.messaging import topology
-from motcua.messaging.consuming import Delivery, MessageHandling, PermanentFailure, ProcessedMessage
+from motcua.messaging.consuming import (
+    Delivery,
+    MessageHandling,
+    PermanentFailure,
+    ProcessedMessage,
+    RedeliveryGuard,
+)
 from motcua.messaging.envelope import (
     ATTEMPT_HEADER,
     OutgoingMessage,
@@ -325,3 +331,223 @@ def test_a_parked_message_can_be_replayed_by_an_operator(processed, publisher, c
     assert runner.run(take(channel, origin), handler) == "processed"
     assert [d.id for d in handler.calls] == [mid]
     assert processed.get(f"{CONSUMER}:{mid}") is not None
+
+
+# -- poison: whatever a delivery carries, it is processed or parked, never raised on -------------
+
+
+def good_headers(**overrides) -> dict:
+    headers = {"message-id": f"m-{uuid.uuid4()}", "motcua-work-type": "routing.route_dossier", **overrides}
+    return {key: value for key, value in headers.items() if value is not None}
+
+
+BAD_HEADERS = {
+    "attempt-abc": ({ATTEMPT_HEADER: "abc"}, "motcua-attempt header is not an integer from 0 to 100: 'abc'"),
+    "attempt-negative": ({ATTEMPT_HEADER: -10}, "motcua-attempt header is not an integer from 0 to 100: -10"),
+    "attempt-huge": ({ATTEMPT_HEADER: 2**63 - 1}, f"from 0 to 100: {2**63 - 1}"),
+    "attempt-bytes": ({ATTEMPT_HEADER: b"1"}, "from 0 to 100: b'1'"),
+    "attempt-bool": ({ATTEMPT_HEADER: True}, "from 0 to 100: True"),
+    "attempt-float": ({ATTEMPT_HEADER: 1.0}, "from 0 to 100: 1.0"),
+    "id-10kb": ({"message-id": "i" * 10240}, "message id is 10240 bytes long (at most 255): 'iii"),
+    "id-not-utf8": ({"message-id": b"\xff\xfe-id"}, "message id is not UTF-8: b'\\xff\\xfe-id'"),
+    "id-lone-surrogate": ({"message-id": "id-\udcff"}, "message id is not valid Unicode text"),
+    "id-int": ({"message-id": 12345}, "message id is a int, not text: 12345"),
+    "id-missing": ({"message-id": None}, "message has no id"),
+    "event-id-not-utf8": ({"cloudEvents:id": b"\xc3\x28"}, "message id is not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BAD_HEADERS))
+def test_a_delivery_with_unusable_headers_is_parked_with_the_reason_before_the_handler(
+        processed, publisher, channel, queue, shape):
+    overrides, reason = BAD_HEADERS[shape]
+    delivery = Delivery(body=b'{"dossier_id":"d-1"}', headers=good_headers(**overrides),
+                        content_type="application/json", queue=queue)
+    handler = Handler()
+    assert handling(processed, publisher).run(delivery, handler) == "parked"
+    assert handler.calls == []
+    parked = take(channel, f"{queue}.dlq")
+    assert parked is not None and parked.body == delivery.body
+    last_error = text(parked.headers["motcua-last-error"])
+    assert reason in last_error and len(last_error) <= 200
+    assert parked.attempt == 1  # an unusable attempt header counts as none: the copy says 1
+    assert text(parked.headers["motcua-origin-queue"]) == queue
+    assert count(channel, f"{queue}.retry.1") == 0 and count(channel, queue) == 0
+
+
+BAD_BODIES = {
+    "not-json": (b"{not json", "application/json", "body is not JSON: Expecting property name"),
+    "not-utf8": (b'{"a": "\xff"}', "application/json", "body is not UTF-8, as JSON must be"),
+    "empty": (b"", "application/json", "body is not JSON: Expecting value"),
+    "1mb-garbage": (bytes(range(256)) * 4096, "application/json", "body is not UTF-8"),
+    "deeply-nested": (b"[" * 100_000 + b"]" * 100_000, "application/json", "body is not JSON"),
+    "text-plain": (b'{"dossier_id":"d-1"}', "text/plain", "content type 'text/plain' is not one motcua accepts"),
+    "content-type-bytes": (b'{"dossier_id":"d-1"}', b"\xff/json", "content type b'\\xff/json'"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BAD_BODIES))
+def test_a_body_motcua_cannot_decode_is_parked_with_the_reason_before_the_handler(
+        processed, publisher, channel, queue, shape):
+    body, content_type, reason = BAD_BODIES[shape]
+    delivery = Delivery(body=body, headers=good_headers(), content_type=content_type, queue=queue)
+    handler = Handler()
+    assert handling(processed, publisher).run(delivery, handler) == "parked"
+    assert handler.calls == []
+    parked = take(channel, f"{queue}.dlq")
+    assert parked is not None and parked.body == body and parked.id == delivery.id
+    assert reason in text(parked.headers["motcua-last-error"])
+    # A content type that is not text cannot travel as one: the copy says octet-stream.
+    assert parked.content_type == (content_type if isinstance(content_type, str) else "application/octet-stream")
+
+
+def test_a_json_content_type_with_parameters_and_a_bad_traceparent_are_still_processed(
+        processed, publisher, queue):
+    delivery = Delivery(body='{"tên": "Thanh Hóa"}'.encode(), content_type="application/json; charset=utf-8",
+                        headers=good_headers(traceparent=b"\xff" * 60, **{"cloudEvents:traceparent": 7}),
+                        queue=queue)
+    assert delivery.traceparent is None
+    handler = Handler()
+    assert handling(processed, publisher).run(delivery, handler) == "processed"
+    assert len(handler.calls) == 1
+
+
+def test_reading_a_delivery_never_raises_whatever_its_headers():
+    weird = Delivery(body=None, headers=None, content_type=None, queue="routing.x")  # type: ignore[arg-type]
+    assert weird.id == "" and weird.attempt == 0 and weird.traceparent is None
+    assert weird.problems() == ["message has no id"]
+    assert weird.fingerprint() == Delivery(body=b"", headers={}, content_type=None, queue="routing.x").fingerprint()
+    odd = Delivery(body=b"x", headers={b"\xff": b"\xfe", "x-death": [{"count": 1}], ATTEMPT_HEADER: [1]},
+                   content_type=b"\xff", queue="routing.x")
+    assert odd.id == "" and odd.attempt == 0
+    assert len(odd.problems()) == 3  # no id, attempt not an int, content type not text
+
+
+class FlakyCollection:
+    """A processed-message collection whose reads or writes fail (a store outage)."""
+
+    def __init__(self, inner, fail_get=False, fail_insert=False):
+        self.inner, self.fail_get, self.fail_insert = inner, fail_get, fail_insert
+
+    def get(self, key):
+        if self.fail_get:
+            raise OSError("store unreachable")
+        return self.inner.get(key)
+
+    def insert(self, doc):
+        if self.fail_insert:
+            raise OSError("disk full")
+        return self.inner.insert(doc)
+
+
+def test_a_store_that_cannot_be_read_is_a_failure_retried_within_the_budget(processed, publisher, channel, queue):
+    delivery = Delivery(body=b"{}", headers=good_headers(), content_type=None, queue=queue)
+    handler = Handler()
+    broken = MessageHandling(CONSUMER, FlakyCollection(processed, fail_get=True), publisher, DELAYS)
+    assert broken.run(delivery, handler) == "retried"
+    assert handler.calls == []
+    last = Delivery(body=b"{}", headers=good_headers(**{ATTEMPT_HEADER: len(DELAYS)}), content_type=None, queue=queue)
+    assert broken.run(last, handler) == "parked"
+    parked = take(channel, f"{queue}.dlq")
+    assert "could not look up processed messages: OSError: store unreachable" in text(
+        parked.headers["motcua-last-error"])
+
+
+def test_a_handled_message_that_cannot_be_recorded_is_retried_not_raised(processed, publisher, channel, queue):
+    delivery = Delivery(body=b"{}", headers=good_headers(), content_type=None, queue=queue)
+    handler = Handler()
+    broken = MessageHandling(CONSUMER, FlakyCollection(processed, fail_insert=True), publisher, DELAYS)
+    assert broken.run(delivery, handler) == "retried"
+    assert len(handler.calls) == 1
+    copy = take(channel, f"{queue}.retry.1")
+    assert "handled, but could not record it: OSError: disk full" in text(copy.headers["motcua-last-error"])
+
+
+# -- the redelivery guard: the last line when a message can be neither processed nor set aside --
+
+
+def guard_for(uri: str) -> RedeliveryGuard:
+    return RedeliveryGuard(lambda: Publisher(uri), base_delay_s=0.5, max_delay_s=30)
+
+
+def test_the_guard_requeues_a_first_failure_after_a_pause_and_parks_a_second(vhost_uri, channel, queue):
+    guard = guard_for(vhost_uri)
+    try:
+        headers = {**good_headers(), "x-death": [{"count": 1, "queue": "q"}], b"\xff": "key not text"}
+        delivery = Delivery(body=b'{"n":1}', headers=headers, content_type="application/json", queue=queue)
+        assert guard.failed(delivery, RuntimeError("broker refused the copy")) == 0.5
+        assert count(channel, f"{queue}.dlq") == 0
+        # Requeued, it comes back flagged redelivered and fails again: parked, not requeued.
+        again = Delivery(body=delivery.body, headers=delivery.headers, content_type=delivery.content_type,
+                         queue=queue, redelivered=True)
+        assert guard.failed(again, RuntimeError("broker refused the copy")) is None
+        parked = take(channel, f"{queue}.dlq")
+        assert parked is not None and parked.body == delivery.body and parked.id == delivery.id
+        assert text(parked.headers["motcua-last-error"]) == (
+            "could not be processed or set aside: RuntimeError: broker refused the copy")
+        assert text(parked.headers["motcua-parked-by"]) == "redelivery-guard"
+        assert text(parked.headers["motcua-work-type"]) == "routing.route_dossier"
+        assert "x-death" in text(parked.headers["motcua-dropped-headers"])
+        assert text(parked.headers["motcua-origin-queue"]) == queue
+        # Seen failing before in this process counts as well as the redelivered flag.
+        other = Delivery(body=b'{"n":2}', headers=good_headers(), content_type=None, queue=queue)
+        assert guard.failed(other, "boom") == 0.5
+        assert guard.failed(other, "boom") is None
+        assert take(channel, f"{queue}.dlq") is not None
+    finally:
+        guard.close()
+
+
+class UnreachableBroker:
+    """A publisher whose every publish fails at once (the real one to a closed port takes seconds)."""
+
+    def __init__(self):
+        self.attempts = 0
+
+    def publish(self, message, declare_queue=None):
+        self.attempts += 1
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    def close(self):
+        pass
+
+
+def test_when_even_parking_fails_the_guard_backs_off_and_never_raises(queue):
+    broker = UnreachableBroker()
+    guard = RedeliveryGuard(lambda: broker, base_delay_s=0.5, max_delay_s=30)
+    try:
+        delivery = Delivery(body=b"{}", headers={"message-id": "m-stuck"}, content_type=None, queue=queue,
+                            redelivered=True)
+        delays = [guard.failed(delivery, RuntimeError("broker away")) for _ in range(10)]
+        assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30]
+        assert broker.attempts == 10  # it tried to park it every time
+        guard.succeeded(delivery)  # once it goes through, the count starts again
+        assert guard.failed(delivery, "again") == 0.5
+    finally:
+        guard.close()
+
+
+def test_the_guard_remembers_a_bounded_number_of_messages(queue):
+    guard = RedeliveryGuard(UnreachableBroker, remembered=3)
+    for n in range(10):
+        guard.failed(Delivery(body=str(n).encode(), headers={}, content_type=None, queue=queue), "x")
+    assert len(guard._failures) == 3
+
+
+def test_a_message_parked_for_its_attempt_header_goes_through_once_replayed(
+        processed, publisher, channel, vhost_uri, queue):
+    """dlq-replay removes motcua-attempt: the replayed message gets a fresh, known budget."""
+    from motcua import operate
+
+    mid = f"m-{uuid.uuid4()}"
+    publisher.publish(OutgoingMessage(id=mid, exchange="", routing_key=queue, body=b'{"dossier_id":"d-9"}',
+                                      content_type="application/json",
+                                      headers=good_headers(**{"message-id": mid, ATTEMPT_HEADER: "abc"})))
+    runner = handling(processed, publisher)
+    handler = Handler()
+    assert runner.run(take(channel, queue), handler) == "parked"
+    assert operate.replay_parked(vhost_uri, queue) == 1
+    replayed = take(channel, queue)
+    assert ATTEMPT_HEADER not in replayed.headers and replayed.problems() == []
+    assert runner.run(replayed, handler) == "processed"
+    assert [d.id for d in handler.calls] == [mid]

@@ -327,3 +327,45 @@ def test_parse_work_refuses_missing_type_id_or_object(headers, body):
 def test_parse_work_without_traceparent_starts_a_trace():
     parsed = parse_work(b"{}", {"motcua-work-type": "t", "message-id": "m"}, "routing.bim-son")
     assert envelope.TRACEPARENT_RE.match(parsed.traceparent)
+
+
+# -- headers as any producer may send them --------------------------------------------------------
+
+
+def test_header_values_that_are_not_utf8_make_an_invalid_envelope_not_a_crash():
+    body, headers, content_type = wire(event())
+    with pytest.raises(InvalidEnvelope, match=r"header 'cloudEvents:subject' is not UTF-8: b'\\xff"):
+        parse_event(body, {**headers, f"{HEADER_PREFIX}subject": b"\xff\xfe"}, content_type)
+    out = build_work(service="routing", area="bim-son", type="routing.route_dossier", body={}).to_outgoing()
+    with pytest.raises(InvalidEnvelope, match="header 'motcua-work-type' is not UTF-8"):
+        parse_work(out.body, {**out.headers, "motcua-work-type": b"\xc3\x28"}, "routing.bim-son")
+
+
+def test_keys_that_are_not_text_and_a_bad_traceparent_do_not_break_parsing():
+    body, headers, content_type = wire(event())
+    assert parse_event(body, {**headers, b"\xff\xfe": b"x", 7: "y"}, content_type).subject
+    out = build_work(service="routing", area="bim-son", type="routing.route_dossier", body={}).to_outgoing()
+    parsed = parse_work(out.body, {**out.headers, "traceparent": b"\xff" * 55}, "routing.bim-son")
+    assert envelope.TRACEPARENT_RE.match(parsed.traceparent)
+    assert trace_id(12345) is None and child_traceparent(b"\xff") != child_traceparent(b"\xff")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"message-id": "m-1"}, ("m-1", None)),
+    ({"message-id": b"m-1"}, ("m-1", None)),
+    ({f"{HEADER_PREFIX}id": "e-1", "message-id": "m-1"}, ("e-1", None)),
+    ({"message-id": "é" * 127}, ("é" * 127, None)),  # 254 bytes
+    ({"message-id": "é" * 128}, ("", "message id is 256 bytes long (at most 255): 'ééé")),
+    ({"message-id": b"\xff"}, ("", "message id is not UTF-8: b'\\xff'")),
+    ({"message-id": "\udcff"}, ("", "message id is not valid Unicode text")),
+    ({"message-id": 5}, ("", "message id is a int, not text: 5")),
+    ({"message-id": ""}, ("", "message has no id")),
+    ({}, ("", "message has no id")),
+    (None, ("", "message has no id")),
+    ("not a mapping", ("", "message has no id")),
+])
+def test_checked_message_id(headers, expected):
+    mid, problem = envelope.checked_message_id(headers)
+    assert mid == expected[0]
+    assert (problem is None) if expected[1] is None else problem.startswith(expected[1])
+    assert message_id(headers) == expected[0]

@@ -17,46 +17,120 @@ from functools import partial
 import eventlet
 from kombu import Connection
 from nameko import config as nameko_config
-from nameko.extensions import DependencyProvider
+from nameko.amqp.consume import Consumer as ConsumerCore
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import DependencyProvider, Extension
 from nameko.messaging import Consumer
 from nameko.runners import ServiceRunner
 from nameko.timer import timer
 
 from motcua import logs
-from motcua.messaging import topology
-from motcua.messaging.consuming import Delivery
+from motcua.messaging import receiving, topology
+from motcua.messaging.consuming import Delivery, RedeliveryGuard
+from motcua.messaging.publisher import Publisher
 from motcua.runtime import WorkerRuntime
 from motcua.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "MOTCUA_SETTINGS"
-ACCEPT = ["application/json", "application/protobuf", "application/octet-stream"]
+
+
+class _RawConsumerCore(ConsumerCore):
+    """nameko's AMQP consumer, handing on each message as it came: kombu deserialises nothing
+    (``on_message`` instead of callbacks, so no content-type lookup, no ``accept`` list whose
+    failures kombu logs in full and acknowledges — drops), and py-amqp leaves the body as bytes
+    (``auto_decode`` off: it used to turn bodies with a ``content_encoding`` into text)."""
+
+    def get_consumers(self, consumer_cls, channel):
+        channel.auto_decode = False
+        consumer = consumer_cls(queues=self.queues, on_message=self._on_raw_message, **self.consumer_options)
+        consumer.qos(prefetch_count=self.prefetch_count)
+        return [consumer]
+
+    def _on_raw_message(self, message):
+        self.on_message(message.body, message)
+
+    def on_decode_error(self, message, exc):
+        # kombu could not even build the message (it carries a "compression" header kombu could
+        # not undo): hand it on as it is; motcua parks it (kombu's default logs it and acks it).
+        self.on_message(message.body, message)
+
+
+class _Guard(Extension):
+    """The consumer's RedeliveryGuard, with a publisher of its own (made when first needed),
+    closed only once the container's workers are done."""
+
+    def setup(self):
+        self.guard = RedeliveryGuard(lambda: Publisher(nameko_config[AMQP_URI_CONFIG_KEY]))
+
+    def stop(self):
+        self.guard.close()
 
 
 class DeliveryConsumer(Consumer):
-    """nameko's consumer, handing the handler the whole message (headers included) and requeueing
-    it if the handler raises — which it does only when the message could be neither processed
-    nor set aside for retry (broker or store unreachable)."""
+    """nameko's consumer, handing the handler the whole message as it came (body as raw bytes,
+    headers included), acknowledging it when the handler returns. The handler raises only when
+    the message could be neither processed nor set aside; the consumer's RedeliveryGuard then
+    parks it if it had failed before, or it is requeued after a pause that grows with each
+    failure — never at once, never in a tight loop."""
+
+    consumer_cls = _RawConsumerCore
+    redelivery = _Guard()
 
     def __init__(self, queue, **options):
-        super().__init__(queue, requeue_on_error=True, accept=ACCEPT, **options)
+        super().__init__(queue, requeue_on_error=True, **options)
+
+    def setup(self):
+        receiving.tolerate_undecodable_properties()
+        super().setup()
 
     def handle_message(self, body, message):
-        delivery = Delivery(
-            body=message.body if isinstance(message.body, bytes) else message.body.encode(),
-            headers=dict(message.headers or {}),
-            content_type=message.content_type,
-            queue=self.queue.name,
-            routing_key=message.delivery_info.get("routing_key", ""),
-            redelivered=bool(message.delivery_info.get("redelivered")),
-        )
-        handle_result = partial(self.handle_result, message)
+        delivery = _delivery(message, self.queue.name)
+        handle_result = partial(self.handle_result, message, delivery)
 
         def spawn_worker():
-            self.container.spawn_worker(self, (delivery,), {}, handle_result=handle_result)
+            try:
+                self.container.spawn_worker(self, (delivery,), {}, handle_result=handle_result)
+            except ContainerBeingKilled:
+                self.consumer.requeue_message(message)
 
         self.container.spawn_managed_thread(spawn_worker)
+
+    def handle_result(self, message, delivery, worker_ctx, result=None, exc_info=None):
+        guard = self.redelivery.guard
+        if exc_info is None:
+            guard.succeeded(delivery)
+            self.consumer.ack_message(message)
+            return result, exc_info
+        try:
+            delay = guard.failed(delivery, exc_info[1])
+        except Exception:  # noqa: BLE001 - the guard must not kill the container: wait long
+            log.exception("redelivery guard failed", extra={"queue": self.queue.name})
+            delay = guard.max_delay_s
+        if delay is None:  # parked by the guard
+            self.consumer.ack_message(message)
+        else:
+            def requeue_after_pause():
+                eventlet.sleep(delay)
+                self.consumer.requeue_message(message)
+
+            self.container.spawn_managed_thread(requeue_after_pause)
+        return result, exc_info
+
+
+def _delivery(message, queue: str) -> Delivery:
+    """The Delivery of a kombu message; reads nothing that could raise."""
+    body = message.body
+    if not isinstance(body, bytes):
+        body = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else bytes(body or b"")
+    headers = message.headers if isinstance(message.headers, dict) else {}
+    info = message.delivery_info if isinstance(message.delivery_info, dict) else {}
+    routing_key = info.get("routing_key")
+    return Delivery(body=body, headers=headers, content_type=message.content_type, queue=queue,
+                    routing_key=routing_key if isinstance(routing_key, str) else "",
+                    redelivered=bool(info.get("redelivered")))
 
 
 class Runtime(DependencyProvider):

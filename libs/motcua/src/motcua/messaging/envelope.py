@@ -26,6 +26,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
+from motcua.logs import quote
 from motcua.messaging import topology
 
 SPEC_VERSION = "1.0"
@@ -53,13 +54,13 @@ def new_traceparent() -> str:
 
 def child_traceparent(parent: str | None) -> str:
     """Same trace, new span: how a message caused by another keeps the trace id."""
-    if parent and TRACEPARENT_RE.match(parent):
+    if _is_traceparent(parent):
         return f"00-{parent[3:35]}-{uuid.uuid4().hex[:16]}-01"
     return new_traceparent()
 
 
 def trace_id(traceparent: str | None) -> str | None:
-    return traceparent[3:35] if traceparent and TRACEPARENT_RE.match(traceparent) else None
+    return traceparent[3:35] if _is_traceparent(traceparent) else None
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,8 @@ def validate(event: CloudEvent) -> None:
 
 def parse_event(body: bytes, headers: Mapping[str, Any], content_type: str | None) -> CloudEvent:
     """The CloudEvent carried by an AMQP message; raises InvalidEnvelope when it is not one."""
-    attrs = {key[len(HEADER_PREFIX):]: _text(value) for key, value in (headers or {}).items()
-             if key.startswith(HEADER_PREFIX)}
+    attrs = {key[len(HEADER_PREFIX):]: _text(value, key) for key, value in (headers or {}).items()
+             if isinstance(key, str) and key.startswith(HEADER_PREFIX)}
     if attrs.get("specversion") != SPEC_VERSION:
         raise InvalidEnvelope(f"specversion must be {SPEC_VERSION}, got {attrs.get('specversion')!r}")
     try:
@@ -215,22 +216,76 @@ def parse_work(body: bytes, headers: Mapping[str, Any], queue: str) -> WorkMessa
         decoded = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEnvelope("work message body is not JSON") from exc
-    work_type = _text(headers.get(WORK_TYPE_HEADER, ""))
-    message_id = _text(headers.get("message-id", ""))
+    work_type = _text(headers.get(WORK_TYPE_HEADER, ""), WORK_TYPE_HEADER)
+    message_id = _text(headers.get("message-id", ""), "message-id")
     if not work_type or not message_id or not isinstance(decoded, dict):
         raise InvalidEnvelope("work message without type, id or object body")
     return WorkMessage(id=message_id, type=work_type, queue=queue, body=decoded,
-                       traceparent=_text(headers.get("traceparent", "")) or new_traceparent())
+                       traceparent=traceparent_of(headers) or new_traceparent())
 
 
 def is_event(headers: Mapping[str, Any] | None) -> bool:
     return bool(headers) and f"{HEADER_PREFIX}id" in headers
 
 
-def message_id(headers: Mapping[str, Any] | None) -> str:
-    headers = headers or {}
-    return _text(headers.get(f"{HEADER_PREFIX}id") or headers.get("message-id") or "")
+MAX_ID_BYTES = 255  # an AMQP short string: the id must fit the message-id property of our copies
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def raw_message_id(headers: Mapping[Any, Any] | None) -> Any:
+    """The id as a message carries it (a CloudEvent's ``cloudEvents:id``, else the ``message-id``
+    header), whatever its type; None when it has none."""
+    headers = headers if isinstance(headers, Mapping) else {}
+    return headers.get(f"{HEADER_PREFIX}id") or headers.get("message-id") or None
+
+
+def checked_message_id(headers: Mapping[Any, Any] | None) -> tuple[str, str | None]:
+    """``(id, None)`` for a usable id — text, valid UTF-8, 1 to MAX_ID_BYTES bytes — or
+    ``("", why not)``. Never raises, whatever the headers hold."""
+    raw = raw_message_id(headers)
+    if raw is None:
+        return "", "message has no id"
+    if isinstance(raw, bytes | bytearray):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return "", f"message id is not UTF-8: {quote(raw, 60)}"
+    if not isinstance(raw, str):
+        return "", f"message id is a {type(raw).__name__}, not text: {quote(raw, 60)}"
+    try:
+        size = len(raw.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates, as py-amqp's surrogatepass decoding can leave
+        return "", f"message id is not valid Unicode text: {quote(raw, 60)}"
+    if size > MAX_ID_BYTES:
+        return "", f"message id is {size} bytes long (at most {MAX_ID_BYTES}): {quote(raw, 60)}"
+    return raw, None
+
+
+def message_id(headers: Mapping[Any, Any] | None) -> str:
+    """The message's usable id, or "" (see :func:`checked_message_id`)."""
+    return checked_message_id(headers)[0]
+
+
+def traceparent_of(headers: Mapping[Any, Any] | None) -> str | None:
+    """The W3C traceparent a message carries (CloudEvent attribute or plain header) if it is a
+    valid one; None otherwise. Never raises."""
+    headers = headers if isinstance(headers, Mapping) else {}
+    for key in (f"{HEADER_PREFIX}traceparent", "traceparent"):
+        value = headers.get(key)
+        if isinstance(value, bytes) and len(value) < 100:
+            value = value.decode("ascii", "replace")
+        if _is_traceparent(value):
+            return value
+    return None
+
+
+def _is_traceparent(value: Any) -> bool:
+    return isinstance(value, str) and TRACEPARENT_RE.match(value) is not None
+
+
+def _text(value: Any, name: str = "header") -> str:
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidEnvelope(f"header {quote(name, 60)} is not UTF-8: {quote(value, 60)}") from None
+    return str(value)
