@@ -86,7 +86,7 @@ class RouteDossiers:
         code = dossier_code(unit.unit_id, self.received_at, n)
         dossier_id = str(uuid.uuid4())
         body = {"dossier_id": dossier_id, "code": code, "procedure_code": PROCEDURE,
-                "procedure_version": self.procedure.version, "district": district,
+                "procedure_version": self.procedure.version, "receiving_unit": district,
                 "area": self.catalog.area(district).slug, "unit_id": unit.unit_id,
                 "received_at": self.received_at.isoformat(),
                 "due_at": due_date(self.calendar, self.procedure, self.received_at, Channel.DESK).isoformat(),
@@ -186,7 +186,7 @@ class AssignedWatch:
 
     def opened(self, district: str, until: float = float("inf")) -> int:
         """How many dossiers of ``district`` had been assigned by ``until`` (monotonic)."""
-        return len({e.subject for e in self.collector.seen(ASSIGNED) if e.district == district and e.at <= until})
+        return len({e.subject for e in self.collector.seen(ASSIGNED) if e.area == district and e.at <= until})
 
 
 # -- the two workers -------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def workers(tmp_path: Path, amqp_uri: str, s3_endpoint: S3Endpoint) -> Iterator[
                "MOTCUA_OUTBOX_GRACE_S": "1",
                # as running_platform: no due-soon events, whatever the hour the test runs at
                "MOTCUA_SLA_DUE_SOON_HOURS": "0", **s3_endpoint.env(f"e2e-{uuid.uuid4().hex[:10]}")}
-        specs = [worker_spec("routing", env, districts=[d], name=f"routing-worker-{d}") for d in (A, B)]
+        specs = [worker_spec("routing", env, areas=[d], name=f"routing-worker-{d}") for d in (A, B)]
         with Stack(specs, tmp_path / "logs") as stack:
             stack.wait_ready(timeout=120)
             yield Workers(uri, stack, data_dir)
@@ -299,7 +299,7 @@ def opened_by_district(workers: Workers) -> dict[str, dict[str, int]]:
         counts: dict[str, int] = defaultdict(int)
         for line in workers.stack.log_path(name).read_text(errors="replace").splitlines():
             if line.startswith("{") and (record := json.loads(line)).get("message") == "workflow instance opened":
-                counts[record.get("district", "?")] += 1
+                counts[record.get("area", "?")] += 1
         out[name] = dict(counts)
     return out
 
@@ -311,7 +311,7 @@ def instances_by_district(data_dir: Path) -> dict[str, int]:
 
     store = SqliteStore(data_dir / "routing.sqlite3")
     try:
-        return {d: store.collection(InstanceRecord).count({"district": d}) for d in (A, B)}
+        return {d: store.collection(InstanceRecord).count({"area": d}) for d in (A, B)}
     finally:
         store.close()
 

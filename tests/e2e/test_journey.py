@@ -34,9 +34,9 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
     for code in codes:
         assert platform.events.distinct_types(code) == JOURNEY, code
         seen = platform.events.by_subject()[code]
-        districts = {e.district for e in seen}
-        assert len(districts) == 1 and districts <= set(DISTRICTS)
-        assert {e.routing_key.split(".", 1)[0] for e in seen} == districts
+        areas = {e.area for e in seen}
+        assert len(areas) == 1 and areas <= set(DISTRICTS)
+        assert {e.routing_key.split(".", 1)[0] for e in seen} == areas
 
     # Every side effect happened once: one record per dossier in each service's own store.
     from archive.adapters.records import PackageRecord

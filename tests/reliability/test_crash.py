@@ -26,7 +26,7 @@ def assert_exactly_once(platform: Platform, codes: set[str]) -> None:
         assert platform.count("archive", PackageRecord, {"code": code}) == 1, code
         assert platform.count("routing", InstanceRecord, {"code": code}) == 1, code
         assert platform.count("intake", DossierRecord, {"code": code}) == 1, code
-    signed = sum(platform.count("signing", SigningRecord, {"district": d}) for d in DISTRICTS)
+    signed = sum(platform.count("signing", SigningRecord, {"area": d}) for d in DISTRICTS)
     assert signed == platform.count("routing", InstanceRecord)
 
 

@@ -100,7 +100,7 @@ def assert_swept_exactly_once(platform: Platform, codes: set[str]) -> None:
         assert overdue == {"step": 1, "dossier": 1}, (code, overdue)
     store = SqliteStore(platform.data_dir / "routing.sqlite3")
     try:
-        for doc in store.collection(InstanceRecord).find({"district": "bim-son", "status": 4}):
+        for doc in store.collection(InstanceRecord).find({"receiving_unit": "bim-son", "status": 4}):
             assert len(doc["instance"]["apologies"]) == 1, doc["code"]
             assert doc["next_check_at"] is None or doc["next_check_at"] > dt.datetime.now(dt.UTC) - dt.timedelta(
                 seconds=5), doc["code"]  # nothing left for a sweep to do

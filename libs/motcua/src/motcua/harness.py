@@ -140,20 +140,34 @@ class EventCollector:
             return len({e.id for e in self.events if e.type == event_type})
 
 
-# The public events of one dossier's journey with the sample procedure 1.004616 (a building permit:
-# receive, assign, review, approve, sign, seal, return, all at the district) when the officials of
-# OfficialsAtWork handle it, each with how many distinct events of its type the journey makes.
-JOURNEY: dict[str, int] = {
-    "vn.motcua.dossier.received.v1": 1,
-    "vn.motcua.dossier.assigned.v1": 6,  # each step as it becomes active; seal is done by the signing round
-    "vn.motcua.dossier.step_completed.v1": 7,
-    "vn.motcua.dossier.signing_requested.v1": 1,
-    "vn.motcua.document.signed.v1": 1,
-    "vn.motcua.dossier.result_ready.v1": 1,
-    "vn.motcua.dossier.returned.v1": 1,
-    "vn.motcua.dossier.archived.v1": 1,
-    "vn.motcua.notification.sent.v1": 3,  # received, result ready, returned
+def journey(steps: int) -> dict[str, int]:
+    """The public events of one dossier's journey through a process of ``steps`` steps with one
+    signing round (sign then seal) when the officials of OfficialsAtWork handle it, each with how
+    many distinct events of its type the journey makes."""
+    return {
+        "vn.motcua.dossier.received.v1": 1,
+        "vn.motcua.dossier.assigned.v1": steps - 1,  # each step as it becomes active; the signing round seals
+        "vn.motcua.dossier.step_completed.v1": steps,
+        "vn.motcua.dossier.signing_requested.v1": 1,
+        "vn.motcua.document.signed.v1": 1,
+        "vn.motcua.dossier.result_ready.v1": 1,
+        "vn.motcua.dossier.returned.v1": 1,
+        "vn.motcua.dossier.archived.v1": 1,
+        "vn.motcua.notification.sent.v1": 3,  # received, result ready, returned
+    }
+
+
+# Sample procedures of every level (services/intake/catalog/thanh-hoa): their required components
+# (a sample request sends one document for each, the first ``documents`` of them) and the steps of
+# their process.
+SAMPLE_PROCEDURES: dict[str, tuple[tuple[str, ...], int]] = {
+    "1.004616": (("don-de-nghi", "ban-ve"), 7),  # building permit, district: receive … return
+    "1.001193": (("to-khai", "giay-chung-sinh"), 5),  # birth registration, commune
+    "1.001776": (("to-khai",), 7),  # social allowance: commune → district (review, approve, sign) → commune
+    "1.004227": (("don-dang-ky-bien-dong", "giay-chung-nhan"), 5),  # land change, province office
 }
+# The journey with the building permit, the procedure most tests use.
+JOURNEY: dict[str, int] = journey(SAMPLE_PROCEDURES["1.004616"][1])
 ARCHIVED = "vn.motcua.dossier.archived.v1"
 
 
@@ -168,8 +182,8 @@ def sample_pdf(text: str) -> bytes:
 
 
 def sample_request(unit: str, n: int, documents: int = 2, procedure_code: str = "1.004616"):
-    """A submission to ``unit`` (its slug) as an agency's client would make it (generated stubs,
-    stock grpcio)."""
+    """A submission of one of the :data:`SAMPLE_PROCEDURES` to ``unit`` (its slug) as an agency's
+    client would make it (generated stubs, stock grpcio), with its first ``documents`` components."""
     from motcua.intake.v1 import intake_pb2
     from motcua.types.v1 import types_pb2
 
@@ -179,8 +193,8 @@ def sample_request(unit: str, n: int, documents: int = 2, procedure_code: str = 
                                       email=f"cong.dan.{n}@example.vn"),
         documents=[intake_pb2.Document(name=f"tai-lieu-{i + 1}.pdf", media_type="application/pdf",
                                        content=sample_pdf(f"Tai lieu {i + 1} cua ho so {n}"),
-                                       component="don-de-nghi" if i == 0 else "ban-ve")
-                   for i in range(documents)])
+                                       component=component)
+                   for i, component in enumerate(SAMPLE_PROCEDURES[procedure_code][0][:documents])])
 
 
 def submit_all(address: str, requests: list, threads: int = 8) -> list:
@@ -194,16 +208,18 @@ def submit_all(address: str, requests: list, threads: int = 8) -> list:
             return list(pool.map(lambda r: stub.SubmitDossier(r, timeout=60), requests))
 
 
-def journeys_complete(codes: set[str]) -> Callable[[list[SeenEvent]], bool]:
-    """Every dossier has made at least every event of its JOURNEY. Archived alone is not enough
-    before counting: notify may still be sending the result's notifications when the package is
-    stored (the services run in parallel)."""
+def journeys_complete(codes: set[str] | dict[str, dict[str, int]]) -> Callable[[list[SeenEvent]], bool]:
+    """Every dossier has made at least every event of its journey (:data:`JOURNEY`, or the one a
+    dict gives per code). Archived alone is not enough before counting: notify may still be sending
+    the result's notifications when the package is stored (the services run in parallel)."""
+    expected = codes if isinstance(codes, dict) else dict.fromkeys(codes, JOURNEY)
+
     def done(events: list[SeenEvent]) -> bool:
         ids: dict[tuple[str, str], set[str]] = defaultdict(set)
         for event in events:
-            if event.subject in codes:
+            if event.subject in expected:
                 ids[event.subject, event.type].add(event.id)
-        return all(len(ids[code, kind]) >= n for code in codes for kind, n in JOURNEY.items())
+        return all(len(ids[code, kind]) >= n for code, wanted in expected.items() for kind, n in wanted.items())
     return done
 
 
@@ -328,21 +344,25 @@ class Platform:
         return api_spec(service, {**self.env, **extra_env}, port, name=name), f"127.0.0.1:{port}"
 
 
-# Districts whose dossiers the test platform's workers serve, and whose officials OfficialsAtWork
-# plays unless told otherwise.
-TEST_DISTRICTS = ("bim-son", "ba-thuoc")
+def sample_units() -> tuple[str, ...]:
+    """Every unit of the sample catalog: whose officials the test platform's OfficialsAtWork plays
+    unless told otherwise (its workers serve every area, as ``make run``'s do)."""
+    from motcua.areas import read_units
+    from motcua.settings import SAMPLE_CATALOG
+
+    return tuple(sorted(read_units(SAMPLE_CATALOG)))
 
 
 @contextlib.contextmanager
 def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                      extra_env: dict[str, str] | None = None, echo: bool = False,
-                     officials: tuple[str, ...] | None = TEST_DISTRICTS) -> Iterator[Platform]:
+                     officials: tuple[str, ...] | None = ()) -> Iterator[Platform]:
     """Every service as processes, on a private vhost, with an event collector subscribed first
-    and, unless ``officials`` is None, the officials of those units at work."""
+    and, unless ``officials`` is None, the officials of those units (by default: of every unit) at
+    work."""
     with private_vhost(amqp_uri) as vhost_uri:
         data_dir = workdir / "data"
         env = {"MOTCUA_AMQP_URI": vhost_uri, "MOTCUA_DATA_DIR": str(data_dir),
-               "MOTCUA_DISTRICTS": ",".join(TEST_DISTRICTS),
                "MOTCUA_RETRY_DELAYS_MS": "200,1000,3000", "MOTCUA_OUTBOX_GRACE_S": "1",
                "MOTCUA_PKI_DIR": str(workdir / "pki"),
                # No due-soon warnings: a journey's events must not depend on the hour the test runs
@@ -356,7 +376,8 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
             with stack:  # starts every process; stops them all on the way out
                 stack.wait_ready(timeout=120)
                 routing = f"127.0.0.1:{ports['routing']}"
-                desk = OfficialsAtWork(routing, list(officials)).start() if officials is not None else None
+                units = list(officials or sample_units()) if officials is not None else []
+                desk = OfficialsAtWork(routing, units).start() if officials is not None else None
                 yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk)
         finally:
             if desk is not None:
