@@ -22,7 +22,7 @@ SeaweedFS (a private one unless a ``make run`` S3 answers); the running RabbitMQ
     dossiers, ``--due`` of them due (their first step is due soon: a ``dossier.due_soon`` alert,
     published with confirms; none is overdue, so no form 04 is rendered) and the rest not due for
     weeks; each of ``--rounds`` sweeps meets a fresh due set, and a sweep with nothing due is
-    timed too. The sweep is index-bound on (district, next_check_at): the 100k/10k ratios should
+    timed too. The sweep is index-bound on (area, next_check_at): the 100k/10k ratios should
     stay near 1. Seeding uses synchronous=OFF; the sweeps run on the store as production opens it
     (synchronous=FULL).
 """
@@ -103,7 +103,8 @@ def open_dossiers(instances: Instances, count: int) -> list[list[Any]]:
 
     def open_one(n: int) -> list[Any]:
         stored = instances.open({"dossier_id": f"a{n}", "code": f"{UNIT_ID}-{now:%y%m%d}-{n:06d}",
-                                 "district": DISTRICT, "procedure_code": PROCEDURE, "received_at": now.isoformat(),
+                                 "receiving_unit": DISTRICT, "area": DISTRICT,
+                                 "procedure_code": PROCEDURE, "received_at": now.isoformat(),
                                  "due_at": due.isoformat(), "process": definition})
         return [stored.instance.code, stored.version]
 
@@ -198,6 +199,7 @@ class Seeder:
         if received_at not in self._templates:
             instance = WorkflowInstance.open(
                 definition=self._definition, dossier_id="template", code="template", receiving_unit=DISTRICT,
+                area=DISTRICT,
                 procedure_code=PROCEDURE, received_at=received_at, now=received_at, calendar=CALENDAR,
                 due_at=self._definition.due_from(received_at, CALENDAR), request_id="open:template")
             doc = {**to_document(instance, received_at), "revision": 1}
@@ -257,7 +259,7 @@ def bench_sweeps(args: argparse.Namespace, workdir: Path, amqp: str,
     clock = Clock(turns[0])
     sweep = SlaSweep(Instances(store, Outbox(publisher), CALENDAR, clock), ApologyForms(objects),
                      lease=dt.timedelta(minutes=2), batch=max(500, args.due))
-    due_query = {"district": DISTRICT, "next_check_at": {"$lte": clock.now}}
+    due_query = {"area": DISTRICT, "next_check_at": {"$lte": clock.now}}
     plan = store.collection(InstanceRecord).query_plan(due_query, [("next_check_at", 1)], limit=1)
     figures, seeding = [], 0.0
     try:
@@ -268,7 +270,7 @@ def bench_sweeps(args: argparse.Namespace, workdir: Path, amqp: str,
             for g in mine:
                 seeder.add([received[g]] * args.due)
             seeding += time.perf_counter() - started
-            if (stored := store.collection(InstanceRecord).count({"district": DISTRICT})) != size:
+            if (stored := store.collection(InstanceRecord).count({"area": DISTRICT})) != size:
                 raise BenchFailed(f"the swept district holds {stored:,} dossiers, not {size:,}")
             figures.append(sweep_stage(args, sweep, clock, [turns[g] for g in mine], size))
     finally:

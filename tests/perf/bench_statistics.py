@@ -37,9 +37,9 @@ from test_statistics import AREAS, FIRST, NOW, PERIODS, generated, store_all  # 
 
 SIZES = (10_000, 100_000)
 QUERIES: dict[str, dict] = {
-    "district, running month": {"district": "bim-son", "period": PERIODS["running month"]},
+    "district, running month": {"area": "bim-son", "period": PERIODS["running month"]},
     "unit, past month": {"unit": "phuong-ba-dinh", "period": PERIODS["past month"]},
-    "district + procedure, quarter": {"district": "ba-thuoc", "procedure_code": "2.000908",
+    "district + procedure, quarter": {"area": "ba-thuoc", "procedure_code": "2.000908",
                                       "period": PERIODS["last quarter"]},
 }
 

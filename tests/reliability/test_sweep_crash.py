@@ -55,6 +55,7 @@ def seed(path, now: dt.datetime) -> set[str]:
             code = f"{UNIT_ID}-{now:%y%m%d}-{n:04d}"
             instance = WorkflowInstance.open(
                 definition=definition, dossier_id=str(uuid.uuid4()), code=code, receiving_unit="bim-son",
+                area="bim-son",
                 procedure_code="1.004616", received_at=now, due_at=definition.due_from(now, calendar), now=now,
                 calendar=calendar)
             instances.insert(to_document(instance, now))
