@@ -1,6 +1,6 @@
 """`make demo`: submit a sample dossier to the running platform (`make run`) and print its journey,
 event by event, as an independent subscriber of `motcua.events` sees it, until it is archived.
-The demo also plays the officials of the district: through the RoutingService API it completes each
+The demo also plays the officials of every unit: through the RoutingService API it completes each
 step as it comes (receive, assign, review, approve), has the leader approve the draft for signing
 and the desk return the result."""
 
@@ -11,7 +11,15 @@ import sys
 import time
 
 from motcua.events.v1 import events_pb2
-from motcua.harness import ARCHIVED, EventCollector, OfficialsAtWork, sample_request, submit_all
+from motcua.harness import (
+    ARCHIVED,
+    SAMPLE_PROCEDURES,
+    EventCollector,
+    OfficialsAtWork,
+    sample_request,
+    sample_units,
+    submit_all,
+)
 from motcua.settings import PlatformSettings
 
 PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
@@ -28,13 +36,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
     parser.add_argument("--routing", default="127.0.0.1:50052", help="routing gRPC API (the officials' client)")
-    parser.add_argument("--district", default="bim-son")
+    parser.add_argument("--unit", default="bim-son", help="the receiving unit, e.g. phuong-ba-dinh (a ward)")
+    parser.add_argument("--procedure", default="1.004616", choices=sorted(SAMPLE_PROCEDURES),
+                        help="a sample procedure: 1.004616 district, 1.001193 and 1.001776 commune, "
+                        "1.004227 province (at van-phong-dang-ky-dat-dai)")
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
     settings = PlatformSettings.load()
     events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
-    officials = OfficialsAtWork(args.routing, [args.district], interval=0.3).start()
-    (answer,) = submit_all(args.address, [sample_request(args.district, int(time.time()) % 10**9)])
+    officials = OfficialsAtWork(args.routing, list(sample_units()), interval=0.3).start()
+    request = sample_request(args.unit, int(time.time()) % 10**9, procedure_code=args.procedure)
+    (answer,) = submit_all(args.address, [request])
     print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
     shown = 0
     deadline = time.monotonic() + args.timeout
