@@ -79,8 +79,9 @@ class PlatformSettings(BaseSettings):
         1.0, description="How often the worker's relay sweeps for events a crash left pending."
     )
     outbox_grace_s: float = Field(
-        2.0, description="Age a pending event must reach before the relay publishes it "
-        "(the writer publishes it itself right after the write).",
+        2.0, description="Age a pending event must reach before the relay publishes it. The write "
+        "that added it publishes it itself right after the write, but only within the first half of "
+        "this time (after that it leaves it to the relay), so that the two do not both publish it.",
     )
     log_level: str = Field("INFO", description="Log level (JSON lines on stderr).")
     fault_points: Annotated[list[str], NoDecode] = Field(
