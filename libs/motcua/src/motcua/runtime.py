@@ -27,9 +27,7 @@ class Infrastructure:
     def connect(cls, settings: PlatformSettings) -> Infrastructure:
         publisher = Publisher(settings.amqp_uri)
         return cls(settings=settings, store=open_store(settings), objects=ObjectStore(settings),
-                   publisher=publisher,
-                   outbox=Outbox(publisher, timedelta(seconds=settings.outbox_grace_s),
-                                 crash_before_publish="outbox-before-publish" in settings.fault_points))
+                   publisher=publisher, outbox=Outbox(publisher, timedelta(seconds=settings.outbox_grace_s)))
 
     def message_handling(self, consumer: str) -> MessageHandling:
         return MessageHandling(consumer, self.store.collection(ProcessedMessage), self.publisher,

@@ -84,12 +84,6 @@ class PlatformSettings(BaseSettings):
         "this time (after that it leaves it to the relay), so that the two do not both publish it.",
     )
     log_level: str = Field("INFO", description="Log level (JSON lines on stderr).")
-    fault_points: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Reliability tests only, never in production: points where the process kills "
-        "itself with SIGKILL (`outbox-before-publish`: after the state is committed, before its "
-        "messages are published).",
-    )
 
     clock_offset_s: float = Field(
         0.0, description="Tests only, never in production: seconds added to the clock by which intake "
@@ -97,7 +91,7 @@ class PlatformSettings(BaseSettings):
         "day to check due dates against hand-computed ones).",
     )
 
-    _split_lists = field_validator("districts", "retry_delays_ms", "fault_points", mode="before")(_split_csv)
+    _split_lists = field_validator("districts", "retry_delays_ms", mode="before")(_split_csv)
 
     @classmethod
     def load(cls, **overrides: object) -> PlatformSettings:

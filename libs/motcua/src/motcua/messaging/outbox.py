@@ -39,8 +39,6 @@ grace. Consumers are idempotent (DESIGN rule 2) for these cases.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from collections.abc import Collection as Ids
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -104,10 +102,9 @@ def _since(entries: Sequence[dict[str, Any]], fallback: datetime | None) -> date
 class Outbox:
     """The writers' side: publish what one write added, within half of ``grace``."""
 
-    def __init__(self, publisher: Publisher, grace: timedelta = DEFAULT_GRACE, crash_before_publish: bool = False):
+    def __init__(self, publisher: Publisher, grace: timedelta = DEFAULT_GRACE):
         self._publisher = publisher
         self.grace = grace
-        self._crash_before_publish = crash_before_publish  # a fault point for reliability tests
 
     def flush(self, collection: Collection, written: dict[str, Any], ids: Ids[str]) -> bool:
         """Publish the entries ``ids`` (those this write appended) of ``written`` (the document as
@@ -119,9 +116,6 @@ class Outbox:
         mine = [e for e in written.get(OUTBOX) or [] if e["id"] in wanted]
         if not mine:
             return True
-        if self._crash_before_publish:
-            log.error("fault point outbox-before-publish: killing this process")
-            os.kill(os.getpid(), signal.SIGKILL)
         published = self._publish(mine, written, collection, within=self.grace / 2)
         if published:
             remove(collection, written, published)
