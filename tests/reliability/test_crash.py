@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,6 +16,7 @@ from motcua.harness import JOURNEY, Platform, journeys_complete, sample_request,
 pytestmark = pytest.mark.reliability
 
 DISTRICTS = ("bim-son", "ba-thuoc")
+KILL_BEFORE_PUBLISH = Path(__file__).with_name("kill_before_publish.py")  # the api, with the fault injected
 
 
 def assert_exactly_once(platform: Platform, codes: set[str]) -> None:
@@ -52,11 +56,12 @@ def test_routing_worker_killed_with_fifty_dossiers_in_flight(platform: Platform)
 
 
 def test_intake_api_killed_between_commit_and_publish(platform: Platform, tmp_path):
-    """An api process that dies right after committing a dossier, before publishing its events:
-    the caller sees UNAVAILABLE, the worker's relay publishes the pending events, and the retried
-    request gets the first answer."""
-    spec, address = platform.extra_api("intake", "intake-api-faulty",
-                                       {"MOTCUA_FAULT_POINTS": "outbox-before-publish"})
+    """An api process that dies right after committing a dossier, before publishing its events
+    (the fault is injected by a wrapper that patches the outbox in that process, then runs the
+    real entrypoint): the caller sees UNAVAILABLE, the worker's relay publishes the pending events,
+    and the retried request gets the first answer."""
+    spec, address = platform.extra_api("intake", "intake-api-faulty", {})
+    spec = dataclasses.replace(spec, argv=[sys.executable, str(KILL_BEFORE_PUBLISH), "intake"])
     requests = [sample_request(DISTRICTS[n % 2], 500 + n, documents=1) for n in range(3)]
     with Stack([spec], tmp_path / "logs") as faulty:
         faulty.wait_ready(timeout=60)
@@ -64,7 +69,7 @@ def test_intake_api_killed_between_commit_and_publish(platform: Platform, tmp_pa
             with pytest.raises(grpc.RpcError) as error:
                 submit_all(address, [request])
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert _dies(faulty, "intake-api-faulty"), "the fault point did not kill the api"
+            assert _dies(faulty, "intake-api-faulty"), "the injected fault did not kill the api"
             faulty.restart("intake-api-faulty")
             faulty.wait_ready(timeout=60)
 

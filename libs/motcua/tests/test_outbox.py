@@ -1,6 +1,7 @@
 """The outbox against a real RabbitMQ (a private vhost) and both store backends (SQLite and MongoDB
-through mongomock): messages saved with the state are published after the write and cleared; a
-broker outage leaves them for the relay; the relay publishes what a crash left behind."""
+through mongomock): messages saved with the state are published after the write by that write
+alone and removed; a broker outage leaves them for the relay; the relay claims and publishes what
+a crash left behind, and never what a live writer is about to publish."""
 
 from __future__ import annotations
 
@@ -26,7 +27,17 @@ from motcua.messaging.envelope import (
     parse_event,
     parse_work,
 )
-from motcua.messaging.outbox import OUTBOX, OUTBOX_SINCE, AggregateSchema, Outbox, OutboxRelay, add_messages
+from motcua.messaging.outbox import (
+    ADDED_AT,
+    CLAIMED_AT,
+    OUTBOX,
+    OUTBOX_SINCE,
+    AggregateSchema,
+    Outbox,
+    OutboxRelay,
+    add_messages,
+    message_ids,
+)
 from motcua.messaging.publisher import Publisher
 
 pytestmark = pytest.mark.integration
@@ -138,6 +149,12 @@ def ids_of(entries) -> list[str]:
     return [entry["id"] for entry in entries or []]
 
 
+def aged(doc: dict, age: timedelta) -> dict:
+    """A document as a writer that crashed ``age`` ago left it: its entries and outbox_since that old."""
+    then = datetime.now(UTC) - age
+    return {**doc, OUTBOX: [{**e, ADDED_AT: then} for e in doc[OUTBOX]], OUTBOX_SINCE: then}
+
+
 def event_ids(deliveries) -> list[str]:
     return [props.headers[f"{HEADER_PREFIX}id"] for _method, props, _body in deliveries]
 
@@ -150,6 +167,7 @@ def test_add_messages_keeps_them_in_the_document(cases, district):
     doc = add_messages(new_case(district), [first])
     since = doc[OUTBOX_SINCE]
     assert since.tzinfo is not None and ids_of(doc[OUTBOX]) == [first.id]
+    assert doc[OUTBOX][0][ADDED_AT] == since  # each entry is stamped: the relay goes by its age
     add_messages(doc, [second.to_outgoing()])
     assert ids_of(doc[OUTBOX]) == [first.id, second.id]
     assert doc[OUTBOX_SINCE] == since  # the oldest pending entry's time
@@ -169,7 +187,7 @@ def test_flush_publishes_every_message_and_clears_the_outbox(cases, publisher, o
     assert len(stored[OUTBOX]) == 3 and stored[OUTBOX_SINCE] is not None
     assert cases.count({OUTBOX_SINCE: {"$lte": datetime.now(UTC)}}) == 1
 
-    assert Outbox(publisher).flush(cases, stored) is True
+    assert Outbox(publisher).flush(cases, stored, message_ids([received, returned, work])) is True
 
     events = observer.events(2)
     assert event_ids(events) == [received.id, returned.id]
@@ -200,7 +218,7 @@ def test_flush_publishes_every_message_and_clears_the_outbox(cases, publisher, o
 
 def test_flush_of_a_document_without_messages_writes_nothing(cases, publisher):
     stored = cases.insert(new_case("bim-son"))
-    assert Outbox(publisher).flush(cases, stored) is True
+    assert Outbox(publisher).flush(cases, stored, []) is True
     assert cases.get(stored["_id"])["version"] == 1
 
 
@@ -210,7 +228,7 @@ def test_flush_with_an_unreachable_broker_keeps_the_messages(cases, vhost_uri, o
     broken = Publisher(f"amqp://guest:guest@127.0.0.1:{infra.free_port()}/")
     try:
         started = time.monotonic()
-        assert Outbox(broken).flush(cases, stored) is False
+        assert Outbox(broken).flush(cases, stored, [event.id]) is False
         assert time.monotonic() - started < 10
     finally:
         broken.close()
@@ -235,7 +253,7 @@ def test_flush_with_a_wrong_vhost_keeps_the_messages(cases, observer, district):
     stored = cases.insert(add_messages(new_case(district), [event]))
     broken = Publisher(f"amqp://guest:guest@127.0.0.1:5672/motcua-no-such-vhost-{uuid.uuid4().hex[:6]}")
     try:
-        assert Outbox(broken).flush(cases, stored) is False
+        assert Outbox(broken).flush(cases, stored, [event.id]) is False
     finally:
         broken.close()
     assert ids_of(cases.get(stored["_id"])[OUTBOX]) == [event.id]
@@ -265,8 +283,7 @@ def test_relay_publishes_what_a_crash_left_pending_and_not_what_is_younger_than_
         cases, publisher, observer, district):
     # "Crashed" writers: state and messages saved, never flushed.
     old = [returned_event(district, "OLD-1"), received_event(district, "OLD-1")]
-    crashed = cases.insert(add_messages(new_case(district, "crashed"), old)
-                           | {OUTBOX_SINCE: datetime.now(UTC) - timedelta(minutes=10)})
+    crashed = cases.insert(aged(add_messages(new_case(district, "crashed"), old), timedelta(minutes=10)))
     young_event = returned_event(district, "YOUNG-1")
     young = cases.insert(add_messages(new_case(district, "young"), [young_event]))
     quiet = cases.insert(new_case(district, "quiet"))
@@ -288,12 +305,10 @@ def test_relay_publishes_what_a_crash_left_pending_and_not_what_is_younger_than_
 
 
 def test_relay_takes_the_oldest_first_in_batches(cases, publisher, observer, district):
-    now = datetime.now(UTC)
     events = {}
     for n, age in ((1, 5), (2, 30), (3, 15)):
         events[n] = returned_event(district, f"B-{n}")
-        cases.insert(add_messages(new_case(district, f"batch-{n}"), [events[n]])
-                     | {OUTBOX_SINCE: now - timedelta(minutes=age)})
+        cases.insert(aged(add_messages(new_case(district, f"batch-{n}"), [events[n]]), timedelta(minutes=age)))
     relay = OutboxRelay([cases], Outbox(publisher), grace=timedelta(minutes=1), batch=1)
     assert relay.sweep() == 1
     assert event_ids(observer.events(1)) == [events[2].id]
@@ -311,8 +326,8 @@ class OtherCase(AggregateSchema):
 def test_relay_sweeps_every_collection(store, cases, publisher, observer, district):
     others = store.collection(OtherCase)
     first, second = returned_event(district, "X-1"), returned_event(district, "X-2")
-    cases.insert(add_messages(new_case(district), [first]) | {OUTBOX_SINCE: datetime.now(UTC) - timedelta(hours=1)})
-    others.insert(add_messages({"_id": "o-1"}, [second]) | {OUTBOX_SINCE: datetime.now(UTC) - timedelta(hours=1)})
+    cases.insert(aged(add_messages(new_case(district), [first]), timedelta(hours=1)))
+    others.insert(aged(add_messages({"_id": "o-1"}, [second]), timedelta(hours=1)))
     assert OutboxRelay([cases, others], Outbox(publisher), grace=timedelta(minutes=1)).sweep() == 2
     assert sorted(event_ids(observer.events(2))) == sorted([first.id, second.id])
 
@@ -349,7 +364,7 @@ def test_concurrent_write_between_publish_and_clear_removes_exactly_the_publishe
 
     racing = WriteAfterPublishing(vhost_uri, after=2, write=concurrent_write)
     try:
-        assert Outbox(racing).flush(cases, stored) is True  # took the VersionConflict path
+        assert Outbox(racing).flush(cases, stored, [first.id, second.id]) is True  # the VersionConflict path
     finally:
         racing.close()
     assert event_ids(observer.events(2)) == [first.id, second.id]
@@ -381,7 +396,7 @@ def test_concurrent_write_without_messages_leaves_a_stale_since_the_relay_clears
 
     racing = WriteAfterPublishing(vhost_uri, after=1, write=concurrent_write)
     try:
-        assert Outbox(racing).flush(cases, stored) is True
+        assert Outbox(racing).flush(cases, stored, [event.id]) is True
         assert event_ids(observer.events(1)) == [event.id]
         after = cases.get(stored["_id"])
         assert not after.get(OUTBOX) and after["status"] == "in_progress"
@@ -394,3 +409,151 @@ def test_concurrent_write_without_messages_leaves_a_stale_since_the_relay_clears
     final = cases.get(stored["_id"])
     assert final.get(OUTBOX_SINCE) is None and final["status"] == "in_progress"
     assert cases.count({OUTBOX_SINCE: {"$lte": datetime.now(UTC)}}) == 0
+
+
+# -- who publishes what: each write its own, the relay what is past the grace ------------------------
+
+
+def test_a_write_publishes_only_what_it_added_not_another_writers_pending_entries(
+        cases, publisher, observer, district):
+    # Writer A stores its event and has not published it yet; writer B reads the document (A's
+    # entry pending in it), adds its own event and writes: each publishes its own, once.
+    mine, theirs = returned_event(district, "W-1"), received_event(district, "W-1")
+    written_a = cases.insert(add_messages(new_case(district), [theirs]))
+    current = cases.get(written_a["_id"])
+    written_b = cases.replace(add_messages({**current, "status": "in_progress"}, [mine]), current["version"])
+    assert ids_of(written_b[OUTBOX]) == [theirs.id, mine.id]
+
+    assert Outbox(publisher).flush(cases, written_b, [mine.id]) is True
+    assert event_ids(observer.events(1)) == [mine.id]  # not A's
+    assert ids_of(cases.get(written_a["_id"])[OUTBOX]) == [theirs.id]  # A's stays A's
+
+    assert Outbox(publisher).flush(cases, written_a, [theirs.id]) is True  # a stale version: pulled
+    assert event_ids(observer.events(1)) == [theirs.id]
+    after = cases.get(written_a["_id"])
+    assert not after[OUTBOX] and after["status"] == "in_progress"
+    assert OutboxRelay([cases], Outbox(publisher), grace=timedelta(0)).sweep() == 0
+    assert observer.events(0) == []
+    assert cases.get(written_a["_id"])[OUTBOX_SINCE] is None
+
+
+def test_a_writer_leaves_what_is_older_than_half_the_grace_to_the_relay(cases, publisher, observer, district):
+    outbox = Outbox(publisher, grace=timedelta(seconds=2))
+    relay = OutboxRelay([cases], outbox)  # the outbox's grace
+    event = returned_event(district, "G-1")
+    stored = cases.insert(add_messages(new_case(district), [event]))
+    time.sleep(1.1)  # a slow write: past the writer's half of the grace
+    assert outbox.flush(cases, stored, [event.id]) is False
+    assert relay.sweep() == 0  # not yet the relay's either
+    assert observer.events(0) == []
+    time.sleep(max(0.0, 2.05 - (datetime.now(UTC) - stored[OUTBOX][0][ADDED_AT]).total_seconds()))
+    assert relay.sweep() == 1
+    assert event_ids(observer.events(1)) == [event.id]
+    assert not cases.get(stored["_id"])[OUTBOX]
+
+
+def test_the_relay_takes_a_crashs_leftovers_but_not_a_live_writers_entry_beside_them(
+        cases, publisher, observer, district):
+    left = returned_event(district, "L-1")
+    crashed = cases.insert(aged(add_messages(new_case(district), [left]), timedelta(minutes=10)))
+    live = received_event(district, "L-2")  # a writer appends to the document, then publishes
+    written = cases.replace(add_messages(cases.get(crashed["_id"]), [live]), crashed["version"])
+    assert written[OUTBOX_SINCE] == crashed[OUTBOX_SINCE]  # the oldest entry's time
+
+    assert OutboxRelay([cases], Outbox(publisher), grace=timedelta(minutes=1)).sweep() == 1
+    assert event_ids(observer.events(1)) == [left.id]
+    assert ids_of(cases.get(crashed["_id"])[OUTBOX]) == [live.id]
+    assert Outbox(publisher).flush(cases, written, [live.id]) is True
+    assert event_ids(observer.events(1)) == [live.id]
+    assert not cases.get(crashed["_id"])[OUTBOX]
+    # The writer met the relay's write and pulled its entry: outbox_since lags until the relay
+    # looks once more.
+    assert OutboxRelay([cases], Outbox(publisher), grace=timedelta(0)).sweep() == 0
+    assert cases.get(crashed["_id"])[OUTBOX_SINCE] is None
+    assert observer.events(0) == []
+
+
+class RunWhilePublishing(Publisher):
+    """A real publisher that runs ``during`` while its first message is on its way."""
+
+    def __init__(self, uri: str, during: Callable[[], None]):
+        super().__init__(uri)
+        self._during: Callable[[], None] | None = during
+
+    def publish(self, message: OutgoingMessage) -> None:
+        during, self._during = self._during, None
+        if during is not None:
+            during()
+        super().publish(message)
+
+
+def test_two_relays_never_take_the_same_entry(cases, vhost_uri, publisher, observer, district):
+    event = returned_event(district, "R-1")
+    stored = cases.insert(aged(add_messages(new_case(district), [event]), timedelta(minutes=5)))
+    other = OutboxRelay([cases], Outbox(publisher), grace=timedelta(minutes=1))
+    seen_by_other: list[int] = []
+    first = RunWhilePublishing(vhost_uri, during=lambda: seen_by_other.append(other.sweep()))
+    try:
+        assert OutboxRelay([cases], Outbox(first), grace=timedelta(minutes=1)).sweep() == 1
+    finally:
+        first.close()
+    assert seen_by_other == [0]  # the entry was claimed: the other relay left it
+    assert event_ids(observer.events(1)) == [event.id]
+    assert not cases.get(stored["_id"])[OUTBOX]
+
+
+def test_a_claim_left_by_a_dead_relay_is_taken_again_after_its_lease(cases, publisher, observer, district):
+    event = returned_event(district, "R-2")
+    stored = aged(add_messages(new_case(district), [event]), timedelta(minutes=10))
+    claimed = cases.insert({**stored, OUTBOX: [{**stored[OUTBOX][0], CLAIMED_AT: datetime.now(UTC)}]})
+    relay = OutboxRelay([cases], Outbox(publisher), grace=timedelta(minutes=1), lease=timedelta(minutes=2))
+    assert relay.sweep() == 0  # claimed just now: another relay is publishing it
+    cases.update_fields(claimed["_id"], claimed["version"], {
+        OUTBOX: [{**claimed[OUTBOX][0], CLAIMED_AT: datetime.now(UTC) - timedelta(minutes=3)}]})
+    assert relay.sweep() == 1  # that relay died: its lease ended
+    assert event_ids(observer.events(1)) == [event.id]
+    assert not cases.get(claimed["_id"])[OUTBOX]
+
+
+def test_a_relay_that_cannot_publish_releases_its_claim(cases, vhost_uri, observer, district):
+    event = returned_event(district, "R-3")
+    stored = cases.insert(aged(add_messages(new_case(district), [event]), timedelta(minutes=10)))
+    broken = Publisher(f"amqp://guest:guest@127.0.0.1:{infra.free_port()}/")
+    try:
+        assert OutboxRelay([cases], Outbox(broken), grace=timedelta(minutes=1)).sweep() == 0
+    finally:
+        broken.close()
+    [entry] = cases.get(stored["_id"])[OUTBOX]
+    assert entry["id"] == event.id and CLAIMED_AT not in entry
+    good = Publisher(vhost_uri)
+    try:  # the next sweep takes it at once, not after a lease
+        assert OutboxRelay([cases], Outbox(good), grace=timedelta(minutes=1)).sweep() == 1
+    finally:
+        good.close()
+    assert event_ids(observer.events(1)) == [event.id]
+
+
+class FailingAfter(Publisher):
+    def __init__(self, uri: str, good: int):
+        super().__init__(uri)
+        self._left = good
+
+    def publish(self, message: OutgoingMessage) -> None:
+        if self._left == 0:
+            raise ConnectionError("the broker went away")
+        self._left -= 1
+        super().publish(message)
+
+
+def test_a_flush_that_fails_halfway_removes_what_it_published(cases, vhost_uri, publisher, observer, district):
+    first, second = received_event(district, "H-1"), returned_event(district, "H-1")
+    stored = cases.insert(add_messages(new_case(district), [first, second]))
+    failing = FailingAfter(vhost_uri, good=1)
+    try:
+        assert Outbox(failing).flush(cases, stored, [first.id, second.id]) is False
+    finally:
+        failing.close()
+    assert event_ids(observer.events(1)) == [first.id]
+    assert ids_of(cases.get(stored["_id"])[OUTBOX]) == [second.id]  # published ones are not left to repeat
+    assert OutboxRelay([cases], Outbox(publisher), grace=timedelta(0)).sweep() == 1
+    assert event_ids(observer.events(1)) == [second.id]

@@ -27,8 +27,7 @@ class Infrastructure:
     def connect(cls, settings: PlatformSettings) -> Infrastructure:
         publisher = Publisher(settings.amqp_uri)
         return cls(settings=settings, store=open_store(settings), objects=ObjectStore(settings),
-                   publisher=publisher,
-                   outbox=Outbox(publisher, crash_before_publish="outbox-before-publish" in settings.fault_points))
+                   publisher=publisher, outbox=Outbox(publisher, timedelta(seconds=settings.outbox_grace_s)))
 
     def message_handling(self, consumer: str) -> MessageHandling:
         return MessageHandling(consumer, self.store.collection(ProcessedMessage), self.publisher,
@@ -36,7 +35,7 @@ class Infrastructure:
 
     def relay(self, schemas: Sequence[type]) -> OutboxRelay:
         collections: list[Collection] = [self.store.collection(schema) for schema in schemas]
-        return OutboxRelay(collections, self.outbox, timedelta(seconds=self.settings.outbox_grace_s))
+        return OutboxRelay(collections, self.outbox)  # the outbox's grace: writers publish within half of it
 
     def close(self) -> None:
         self.publisher.close()

@@ -97,16 +97,11 @@ class PlatformSettings(BaseSettings):
         1.0, description="How often the worker's relay sweeps for events a crash left pending."
     )
     outbox_grace_s: float = Field(
-        2.0, description="Age a pending event must reach before the relay publishes it "
-        "(the writer publishes it itself right after the write).",
+        2.0, description="Age a pending event must reach before the relay publishes it. The write "
+        "that added it publishes it itself right after the write, but only within the first half of "
+        "this time (after that it leaves it to the relay), so that the two do not both publish it.",
     )
     log_level: str = Field("INFO", description="Log level (JSON lines on stderr).")
-    fault_points: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description="Reliability tests only, never in production: points where the process kills "
-        "itself with SIGKILL (`outbox-before-publish`: after the state is committed, before its "
-        "messages are published).",
-    )
 
     clock_offset_s: float = Field(
         0.0, description="Tests only, never in production: seconds added to the clock by which intake "
@@ -114,7 +109,7 @@ class PlatformSettings(BaseSettings):
         "day to check due dates against hand-computed ones).",
     )
 
-    _split_lists = field_validator("areas", "retry_delays_ms", "fault_points", mode="before")(_split_csv)
+    _split_lists = field_validator("areas", "retry_delays_ms", mode="before")(_split_csv)
 
     @classmethod
     def load(cls, **overrides: object) -> PlatformSettings:

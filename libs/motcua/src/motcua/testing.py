@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,6 +69,59 @@ class S3Endpoint:
         """The same as environment variables, for services started as processes."""
         return {f"MOTCUA_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
                 for k, v in self.settings_overrides(bucket).items()}
+
+
+class AtomicMongomockClient:
+    """mongomock's client with every collection call atomic, as a MongoDB server makes each
+    single-document operation. mongomock runs a version-checked update or a find-and-modify as a
+    find then a write, which threads can interleave: two writers at the same version both
+    "succeed", an update a real server never loses. Tests that race writers on the MongoDB
+    backend pass it as ``MongoStore(..., client_class=AtomicMongomockClient)``; the calls of
+    one client take turns (one lock), cursors are read inside the turn."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        import mongomock
+
+        self._client = mongomock.MongoClient(*args, **kwargs)
+        self._lock = threading.RLock()
+
+    def get_database(self, *args: Any, **kwargs: Any) -> _AtomicDatabase:
+        return _AtomicDatabase(self._client.get_database(*args, **kwargs), self._lock)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _AtomicDatabase:
+    def __init__(self, database: Any, lock: threading.RLock):
+        self._database = database
+        self._lock = lock
+
+    def get_collection(self, *args: Any, **kwargs: Any) -> _AtomicCollection:
+        return _AtomicCollection(self._database.get_collection(*args, **kwargs), self._lock)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._database, name)
+
+
+class _AtomicCollection:
+    def __init__(self, collection: Any, lock: threading.RLock):
+        self._collection = collection
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._collection, name)
+        if not callable(attribute):
+            return attribute
+
+        def atomic(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                result = attribute(*args, **kwargs)
+                if hasattr(result, "__next__"):  # a cursor: read it in the same turn
+                    result = list(result)
+                return result
+
+        return atomic
 
 
 @contextlib.contextmanager

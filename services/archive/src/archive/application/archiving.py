@@ -14,7 +14,7 @@ from motcua.events.v1 import events_pb2
 from motcua.logs import bind
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import CloudEvent, InvalidEnvelope, build_event, parse_event
-from motcua.messaging.outbox import Outbox, add_messages
+from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.objects import ObjectRef, ObjectStore
 from motcua.protobufs import datetime_of, document_ref, document_ref_dict, timestamp
 from motcua.store.port import DuplicateKey, Store
@@ -47,7 +47,8 @@ class Archivist:
         returned = event.decode(events_pb2.DossierReturned)
         existing = self._packages.get(returned.dossier_id)
         if existing is not None:
-            self._outbox.flush(self._packages, existing)
+            # Archived before: what its write left pending is that writer's to publish, or the
+            # relay's after a crash (publishing it here could publish it twice).
             return
         documents = [document_ref_dict(d) for d in returned.documents]
         files = package_files(documents, document_ref_dict(returned.result))
@@ -75,7 +76,7 @@ class Archivist:
         except DuplicateKey:
             return
         log.info("dossier archived", extra={"files": len(files), "bytes": package["size"]})
-        self._outbox.flush(self._packages, stored)
+        self._outbox.flush(self._packages, stored, message_ids([archived]))
 
     def _read(self, file: PackageFile) -> bytes:
         return self._objects.get(ObjectRef(key=file.key, sha256=file.sha256, size=file.size,

@@ -2,7 +2,9 @@
 
 Submission order keeps the safety rules: everything is checked before anything is stored; the
 documents go to object storage first (content-addressed, so a retry rewrites the same keys); then
-one write stores the dossier with its pending messages; then the outbox publishes them.
+one write stores the dossier with its pending messages; then the outbox publishes the messages of
+that write (only those: a retried request that finds the dossier publishes nothing, whatever is
+still pending there is its first write's, or the relay's after a crash).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from motcua.access import require_area
 from motcua.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from motcua.logs import bind
 from motcua.messaging.envelope import new_traceparent
-from motcua.messaging.outbox import Outbox, add_messages
+from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.objects import ObjectStore
 from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
 from motcua.store.schema import utc_ms
@@ -131,7 +133,7 @@ class Dossiers:
                 return self._repeat(existing, command)
             with bind(dossier_code=dossier.code):
                 log.info("dossier submitted", extra={"documents": len(refs), "channel": dossier.channel})
-                self._outbox.flush(self._dossiers, stored)
+                self._outbox.flush(self._dossiers, stored, message_ids(messages))
             return from_document(stored)
 
     def accept(self, request_id: str, code: str, official: str, traceparent: str | None = None,
@@ -273,7 +275,7 @@ class Dossiers:
                 except VersionConflict:
                     continue
                 log.info("dossier changed", extra={"action": dossier.history[-1]["action"]})
-                self._outbox.flush(self._dossiers, stored)
+                self._outbox.flush(self._dossiers, stored, message_ids(messages))
                 return from_document(stored)
         raise Conflict(f"dossier {code} kept changing; try again")
 
@@ -297,8 +299,8 @@ class Dossiers:
         if existing["fingerprint"] != command.fingerprint:
             raise AlreadyExists(f"request_id {command.request_id!r} was already used for a different "
                                 "submission; use a new request id")
-        if existing.get("outbox"):
-            self._outbox.flush(self._dossiers, existing)  # finish what a crash interrupted
+        # Nothing is published here: the first call may still be publishing what it wrote, and
+        # what a crash left pending is the relay's (after MOTCUA_OUTBOX_GRACE_S).
         return from_document(existing)
 
     def _procedure_of(self, dossier: Dossier) -> Procedure:

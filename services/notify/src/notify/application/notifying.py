@@ -12,7 +12,7 @@ from motcua.events.v1 import events_pb2
 from motcua.logs import bind
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import CloudEvent, InvalidEnvelope, build_event, parse_event
-from motcua.messaging.outbox import Outbox, add_messages
+from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.protobufs import timestamp
 from motcua.store.port import DuplicateKey, Store
 from notify.adapters.records import NotificationRecord, RecipientRecord
@@ -75,4 +75,4 @@ class Notifier:
         except DuplicateKey:
             return
         log.info("applicant notified", extra={"cause": event.type, "channel": recipient.channel})
-        self._outbox.flush(self._notifications, stored)
+        self._outbox.flush(self._notifications, stored, message_ids([sent]))

@@ -2,10 +2,13 @@
 
 Every change is ONE version-checked write of the instance's document carrying, in its outbox, the
 messages of what happened: the public events of its facts and the work they ask of other
-services (a draft to sign). The outbox is published right after the write and cleared; the
-worker's relay publishes what a crash left. A stale write raises VersionConflict and stores
-nothing; the caller decides whether to report it (an official: ABORTED) or to read again and
-retry (a system message).
+services (a draft to sign). Right after the write, the writer publishes the messages *it* added
+and removes them; entries another writer added (pending when this one read the instance, and
+stored back with it) are that writer's to publish, and the worker's relay publishes what a crash
+left (:mod:`motcua.messaging.outbox`). So an official acting the moment the worker applied
+signing's report publishes its own events only, never the report's again. A stale write raises
+VersionConflict and stores nothing; the caller decides whether to report it (an official:
+ABORTED) or to read again and retry (a system message).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from motcua.messaging.outbox import Outbox, add_messages
+from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
 from motcua.worktime import Calendar
 from routing.adapters.instances import InstanceRecord, StoredInstance, from_document, to_document
@@ -68,7 +71,7 @@ class Instances:
         """Open the instance of an accepted dossier from intake's ``routing.route_dossier`` body
         (``dossier_id, code, receiving_unit, area, procedure_code, received_at, due_at, process``
         and, when intake sends them, ``channel, documents``); a repeated body answers with the stored
-        instance and opens nothing."""
+        instance and opens nothing (nor publishes: what the first write left is the relay's)."""
         body = fields.mapping(body, "body")
         dossier_id = fields.text(body, "dossier_id", "dossier_id")
         if (doc := self.collection.get(dossier_id)) is not None:
@@ -81,8 +84,8 @@ class Instances:
             received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self.calendar,
             request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk",
             documents=body.get("documents") or [])
-        doc = add_messages({**to_document(instance, now, self.soon_hours), "revision": 1},
-                           messages_of(instance, traceparent))
+        messages = messages_of(instance, traceparent)
+        doc = add_messages({**to_document(instance, now, self.soon_hours), "revision": 1}, messages)
         try:
             stored = self.collection.insert(doc)
         except DuplicateKey:
@@ -91,7 +94,7 @@ class Instances:
                 raise AlreadyExists(f"dossier code {instance.code} already belongs to another dossier") from None
             return self.settled(existing)
         log.info("workflow instance opened", extra={"dossier_code": instance.code})
-        return self.published(stored)
+        return self.published(stored, message_ids(messages))
 
     def save(self, stored: StoredInstance, now: dt.datetime, traceparent: str | None = None,
              changes: Mapping[str, Any] | None = None) -> StoredInstance:
@@ -100,10 +103,11 @@ class Instances:
         instance = stored.instance
         fields_ = to_document(instance, now, self.soon_hours)
         changed = fields_["instance"] != stored.doc["instance"]
+        messages = messages_of(instance, traceparent)
         doc = add_messages({**stored.doc, **fields_, "revision": stored.version + changed, **(changes or {})},
-                           messages_of(instance, traceparent))
+                           messages)
         written = self.collection.replace(doc, stored.doc["version"])
-        return self.published(written)
+        return self.published(written, message_ids(messages))
 
     def act_as_system(self, dossier_id: str, command: Command, by: Actor, request_id: str,
                       traceparent: str | None = None) -> bool:
@@ -114,8 +118,7 @@ class Instances:
             stored = self.get(dossier_id=dossier_id)
             now = self.clock()
             if not stored.instance.apply(command, by=by, now=now, request_id=request_id):
-                self.settled(stored.doc)
-                return False
+                return False  # a redelivered report: its first write published (or the relay will)
             try:
                 self.save(stored, now, traceparent)
             except VersionConflict:
@@ -124,13 +127,16 @@ class Instances:
         raise Conflict(f"dossier {dossier_id} kept changing while {by.label} reported {command.action}")
 
     def settled(self, doc: dict[str, Any]) -> StoredInstance:
-        """The stored instance, after publishing whatever its outbox still holds."""
-        return self.published(doc) if doc.get("outbox") else self.loaded(doc)
+        """The stored instance as read, for an answer that writes nothing (a repeated request or
+        body). Whatever its outbox still holds is not published here: those entries belong to the
+        write that added them, which publishes them, or to the relay after a crash."""
+        return self.loaded(doc)
 
-    def published(self, written: dict[str, Any]) -> StoredInstance:
-        """Publish a written document's outbox and answer with the version clearing it gave (the
-        one the caller's next expected_version must name), unless someone changed it since."""
-        self._outbox.flush(self.collection, written)
+    def published(self, written: dict[str, Any], ids: list[str]) -> StoredInstance:
+        """Publish the messages ``ids`` this write added (only those: other entries of ``written``
+        are other writers') and answer with the version removing them gave (the one the caller's
+        next expected_version must name), unless someone changed it since."""
+        self._outbox.flush(self.collection, written, ids)
         now = self.collection.get(written["_id"])
         if now is not None and now["instance"] == written["instance"]:
             written = now

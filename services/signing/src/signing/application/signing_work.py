@@ -14,7 +14,7 @@ from motcua.events.v1 import events_pb2
 from motcua.logs import bind
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import InvalidEnvelope, build_event, build_work, parse_work
-from motcua.messaging.outbox import Outbox, add_messages
+from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.protobufs import document_ref, timestamp
 from motcua.store.port import DuplicateKey, Store
 from signing.adapters.records import SigningRecord
@@ -47,8 +47,9 @@ class SigningWork:
 
     def sign(self, body: dict[str, Any], traceparent: str) -> None:
         existing = self._records.get(body.get("signing_request_id", ""))
-        if existing is not None:  # signed before: finish publishing, sign nothing twice
-            self._outbox.flush(self._records, existing)
+        if existing is not None:
+            # Signed before: sign nothing twice, and publish nothing either. What its write left
+            # pending is that writer's to publish, or the relay's after a crash.
             return
         try:
             request = SigningRequest(request_id=body["signing_request_id"], dossier_code=body["code"],
@@ -74,13 +75,14 @@ class SigningWork:
                                "signing_request_id": request.request_id, "dossier_id": body["dossier_id"],
                                "code": request.dossier_code, **where,
                                "signed": document, "signers": signers})
+        messages = [event, reply]
         record = add_messages({
             "_id": request.request_id, "dossier_id": body["dossier_id"], "code": request.dossier_code,
             "area": request.area, "draft": dict(request.document), "signed": document,
-            "signatures": [s.to_dict() for s in signed.signatures], "signed_at": now}, [event, reply])
+            "signatures": [s.to_dict() for s in signed.signatures], "signed_at": now}, messages)
         try:
             stored = self._records.insert(record)
         except DuplicateKey:
             return  # a concurrent delivery signed it first; its record and messages stand
         log.info("document signed", extra={"signatures": len(signers)})
-        self._outbox.flush(self._records, stored)
+        self._outbox.flush(self._records, stored, message_ids(messages))
