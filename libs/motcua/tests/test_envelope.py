@@ -369,3 +369,14 @@ def test_checked_message_id(headers, expected):
     assert mid == expected[0]
     assert (problem is None) if expected[1] is None else problem.startswith(expected[1])
     assert message_id(headers) == expected[0]
+
+
+def test_the_area_is_the_routing_keys_first_word_and_an_event_of_before_the_rename_still_parses():
+    ev = event(area="bim-son")
+    assert ev.routing_key == "bim-son.dossier.received"
+    body, headers, content_type = wire(ev)
+    assert headers[f"{HEADER_PREFIX}area"] == b"bim-son" and f"{HEADER_PREFIX}district" not in headers
+    # A message published before 2026-12 (still in a retry queue or the replay stream) named the
+    # attribute "district"; it is read as the area.
+    headers[f"{HEADER_PREFIX}district"] = headers.pop(f"{HEADER_PREFIX}area")
+    assert parse_event(body, headers, content_type).area == "bim-son"

@@ -20,7 +20,7 @@ from intake.adapters.records import DossierRecord
 from intake.application.dossiers import Dossiers, SubmitDossier
 from intake.domain.dossier import Status, dossier_id_for
 from intake.domain.submission import Applicant, IncomingDocument
-from motcua.errors import AlreadyExists, InvalidArgument, NotFound
+from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import parse_event, trace_id
 from motcua.messaging.outbox import Outbox, OutboxRelay
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 CODE_RE = re.compile(r"^000\.00\.06\.H56-\d{6}-\d{4}$")
 BUILDING_PERMIT = "1.004616"  # accepts PDF, JPEG, PNG
+BIRTH = "1.001193"  # birth registration, received by communes and wards
 HOUSEHOLD_BUSINESS = "1.001612"  # accepts PDF only
 APPLICANT = Applicant(full_name="Nguyễn Văn An", identity_number="038095001234", phone="0912345678",
                       email="an@example.vn", address="Phường Ba Đình, thị xã Bỉm Sơn")
@@ -338,3 +339,21 @@ def test_get_by_id_or_code_and_clear_errors(dossiers: Dossiers):
     with pytest.raises(InvalidArgument) as excinfo:
         dossiers.get()
     assert excinfo.value.field == "dossier_id"
+
+
+def test_a_unit_is_refused_when_no_worker_serves_its_area_and_nothing_is_stored(
+        store: Store, bucket: ObjectStore, publisher: Publisher, catalog, limits, clock, broker):
+    """A ward's dossier goes to its town's area; a commune of an area no worker serves is refused
+    with FAILED_PRECONDITION naming the unit and its area, before anything is stored or sent."""
+    served = Dossiers(store, bucket, Outbox(publisher), catalog, limits, clock=clock, served_areas=["bim-son"])
+    birth = [document("to-khai.pdf", component="to-khai"), document("giay-chung-sinh.pdf", component="giay-chung-sinh")]
+    ward = served.submit(submission(procedure_code=BIRTH, receiving_unit="phuong-ba-dinh", documents=birth))
+    assert (ward.receiving_unit, ward.area) == ("phuong-ba-dinh", "bim-son")
+    assert [m.routing_key for m in broker.work("bim-son")] == ["routing.bim-son"]
+    assert {e.routing_key.split(".")[0] for e in broker.events()} == {"bim-son"}
+
+    with pytest.raises(FailedPrecondition, match="xa-dien-quang.*ba-thuoc") as refused:
+        served.submit(submission(procedure_code=BIRTH, receiving_unit="xa-dien-quang", documents=birth))
+    assert "bim-son" in str(refused.value)
+    assert store.collection(DossierRecord).count({"area": "ba-thuoc", "status": 2}) == 0
+    assert broker.events() == [] and broker.work("ba-thuoc") == []
