@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pika
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from motcua.events.v1 import events_pb2
 from motcua.grpcsupport import build_server
@@ -484,3 +485,67 @@ def test_malformed_statistics_requests_name_the_field(env: Env, request_fields: 
     error = rpc_error(env.stub.GetStatistics, routing_pb2.GetStatisticsRequest(**request_fields))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}:")
+
+
+# -- timestamps a caller sends ---------------------------------------------------------------------
+
+YEAR_9999 = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp())
+# (a Timestamp no datetime of the platform can be made of, or one whose arithmetic would overflow)
+BAD_TIMESTAMPS = [
+    pytest.param(Timestamp(seconds=int(FRIDAY_16.timestamp()), nanos=-1), "nanos", id="negative-nanos"),
+    pytest.param(Timestamp(seconds=int(FRIDAY_16.timestamp()), nanos=1_000_000_000), "nanos", id="nanos-too-big"),
+    pytest.param(Timestamp(seconds=2**63 - 1), "must lie between", id="int64-max-seconds"),
+    pytest.param(Timestamp(seconds=-2**63), "must lie between", id="int64-min-seconds"),
+    pytest.param(Timestamp(seconds=YEAR_9999), "must lie between", id="9999-12-31"),
+    pytest.param(Timestamp(seconds=YEAR_9999 + 86_399, nanos=999_999_999), "must lie between", id="last-instant"),
+    pytest.param(Timestamp(seconds=-62135596800), "must lie between", id="0001-01-01"),
+    pytest.param(Timestamp(seconds=int(dt.datetime(2200, 1, 1, tzinfo=dt.UTC).timestamp())), "must lie between",
+                 id="2200-01-01"),
+]
+
+
+@pytest.mark.parametrize(("stamp", "reason"), BAD_TIMESTAMPS)
+@pytest.mark.parametrize("field", ["period_start", "period_end"])
+def test_a_statistics_period_beyond_what_a_date_can_hold_is_invalid_argument(env: Env, field: str, stamp, reason):
+    request = routing_pb2.GetStatisticsRequest(unit="dong-son", period_start=timestamp(FRIDAY_16))
+    getattr(request, field).CopyFrom(stamp)
+    error = rpc_error(env.stub.GetStatistics, request)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"{field}: ") and reason in error.details(), error.details()
+
+
+@pytest.mark.parametrize(("stamp", "reason"), BAD_TIMESTAMPS)
+def test_an_act_deadline_beyond_what_a_date_can_hold_is_invalid_argument_and_changes_nothing(env: Env, stamp,
+                                                                                             reason):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    before = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    env.probe.events()
+    error = rpc_error(env.act, code, COMMUNE, "request_supplement", "", reason="thiếu", deadline=stamp)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("deadline: ") and reason in error.details(), error.details()
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == before
+    assert env.types() == []
+
+
+@pytest.mark.parametrize("start, end", [
+    pytest.param(dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+                 id="the-whole-range"),
+    pytest.param(dt.datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC), None, id="starts-at-the-last-instant"),
+    pytest.param(dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
+                 id="the-first-day"),
+])
+def test_periods_at_the_edges_of_the_range_are_counted(env: Env, start, end):
+    env.open(1)
+    request = routing_pb2.GetStatisticsRequest(unit="dong-son", period_start=timestamp(start),
+                                               period_end=timestamp(end) if end else None)
+    counts = env.stub.GetStatistics(request).counts
+    assert counts["received_desk"] == (1 if start.year == 1900 and end and end.year == 2199 else 0)
+
+
+def test_a_deadline_at_the_end_of_the_range_is_accepted(env: Env):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    latest = dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    t = env.act(code, COMMUNE, "request_supplement", reason="thiếu", deadline=timestamp(latest))
+    assert t.status == 5

@@ -63,10 +63,10 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def GetStatistics(self, request: routing_pb2.GetStatisticsRequest, context: grpc.ServicerContext):
         if not request.HasField("period_start"):
             raise InvalidArgument("period_start", "is required")
-        end = datetime_of(request.period_end) if request.HasField("period_end") else None
+        end = datetime_of(request.period_end, "period_end") if request.HasField("period_end") else None
         stats = self._statistics.indicators(
             unit=request.unit, district=request.district, procedure_code=request.procedure_code,
-            period=self._statistics.period(datetime_of(request.period_start), end))
+            period=self._statistics.period(datetime_of(request.period_start, "period_start"), end))
         return routing_pb2.GetStatisticsResponse(counts={k.value: v for k, v in stats.counts.items()},
                                                  percentages=stats.percentages)
 
@@ -89,7 +89,7 @@ def action_fields(request: routing_pb2.ActRequest) -> dict[str, Any]:
     if request.reason:
         out["reason"] = request.reason
     if request.HasField("deadline"):
-        out["deadline"] = datetime_of(request.deadline)
+        out["deadline"] = datetime_of(request.deadline, "deadline")
     if request.amount:
         out["amount"] = request.amount
     if request.channel:
