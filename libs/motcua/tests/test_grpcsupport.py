@@ -227,14 +227,15 @@ def test_a_huge_value_in_an_error_comes_back_as_a_short_prefix(stub, app, error,
     details = failure.details()
     assert details.startswith(start) and "…" in details
     assert len(details) <= MAX_DETAILS
-    assert max(len(word) for word in details.split()) <= 64 + 2  # the value's first 64 characters, quoted
+    assert max(len(word) for word in details.split()) <= 64 + 4  # the value's first 64 characters, quoted
 
 
 @pytest.mark.parametrize("message, expected", [
     ("district: 'bim-son' is not a unit", "district: 'bim-son' is not a unit"),
     (f"expected {'ab' * 32}, read {'cd' * 32}", f"expected {'ab' * 32}, read {'cd' * 32}"),  # a SHA-256 stays whole
     (f"code: {'k' * 64!r} is unknown", f"code: {'k' * 64!r} is unknown"),
-    (f"code: {'k' * 65!r} is unknown", f"code: '{'k' * 64}… is unknown"),
+    (f"code: {'k' * 67!r} is unknown", f"code: '{'k' * 64}… is unknown"),
+    (f"code: {errors.quote('k' * 10_000)}; retry", f"code: {'k' * 64!r}…; retry"),  # quote() needs no second cut
     (f"id {'x' * 10_000}", f"id {'x' * 65}…"),
     ("word " * 200, ("word " * 200)[:MAX_DETAILS - 1] + "…"),
 ])

@@ -66,15 +66,17 @@ def status_for(exc: BaseException) -> grpc.StatusCode:
 # trailers over 8 KiB by default (RESOURCE_EXHAUSTED instead of the status): 512 characters stay
 # under 4.7 KiB whatever they are.
 MAX_DETAILS = 512
-# A run of non-blank characters longer than a quoted value of QUOTE_LIMIT characters (with its
-# quotes and a comma): an id, a code, a token or a text a caller sent, echoed whole.
-_LONG_RUN = re.compile(rf"\S{{{errors.QUOTE_LIMIT + 3},}}")
+# A run of non-blank characters longer than what errors.quote() makes of a value (QUOTE_LIMIT
+# characters, the quotes, an ellipsis) and a punctuation mark: an id, a code, a token or a text a
+# caller sent, echoed whole.
+_LONG_RUN = re.compile(rf"\S{{{errors.QUOTE_LIMIT + 5},}}")
 
 
 def status_details(message: str) -> str:
-    """A status message as it may be sent: every run of more than ``QUOTE_LIMIT`` (+ quotes) non-blank
-    characters cut to its first ``QUOTE_LIMIT`` and an ellipsis, the whole at most ``MAX_DETAILS``
-    characters. Messages start with the field (``field: reason``), so the field always survives."""
+    """A status message as it may be sent: every run of non-blank characters longer than a quoted
+    value (``QUOTE_LIMIT`` characters, quotes, ellipsis, a punctuation mark) cut to its first
+    ``QUOTE_LIMIT`` + 1 and an ellipsis, the whole at most ``MAX_DETAILS`` characters. Messages
+    start with the field (``field: reason``), so the field always survives."""
     short = _LONG_RUN.sub(lambda run: run.group()[:errors.QUOTE_LIMIT + 1] + "…", message)
     return short if len(short) <= MAX_DETAILS else short[:MAX_DETAILS - 1] + "…"
 

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from intake.adapters.records import DossierRecord
 from intake.config import IntakeSettings
 from intake.entrypoints.api import SERVICE_NAME, IntakeServicer, build_dossiers
-from motcua.grpcsupport import build_server
+from motcua.grpcsupport import MAX_DETAILS, build_server
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.messaging.envelope import trace_id
 from motcua.messaging.outbox import Outbox
@@ -210,6 +210,64 @@ def test_get_dossier_errors(api: Api, get, status):
     assert error.details()
     if status is grpc.StatusCode.INVALID_ARGUMENT:
         assert error.details().startswith("dossier_id: ")
+
+
+# -- huge values are not echoed ------------------------------------------------------------------
+
+HUGE = "0" * (1024 * 1024)  # a 1 MB field: echoed whole it would make a trailer the client refuses
+LONG_ID = "r" * 128  # the longest request id intake takes
+
+
+def assert_short_message(error: grpc.RpcError, status: grpc.StatusCode, start: str, value: str) -> None:
+    """The status, the message starting with its field or subject, and the value quoted to its first
+    64 characters (then an ellipsis), nothing longer."""
+    details = error.details()
+    assert error.code() is status, (error.code(), details[:200])
+    assert details.startswith(start), details
+    assert f"{value[:64]!r}…" in details, details
+    assert len(details) <= MAX_DETAILS and max(len(w) for w in details.split()) <= 68
+
+
+# (rpc, request, status, the message's start, the value it quotes)
+HUGE_VALUE_CASES = [
+    pytest.param("GetDossier", intake_pb2.GetDossierRequest(code=HUGE), grpc.StatusCode.NOT_FOUND, "no dossier '",
+                 HUGE, id="get-by-code"),
+    pytest.param("GetDossier", intake_pb2.GetDossierRequest(dossier_id=HUGE), grpc.StatusCode.NOT_FOUND,
+                 "no dossier '", HUGE, id="get-by-id"),
+    pytest.param("TrackDossier", intake_pb2.TrackDossierRequest(code=HUGE), grpc.StatusCode.NOT_FOUND,
+                 "no dossier '", HUGE, id="track"),
+    pytest.param("AcceptDossier", intake_pb2.AcceptDossierRequest(request_id="r-accept-huge", code=HUGE,
+                                                                  official="B"),
+                 grpc.StatusCode.NOT_FOUND, "no dossier '", HUGE, id="accept"),
+    pytest.param("WithdrawDossier", intake_pb2.WithdrawDossierRequest(request_id="r-withdraw-huge", code=HUGE,
+                                                                      reason="x", identity_number="1"),
+                 grpc.StatusCode.NOT_FOUND, "no dossier '", HUGE, id="withdraw"),
+    pytest.param("SubmitDossier", request(district=HUGE), grpc.StatusCode.NOT_FOUND, "district '", HUGE,
+                 id="submit-unknown-district"),
+    pytest.param("SubmitDossier", request(procedure_code=HUGE), grpc.StatusCode.NOT_FOUND, "procedure '", HUGE,
+                 id="submit-unknown-procedure"),
+    pytest.param("SubmitDossier", request(uploaded=[intake_pb2.UploadedDocument(upload_id=HUGE, name="a.pdf",
+                                                                                component="ban-ve")]),
+                 grpc.StatusCode.NOT_FOUND, "uploaded[0].upload_id: no upload '", HUGE, id="submit-unknown-upload"),
+]
+
+
+@pytest.mark.parametrize("rpc, sent, status, start, value", HUGE_VALUE_CASES)
+def test_a_huge_value_comes_back_as_a_short_prefix(api: Api, rpc, sent, status, start, value):
+    assert_short_message(rpc_error(getattr(api.intake, rpc), sent), status, start, value)
+
+
+def test_a_reused_long_request_id_is_quoted_short(api: Api):
+    first = request(request_id=LONG_ID)
+    api.intake.SubmitDossier(first, timeout=10)
+    error = rpc_error(api.intake.SubmitDossier, request(request_id=LONG_ID, district="ba-thuoc"))
+    assert_short_message(error, grpc.StatusCode.ALREADY_EXISTS, "request_id '", LONG_ID)
+
+
+def test_a_huge_document_name_is_refused_by_its_field(api: Api):
+    error = rpc_error(api.intake.SubmitDossier, request(documents=[pdf_document(name=HUGE + ".pdf")]))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("documents[0].name: ") and len(error.details()) < 100
 
 
 # -- the desk's and the applicant's actions, table-driven ------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from motcua.events.v1 import events_pb2
-from motcua.grpcsupport import build_server
+from motcua.grpcsupport import MAX_DETAILS, build_server
 from motcua.harness import private_vhost
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
@@ -485,6 +485,50 @@ def test_malformed_statistics_requests_name_the_field(env: Env, request_fields: 
     error = rpc_error(env.stub.GetStatistics, routing_pb2.GetStatisticsRequest(**request_fields))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}:")
+
+
+# -- huge values are not echoed ------------------------------------------------------------------
+
+HUGE = "x" * (1024 * 1024)  # a 1 MB field: echoed whole it would make a trailer the client refuses
+
+# (rpc, the request for the dossier's code, status, the message's start, whether it quotes the value's prefix)
+HUGE_VALUE_CASES = [
+    pytest.param("GetTimeline", lambda code: routing_pb2.GetTimelineRequest(code=HUGE), grpc.StatusCode.NOT_FOUND,
+                 "no workflow for dossier 'xxx", True, id="timeline-by-code"),
+    pytest.param("GetTimeline", lambda code: routing_pb2.GetTimelineRequest(dossier_id=HUGE),
+                 grpc.StatusCode.NOT_FOUND, "no workflow for dossier 'xxx", True, id="timeline-by-id"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=HUGE, official=DESK,
+                                                            action="claim"),
+                 grpc.StatusCode.NOT_FOUND, "no workflow for dossier 'xxx", True, id="act-unknown-code"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=code, official=DESK, action=HUGE),
+                 grpc.StatusCode.INVALID_ARGUMENT, "action: 'xxx", False, id="act-unknown-action"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=code, official=COMMUNE,
+                                                            action="forward", target_unit=HUGE),
+                 grpc.StatusCode.INVALID_ARGUMENT, "unit: 'xxx", True, id="act-forward-unknown-unit"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(
+        request_id="r-1", code=code, action="claim",
+        official=routing_pb2.Official(official_id=HUGE, unit="huyen-dong-son", roles=["review"])),
+        grpc.StatusCode.PERMISSION_DENIED, "xxx", False, id="act-huge-official"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=code, official=DESK,
+                                                            action="claim", note=" ".join([HUGE[:1000]] * 1000)),
+                 grpc.StatusCode.OK, "", False, id="act-huge-note-is-fine"),
+    pytest.param("ListTasks", lambda code: routing_pb2.ListTasksRequest(unit="xa-dong-tien", page_token=HUGE),
+                 grpc.StatusCode.INVALID_ARGUMENT, "page_token: ", False, id="list-huge-token"),
+]
+
+
+@pytest.mark.parametrize("rpc, build, status, start, quoted", HUGE_VALUE_CASES)
+def test_a_huge_value_comes_back_as_a_short_prefix(env: Env, rpc, build, status, start, quoted):
+    code = env.open(1)
+    if status is grpc.StatusCode.OK:
+        getattr(env.stub, rpc)(build(code))
+        return
+    error = rpc_error(getattr(env.stub, rpc), build(code))
+    details = error.details()
+    assert error.code() is status, (error.code(), details[:200])
+    assert details.startswith(start), details
+    assert not quoted or f"{HUGE[:64]!r}…" in details, details
+    assert len(details) <= MAX_DETAILS and max(len(w) for w in details.split()) <= 68, details
 
 
 # -- timestamps a caller sends ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ from intake.domain.submission import (
     check_request_id,
 )
 from motcua.access import require_district
-from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, quote
 from motcua.logs import bind
 from motcua.messaging.envelope import new_traceparent
 from motcua.messaging.outbox import Outbox, add_messages
@@ -248,12 +248,12 @@ class Dossiers:
         for _ in range(5):
             doc = self._find_code(code)
             if doc is None:
-                raise NotFound(f"no dossier {code!r}")
+                raise NotFound(f"no dossier {quote(code)}")
             dossier = from_document(doc)
             require_district(dossier.district)  # the calling agency's access list
             if lifecycle.handled(dossier, request_id=request_id):
                 if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
-                    raise AlreadyExists(f"request_id {request_id!r} was already used for a different request on "
+                    raise AlreadyExists(f"request_id {quote(request_id)} was already used for a different request on "
                                         f"dossier {code}; use a new request id")
                 return dossier
             now = utc_ms(self._clock())
@@ -281,7 +281,7 @@ class Dossiers:
             raise InvalidArgument("dossier_id", "give the dossier id or its code")
         doc = self._dossiers.get(dossier_id) if dossier_id else self._find_code(code)
         if doc is None:
-            raise NotFound(f"no dossier {dossier_id or code!r}")
+            raise NotFound(f"no dossier {quote(dossier_id or code)}")
         return from_document(doc)
 
     def _by_request_id(self, request_id: str) -> dict | None:
@@ -290,7 +290,7 @@ class Dossiers:
 
     def _repeat(self, existing: dict, command: SubmitDossier) -> Dossier:
         if existing["fingerprint"] != command.fingerprint:
-            raise AlreadyExists(f"request_id {command.request_id!r} was already used for a different "
+            raise AlreadyExists(f"request_id {quote(command.request_id)} was already used for a different "
                                 "submission; use a new request id")
         if existing.get("outbox"):
             self._outbox.flush(self._dossiers, existing)  # finish what a crash interrupted

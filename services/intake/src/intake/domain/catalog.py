@@ -15,7 +15,7 @@ from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 
-from motcua.errors import InvalidArgument, NotFound
+from motcua.errors import InvalidArgument, NotFound, quote
 
 HOURS_PER_WORKING_DAY = 8
 
@@ -205,13 +205,13 @@ class Catalog:
         try:
             return self.units[slug]
         except KeyError:
-            raise NotFound(f"district {slug!r} is not a unit of the catalog") from None
+            raise NotFound(f"district {quote(slug)} is not a unit of the catalog") from None
 
     def unit_by_id(self, unit_id: str) -> Unit:
         try:
             return self._by_unit_id[unit_id]
         except KeyError:
-            raise NotFound(f"unit {unit_id!r} is not a unit of the catalog") from None
+            raise NotFound(f"unit {quote(unit_id)} is not a unit of the catalog") from None
 
     def ancestors(self, slug: str) -> list[Unit]:
         """The units above ``slug``, nearest first."""
@@ -259,7 +259,7 @@ class Catalog:
             if procedure.version == version:
                 return procedure
         known = ", ".join(str(p.version) for p in versions)
-        raise NotFound(f"procedure {code!r} has no version {version} (versions: {known})")
+        raise NotFound(f"procedure {quote(code)} has no version {version} (versions: {known})")
 
     def versions(self, code: str) -> tuple[Procedure, ...]:
         if not code:
@@ -267,7 +267,7 @@ class Catalog:
         try:
             return self.procedures[code]
         except KeyError:
-            raise NotFound(f"procedure {code!r} is not in the catalog") from None
+            raise NotFound(f"procedure {quote(code)} is not in the catalog") from None
 
     def receives(self, unit: Unit, procedure: Procedure) -> bool:
         """Whether ``unit`` receives dossiers of ``procedure``."""

@@ -22,7 +22,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from motcua.errors import Conflict, FailedPrecondition, InvalidArgument
+from motcua.errors import Conflict, FailedPrecondition, InvalidArgument, quote
 from motcua.store.port import VersionConflict
 from routing.adapters.instances import StoredInstance
 from routing.application.repository import Instances
@@ -153,7 +153,7 @@ class Officials:
         instance, code = stored.instance, stored.instance.code
         if name is Action.FORWARD and "unit_id" not in data and isinstance(data.get("unit"), str):
             if not (unit_id := known_unit_id(instance.definition, data["unit"])):
-                raise InvalidArgument("unit", f"{data['unit']!r} (target_unit) is not a unit this procedure's "
+                raise InvalidArgument("unit", f"{quote(data['unit'])} (target_unit) is not a unit this procedure's "
                                               "process knows; its electronic identifier is unknown")
             data["unit_id"] = unit_id
         command = parse(name, data)

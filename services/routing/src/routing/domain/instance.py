@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, ClassVar
 
-from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied, quote
 from motcua.worktime import Calendar
 from routing.domain import fields
 from routing.domain.actions import (
@@ -363,7 +363,7 @@ class WorkflowInstance:
         now = fields.instant(now, "now").astimezone(self.calendar.tz)
         if request_id and (seen := self.row_for(request_id)) is not None:
             if seen.action != command.action:
-                raise AlreadyExists(f"request id {request_id!r} was already used for {seen.action} on dossier "
+                raise AlreadyExists(f"request id {quote(request_id)} was already used for {seen.action} on dossier "
                                     f"{self.code}, not {command.action}")
             return False
         if self._reported_already(command):
