@@ -197,6 +197,39 @@ def test_unknown_district_or_procedure_is_not_found(api: Api, broker, changes, n
     assert all(n == 0 for n in broker.pending().values())
 
 
+CERTIFICATION = [pdf_document("ban-chinh.pdf", component="ban-chinh"), pdf_document("ban-sao.pdf", component="ban-sao")]
+
+
+# (procedure, unit, documents, the status) — a procedure is received at units of its catalog level
+@pytest.mark.parametrize("procedure, unit, documents, status", [
+    pytest.param("1.004616", "thanh-hoa", None, grpc.StatusCode.FAILED_PRECONDITION, id="district-at-province"),
+    pytest.param("1.004616", "van-phong-dang-ky-dat-dai", None, grpc.StatusCode.FAILED_PRECONDITION,
+                 id="district-at-province-agency"),
+    pytest.param("1.004616", "phuong-ngoc-trao", None, grpc.StatusCode.FAILED_PRECONDITION, id="district-at-commune"),
+    pytest.param("2.000815", "bim-son", CERTIFICATION, grpc.StatusCode.FAILED_PRECONDITION, id="commune-at-district"),
+    pytest.param("2.000815", "thanh-hoa", CERTIFICATION, grpc.StatusCode.FAILED_PRECONDITION,
+                 id="commune-at-province"),
+    pytest.param("1.004616", "ba-thuoc", None, grpc.StatusCode.OK, id="district-at-district"),
+    pytest.param("2.000815", "xa-luong-ngoai", CERTIFICATION, grpc.StatusCode.OK, id="commune-at-commune"),
+])
+def test_a_procedure_is_accepted_only_at_units_of_its_level(api: Api, broker, procedure, unit, documents, status):
+    before = api.counts()
+    sent = request(procedure_code=procedure, district=unit, **({"documents": documents} if documents else {}))
+    if status is grpc.StatusCode.OK:
+        answer = api.intake.SubmitDossier(sent, timeout=10)
+        got = api.intake.GetDossier(intake_pb2.GetDossierRequest(code=answer.code), timeout=10).dossier
+        assert got.district == unit
+        return
+    error = rpc_error(api.intake.SubmitDossier, sent)
+    assert error.code() is status
+    details = error.details()
+    assert details.startswith(f"district: procedure {procedure} ") and f"not received at {unit} " in details, details
+    level = "district" if procedure == "1.004616" else "commune"
+    assert details.endswith(f"received at units of level {level}"), details
+    assert api.counts() == before
+    assert all(n == 0 for n in broker.pending().values())
+
+
 @pytest.mark.parametrize("get, status", [
     pytest.param(intake_pb2.GetDossierRequest(dossier_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND,
                  id="unknown-id"),

@@ -90,6 +90,7 @@ class Dossiers:
         procedure = self._catalog.procedure(command.procedure_code)
         unit = self._catalog.unit(command.district)
         require_district(unit.slug)
+        self._catalog.require_receives(unit, procedure)
         check_applicant(command.applicant)
         uploaded = self.uploads.resolve(command.uploaded)
         check_documents(command.documents, procedure, self._limits, uploaded)

@@ -15,7 +15,7 @@ from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 
-from motcua.errors import InvalidArgument, NotFound, quote
+from motcua.errors import FailedPrecondition, InvalidArgument, NotFound, quote
 
 HOURS_PER_WORKING_DAY = 8
 
@@ -274,6 +274,24 @@ class Catalog:
         if procedure.units:
             return unit.slug in procedure.units
         return unit.level == procedure.level
+
+    def require_receives(self, unit: Unit, procedure: Procedure) -> None:
+        """FailedPrecondition unless ``unit`` receives dossiers of ``procedure``, naming the
+        procedure, the unit and where the catalog has it received. A precondition, not an invalid
+        argument: the unit and the procedure both exist, and whether one receives the other is the
+        catalog's current answer (a new catalog version may move a procedure to another level)."""
+        if self.receives(unit, procedure):
+            return
+        if procedure.units:
+            named = sorted(procedure.units)
+            shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+            levels = ", ".join(sorted({Level(self.units[s].level).value for s in named if s in self.units}))
+            where = f"only at the units {shown} (level {levels})"
+        else:
+            where = f"at units of level {Level(procedure.level).value}"
+        raise FailedPrecondition(
+            f"district: procedure {procedure.code} ({procedure.name}) is not received at {unit.slug} "
+            f"({Level(unit.level).value} level): the catalog has it received {where}")
 
     def list_procedures(self, level: Level | str | None = None, sector: str | None = None,
                         unit: str | None = None) -> list[Procedure]:
