@@ -446,6 +446,15 @@ def test_fingerprint_changes_when_another_field_changes(change):
     assert request_fingerprint(submission(request_id="r-9", **change)) == request_fingerprint(submission(**change))
 
 
+def test_fingerprint_tells_the_requests_of_two_methods_apart():
+    accept = intake_pb2.AcceptDossierRequest(request_id="r-1", code="C-1", official="B")
+    refuse = intake_pb2.RefuseDossierRequest(request_id="r-1", code="C-1", official="B")
+    assert accept.SerializeToString() == refuse.SerializeToString()  # the same bytes on the wire
+    assert request_fingerprint(accept) != request_fingerprint(refuse)
+    track, get = intake_pb2.TrackDossierRequest(code="C-1"), intake_pb2.GetDossierRequest(dossier_id="C-1")
+    assert request_fingerprint(track, ignore=()) != request_fingerprint(get, ignore=())
+
+
 def test_fingerprint_can_ignore_other_fields():
     assert request_fingerprint(submission(district="x"), ignore=("request_id", "district")) == \
         request_fingerprint(submission(), ignore=("request_id", "district"))

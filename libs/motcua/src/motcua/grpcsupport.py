@@ -82,13 +82,18 @@ def status_details(message: str) -> str:
 
 
 def request_fingerprint(request: Message, ignore: Iterable[str] = ("request_id",)) -> str:
-    """SHA-256 of a request's deterministic encoding, without its request id: two requests with
-    the same id and the same fingerprint are the same request retried."""
+    """SHA-256 of a request's type and deterministic encoding, without its request id: two requests
+    with the same id and the same fingerprint are the same request retried. Every state-changing
+    RPC of every service fingerprints its whole request here, and its use case keeps the
+    fingerprint with what the request changed: the same id with another fingerprint — another
+    field, or another method's request — is AlreadyExists."""
     copy = type(request)()
     copy.CopyFrom(request)
     for name in ignore:
         copy.ClearField(name)
-    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+    digest = hashlib.sha256(request.DESCRIPTOR.full_name.encode() + b"\n")
+    digest.update(copy.SerializeToString(deterministic=True))
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

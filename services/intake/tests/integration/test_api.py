@@ -5,15 +5,18 @@ grpcio client through the generated stubs."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from intake.adapters.records import DossierRecord
+from intake.application.dossiers import Dossiers
 from intake.config import IntakeSettings
+from intake.domain.dossier import Status
 from intake.entrypoints.api import SERVICE_NAME, IntakeServicer, build_dossiers
 from motcua.grpcsupport import MAX_DETAILS, build_server
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
@@ -40,6 +43,7 @@ class Api:
     health: health_pb2_grpc.HealthStub
     store: Store
     bucket: ObjectStore
+    dossiers: Dossiers  # the use cases behind the servicer: what intake's worker does, for the tests
 
     def counts(self) -> tuple[int, int]:
         """Dossiers in the store and objects in the bucket."""
@@ -57,7 +61,8 @@ def api(tmp_path_factory, s3_endpoint: S3Endpoint, vhost_uri: str) -> Iterator[A
     publisher = Publisher(settings.amqp_uri)
     infra = Infrastructure(settings=settings, store=open_store(settings), objects=bucket, publisher=publisher,
                            outbox=Outbox(publisher))
-    servicer = IntakeServicer(build_dossiers(settings, infra))
+    dossiers = build_dossiers(settings, infra)
+    servicer = IntakeServicer(dossiers)
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, s),
         "127.0.0.1", 0, reflection_on=True, workers=4)
@@ -65,7 +70,7 @@ def api(tmp_path_factory, s3_endpoint: S3Endpoint, vhost_uri: str) -> Iterator[A
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Api(intake_pb2_grpc.IntakeServiceStub(channel), health_pb2_grpc.HealthStub(channel), infra.store,
-                  bucket)
+                  bucket, dossiers)
     finally:
         channel.close()
         server.stop(grace=None).wait()
@@ -431,3 +436,192 @@ def test_track_shows_progress_without_personal_data(api: Api):
     assert [s.action for s in tracked.steps] == ["submitted", "received"]
     wire = tracked.SerializeToString()
     assert b"038095001234" not in wire and "Nguyễn Văn An".encode() not in wire
+
+
+# -- idempotency of every state-changing RPC, table-driven -----------------------------------------
+#
+# The same request id with the same payload gets the first answer — even after the dossier moved on
+# (routing's progress, mirrored by intake's worker) — and changes nothing; the same request id with
+# any other payload (another field, another method) is ALREADY_EXISTS and changes nothing.
+
+
+def progressed(status: Status) -> Callable[[Api, str], None]:
+    """What intake's worker does when routing's progress event arrives."""
+    def change(api: Api, code: str) -> None:
+        api.dossiers.follow_progress(code, status, f"progress {int(status)}", datetime.now(UTC), f"ev-{uuid.uuid4()}")
+    return change
+
+
+def accepted(api: Api, code: str) -> None:
+    api.intake.AcceptDossier(intake_pb2.AcceptDossierRequest(request_id=rid(), code=code, official="Lê Văn Bình"),
+                             timeout=10)
+
+
+def nothing(api: Api, code: str) -> None:
+    pass
+
+
+def asked_to_supplement(api: Api) -> str:
+    code = desk_dossier(api)
+    api.dossiers.record_supplement_request(code, "Thiếu bản vẽ", "cv-bim-son", datetime.now(UTC), None,
+                                           f"ev-{uuid.uuid4()}")
+    return code
+
+
+def no_dossier(api: Api) -> str:
+    return ""
+
+
+SUBMIT = request(request_id="")  # one payload for every run (its request id is set per run)
+ONLINE = request(request_id="", channel=intake_pb2.CHANNEL_ONLINE)
+
+
+def submission(base: intake_pb2.SubmitDossierRequest, **changes) -> Callable[[str, str], object]:
+    def build(code: str, request_id: str) -> intake_pb2.SubmitDossierRequest:
+        sent = intake_pb2.SubmitDossierRequest()
+        sent.CopyFrom(base)
+        sent.request_id = request_id
+        for name, value in changes.items():
+            if isinstance(value, list):
+                del getattr(sent, name)[:]
+                getattr(sent, name).extend(value)
+            elif name == "applicant":
+                sent.applicant.CopyFrom(value)
+            else:
+                setattr(sent, name, value)
+        return sent
+    return build
+
+
+def accept(official: str = "Lê Văn Bình"):
+    return "AcceptDossier", lambda code, r: intake_pb2.AcceptDossierRequest(request_id=r, code=code, official=official)
+
+
+def refuse(reasons=("Thiếu bản vẽ",), official: str = "Lê Văn Bình"):
+    return "RefuseDossier", lambda code, r: intake_pb2.RefuseDossierRequest(request_id=r, code=code, official=official,
+                                                                            reasons=list(reasons))
+
+
+def withdraw(reason: str = "Không cần nữa", identity_number: str = "038095001234"):
+    return "WithdrawDossier", lambda code, r: intake_pb2.WithdrawDossierRequest(
+        request_id=r, code=code, reason=reason, identity_number=identity_number)
+
+
+def supplement(*documents: intake_pb2.Document):
+    documents = documents or (pdf_document("ban-ve.pdf", component="ban-ve"),)
+    return "SupplementDossier", lambda code, r: intake_pb2.SupplementDossierRequest(
+        request_id=r, code=code, documents=list(documents))
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    prepare: Callable[[Api], str]  # the dossier's code ("" when the RPC makes it)
+    call: tuple[str, Callable[[str, str], object]]  # (rpc, request from the code and the request id)
+    meanwhile: Callable[[Api, str], None]  # how the dossier changes between the first call and the retry
+    others: dict[str, tuple[str, Callable[[str, str], object]]]  # other payloads under the same request id
+
+
+IDEMPOTENCY = {
+    "submit-desk": Idempotency(no_dossier, ("SubmitDossier", submission(SUBMIT)), progressed(Status.PROCESSING), {
+        "other-district": ("SubmitDossier", submission(SUBMIT, district="ba-thuoc")),
+        "other-applicant": ("SubmitDossier", submission(SUBMIT, applicant=types_pb2.Applicant(
+            full_name="Nguyễn Văn Bình", identity_number="038095001234"))),
+        "other-document": ("SubmitDossier", submission(SUBMIT, documents=[pdf_document(content=PDF + b" ")])),
+        "other-channel": ("SubmitDossier", submission(SUBMIT, channel=intake_pb2.CHANNEL_ONLINE)),
+    }),
+    "submit-online": Idempotency(no_dossier, ("SubmitDossier", submission(ONLINE)), accepted, {
+        "other-channel": ("SubmitDossier", submission(ONLINE, channel=intake_pb2.CHANNEL_POST)),
+        "other-procedure": ("SubmitDossier", submission(ONLINE, procedure_code="1.001612")),
+        "accept-with-its-id": accept(),  # the submission's own row carries its fingerprint too
+    }),
+    "accept": Idempotency(online_dossier, accept(), progressed(Status.PROCESSING), {
+        "other-official": accept("Trần Thị Cúc"),
+        "refuse-with-its-id": refuse(),
+        "refuse-with-its-id-and-its-bytes": refuse(reasons=()),  # the same encoding as the accept, another method
+        "withdraw-with-its-id": withdraw(),
+    }),
+    "refuse": Idempotency(online_dossier, refuse(), nothing, {
+        "other-reasons": refuse(("Thiếu bản vẽ", "Sai mẫu đơn")),
+        "other-official": refuse(official="Trần Thị Cúc"),
+        "accept-with-its-id": accept(),
+    }),
+    "withdraw": Idempotency(desk_dossier, withdraw(), nothing, {
+        "other-reason": withdraw("Đổi ý"),
+        "other-identity-number": withdraw(identity_number="038095009999"),
+        "accept-with-its-id": accept(),
+    }),
+    "supplement": Idempotency(asked_to_supplement, supplement(), progressed(Status.RESULT_READY), {
+        "other-document": supplement(pdf_document("ban-ve.pdf", content=PDF + b" ", component="ban-ve")),
+        "one-more-document": supplement(pdf_document("ban-ve.pdf", component="ban-ve"),
+                                        pdf_document("ban-ve-2.pdf", content=PDF + b"2", component="ban-ve")),
+        "withdraw-with-its-id": withdraw(),
+    }),
+}
+
+
+def code_of(answer) -> str:
+    return answer.code if hasattr(answer, "code") and answer.code else answer.dossier.code
+
+
+@pytest.mark.parametrize("case", IDEMPOTENCY.values(), ids=IDEMPOTENCY.keys())
+def test_a_retry_gets_the_first_answer_even_after_the_dossier_changed(api: Api, broker, case: Idempotency):
+    rpc, build = case.call
+    request_id, code = rid(), case.prepare(api)
+    first = getattr(api.intake, rpc)(build(code, request_id), timeout=10)
+    code = code_of(first)
+    case.meanwhile(api, code)
+    now = api.intake.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10)
+    before = api.counts()
+    broker.events()
+
+    again = getattr(api.intake, rpc)(build(code, request_id), timeout=10)
+
+    assert again == first
+    assert api.counts() == before and broker.events() == []
+    assert api.intake.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10) == now
+
+
+@pytest.mark.parametrize("case, other",
+                         [(case, other) for case in IDEMPOTENCY.values() for other in case.others.values()],
+                         ids=[f"{name}-{other}" for name, case in IDEMPOTENCY.items() for other in case.others])
+def test_the_same_request_id_with_another_payload_is_already_exists(api: Api, broker, case: Idempotency, other):
+    rpc, build = case.call
+    request_id, code = rid(), case.prepare(api)
+    code = code_of(getattr(api.intake, rpc)(build(code, request_id), timeout=10))
+    now = api.intake.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10)
+    before = api.counts()
+    broker.events()
+    other_rpc, other_build = other
+
+    error = rpc_error(getattr(api.intake, other_rpc), other_build(code, request_id))
+
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS, error.details()
+    assert request_id in error.details()
+    assert api.counts() == before and broker.events() == []
+    assert api.intake.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10) == now
+
+
+# UploadDocument: a client stream, idempotent by its request id and the content it carried.
+SCAN = PDF[:-7] + b"%" * 3000 + PDF[-7:]
+
+
+def upload(request_id: str, content: bytes = SCAN, media_type: str = "application/pdf", chunk: int = 1000):
+    yield intake_pb2.UploadDocumentRequest(header=intake_pb2.UploadHeader(request_id=request_id,
+                                                                          media_type=media_type))
+    for start in range(0, len(content), chunk):
+        yield intake_pb2.UploadDocumentRequest(chunk=content[start:start + chunk])
+
+
+@pytest.mark.parametrize("other", [
+    pytest.param({"content": SCAN[:-7] + b"% \n%%EOF\n"}, id="other-content"),
+    pytest.param({"content": SCAN[:2000]}, id="cut-content"),
+    pytest.param({"content": PNG, "media_type": "image/png"}, id="other-media-type"),
+])
+def test_an_upload_retry_gets_the_first_answer_and_other_content_is_already_exists(api: Api, other):
+    request_id = rid()
+    first = api.intake.UploadDocument(upload(request_id), timeout=10)
+    before = api.counts()
+    assert api.intake.UploadDocument(upload(request_id, chunk=700), timeout=10) == first  # chunked otherwise
+    error = rpc_error(api.intake.UploadDocument, upload(request_id, **other))
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS and request_id in error.details()
+    assert api.counts() == before

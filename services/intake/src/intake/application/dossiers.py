@@ -115,6 +115,7 @@ class Dossiers:
                 messages = self._receive(dossier, procedure, now, "Bộ phận Một cửa", "", trace)
             else:
                 messages = [events.dossier_submitted(dossier, trace)]
+            lifecycle.remember_answer(dossier, command.request_id, command.fingerprint, version=1)  # insert's
             doc = add_messages(to_document(dossier), messages)
             try:
                 stored = self._dossiers.insert(doc)
@@ -242,8 +243,9 @@ class Dossiers:
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:
-        """Apply a desk or applicant action once: a retried request returns the state it made; the
-        same request id with another payload (``fingerprint``) is refused."""
+        """Apply a desk or applicant action once: a retried request returns the first answer (the
+        dossier as the action left it, kept in its history row); the same request id with another
+        payload (``fingerprint``, of the whole request) is refused."""
         if not code:
             raise InvalidArgument("code", "is required")
         for _ in range(5):
@@ -256,13 +258,13 @@ class Dossiers:
                 if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
                     raise AlreadyExists(f"request_id {quote(request_id)} was already used for a different request on "
                                         f"dossier {code}; use a new request id")
-                return dossier
+                return lifecycle.first_answer(dossier, request_id)
             now = utc_ms(self._clock())
             trace = traceparent or new_traceparent()
             with bind(dossier_code=dossier.code, district=dossier.district):
                 messages = change(dossier, now, trace)
-                if fingerprint:
-                    dossier.history[-1]["fingerprint"] = fingerprint
+                # What the write below stores (at the next version) is what a retry will be answered.
+                lifecycle.remember_answer(dossier, request_id, fingerprint, version=doc["version"] + 1)
                 try:
                     stored = self._dossiers.replace(add_messages({**doc, **to_document(dossier)}, messages),
                                                     doc["version"])
@@ -295,7 +297,7 @@ class Dossiers:
                                 "submission; use a new request id")
         if existing.get("outbox"):
             self._outbox.flush(self._dossiers, existing)  # finish what a crash interrupted
-        return from_document(existing)
+        return lifecycle.first_answer(from_document(existing), command.request_id)
 
     def _procedure_of(self, dossier: Dossier) -> Procedure:
         """The procedure version the dossier was received under."""
