@@ -414,6 +414,96 @@ def test_a_repeated_request_id_gets_the_first_answer_and_no_second_event(env: En
     assert error.code() is grpc.StatusCode.ALREADY_EXISTS
 
 
+# (what happens first, the action retried: official and fields, what changes the dossier before the retry)
+DEADLINE = timestamp(FRIDAY_16 + dt.timedelta(days=10))
+FIRST_ANSWER_CASES = [
+    pytest.param([], (DESK, "claim", {"note": "nhận"}), [(DESK, "complete", {})], id="claim"),
+    pytest.param([], (DESK, "complete", {"note": "đủ hồ sơ"}), [(COMMUNE, "claim", {})], id="complete"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "forward", {"target_unit": "xa-dong-thinh", "reason": "địa bàn"}),
+                 [(OTHER_COMMUNE, "complete", {})], id="forward"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_payment", {"amount": 50_000, "note": "lệ phí"}),
+                 [(COMMUNE, "record_payment", {"note": "biên lai 01"})], id="request-payment"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "transfer", {"target_unit": "so-ldtbxh", "reason": "Sở"}),
+                 [(PROVINCE, "claim", {}), (PROVINCE, "complete", {})], id="transfer"),
+]
+
+
+@pytest.mark.parametrize(("before", "action", "meanwhile"), FIRST_ANSWER_CASES)
+def test_a_retry_gets_the_first_answer_even_after_others_acted(env: Env, before, action, meanwhile):
+    code = env.open(1)
+    for official, name, fields in before:
+        env.act(code, official, name, **fields)
+    official, name, fields = action
+    version = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
+    first = env.act(code, official, name, request_id="req-first", expected_version=version, **fields)
+    assert first == env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))  # what was stored
+    for other, other_name, other_fields in meanwhile:
+        env.act(code, other, other_name, **other_fields)
+    now = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    assert now.version > first.version
+    env.probe.events()
+
+    again = env.act(code, official, name, request_id="req-first", expected_version=version, **fields)
+
+    assert again == first
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == now
+    assert env.types() == []
+
+
+COMPLETE = (DESK, "complete", {"note": "đủ hồ sơ"})
+# (what happens first, the first request: official, action and fields, the other payloads sent with its id)
+OTHER_PAYLOAD_CASES = [
+    pytest.param([], COMPLETE, (DESK, "complete", {"note": "thiếu hồ sơ"}), id="other-note"),
+    pytest.param([], COMPLETE, (DESK, "complete", {}), id="no-note"),
+    pytest.param([], COMPLETE, (routing_pb2.Official(official_id="mc2-dong-tien", unit="xa-dong-tien",
+                                                     roles=["receive", "return"]), "complete", {"note": "đủ hồ sơ"}),
+                 id="other-official"),
+    pytest.param([], COMPLETE, (routing_pb2.Official(official_id="mc-dong-tien", unit="xa-dong-tien",
+                                                     roles=["receive"]), "complete", {"note": "đủ hồ sơ"}),
+                 id="other-roles"),
+    pytest.param([], COMPLETE, (routing_pb2.Official(official_id="mc-dong-tien", unit="xa-dong-thinh",
+                                                     roles=["receive", "return"]), "complete", {"note": "đủ hồ sơ"}),
+                 id="other-unit"),
+    pytest.param([], COMPLETE, (DESK, "complete", {"note": "đủ hồ sơ", "expected_version": 99}),
+                 id="other-expected-version"),
+    pytest.param([], COMPLETE, (DESK, "complete", {"note": "đủ hồ sơ", "expected_version": 0}),
+                 id="no-expected-version"),
+    pytest.param([], COMPLETE, (DESK, "claim", {"note": "đủ hồ sơ"}), id="other-action"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_supplement", {"reason": "thiếu", "deadline": DEADLINE}),
+                 (COMMUNE, "request_supplement", {"reason": "thiếu bản vẽ", "deadline": DEADLINE}),
+                 id="other-reason"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_supplement", {"reason": "thiếu", "deadline": DEADLINE}),
+                 (COMMUNE, "request_supplement", {"reason": "thiếu",
+                                                  "deadline": timestamp(FRIDAY_16 + dt.timedelta(days=11))}),
+                 id="other-deadline"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "forward", {"target_unit": "xa-dong-thinh", "reason": "địa bàn"}),
+                 (COMMUNE, "forward", {"target_unit": "so-ldtbxh", "reason": "địa bàn"}), id="other-target-unit"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_payment", {"amount": 50_000, "note": "lệ phí"}),
+                 (COMMUNE, "request_payment", {"amount": 60_000, "note": "lệ phí"}), id="other-amount"),
+]
+
+
+@pytest.mark.parametrize(("before", "action", "other"), OTHER_PAYLOAD_CASES)
+def test_the_same_request_id_with_another_payload_is_already_exists(env: Env, before, action, other):
+    code = env.open(1)
+    for official, name, fields in before:
+        env.act(code, official, name, **fields)
+    official, name, fields = action
+    fields = {"expected_version": env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version, **fields}
+    env.act(code, official, name, request_id="req-first", **fields)
+    now = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    env.probe.events()
+    other_official, other_name, other_fields = other
+    other_fields = {"expected_version": fields["expected_version"], **other_fields}
+
+    error = rpc_error(env.act, code, other_official, other_name, "req-first", **other_fields)
+
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS, error.details()
+    assert "'req-first' was already used" in error.details()
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == now
+    assert env.types() == []
+
+
 def test_two_officials_acting_at_once_one_wins(env: Env):
     code = env.open(1)
     env.act(code, DESK, "complete")
