@@ -44,6 +44,7 @@ class Api:
     store: Store
     bucket: ObjectStore
     dossiers: Dossiers  # the use cases behind the servicer: what intake's worker does, for the tests
+    channel: grpc.Channel  # for calls with raw bytes
 
     def counts(self) -> tuple[int, int]:
         """Dossiers in the store and objects in the bucket."""
@@ -70,7 +71,7 @@ def api(tmp_path_factory, s3_endpoint: S3Endpoint, vhost_uri: str) -> Iterator[A
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Api(intake_pb2_grpc.IntakeServiceStub(channel), health_pb2_grpc.HealthStub(channel), infra.store,
-                  bucket, dossiers)
+                  bucket, dossiers, channel)
     finally:
         channel.close()
         server.stop(grace=None).wait()
@@ -624,4 +625,40 @@ def test_an_upload_retry_gets_the_first_answer_and_other_content_is_already_exis
     assert api.intake.UploadDocument(upload(request_id, chunk=700), timeout=10) == first  # chunked otherwise
     error = rpc_error(api.intake.UploadDocument, upload(request_id, **other))
     assert error.code() is grpc.StatusCode.ALREADY_EXISTS and request_id in error.details()
+    assert api.counts() == before
+
+
+# -- bytes that are not a request ----------------------------------------------------------------
+
+UNARY_METHODS = [m.name for m in intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods
+                 if not m.client_streaming]
+GARBAGE = b"\xff\xff\xff\xff not a protobuf message"
+
+
+@pytest.mark.parametrize("method", UNARY_METHODS)
+def test_undecodable_bytes_to_any_method_are_invalid_argument(api: Api, method):
+    call = api.channel.unary_unary(  # a stock client sending raw bytes
+        f"/{SERVICE_NAME}/{method}", request_serializer=None, response_deserializer=None)
+    before = api.counts()
+    error = rpc_error(call, GARBAGE)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("request: request is not a valid motcua.intake.v1.")
+    assert len(error.details()) < 160
+    assert api.counts() == before
+
+
+@pytest.mark.parametrize("stream, number", [
+    pytest.param([GARBAGE], 1, id="garbage-header"),
+    pytest.param([next(upload("r-garbage-upload-1")).SerializeToString(), GARBAGE], 2, id="garbage-chunk"),
+    pytest.param([m.SerializeToString() for m in upload("r-garbage-upload-2", chunk=1000)][:3] + [GARBAGE], 4,
+                 id="garbage-after-chunks"),
+])
+def test_an_undecodable_message_in_an_upload_stream_is_invalid_argument_and_stores_nothing(api: Api, stream, number):
+    call = api.channel.stream_unary(f"/{SERVICE_NAME}/UploadDocument", request_serializer=None,
+                                    response_deserializer=None)
+    before = api.counts()
+    error = rpc_error(call, iter(stream))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"request: request message {number} is not a valid "
+                                      "motcua.intake.v1.UploadDocumentRequest"), error.details()
     assert api.counts() == before

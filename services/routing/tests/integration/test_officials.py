@@ -135,6 +135,7 @@ class Env:
     probe: Probe
     clock: Clock
     store: Store
+    channel: grpc.Channel  # for calls with raw bytes
 
     def open(self, n: int, received_at: dt.datetime = FRIDAY_16, procedure_code: str = "1.001776") -> str:
         code = f"000.01.06.H56-{received_at:%y%m%d}-{n:04d}"
@@ -167,7 +168,7 @@ def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Ite
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     probe = Probe(vhost_uri)
     try:
-        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store)
+        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store, channel)
     finally:
         probe.close()
         channel.close()
@@ -683,3 +684,22 @@ def test_a_deadline_at_the_end_of_the_range_is_accepted(env: Env):
     latest = dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
     t = env.act(code, COMMUNE, "request_supplement", reason="thiếu", deadline=timestamp(latest))
     assert t.status == 5
+
+
+
+# -- bytes that are not a request ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", [m.name for m in routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].methods])
+@pytest.mark.parametrize("data", [b"\xff\xff\xff\xff", b"\x0a\x02\xff\xfe", b"\x12\x40abc"],
+                         ids=["corrupt", "bad-utf8", "truncated"])
+def test_undecodable_bytes_to_any_method_are_invalid_argument(env: Env, method, data):
+    code = env.open(1)
+    before = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    env.probe.events()
+    call = env.channel.unary_unary(f"/{SERVICE_NAME}/{method}", request_serializer=None, response_deserializer=None)
+    error = rpc_error(call, data)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"request: request is not a valid motcua.routing.v1.{method}Request (")
+    assert len(error.details()) < 160
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == before and env.types() == []
