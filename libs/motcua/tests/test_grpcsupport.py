@@ -4,19 +4,23 @@ of the test's own over a fake application, called by a stock grpcio client."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from motcua import errors
-from motcua.grpcsupport import build_server, request_fingerprint, status_for
+from motcua.grpcsupport import MAX_DETAILS, build_server, request_fingerprint, status_details, status_for
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.objects import IntegrityError, ObjectMissing
+from motcua.protobufs import EARLIEST, LATEST, datetime_of, timestamp
 from motcua.store.port import DuplicateKey, InvalidDocument, StoreError, VersionConflict
 from motcua.types.v1 import types_pb2
 
@@ -52,6 +56,10 @@ class Servicer(intake_pb2_grpc.IntakeServiceServicer):
     def SubmitDossier(self, request, context):
         dossier_id = self.app.submit(request.request_id, request_fingerprint(request))
         return intake_pb2.SubmitDossierResponse(dossier_id=dossier_id, code="C-1", status=1)
+
+    def UploadDocument(self, request_iterator, context):
+        parts = [request.WhichOneof("part") for request in request_iterator]  # consumed as the use case does
+        return intake_pb2.UploadDocumentResponse(upload_id=f"u-{len(parts)}", size=parts.count("chunk"))
 
     def GetDossier(self, request, context):
         if request.code == "abort-yourself":
@@ -191,6 +199,142 @@ def test_the_server_stays_healthy_after_failures(stub, app):
     assert stub.GetDossier(intake_pb2.GetDossierRequest(dossier_id="d-2"), timeout=TIMEOUT).dossier.dossier_id == "d-2"
 
 
+# -- bounded status messages ----------------------------------------------------------------------
+
+MEGABYTE = 1024 * 1024
+VIETNAMESE = "Nguyễn Thị Ánh Tuyết ở phường Ngọc Trạo "  # 3-byte letters: 9 bytes each once percent-encoded
+
+# (the error a use case raises with a huge caller value in it, the start the message must keep)
+HUGE_VALUES = [
+    pytest.param(errors.InvalidArgument("district", f"{'x' * MEGABYTE!r} is not a unit"), "district: 'xxx",
+                 id="invalid-argument-one-word"),
+    pytest.param(errors.InvalidArgument("note", VIETNAMESE * (MEGABYTE // len(VIETNAMESE))), "note: Nguyễn Thị",
+                 id="invalid-argument-vietnamese-text"),
+    pytest.param(errors.NotFound(f"no dossier {'0' * MEGABYTE!r}"), "no dossier '000", id="not-found-code"),
+    pytest.param(errors.AlreadyExists(f"request_id {'r' * MEGABYTE!r} was already used"), "request_id 'rrr",
+                 id="already-exists-request-id"),
+    pytest.param(errors.PermissionDenied(f"{'ệ' * MEGABYTE} works at bim-son"), "ệệệ", id="permission-denied"),
+    pytest.param(VersionConflict(f"dossiers/{'d' * MEGABYTE}: not at version 3"), "dossiers/ddd",
+                 id="version-conflict"),
+]
+
+
+@pytest.mark.parametrize("error, start", HUGE_VALUES)
+def test_a_huge_value_in_an_error_comes_back_as_a_short_prefix(stub, app, error, start):
+    app.error = error
+    failure = get_error(stub, dossier_id="d-1")
+    assert failure.code() is status_for(error)  # not RESOURCE_EXHAUSTED: the trailer fits
+    details = failure.details()
+    assert details.startswith(start) and "…" in details
+    assert len(details) <= MAX_DETAILS
+    assert max(len(word) for word in details.split()) <= 64 + 4  # the value's first 64 characters, quoted
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("district: 'bim-son' is not a unit", "district: 'bim-son' is not a unit"),
+    (f"expected {'ab' * 32}, read {'cd' * 32}", f"expected {'ab' * 32}, read {'cd' * 32}"),  # a SHA-256 stays whole
+    (f"code: {'k' * 64!r} is unknown", f"code: {'k' * 64!r} is unknown"),
+    (f"code: {'k' * 67!r} is unknown", f"code: '{'k' * 64}… is unknown"),
+    (f"code: {errors.quote('k' * 10_000)}; retry", f"code: {'k' * 64!r}…; retry"),  # quote() needs no second cut
+    (f"id {'x' * 10_000}", f"id {'x' * 65}…"),
+    ("word " * 200, ("word " * 200)[:MAX_DETAILS - 1] + "…"),
+])
+def test_status_details_cut_long_values_and_long_messages(message, expected):
+    assert status_details(message) == expected
+    assert len(status_details(message)) <= MAX_DETAILS
+
+
+def test_quote_keeps_a_short_prefix_of_a_value():
+    assert errors.quote("bim-son") == "'bim-son'"
+    assert errors.quote("a" * 64) == repr("a" * 64)
+    assert errors.quote("a" * 65) == repr("a" * 64) + "…"
+    assert errors.quote("b" * MEGABYTE, limit=8) == "'bbbbbbbb'…"
+    assert errors.quote(12) == "'12'"
+
+
+# -- requests that do not decode -----------------------------------------------------------------
+
+GARBAGE = [
+    pytest.param(b"\xff\xff\xff\xff", "Wire format was corrupt", id="corrupt-wire-format"),
+    pytest.param(b"\x0a\x05ab", "Wire format was corrupt", id="truncated-field"),
+    pytest.param(b"\x0a\x02\xff\xfe", "bad UTF-8", id="string-not-utf8"),
+    pytest.param(b"not a protobuf message at all" * 1000, "Wire format was corrupt", id="text"),
+]
+
+
+def raw_call(channel, method: str, data: bytes) -> grpc.RpcError:
+    """A stock grpcio client sending bytes as they are (no serializer)."""
+    call = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as info:
+        call(data, timeout=TIMEOUT)
+    return info.value
+
+
+def assert_one_log_line(caplog, method: str) -> None:
+    records = [r for r in caplog.records if r.name.startswith(("grpc", "motcua"))]
+    assert [(r.getMessage(), r.method, r.exc_info) for r in records] == [("undecodable request", method, None)]
+
+
+@pytest.mark.parametrize("method, type_name", [("SubmitDossier", "motcua.intake.v1.SubmitDossierRequest"),
+                                               ("GetDossier", "motcua.intake.v1.GetDossierRequest")])
+@pytest.mark.parametrize("data, reason", GARBAGE)
+def test_undecodable_bytes_are_invalid_argument_with_one_log_line(channel, app, caplog, method, type_name, data,
+                                                                   reason):
+    app.requests.clear()
+    caplog.set_level(logging.INFO)
+    failure = raw_call(channel, method, data)
+    assert failure.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert failure.details().startswith(f"request: request is not a valid {type_name}")
+    assert reason in failure.details() and len(failure.details()) < 200
+    assert_one_log_line(caplog, f"/{SERVICE}/{method}")
+    assert app.requests == []  # the servicer never ran
+
+
+def test_bytes_that_decode_reach_the_servicer(channel, app):
+    call = channel.unary_unary(f"/{SERVICE}/GetDossier", request_serializer=None,
+                               response_deserializer=intake_pb2.GetDossierResponse.FromString)
+    reply = call(intake_pb2.GetDossierRequest(dossier_id="d-9").SerializeToString(), timeout=TIMEOUT)
+    assert reply.dossier.dossier_id == "d-9"
+    assert call(b"", timeout=TIMEOUT).dossier.dossier_id == ""  # the empty message is a valid request
+
+
+def upload_parts(*parts: bytes) -> Iterator[bytes]:
+    yield from parts
+
+
+HEADER = intake_pb2.UploadDocumentRequest(header=intake_pb2.UploadHeader(request_id="r-1",
+                                                                         media_type="application/pdf"))
+CHUNK = intake_pb2.UploadDocumentRequest(chunk=b"%PDF-1.7")
+
+
+@pytest.mark.parametrize("parts, number", [
+    pytest.param([b"\xff\xff"], 1, id="first-message"),
+    pytest.param([HEADER.SerializeToString(), b"\x12\x09%PDF"], 2, id="second-message-truncated"),
+    pytest.param([HEADER.SerializeToString(), CHUNK.SerializeToString(), CHUNK.SerializeToString(), b"\xff"], 4,
+                 id="fourth-message"),
+])
+def test_an_undecodable_message_of_a_client_stream_is_invalid_argument(channel, caplog, parts, number):
+    caplog.set_level(logging.INFO)
+    call = channel.stream_unary(f"/{SERVICE}/UploadDocument", request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.RpcError) as info:
+        call(upload_parts(*parts), timeout=TIMEOUT)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith(
+        f"request: request message {number} is not a valid motcua.intake.v1.UploadDocumentRequest")
+    assert_one_log_line(caplog, f"/{SERVICE}/UploadDocument")
+
+
+def test_a_decodable_client_stream_reaches_the_servicer(stub):
+    reply = stub.UploadDocument(iter([HEADER, CHUNK, CHUNK]), timeout=TIMEOUT)
+    assert (reply.upload_id, reply.size) == ("u-3", 2)
+
+
+def test_the_server_stays_healthy_after_undecodable_requests(channel, stub, app):
+    for _ in range(3):
+        assert raw_call(channel, "GetDossier", b"\xff").code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.GetDossier(intake_pb2.GetDossierRequest(dossier_id="d-3"), timeout=TIMEOUT).dossier.dossier_id == "d-3"
+
+
 # -- health ---------------------------------------------------------------------------------------
 
 
@@ -302,6 +446,15 @@ def test_fingerprint_changes_when_another_field_changes(change):
     assert request_fingerprint(submission(request_id="r-9", **change)) == request_fingerprint(submission(**change))
 
 
+def test_fingerprint_tells_the_requests_of_two_methods_apart():
+    accept = intake_pb2.AcceptDossierRequest(request_id="r-1", code="C-1", official="B")
+    refuse = intake_pb2.RefuseDossierRequest(request_id="r-1", code="C-1", official="B")
+    assert accept.SerializeToString() == refuse.SerializeToString()  # the same bytes on the wire
+    assert request_fingerprint(accept) != request_fingerprint(refuse)
+    track, get = intake_pb2.TrackDossierRequest(code="C-1"), intake_pb2.GetDossierRequest(dossier_id="C-1")
+    assert request_fingerprint(track, ignore=()) != request_fingerprint(get, ignore=())
+
+
 def test_fingerprint_can_ignore_other_fields():
     assert request_fingerprint(submission(district="x"), ignore=("request_id", "district")) == \
         request_fingerprint(submission(), ignore=("request_id", "district"))
@@ -317,3 +470,28 @@ def test_the_server_side_fingerprint_of_a_retry_is_the_same(stub, app):
     (_, first), (_, retry), (_, other) = app.requests
     assert first == retry == request_fingerprint(submission())
     assert other != first
+
+
+# -- timestamps from callers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stamp, field, reason", [
+    (Timestamp(seconds=0, nanos=-1), "deadline", "nanos must be in 0..999999999, not -1"),
+    (Timestamp(seconds=0, nanos=1_000_000_000), "deadline", "nanos must be in 0..999999999"),
+    (Timestamp(seconds=2**63 - 1), "period_end", "must lie between 1900-01-01T00:00:00Z and 2199-12-31T23:59:59Z"),
+    (Timestamp(seconds=-2**63), "period_start", "must lie between"),
+    (Timestamp(seconds=int(datetime(9999, 12, 31, tzinfo=UTC).timestamp())), "period_end", "must lie between"),
+    (Timestamp(seconds=int(datetime(1899, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())), "at", "must lie between"),
+], ids=["negative-nanos", "nanos-overflow", "int64-max", "int64-min", "year-9999", "before-1900"])
+def test_datetime_of_refuses_what_no_date_of_the_platform_can_be(stamp, field, reason):
+    with pytest.raises(errors.InvalidArgument) as info:
+        datetime_of(stamp, field)
+    assert info.value.field == field and reason in info.value.reason
+    assert status_for(info.value) is grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("instant", [EARLIEST, LATEST, datetime(2026, 10, 2, 9, 0, 0, 123000, tzinfo=UTC)],
+                         ids=["earliest", "latest", "ordinary"])
+def test_datetime_of_gives_back_the_instant_within_the_range(instant):
+    assert datetime_of(timestamp(instant), "at") == instant
+    assert datetime_of(timestamp(instant)) == instant  # the field is only for the message

@@ -6,6 +6,17 @@ Services' domain errors subclass these; the gRPC edge maps them to status codes 
 
 from __future__ import annotations
 
+# At most this many characters of a value a caller sent go into a message about it: a 1 MB field
+# must not come back as a 1 MB status message (the client would refuse its trailer).
+QUOTE_LIMIT = 64
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A caller's value for a message, as ``repr`` shows it: at most ``limit`` characters of it,
+    then an ellipsis. ``quote("bim-son") == "'bim-son'"``."""
+    text = value if isinstance(value, str) else str(value)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}…"
+
 
 class DomainError(Exception):
     """Base of errors that describe what the caller did wrong or asked too early."""

@@ -4,16 +4,21 @@ idempotency.
 
 The api process of each service runs grpcio in plain threads (grpcio cannot run in an
 eventlet-patched process); servicers decode the request, call the application layer and encode
-the answer. Errors raised below the edge are turned into status codes here and only here.
+the answer. Errors raised below the edge are turned into status codes here and only here, with
+messages of bounded length (:func:`status_details`). Bytes that do not decode as the method's
+request message end INVALID_ARGUMENT here too, for every method of every service (grpcio's own
+answer would be INTERNAL with a traceback in the log).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,14 +61,39 @@ def status_for(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+# The longest status message sent, in characters. grpcio percent-encodes a message's non-ASCII
+# bytes into the grpc-message trailer (a Vietnamese letter: up to 9 bytes), and clients refuse
+# trailers over 8 KiB by default (RESOURCE_EXHAUSTED instead of the status): 512 characters stay
+# under 4.7 KiB whatever they are.
+MAX_DETAILS = 512
+# A run of non-blank characters longer than what errors.quote() makes of a value (QUOTE_LIMIT
+# characters, the quotes, an ellipsis) and a punctuation mark: an id, a code, a token or a text a
+# caller sent, echoed whole.
+_LONG_RUN = re.compile(rf"\S{{{errors.QUOTE_LIMIT + 5},}}")
+
+
+def status_details(message: str) -> str:
+    """A status message as it may be sent: every run of non-blank characters longer than a quoted
+    value (``QUOTE_LIMIT`` characters, quotes, ellipsis, a punctuation mark) cut to its first
+    ``QUOTE_LIMIT`` + 1 and an ellipsis, the whole at most ``MAX_DETAILS`` characters. Messages
+    start with the field (``field: reason``), so the field always survives."""
+    short = _LONG_RUN.sub(lambda run: run.group()[:errors.QUOTE_LIMIT + 1] + "…", message)
+    return short if len(short) <= MAX_DETAILS else short[:MAX_DETAILS - 1] + "…"
+
+
 def request_fingerprint(request: Message, ignore: Iterable[str] = ("request_id",)) -> str:
-    """SHA-256 of a request's deterministic encoding, without its request id: two requests with
-    the same id and the same fingerprint are the same request retried."""
+    """SHA-256 of a request's type and deterministic encoding, without its request id: two requests
+    with the same id and the same fingerprint are the same request retried. Every state-changing
+    RPC of every service fingerprints its whole request here, and its use case keeps the
+    fingerprint with what the request changed: the same id with another fingerprint — another
+    field, or another method's request — is AlreadyExists."""
     copy = type(request)()
     copy.CopyFrom(request)
     for name in ignore:
         copy.ClearField(name)
-    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+    digest = hashlib.sha256(request.DESCRIPTOR.full_name.encode() + b"\n")
+    digest.update(copy.SerializeToString(deterministic=True))
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -120,32 +150,106 @@ class _ErrorMapping(grpc.ServerInterceptor):
         for kind in ("unary_unary", "stream_unary", "unary_stream", "stream_stream"):
             behaviour = getattr(handler, kind)
             if behaviour is not None:
-                wrapped = _guard(behaviour, handler_call_details.method, request_id, self._access_list)
-                return handler._replace(**{kind: wrapped})
+                decode = _Decoding(handler_call_details.method, handler.request_deserializer)
+                wrapped = _guard(behaviour, handler_call_details.method, request_id, self._access_list,
+                                 decode, handler.request_streaming, handler.response_streaming)
+                return handler._replace(request_deserializer=decode.deserializer, **{kind: wrapped})
         return handler
 
 
-def _guard(behaviour: Callable, method: str, request_id: str | None, access_list: AccessList | None) -> Callable:
+class _Undecodable:
+    """What grpcio hands the servicer, in place of a request, for bytes that did not decode."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class _Decoding:
+    """A method's request deserializer that never raises: grpcio answers a deserializer's exception
+    (or a None) with INTERNAL "Exception deserializing request!" and logs a traceback, before any
+    servicer or interceptor code runs. Undecodable bytes become an :class:`_Undecodable` instead,
+    which :func:`_guard` turns into INVALID_ARGUMENT with a short message and one log line."""
+
+    def __init__(self, method: str, deserializer: Callable[[bytes], Any] | None):
+        self._method = method
+        self._deserializer = deserializer
+        message = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+        self.type_name = getattr(message, "full_name", "") or "the method's request message"
+        self.deserializer = self._deserialize if deserializer is not None else None
+
+    def _deserialize(self, data: bytes) -> Any:
+        try:
+            request = self._deserializer(data)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes make the parser raise
+            # protobuf: "Error parsing message with type '<type>': Wire format was corrupt"
+            return _Undecodable(str(exc).rpartition(": ")[2][:80] or type(exc).__name__)
+        return _Undecodable("the deserializer returned nothing") if request is None else request
+
+    def check(self, request: Any, number: int | None = None) -> Any:
+        """``request`` itself, or InvalidArgument when it did not decode (logged in one line)."""
+        if not isinstance(request, _Undecodable):
+            return request
+        which = "request" if number is None else f"request message {number}"
+        log.warning("undecodable request", extra={"method": self._method, "reason": request.reason,
+                                                  "message_number": number})
+        raise errors.InvalidArgument("request", f"{which} is not a valid {self.type_name} "
+                                                f"(the bytes do not decode: {request.reason})")
+
+    def stream(self, requests: Iterable[Any]) -> Iterator[Any]:
+        for number, request in enumerate(requests, start=1):
+            yield self.check(request, number)
+
+
+def _guard(behaviour: Callable, method: str, request_id: str | None, access_list: AccessList | None,
+           decode: _Decoding, request_streaming: bool, response_streaming: bool) -> Callable:
+    """``behaviour`` with the caller authorized, its request(s) checked as decoded, and every error
+    turned into its status (a streamed answer's errors too, as it is iterated)."""
+
+    def decoded(request_or_iterator: Any) -> Any:
+        return decode.stream(request_or_iterator) if request_streaming else decode.check(request_or_iterator)
+
     def guarded(request_or_iterator: Any, context: grpc.ServicerContext) -> Any:
         with bind(request_id=request_id):
-            token = None
             try:
-                if access_list is not None:
-                    token = access.enter(access_list.authorize(caller_agency(context), method))
-                return behaviour(request_or_iterator, context)
-            except errors.DomainError as exc:
-                context.abort(status_for(exc), str(exc))
-            except Exception as exc:
-                if context.code() is not None:
-                    raise  # the servicer already aborted with its own status
-                code = status_for(exc)
-                log.error("rpc failed", extra={"method": method, "code": code.name}, exc_info=True)
-                detail = str(exc) if code is not grpc.StatusCode.INTERNAL else "internal error"
-                context.abort(code, detail)
-            finally:
-                if token is not None:
-                    access.leave(token)
-    return guarded
+                with _authorized(access_list, context, method):
+                    return behaviour(decoded(request_or_iterator), context)
+            except Exception as exc:  # noqa: BLE001 - every failure ends as a status
+                _abort(exc, context, method)
+
+    def guarded_stream(request_or_iterator: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        with bind(request_id=request_id):
+            try:
+                with _authorized(access_list, context, method):
+                    yield from behaviour(decoded(request_or_iterator), context)
+            except Exception as exc:  # noqa: BLE001 - every failure ends as a status
+                _abort(exc, context, method)
+
+    return guarded_stream if response_streaming else guarded
+
+
+@contextlib.contextmanager
+def _authorized(access_list: AccessList | None, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+    """With an access list: the caller's grant for this call (PermissionDenied without one)."""
+    token = access.enter(access_list.authorize(caller_agency(context), method)) if access_list is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            access.leave(token)
+
+
+def _abort(exc: Exception, context: grpc.ServicerContext, method: str) -> None:
+    """End the call with the status ``exc`` maps to (raises, as ``context.abort`` does)."""
+    if isinstance(exc, errors.DomainError):
+        context.abort(status_for(exc), status_details(str(exc)))
+    if context.code() is not None:
+        raise exc  # the servicer already aborted with its own status
+    code = status_for(exc)
+    log.error("rpc failed", extra={"method": method, "code": code.name}, exc_info=exc)
+    detail = str(exc) if code is not grpc.StatusCode.INTERNAL else "internal error"
+    context.abort(code, status_details(detail))
 
 
 # glibc's mallopt parameter and the size from which every allocation gets its own mapping.

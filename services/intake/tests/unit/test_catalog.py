@@ -28,7 +28,7 @@ from intake.domain.catalog import (
     TimeType,
     procedure_sort_key,
 )
-from motcua.errors import InvalidArgument, NotFound
+from motcua.errors import FailedPrecondition, InvalidArgument, NotFound
 
 UNITS: dict[str, Any] = {
     "version": "2026.1",
@@ -501,6 +501,45 @@ def test_receiving_units_may_be_listed(tmp_path):
     assert [p.code for p in catalog.list_procedures(unit="ba-thuoc")] == ["1.004616"]
     assert catalog.list_procedures(unit="bim-son") == []
     assert catalog.receives(catalog.unit("ba-thuoc"), catalog.procedure("1.004616"))
+
+
+@pytest.mark.parametrize("code, unit, received", [
+    ("1.004616", "bim-son", True),  # district level at a district
+    ("1.004616", "ba-thuoc", True),
+    ("1.004616", "thanh-hoa", False),  # at the province's own unit
+    ("1.004616", "van-phong-dang-ky-dat-dai", False),  # at a province-level agency
+    ("1.004616", "phuong-ba-dinh", False),  # at a commune
+    ("2.000815", "xa-luong-ngoai", True),  # commune level at a commune
+    ("2.000815", "bim-son", False),
+    ("2.000815", "thanh-hoa", False),
+])
+def test_a_procedure_is_received_only_at_units_of_its_level(code, unit, received):
+    sample = load_catalog(DEFAULT_CATALOG)
+    procedure, at = sample.procedure(code), sample.unit(unit)
+    assert sample.receives(at, procedure) is received
+    if received:
+        sample.require_receives(at, procedure)
+        return
+    with pytest.raises(FailedPrecondition) as info:
+        sample.require_receives(at, procedure)
+    message = str(info.value)
+    assert message.startswith(f"receiving_unit: procedure {code} ({procedure.name}) is not received at {unit} "
+                              f"({at.level} level)"), message
+    assert message.endswith(f"received at units of level {procedure.level}"), message
+
+
+@pytest.mark.parametrize("unit, received", [("ba-thuoc", True), ("bim-son", False), ("thanh-hoa", False)])
+def test_a_procedure_with_named_units_is_received_only_there(tmp_path, unit, received):
+    files = good_files()
+    files["procedures/xay-dung.yaml"]["procedures"][0]["versions"][0]["units"] = ["ba-thuoc"]
+    catalog = load_catalog(write(tmp_path, files))
+    procedure, at = catalog.procedure("1.004616"), catalog.unit(unit)
+    if received:
+        catalog.require_receives(at, procedure)
+        return
+    with pytest.raises(FailedPrecondition, match=rf"is not received at {unit} .*only at the units ba-thuoc "
+                                                 r"\(level district\)$"):
+        catalog.require_receives(at, procedure)
 
 
 def test_domain_types_take_plain_strings():

@@ -14,9 +14,10 @@ from typing import Any
 import grpc
 import pika
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from motcua.events.v1 import events_pb2
-from motcua.grpcsupport import build_server
+from motcua.grpcsupport import MAX_DETAILS, build_server
 from motcua.harness import private_vhost
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
@@ -134,6 +135,7 @@ class Env:
     probe: Probe
     clock: Clock
     store: Store
+    channel: grpc.Channel  # for calls with raw bytes
 
     def open(self, n: int, received_at: dt.datetime = FRIDAY_16, procedure_code: str = "1.001776") -> str:
         code = f"000.01.06.H56-{received_at:%y%m%d}-{n:04d}"
@@ -166,7 +168,7 @@ def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Ite
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     probe = Probe(vhost_uri)
     try:
-        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store)
+        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store, channel)
     finally:
         probe.close()
         channel.close()
@@ -413,6 +415,96 @@ def test_a_repeated_request_id_gets_the_first_answer_and_no_second_event(env: En
     assert error.code() is grpc.StatusCode.ALREADY_EXISTS
 
 
+# (what happens first, the action retried: official and fields, what changes the dossier before the retry)
+DEADLINE = timestamp(FRIDAY_16 + dt.timedelta(days=10))
+FIRST_ANSWER_CASES = [
+    pytest.param([], (DESK, "claim", {"note": "nhận"}), [(DESK, "complete", {})], id="claim"),
+    pytest.param([], (DESK, "complete", {"note": "đủ hồ sơ"}), [(COMMUNE, "claim", {})], id="complete"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "forward", {"target_unit": "xa-dong-thinh", "reason": "địa bàn"}),
+                 [(OTHER_COMMUNE, "complete", {})], id="forward"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_payment", {"amount": 50_000, "note": "lệ phí"}),
+                 [(COMMUNE, "record_payment", {"note": "biên lai 01"})], id="request-payment"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "transfer", {"target_unit": "so-ldtbxh", "reason": "Sở"}),
+                 [(PROVINCE, "claim", {}), (PROVINCE, "complete", {})], id="transfer"),
+]
+
+
+@pytest.mark.parametrize(("before", "action", "meanwhile"), FIRST_ANSWER_CASES)
+def test_a_retry_gets_the_first_answer_even_after_others_acted(env: Env, before, action, meanwhile):
+    code = env.open(1)
+    for official, name, fields in before:
+        env.act(code, official, name, **fields)
+    official, name, fields = action
+    version = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version
+    first = env.act(code, official, name, request_id="req-first", expected_version=version, **fields)
+    assert first == env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))  # what was stored
+    for other, other_name, other_fields in meanwhile:
+        env.act(code, other, other_name, **other_fields)
+    now = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    assert now.version > first.version
+    env.probe.events()
+
+    again = env.act(code, official, name, request_id="req-first", expected_version=version, **fields)
+
+    assert again == first
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == now
+    assert env.types() == []
+
+
+COMPLETE = (DESK, "complete", {"note": "đủ hồ sơ"})
+# (what happens first, the first request: official, action and fields, the other payloads sent with its id)
+OTHER_PAYLOAD_CASES = [
+    pytest.param([], COMPLETE, (DESK, "complete", {"note": "thiếu hồ sơ"}), id="other-note"),
+    pytest.param([], COMPLETE, (DESK, "complete", {}), id="no-note"),
+    pytest.param([], COMPLETE, (routing_pb2.Official(official_id="mc2-dong-tien", unit="xa-dong-tien",
+                                                     roles=["receive", "return"]), "complete", {"note": "đủ hồ sơ"}),
+                 id="other-official"),
+    pytest.param([], COMPLETE, (routing_pb2.Official(official_id="mc-dong-tien", unit="xa-dong-tien",
+                                                     roles=["receive"]), "complete", {"note": "đủ hồ sơ"}),
+                 id="other-roles"),
+    pytest.param([], COMPLETE, (routing_pb2.Official(official_id="mc-dong-tien", unit="xa-dong-thinh",
+                                                     roles=["receive", "return"]), "complete", {"note": "đủ hồ sơ"}),
+                 id="other-unit"),
+    pytest.param([], COMPLETE, (DESK, "complete", {"note": "đủ hồ sơ", "expected_version": 99}),
+                 id="other-expected-version"),
+    pytest.param([], COMPLETE, (DESK, "complete", {"note": "đủ hồ sơ", "expected_version": 0}),
+                 id="no-expected-version"),
+    pytest.param([], COMPLETE, (DESK, "claim", {"note": "đủ hồ sơ"}), id="other-action"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_supplement", {"reason": "thiếu", "deadline": DEADLINE}),
+                 (COMMUNE, "request_supplement", {"reason": "thiếu bản vẽ", "deadline": DEADLINE}),
+                 id="other-reason"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_supplement", {"reason": "thiếu", "deadline": DEADLINE}),
+                 (COMMUNE, "request_supplement", {"reason": "thiếu",
+                                                  "deadline": timestamp(FRIDAY_16 + dt.timedelta(days=11))}),
+                 id="other-deadline"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "forward", {"target_unit": "xa-dong-thinh", "reason": "địa bàn"}),
+                 (COMMUNE, "forward", {"target_unit": "so-ldtbxh", "reason": "địa bàn"}), id="other-target-unit"),
+    pytest.param([(DESK, "complete", {})], (COMMUNE, "request_payment", {"amount": 50_000, "note": "lệ phí"}),
+                 (COMMUNE, "request_payment", {"amount": 60_000, "note": "lệ phí"}), id="other-amount"),
+]
+
+
+@pytest.mark.parametrize(("before", "action", "other"), OTHER_PAYLOAD_CASES)
+def test_the_same_request_id_with_another_payload_is_already_exists(env: Env, before, action, other):
+    code = env.open(1)
+    for official, name, fields in before:
+        env.act(code, official, name, **fields)
+    official, name, fields = action
+    fields = {"expected_version": env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)).version, **fields}
+    env.act(code, official, name, request_id="req-first", **fields)
+    now = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    env.probe.events()
+    other_official, other_name, other_fields = other
+    other_fields = {"expected_version": fields["expected_version"], **other_fields}
+
+    error = rpc_error(env.act, code, other_official, other_name, "req-first", **other_fields)
+
+    assert error.code() is grpc.StatusCode.ALREADY_EXISTS, error.details()
+    assert "'req-first' was already used" in error.details()
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == now
+    assert env.types() == []
+
+
 def test_two_officials_acting_at_once_one_wins(env: Env):
     code = env.open(1)
     env.act(code, DESK, "complete")
@@ -484,3 +576,130 @@ def test_malformed_statistics_requests_name_the_field(env: Env, request_fields: 
     error = rpc_error(env.stub.GetStatistics, routing_pb2.GetStatisticsRequest(**request_fields))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith(f"{field}:")
+
+
+# -- huge values are not echoed ------------------------------------------------------------------
+
+HUGE = "x" * (1024 * 1024)  # a 1 MB field: echoed whole it would make a trailer the client refuses
+
+# (rpc, the request for the dossier's code, status, the message's start, whether it quotes the value's prefix)
+HUGE_VALUE_CASES = [
+    pytest.param("GetTimeline", lambda code: routing_pb2.GetTimelineRequest(code=HUGE), grpc.StatusCode.NOT_FOUND,
+                 "no workflow for dossier 'xxx", True, id="timeline-by-code"),
+    pytest.param("GetTimeline", lambda code: routing_pb2.GetTimelineRequest(dossier_id=HUGE),
+                 grpc.StatusCode.NOT_FOUND, "no workflow for dossier 'xxx", True, id="timeline-by-id"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=HUGE, official=DESK,
+                                                            action="claim"),
+                 grpc.StatusCode.NOT_FOUND, "no workflow for dossier 'xxx", True, id="act-unknown-code"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=code, official=DESK, action=HUGE),
+                 grpc.StatusCode.INVALID_ARGUMENT, "action: 'xxx", False, id="act-unknown-action"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=code, official=COMMUNE,
+                                                            action="forward", target_unit=HUGE),
+                 grpc.StatusCode.INVALID_ARGUMENT, "unit: 'xxx", True, id="act-forward-unknown-unit"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(
+        request_id="r-1", code=code, action="claim",
+        official=routing_pb2.Official(official_id=HUGE, unit="huyen-dong-son", roles=["review"])),
+        grpc.StatusCode.PERMISSION_DENIED, "xxx", False, id="act-huge-official"),
+    pytest.param("Act", lambda code: routing_pb2.ActRequest(request_id="r-1", code=code, official=DESK,
+                                                            action="claim", note=" ".join([HUGE[:1000]] * 1000)),
+                 grpc.StatusCode.OK, "", False, id="act-huge-note-is-fine"),
+    pytest.param("ListTasks", lambda code: routing_pb2.ListTasksRequest(unit="xa-dong-tien", page_token=HUGE),
+                 grpc.StatusCode.INVALID_ARGUMENT, "page_token: ", False, id="list-huge-token"),
+]
+
+
+@pytest.mark.parametrize("rpc, build, status, start, quoted", HUGE_VALUE_CASES)
+def test_a_huge_value_comes_back_as_a_short_prefix(env: Env, rpc, build, status, start, quoted):
+    code = env.open(1)
+    if status is grpc.StatusCode.OK:
+        getattr(env.stub, rpc)(build(code))
+        return
+    error = rpc_error(getattr(env.stub, rpc), build(code))
+    details = error.details()
+    assert error.code() is status, (error.code(), details[:200])
+    assert details.startswith(start), details
+    assert not quoted or f"{HUGE[:64]!r}…" in details, details
+    assert len(details) <= MAX_DETAILS and max(len(w) for w in details.split()) <= 68, details
+
+
+# -- timestamps a caller sends ---------------------------------------------------------------------
+
+YEAR_9999 = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp())
+# (a Timestamp no datetime of the platform can be made of, or one whose arithmetic would overflow)
+BAD_TIMESTAMPS = [
+    pytest.param(Timestamp(seconds=int(FRIDAY_16.timestamp()), nanos=-1), "nanos", id="negative-nanos"),
+    pytest.param(Timestamp(seconds=int(FRIDAY_16.timestamp()), nanos=1_000_000_000), "nanos", id="nanos-too-big"),
+    pytest.param(Timestamp(seconds=2**63 - 1), "must lie between", id="int64-max-seconds"),
+    pytest.param(Timestamp(seconds=-2**63), "must lie between", id="int64-min-seconds"),
+    pytest.param(Timestamp(seconds=YEAR_9999), "must lie between", id="9999-12-31"),
+    pytest.param(Timestamp(seconds=YEAR_9999 + 86_399, nanos=999_999_999), "must lie between", id="last-instant"),
+    pytest.param(Timestamp(seconds=-62135596800), "must lie between", id="0001-01-01"),
+    pytest.param(Timestamp(seconds=int(dt.datetime(2200, 1, 1, tzinfo=dt.UTC).timestamp())), "must lie between",
+                 id="2200-01-01"),
+]
+
+
+@pytest.mark.parametrize(("stamp", "reason"), BAD_TIMESTAMPS)
+@pytest.mark.parametrize("field", ["period_start", "period_end"])
+def test_a_statistics_period_beyond_what_a_date_can_hold_is_invalid_argument(env: Env, field: str, stamp, reason):
+    request = routing_pb2.GetStatisticsRequest(unit="dong-son", period_start=timestamp(FRIDAY_16))
+    getattr(request, field).CopyFrom(stamp)
+    error = rpc_error(env.stub.GetStatistics, request)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"{field}: ") and reason in error.details(), error.details()
+
+
+@pytest.mark.parametrize(("stamp", "reason"), BAD_TIMESTAMPS)
+def test_an_act_deadline_beyond_what_a_date_can_hold_is_invalid_argument_and_changes_nothing(env: Env, stamp,
+                                                                                             reason):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    before = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    env.probe.events()
+    error = rpc_error(env.act, code, COMMUNE, "request_supplement", "", reason="thiếu", deadline=stamp)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith("deadline: ") and reason in error.details(), error.details()
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == before
+    assert env.types() == []
+
+
+@pytest.mark.parametrize("start, end", [
+    pytest.param(dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+                 id="the-whole-range"),
+    pytest.param(dt.datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC), None, id="starts-at-the-last-instant"),
+    pytest.param(dt.datetime(1900, 1, 1, tzinfo=dt.UTC), dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
+                 id="the-first-day"),
+])
+def test_periods_at_the_edges_of_the_range_are_counted(env: Env, start, end):
+    env.open(1)
+    request = routing_pb2.GetStatisticsRequest(unit="dong-son", period_start=timestamp(start),
+                                               period_end=timestamp(end) if end else None)
+    counts = env.stub.GetStatistics(request).counts
+    assert counts["received_desk"] == (1 if start.year == 1900 and end and end.year == 2199 else 0)
+
+
+def test_a_deadline_at_the_end_of_the_range_is_accepted(env: Env):
+    code = env.open(1)
+    env.act(code, DESK, "complete")
+    latest = dt.datetime(2199, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    t = env.act(code, COMMUNE, "request_supplement", reason="thiếu", deadline=timestamp(latest))
+    assert t.status == 5
+
+
+
+# -- bytes that are not a request ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", [m.name for m in routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].methods])
+@pytest.mark.parametrize("data", [b"\xff\xff\xff\xff", b"\x0a\x02\xff\xfe", b"\x12\x40abc"],
+                         ids=["corrupt", "bad-utf8", "truncated"])
+def test_undecodable_bytes_to_any_method_are_invalid_argument(env: Env, method, data):
+    code = env.open(1)
+    before = env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code))
+    env.probe.events()
+    call = env.channel.unary_unary(f"/{SERVICE_NAME}/{method}", request_serializer=None, response_deserializer=None)
+    error = rpc_error(call, data)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details().startswith(f"request: request is not a valid motcua.routing.v1.{method}Request (")
+    assert len(error.details()) < 160
+    assert env.stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code)) == before and env.types() == []

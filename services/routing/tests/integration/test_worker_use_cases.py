@@ -303,7 +303,7 @@ def test_bookkeeping_writes_never_abort_an_official(env: Env, monkeypatch):
     monkeypatch.setattr(env.instances, "save", save_after_a_clear)
     done = env.officials.act("r2", code, REVIEWER, "complete", expected_version=after.version)
     assert len(calls) == 2 and done.version == after.version + 1
-    assert [r.action for r in done.instance.timeline].count("complete") == 2
+    assert [r.action for r in done.rows].count("complete") == 2
     # whereas a real change in between is a conflict (ABORTED at the edge)
     calls.clear()
 

@@ -35,7 +35,7 @@ from routing.domain.actions import (
     Transfer,
     Withdrawn,
 )
-from routing.domain.instance import FactKind, StepState, WorkflowInstance
+from routing.domain.instance import FactKind, StepState, TimelineRow, WorkflowInstance
 from routing.domain.process import ProcessDefinition, SupplementExpiry, SupplementPolicy
 from routing.domain.status import Status
 
@@ -502,6 +502,25 @@ def test_a_repeated_request_id_changes_nothing(open_social, people):
     assert instance.to_dict() == snapshot and len(instance.facts) == facts
     with pytest.raises(AlreadyExists, match="req-1"):
         instance.apply(Claim(), by=people.commune_reviewer, now=t, request_id="req-1")
+
+
+@pytest.mark.parametrize("fingerprint, refused", [("fp-1", False), ("", False), ("fp-2", True)],
+                         ids=["same-payload", "unchecked", "other-payload"])
+def test_a_repeated_request_id_with_another_fingerprint_is_already_exists(open_social, people, fingerprint, refused):
+    instance = open_social()
+    t = at(2026, 10, 5, 8, 0)
+    assert instance.apply(Complete(), by=people.desk, now=t, request_id="req-1", fingerprint="fp-1") is True
+    instance.remember_answer("req-1", "fp-1", {"rows": len(instance.timeline), "when": t})
+    row = instance.row_for("req-1")
+    assert (row.fingerprint, row.answer) == ("fp-1", {"rows": 2, "when": t.isoformat()})
+    assert TimelineRow.from_dict(json.loads(json.dumps(row.to_dict()))) == row  # kept as plain JSON
+    snapshot = instance.to_dict()
+    if refused:
+        with pytest.raises(AlreadyExists, match="'req-1' was already used for another complete request"):
+            instance.apply(Complete(), by=people.desk, now=t, request_id="req-1", fingerprint=fingerprint)
+    else:
+        assert instance.apply(Complete(), by=people.desk, now=t, request_id="req-1", fingerprint=fingerprint) is False
+    assert instance.to_dict() == snapshot
 
 
 def test_the_instance_round_trips_through_plain_json(open_social, people, calendar):

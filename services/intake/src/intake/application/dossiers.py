@@ -32,7 +32,7 @@ from intake.domain.submission import (
     check_request_id,
 )
 from motcua.access import require_area
-from motcua.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from motcua.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, quote
 from motcua.logs import bind
 from motcua.messaging.envelope import new_traceparent
 from motcua.messaging.outbox import Outbox, add_messages, message_ids
@@ -95,9 +95,10 @@ class Dossiers:
         unit = self._catalog.unit(command.receiving_unit)
         area = self._catalog.area(unit.slug).slug
         require_area(area)
+        self._catalog.require_receives(unit, procedure)
         if self._served_areas is not None and area not in self._served_areas:
-            raise FailedPrecondition(f"unit {unit.slug!r} lies in area {area!r}, which this platform does not serve "
-                                     f"(served: {', '.join(sorted(self._served_areas)) or 'none'})")
+            raise FailedPrecondition(f"unit {quote(unit.slug)} lies in area {quote(area)}, which this platform does "
+                                     f"not serve (served: {', '.join(sorted(self._served_areas)) or 'none'})")
         check_applicant(command.applicant)
         uploaded = self.uploads.resolve(command.uploaded)
         check_documents(command.documents, procedure, self._limits, uploaded)
@@ -122,6 +123,7 @@ class Dossiers:
                 messages = self._receive(dossier, procedure, now, "Bộ phận Một cửa", "", trace)
             else:
                 messages = [events.dossier_submitted(dossier, trace)]
+            lifecycle.remember_answer(dossier, command.request_id, command.fingerprint, version=1)  # insert's
             doc = add_messages(to_document(dossier), messages)
             try:
                 stored = self._dossiers.insert(doc)
@@ -248,27 +250,28 @@ class Dossiers:
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:
-        """Apply a desk or applicant action once: a retried request returns the state it made; the
-        same request id with another payload (``fingerprint``) is refused."""
+        """Apply a desk or applicant action once: a retried request returns the first answer (the
+        dossier as the action left it, kept in its history row); the same request id with another
+        payload (``fingerprint``, of the whole request) is refused."""
         if not code:
             raise InvalidArgument("code", "is required")
         for _ in range(5):
             doc = self._find_code(code)
             if doc is None:
-                raise NotFound(f"no dossier {code!r}")
+                raise NotFound(f"no dossier {quote(code)}")
             dossier = from_document(doc)
             require_area(dossier.area)  # the calling agency's access list
             if lifecycle.handled(dossier, request_id=request_id):
                 if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
-                    raise AlreadyExists(f"request_id {request_id!r} was already used for a different request on "
+                    raise AlreadyExists(f"request_id {quote(request_id)} was already used for a different request on "
                                         f"dossier {code}; use a new request id")
-                return dossier
+                return lifecycle.first_answer(dossier, request_id)
             now = utc_ms(self._clock())
             trace = traceparent or new_traceparent()
             with bind(dossier_code=dossier.code, area=dossier.area):
                 messages = change(dossier, now, trace)
-                if fingerprint:
-                    dossier.history[-1]["fingerprint"] = fingerprint
+                # What the write below stores (at the next version) is what a retry will be answered.
+                lifecycle.remember_answer(dossier, request_id, fingerprint, version=doc["version"] + 1)
                 try:
                     stored = self._dossiers.replace(add_messages({**doc, **to_document(dossier)}, messages),
                                                     doc["version"])
@@ -288,7 +291,7 @@ class Dossiers:
             raise InvalidArgument("dossier_id", "give the dossier id or its code")
         doc = self._dossiers.get(dossier_id) if dossier_id else self._find_code(code)
         if doc is None:
-            raise NotFound(f"no dossier {dossier_id or code!r}")
+            raise NotFound(f"no dossier {quote(dossier_id or code)}")
         return from_document(doc)
 
     def _by_request_id(self, request_id: str) -> dict | None:
@@ -297,11 +300,11 @@ class Dossiers:
 
     def _repeat(self, existing: dict, command: SubmitDossier) -> Dossier:
         if existing["fingerprint"] != command.fingerprint:
-            raise AlreadyExists(f"request_id {command.request_id!r} was already used for a different "
+            raise AlreadyExists(f"request_id {quote(command.request_id)} was already used for a different "
                                 "submission; use a new request id")
         # Nothing is published here: the first call may still be publishing what it wrote, and
         # what a crash left pending is the relay's (after MOTCUA_OUTBOX_GRACE_S).
-        return from_document(existing)
+        return lifecycle.first_answer(from_document(existing), command.request_id)
 
     def _procedure_of(self, dossier: Dossier) -> Procedure:
         """The procedure version the dossier was received under."""

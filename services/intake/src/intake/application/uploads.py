@@ -42,7 +42,7 @@ from intake.domain.submission import (
     check_upload_header,
     upload_id_for,
 )
-from motcua.errors import AlreadyExists, InvalidArgument, NotFound
+from motcua.errors import AlreadyExists, InvalidArgument, NotFound, quote
 from motcua.objects import ObjectStore, ObjectTooLarge
 from motcua.store.port import Collection, DuplicateKey, Store
 from motcua.store.schema import utc_ms
@@ -108,7 +108,7 @@ class Uploads:
             check_file_name(name, f"{where}.name")
             doc = self._uploads.get(upload_id)
             if doc is None:
-                raise NotFound(f"{where}.upload_id: no upload {upload_id!r}; upload the document with "
+                raise NotFound(f"{where}.upload_id: no upload {quote(upload_id)}; upload the document with "
                                "UploadDocument first")
             upload = upload_from_document(doc)
             resolved.append(ResolvedDocument(upload_id=upload.id, name=name, component=component,
@@ -166,5 +166,5 @@ def _sha256_mismatch(expected: str, actual: str) -> InvalidArgument:
 
 
 def _reused(request_id: str) -> AlreadyExists:
-    return AlreadyExists(f"request_id {request_id!r} was already used to upload a different document; "
+    return AlreadyExists(f"request_id {quote(request_id)} was already used to upload a different document; "
                          "use a new request id")

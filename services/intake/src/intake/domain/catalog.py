@@ -16,7 +16,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from motcua.areas import UnitPlace, area_of
-from motcua.errors import InvalidArgument, NotFound
+from motcua.errors import FailedPrecondition, InvalidArgument, NotFound, quote
 
 HOURS_PER_WORKING_DAY = 8
 
@@ -209,13 +209,13 @@ class Catalog:
         try:
             return self.units[slug]
         except KeyError:
-            raise NotFound(f"unit {slug[:64]!r} is not a unit of the catalog") from None
+            raise NotFound(f"unit {quote(slug)} is not a unit of the catalog") from None
 
     def unit_by_id(self, unit_id: str) -> Unit:
         try:
             return self._by_unit_id[unit_id]
         except KeyError:
-            raise NotFound(f"unit {unit_id!r} is not a unit of the catalog") from None
+            raise NotFound(f"unit {quote(unit_id)} is not a unit of the catalog") from None
 
     def ancestors(self, slug: str) -> list[Unit]:
         """The units above ``slug``, nearest first."""
@@ -265,7 +265,7 @@ class Catalog:
             if procedure.version == version:
                 return procedure
         known = ", ".join(str(p.version) for p in versions)
-        raise NotFound(f"procedure {code!r} has no version {version} (versions: {known})")
+        raise NotFound(f"procedure {quote(code)} has no version {version} (versions: {known})")
 
     def versions(self, code: str) -> tuple[Procedure, ...]:
         if not code:
@@ -273,13 +273,31 @@ class Catalog:
         try:
             return self.procedures[code]
         except KeyError:
-            raise NotFound(f"procedure {code!r} is not in the catalog") from None
+            raise NotFound(f"procedure {quote(code)} is not in the catalog") from None
 
     def receives(self, unit: Unit, procedure: Procedure) -> bool:
         """Whether ``unit`` receives dossiers of ``procedure``."""
         if procedure.units:
             return unit.slug in procedure.units
         return unit.level == procedure.level
+
+    def require_receives(self, unit: Unit, procedure: Procedure) -> None:
+        """FailedPrecondition unless ``unit`` receives dossiers of ``procedure``, naming the
+        procedure, the unit and where the catalog has it received. A precondition, not an invalid
+        argument: the unit and the procedure both exist, and whether one receives the other is the
+        catalog's current answer (a new catalog version may move a procedure to another level)."""
+        if self.receives(unit, procedure):
+            return
+        if procedure.units:
+            named = sorted(procedure.units)
+            shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+            levels = ", ".join(sorted({Level(self.units[s].level).value for s in named if s in self.units}))
+            where = f"only at the units {shown} (level {levels})"
+        else:
+            where = f"at units of level {Level(procedure.level).value}"
+        raise FailedPrecondition(
+            f"receiving_unit: procedure {procedure.code} ({procedure.name}) is not received at {unit.slug} "
+            f"({Level(unit.level).value} level): the catalog has it received {where}")
 
     def list_procedures(self, level: Level | str | None = None, sector: str | None = None,
                         unit: str | None = None) -> list[Procedure]:

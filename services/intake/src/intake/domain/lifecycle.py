@@ -7,6 +7,7 @@ requests (→5) and mirrors routing's progress (4, 9, 10) for public tracking.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -82,8 +83,60 @@ def handled(dossier: Dossier, request_id: str = "", event_id: str = "") -> bool:
 
 
 def fingerprint_of(dossier: Dossier, request_id: str) -> str:
-    """The payload fingerprint the request with this id was applied with ("" if none was kept)."""
-    return next((row.get("fingerprint", "") for row in dossier.history if row.get("request_id") == request_id), "")
+    """The payload fingerprint the request with this id was applied with ("" if none was kept): its
+    history row's, or the dossier's own for the submission (kept there before rows had one)."""
+    row = _row_of(dossier, request_id)
+    if row is None:
+        return ""
+    if row.get("fingerprint"):
+        return row["fingerprint"]
+    return dossier.fingerprint if request_id == dossier.request_id else ""
+
+
+def remember_answer(dossier: Dossier, request_id: str, fingerprint: str, version: int) -> None:
+    """Keep in the history row of ``request_id`` the fingerprint of its payload and what the dossier
+    was when the change was stored at ``version``, so that a retry is given that first answer
+    (:func:`first_answer`) and not the dossier as it has become since. The lists only grow, so
+    their lengths are enough of them."""
+    row = _row_of(dossier, request_id)
+    if row is None:
+        raise ValueError(f"no history row of request {request_id!r} to remember the answer in")
+    row["fingerprint"] = fingerprint
+    row["answer"] = {
+        "version": version, "status": int(dossier.status), "history": len(dossier.history),
+        "documents": len(dossier.documents), "previous_due_at": len(dossier.previous_due_at),
+        "received_at": _iso(dossier.received_at), "due_at": _iso(dossier.due_at), "receipt": dossier.receipt,
+        "refusal_reasons": list(dossier.refusal_reasons), "withdrawal_reason": dossier.withdrawal_reason,
+        "supplement": dossier.supplement,
+    }
+
+
+def first_answer(dossier: Dossier, request_id: str) -> Dossier:
+    """The dossier as the request with this id left it (see :func:`remember_answer`); as it is now
+    when its row kept no answer (stored before rows did)."""
+    row = _row_of(dossier, request_id)
+    answer = (row or {}).get("answer")
+    if not answer:
+        return dossier
+    return replace(
+        dossier, version=answer["version"], status=Status(answer["status"]),
+        history=dossier.history[:answer["history"]], documents=dossier.documents[:answer["documents"]],
+        previous_due_at=dossier.previous_due_at[:answer["previous_due_at"]],
+        received_at=_instant(answer["received_at"]), due_at=_instant(answer["due_at"]), receipt=answer["receipt"],
+        refusal_reasons=list(answer["refusal_reasons"]), withdrawal_reason=answer["withdrawal_reason"],
+        supplement=answer["supplement"])
+
+
+def _row_of(dossier: Dossier, request_id: str) -> dict | None:
+    return next((row for row in dossier.history if request_id and row.get("request_id") == request_id), None)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _instant(value: str) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def receive(dossier: Dossier, *, at: datetime, due_at: datetime, official: str, request_id: str = "") -> None:

@@ -34,7 +34,7 @@ from intake.domain.catalog import (
     unit_sort_key,
 )
 from motcua.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from motcua.errors import InvalidArgument, NotFound
+from motcua.errors import InvalidArgument, NotFound, quote
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 DEFAULT_PAGE_SIZE = 50
@@ -73,7 +73,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def ListProcedures(self, request: catalog_pb2.ListProceduresRequest, context: grpc.ServicerContext):
         level = level_of(request.level, "level")
         if request.sector and request.sector not in self._catalog.sectors:
-            raise NotFound(f"sector {request.sector!r} is not a sector of the catalog")
+            raise NotFound(f"sector {quote(request.sector)} is not a sector of the catalog")
         if request.unit:
             self._unit(request.unit)
         found = self._catalog.list_procedures(level=level, sector=request.sector or None, unit=request.unit or None)
@@ -113,7 +113,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if request.slug:
             unit = self._unit(request.slug)
             if request.unit_id and request.unit_id != unit.unit_id:
-                raise InvalidArgument("unit_id", f"{request.unit_id!r} is not the identifier of {unit.slug!r} "
+                raise InvalidArgument("unit_id", f"{quote(request.unit_id)} is not the identifier of {unit.slug!r} "
                                                  f"({unit.unit_id})")
         else:
             unit = self._catalog.unit_by_id(request.unit_id)
@@ -125,7 +125,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def _unit(self, slug: str) -> Unit:
         unit = self._catalog.units.get(slug)
         if unit is None:
-            raise NotFound(f"unit {slug!r} is not a unit of the catalog")
+            raise NotFound(f"unit {quote(slug)} is not a unit of the catalog")
         return unit
 
 

@@ -4,9 +4,14 @@ actions.
 Every change is ONE version-checked write (:mod:`routing.application.repository`). Two officials
 acting on the same dossier at once: one write wins, the other gets Conflict (ABORTED) and nothing
 of its action is stored. Actions are idempotent by request id: the timeline row of a request
-remembers it, and a retry answers with the current state and publishes nothing. Approving at a
+remembers it, and a retry publishes nothing (see below for its answer). Approving at a
 sign step renders the draft result, stores it (before the write that refers to it) and sends it
 to the signing service in the same write's outbox.
+
+An action is answered with the dossier's :class:`Timeline` as the action left it. Its timeline row
+keeps that answer (small: the number of rows, the status, the appointments, the revision) and the
+fingerprint of the whole request: a retry with the same request id and payload gets the first
+answer whatever happened since, and the same id with another payload is AlreadyExists.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from motcua.errors import Conflict, FailedPrecondition, InvalidArgument
+from motcua.errors import Conflict, FailedPrecondition, InvalidArgument, quote
 from motcua.store.port import VersionConflict
 from routing.adapters.instances import StoredInstance
 from routing.application.repository import Instances
 from routing.domain import fields
 from routing.domain.actions import Action, Approve, Command, Official, Refuse, parse
-from routing.domain.instance import WorkflowInstance
+from routing.domain.instance import TimelineRow, WorkflowInstance
 from routing.domain.process import ProcessDefinition, working_minutes
 from routing.domain.status import Status
 
@@ -49,6 +54,41 @@ class TaskFilter(StrEnum):
     OPEN = "open"  # every task
     DUE_SOON = "due_soon"  # the step deadline is within the due-soon window of working hours
     OVERDUE = "overdue"  # the step deadline has passed
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A dossier's timeline as officials see it (GetTimeline, and the answer to an action)."""
+
+    code: str
+    status: Status
+    due_at: dt.datetime  # the appointment the applicant holds
+    previous_due_at: tuple[dt.datetime, ...]  # moved by supplements, then by apologies
+    rows: tuple[TimelineRow, ...]
+    version: int  # the revision: what the next action names as expected_version
+
+    @classmethod
+    def of(cls, instance: WorkflowInstance, version: int) -> Timeline:
+        return cls(instance.code, instance.status, instance.promised_due_at,
+                   (*instance.previous_due_at, *(a.previous_due_at for a in instance.apologies)),
+                   tuple(instance.timeline), version)
+
+    @classmethod
+    def answered(cls, stored: StoredInstance, request_id: str) -> Timeline:
+        """The answer the action of ``request_id`` was given (kept in its row); the timeline as it is
+        now for a row that kept none (written before rows did)."""
+        row = stored.instance.row_for(request_id)
+        kept = row.answer if row is not None else None
+        if not kept:
+            return cls.of(stored.instance, stored.version)
+        return cls(stored.instance.code, Status(kept["status"]), fields.instant(kept["due_at"], "due_at"),
+                   tuple(fields.instant(d, "previous_due_at") for d in kept["previous_due_at"]),
+                   tuple(stored.instance.timeline[:kept["rows"]]), kept["version"])
+
+    def to_answer(self) -> dict[str, Any]:
+        """What a row keeps of it (the rows only grow: their number is enough)."""
+        return {"status": int(self.status), "due_at": self.due_at, "previous_due_at": list(self.previous_due_at),
+                "rows": len(self.rows), "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -123,10 +163,13 @@ class Officials:
     # -- actions --------------------------------------------------------------------------------
 
     def act(self, request_id: str, code: str, official: Official, action: str, expected_version: int = 0,
-            fields_: Mapping[str, Any] | None = None, traceparent: str | None = None) -> StoredInstance:
+            fields_: Mapping[str, Any] | None = None, traceparent: str | None = None,
+            fingerprint: str = "") -> Timeline:
         """One official's action. ``expected_version`` (0: unchecked) is the version the official
         saw (the instance's revision, which only changes of the dossier move); a stale one raises
-        Conflict, as does a write that meets another action. Returns the instance as stored."""
+        Conflict, as does a write that meets another action. ``fingerprint`` is the whole request's
+        (``motcua.grpcsupport.request_fingerprint``; "" checks the action only). Returns the
+        timeline as the action left it, also to a retry."""
         if not isinstance(request_id, str) or not request_id.strip():
             raise InvalidArgument("request_id", "is required")
         if not code:
@@ -138,7 +181,8 @@ class Officials:
         for attempt in range(WRITE_ATTEMPTS):
             stored = self.get(code=code)
             try:
-                written = self._act_once(stored, request_id, official, name, dict(data), expected_version, traceparent)
+                written = self._act_once(stored, request_id, official, name, dict(data), expected_version, traceparent,
+                                         fingerprint)
             except VersionConflict:
                 fresh = self.get(code=code)
                 if fresh.version != stored.version or attempt == WRITE_ATTEMPTS - 1:
@@ -149,11 +193,12 @@ class Officials:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _act_once(self, stored: StoredInstance, request_id: str, official: Official, name: Action,
-                  data: dict[str, Any], expected_version: int, traceparent: str | None) -> StoredInstance:
+                  data: dict[str, Any], expected_version: int, traceparent: str | None,
+                  fingerprint: str) -> Timeline:
         instance, code = stored.instance, stored.instance.code
         if name is Action.FORWARD and "unit_id" not in data and isinstance(data.get("unit"), str):
             if not (unit_id := known_unit_id(instance.definition, data["unit"])):
-                raise InvalidArgument("unit", f"{data['unit']!r} (target_unit) is not a unit this procedure's "
+                raise InvalidArgument("unit", f"{quote(data['unit'])} (target_unit) is not a unit this procedure's "
                                               "process knows; its electronic identifier is unknown")
             data["unit_id"] = unit_id
         command = parse(name, data)
@@ -164,9 +209,15 @@ class Officials:
                            "first; reload and try again")
         if seen is None:
             command = self._with_documents(instance, command, official, now)
-        if not instance.apply(command, by=official, now=now, request_id=request_id):
-            return self._instances.settled(stored.doc)  # a retry or nothing to change: the first answer
-        return self._instances.save(stored, now, traceparent)
+        if not instance.apply(command, by=official, now=now, request_id=request_id, fingerprint=fingerprint):
+            settled = self._instances.settled(stored.doc)
+            if seen is not None:
+                return Timeline.answered(settled, request_id)  # a retry: the first answer
+            return Timeline.of(settled.instance, settled.version)  # nothing to change (claimed already)
+        # The write below adds a row, so it moves the revision by one: that is the answer, kept.
+        instance.remember_answer(request_id, fingerprint, Timeline.of(instance, stored.version + 1).to_answer())
+        written = self._instances.save(stored, now, traceparent)
+        return Timeline.of(written.instance, written.version)
 
     def _with_documents(self, instance: WorkflowInstance, command: Command, official: Official,
                         now: dt.datetime) -> Command:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, quote
 from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
 from motcua.worktime import Calendar
@@ -59,7 +59,7 @@ class Instances:
         else:
             raise InvalidArgument("dossier_id", "give the dossier id or its code")
         if doc is None:
-            raise NotFound(f"no workflow for dossier {code or dossier_id}")
+            raise NotFound(f"no workflow for dossier {quote(code or dossier_id)}")
         return self.loaded(doc)
 
     def loaded(self, doc: dict[str, Any]) -> StoredInstance:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, ClassVar
 
-from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
+from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied, quote
 from motcua.worktime import Calendar
 from routing.domain import fields
 from routing.domain.actions import (
@@ -161,7 +161,9 @@ class WorkflowStep(_Record):
 @dataclass(frozen=True)
 class TimelineRow(_Record):
     """One history row (DOMAIN.md: step, actor, unit, time, action, note, step deadline) plus the
-    status after it and the request id that caused it (idempotency)."""
+    status after it and the request id that caused it (idempotency): for an official's request,
+    also the fingerprint of its payload and what its caller was answered (the application's
+    snapshot, kept so that a retry gets that first answer; see :meth:`WorkflowInstance.remember_answer`)."""
 
     at: dt.datetime
     action: str
@@ -174,6 +176,8 @@ class TimelineRow(_Record):
     step_deadline: dt.datetime | None = None
     note: str = ""
     request_id: str = ""
+    fingerprint: str = ""
+    answer: dict[str, Any] | None = None
 
     _instants = frozenset({"at", "step_deadline"})
 
@@ -345,6 +349,16 @@ class WorkflowInstance:
     def row_for(self, request_id: str) -> TimelineRow | None:
         return next((r for r in self.timeline if request_id and r.request_id == request_id), None)
 
+    def remember_answer(self, request_id: str, fingerprint: str, answer: Mapping[str, Any]) -> None:
+        """Keep in the row of ``request_id`` (just applied) its payload's fingerprint and the answer
+        its caller is given: :meth:`apply` refuses the id with another fingerprint, and the
+        application answers a retry from the row."""
+        index = next((i for i, r in enumerate(self.timeline) if request_id and r.request_id == request_id), None)
+        if index is None:
+            raise ValueError(f"no timeline row of request {request_id!r} to remember the answer in")
+        self.timeline[index] = dataclasses.replace(self.timeline[index], fingerprint=fingerprint,
+                                                   answer=_plain(dict(answer)))
+
     def allowed_actions(self, by: Actor) -> list[Action]:
         """What ``by`` may try now, by the table and their unit and role (a client's menu)."""
         step = self.current
@@ -358,14 +372,19 @@ class WorkflowInstance:
 
     # -- the one way to change it ---------------------------------------------------------------
 
-    def apply(self, command: Command, *, by: Actor, now: dt.datetime, request_id: str = "") -> bool:
+    def apply(self, command: Command, *, by: Actor, now: dt.datetime, request_id: str = "",
+              fingerprint: str = "") -> bool:
         """Apply an action; False when it changed nothing (a repeated request id, a repeated claim,
-        a repeated signing report)."""
+        a repeated signing report). A repeated request id with another action, or with another
+        ``fingerprint`` (of the whole request) than its row kept, is AlreadyExists."""
         now = fields.instant(now, "now").astimezone(self.calendar.tz)
         if request_id and (seen := self.row_for(request_id)) is not None:
             if seen.action != command.action:
-                raise AlreadyExists(f"request id {request_id!r} was already used for {seen.action} on dossier "
-                                    f"{self.code}, not {command.action}")
+                raise AlreadyExists(f"request id {quote(request_id)} was already used for {seen.action} on dossier "
+                                    f"{self.code}, not {command.action}; use a new request id")
+            if fingerprint and seen.fingerprint not in ("", fingerprint):
+                raise AlreadyExists(f"request id {quote(request_id)} was already used for another {seen.action} "
+                                    f"request on dossier {self.code}; use a new request id")
             return False
         if self._reported_already(command):
             return False

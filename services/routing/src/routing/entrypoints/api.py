@@ -15,14 +15,14 @@ import grpc
 
 from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, server_security
+from motcua.grpcsupport import build_server, request_fingerprint, server_security
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord, StoredInstance
-from routing.application.officials import Officials, TaskFilter
+from routing.application.officials import Officials, TaskFilter, Timeline
 from routing.application.repository import Instances
 from routing.application.statistics import StatisticsQuery
 from routing.config import RoutingSettings
@@ -51,22 +51,24 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
                                              next_page_token=page.next_page_token)
 
     def GetTimeline(self, request: routing_pb2.GetTimelineRequest, context: grpc.ServicerContext):
-        return timeline_message(self._officials.timeline(dossier_id=request.dossier_id, code=request.code))
+        stored = self._officials.timeline(dossier_id=request.dossier_id, code=request.code)
+        return timeline_message(Timeline.of(stored.instance, stored.version))
 
     def Act(self, request: routing_pb2.ActRequest, context: grpc.ServicerContext):
-        stored = self._officials.act(
+        timeline = self._officials.act(
             request.request_id, request.code, official_of(request), request.action,
             expected_version=request.expected_version, fields_=action_fields(request),
-            traceparent=dict(context.invocation_metadata()).get("traceparent"))
-        return routing_pb2.ActResponse(timeline=timeline_message(stored))
+            traceparent=dict(context.invocation_metadata()).get("traceparent"),
+            fingerprint=request_fingerprint(request))
+        return routing_pb2.ActResponse(timeline=timeline_message(timeline))
 
     def GetStatistics(self, request: routing_pb2.GetStatisticsRequest, context: grpc.ServicerContext):
         if not request.HasField("period_start"):
             raise InvalidArgument("period_start", "is required")
-        end = datetime_of(request.period_end) if request.HasField("period_end") else None
+        end = datetime_of(request.period_end, "period_end") if request.HasField("period_end") else None
         stats = self._statistics.indicators(
             unit=request.unit, area=request.area or request.district, procedure_code=request.procedure_code,
-            period=self._statistics.period(datetime_of(request.period_start), end))
+            period=self._statistics.period(datetime_of(request.period_start, "period_start"), end))
         return routing_pb2.GetStatisticsResponse(counts={k.value: v for k, v in stats.counts.items()},
                                                  percentages=stats.percentages)
 
@@ -89,7 +91,7 @@ def action_fields(request: routing_pb2.ActRequest) -> dict[str, Any]:
     if request.reason:
         out["reason"] = request.reason
     if request.HasField("deadline"):
-        out["deadline"] = datetime_of(request.deadline)
+        out["deadline"] = datetime_of(request.deadline, "deadline")
     if request.amount:
         out["amount"] = request.amount
     if request.channel:
@@ -113,16 +115,15 @@ def task_message(stored: StoredInstance) -> routing_pb2.Task:
         status=int(w.status), version=stored.version)
 
 
-def timeline_message(stored: StoredInstance) -> routing_pb2.GetTimelineResponse:
-    w = stored.instance
+def timeline_message(t: Timeline) -> routing_pb2.GetTimelineResponse:
     return routing_pb2.GetTimelineResponse(
-        code=w.code, status=int(w.status), due_at=timestamp(w.promised_due_at),
-        previous_due_at=[timestamp(d) for d in [*w.previous_due_at, *(a.previous_due_at for a in w.apologies)]],
+        code=t.code, status=int(t.status), due_at=timestamp(t.due_at),
+        previous_due_at=[timestamp(d) for d in t.previous_due_at],
         rows=[routing_pb2.TimelineRow(
             step_index=r.step_index if r.step_index is not None else 0, step=r.step_name, role=r.role,
             actor=r.actor, unit=r.unit, at=timestamp(r.at), action=r.action, note=r.note,
-            step_deadline=_optional(r.step_deadline), status=int(r.status)) for r in w.timeline],
-        version=stored.version)
+            step_deadline=_optional(r.step_deadline), status=int(r.status)) for r in t.rows],
+        version=t.version)
 
 
 def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
