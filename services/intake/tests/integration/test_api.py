@@ -221,11 +221,11 @@ CERTIFICATION = [pdf_document("ban-chinh.pdf", component="ban-chinh"), pdf_docum
 ])
 def test_a_procedure_is_accepted_only_at_units_of_its_level(api: Api, broker, procedure, unit, documents, status):
     before = api.counts()
-    sent = request(procedure_code=procedure, district=unit, **({"documents": documents} if documents else {}))
+    sent = request(procedure_code=procedure, receiving_unit=unit, **({"documents": documents} if documents else {}))
     if status is grpc.StatusCode.OK:
         answer = api.intake.SubmitDossier(sent, timeout=10)
         got = api.intake.GetDossier(intake_pb2.GetDossierRequest(code=answer.code), timeout=10).dossier
-        assert got.district == unit
+        assert (got.receiving_unit, got.district) == (unit, unit)
         return
     error = rpc_error(api.intake.SubmitDossier, sent)
     assert error.code() is status
@@ -283,8 +283,8 @@ HUGE_VALUE_CASES = [
     pytest.param("WithdrawDossier", intake_pb2.WithdrawDossierRequest(request_id="r-withdraw-huge", code=HUGE,
                                                                       reason="x", identity_number="1"),
                  grpc.StatusCode.NOT_FOUND, "no dossier '", HUGE, id="withdraw"),
-    pytest.param("SubmitDossier", request(district=HUGE), grpc.StatusCode.NOT_FOUND, "district '", HUGE,
-                 id="submit-unknown-district"),
+    pytest.param("SubmitDossier", request(receiving_unit=HUGE), grpc.StatusCode.NOT_FOUND, "unit '", HUGE,
+                 id="submit-unknown-unit"),
     pytest.param("SubmitDossier", request(procedure_code=HUGE), grpc.StatusCode.NOT_FOUND, "procedure '", HUGE,
                  id="submit-unknown-procedure"),
     pytest.param("SubmitDossier", request(uploaded=[intake_pb2.UploadedDocument(upload_id=HUGE, name="a.pdf",

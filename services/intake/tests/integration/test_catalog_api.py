@@ -106,7 +106,7 @@ def test_list_procedures_page_by_page(api, sample: Catalog):
                  ["1.001612", "1.004616", "1.012753", "2.000720"], id="received-by-a-district"),
     pytest.param(catalog_pb2.ListProceduresRequest(unit="xa-xuan-hoa", sector="chung-thuc"),
                  ["2.000815", "2.000884"], id="received-by-a-commune-in-one-sector"),
-    pytest.param(catalog_pb2.ListProceduresRequest(level=PROVINCE), [], id="none-at-the-province"),
+    pytest.param(catalog_pb2.ListProceduresRequest(level=PROVINCE), ["1.004227"], id="one-at-the-province"),
 ])
 def test_list_procedures_filters(api, request_, expected):
     answer = api.ListProcedures(request_, timeout=10)
