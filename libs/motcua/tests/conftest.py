@@ -8,6 +8,7 @@ import mongomock
 import pytest
 
 from motcua.store import MongoStore, SqliteStore
+from motcua.store.memory import MemoryStore
 
 # ---------------------------------------------------------------------------------------------
 # Persistence port (motcua.store): `store` runs a test once per backend.
@@ -30,6 +31,12 @@ def mongo_store():
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "mongo"])
+@pytest.fixture
+def memory_store():
+    """The in-memory fake the service-layer tests use: it must keep the same contract."""
+    return MemoryStore()
+
+
+@pytest.fixture(params=["sqlite", "mongo", "memory"])
 def store(request):
     return request.getfixturevalue(f"{request.param}_store")

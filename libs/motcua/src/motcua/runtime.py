@@ -13,6 +13,7 @@ from motcua.objects import ObjectStore
 from motcua.settings import PlatformSettings
 from motcua.store import Store, open_store
 from motcua.store.port import Collection
+from motcua.unit_of_work import UnitsOfWork
 
 
 @dataclass
@@ -28,6 +29,10 @@ class Infrastructure:
         publisher = Publisher(settings.amqp_uri)
         return cls(settings=settings, store=open_store(settings), objects=ObjectStore(settings),
                    publisher=publisher, outbox=Outbox(publisher, timedelta(seconds=settings.outbox_grace_s)))
+
+    def units_of_work(self) -> UnitsOfWork:
+        """How every use case of the service writes (:mod:`motcua.unit_of_work`)."""
+        return UnitsOfWork(self.store, self.outbox)
 
     def message_handling(self, consumer: str) -> MessageHandling:
         return MessageHandling(consumer, self.store.collection(ProcessedMessage), self.publisher,

@@ -46,6 +46,38 @@ class SettableClock:
         self.now += timedelta(**delta)
 
 
+class RecordingPublisher:
+    """A publisher that keeps what it is given (service-layer tests with fake ports); ``fail``
+    makes the next publishes raise, as a broker that is gone."""
+
+    def __init__(self) -> None:
+        self.published: list = []
+        self.fail = False
+
+    def publish(self, message, declare_queue=None) -> None:
+        if self.fail:
+            raise ConnectionError("broker unreachable (test)")
+        self.published.append(message)
+
+    def close(self) -> None:
+        pass
+
+    def types(self) -> list[str]:
+        """The CloudEvents types and work types published, in order."""
+        return [m.headers.get("cloudEvents:type") or m.headers.get("motcua-work-type") for m in self.published]
+
+
+def memory_units_of_work():
+    """A UnitsOfWork on the in-memory store with a recording publisher: the fake ports of a
+    service-layer test (``uows.store``, ``uows.outbox`` and ``publisher`` are there to inspect)."""
+    from motcua.messaging.outbox import Outbox
+    from motcua.store.memory import MemoryStore
+    from motcua.unit_of_work import UnitsOfWork
+
+    publisher = RecordingPublisher()
+    return UnitsOfWork(MemoryStore(), Outbox(publisher)), publisher
+
+
 @dataclass(frozen=True)
 class S3Endpoint:
     """Where the tests' S3 answers; ``server`` is set when this session started it."""

@@ -1,0 +1,126 @@
+"""One way to write a use case: a unit of work on the persistence port (after "Architecture Patterns
+with Python", cosmicpython), with the outbox built in.
+
+A use case reads what it needs through the unit of work, decides (the domain), stages the one write
+its decision makes — a new document (:meth:`UnitOfWork.add`) or a changed one over the version it
+was read at (:meth:`UnitOfWork.save`) — with the messages that write causes, and commits::
+
+    def archive(uow: UnitOfWork, returned: DossierReturned) -> None:
+        if uow.get(PackageRecord, returned.dossier_id) is not None:
+            return                                    # done before: nothing to write, nothing to send
+        ...
+        uow.add(PackageRecord, record, [archived])    # the document and its event, one write
+        uow.commit()
+
+:meth:`UnitsOfWork.run` gives each attempt a fresh unit of work and runs the use case again when
+its write met another writer's: a stale version (``VersionConflict``) or a unique key another
+writer took first (``DuplicateKey``: a concurrent delivery of the same message, a retried request
+racing the first). The use case then reads what the other writer left and decides again — usually
+that there is nothing left to do. This is the one place those two errors are handled.
+
+Commit writes the staged document with its messages in the document's outbox (a single-document
+write: no event without the state, no state without its event), then publishes exactly the
+messages this write added (:meth:`motcua.messaging.outbox.Outbox.flush`); whatever a crash or a
+broker outage leaves is the relay's. A use case that commits nothing writes and sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from motcua.errors import Conflict
+from motcua.messaging.outbox import Outbox, add_messages, message_ids
+from motcua.store.port import Collection, Doc, DuplicateKey, Store, VersionConflict
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_ATTEMPTS = 8  # a use case that keeps meeting other writers reads again this often
+
+
+@dataclass
+class _Write:
+    collection: Collection
+    doc: Doc
+    expected_version: int | None  # None: a new document
+    messages: list[Any]
+
+
+@dataclass
+class UnitOfWork:
+    """The reads and the write of one attempt of a use case."""
+
+    store: Store
+    outbox: Outbox
+    _staged: list[_Write] = field(default_factory=list)
+    written: list[Doc] = field(default_factory=list)  # the documents as commit stored them
+    committed: bool = False
+
+    def collection(self, schema: type) -> Collection:
+        """The collection of ``schema`` (a mongoengine Document class), for the use case's reads."""
+        return self.store.collection(schema)
+
+    def get(self, schema: type, doc_id: str) -> Doc | None:
+        return self.collection(schema).get(doc_id)
+
+    def add(self, schema: type, doc: Doc, messages: Iterable[Any] = ()) -> None:
+        """Stage a new document (with ``_id``) and the messages its creation causes."""
+        self._stage(_Write(self.collection(schema), dict(doc), None, list(messages)))
+
+    def save(self, schema: type, doc: Doc, messages: Iterable[Any] = (), expected_version: int | None = None) -> None:
+        """Stage ``doc`` changed over the version it was read at (``doc["version"]`` unless
+        ``expected_version`` says otherwise) and the messages the change causes."""
+        version = doc["version"] if expected_version is None else expected_version
+        self._stage(_Write(self.collection(schema), dict(doc), int(version), list(messages)))
+
+    def _stage(self, write: _Write) -> None:
+        if self.committed:
+            raise RuntimeError("this unit of work is committed; run the use case again for another write")
+        self._staged.append(write)
+
+    def commit(self) -> list[Doc]:
+        """Write what is staged (each write with its messages in its outbox), then publish each
+        write's own messages. One write per use case is the rule (DESIGN: a change and its events
+        are one single-document write); several are written in order, each published right after
+        itself. Raises VersionConflict or DuplicateKey when a write met another writer's (nothing
+        of that write is stored); :meth:`UnitsOfWork.run` then runs the use case again."""
+        self.committed = True
+        for write in self._staged:
+            doc = add_messages(write.doc, write.messages)
+            if write.expected_version is None:
+                stored = write.collection.insert(doc)
+            else:
+                stored = write.collection.replace(doc, write.expected_version)
+            self.written.append(stored)
+            self.outbox.flush(write.collection, stored, message_ids(write.messages))
+        self._staged.clear()
+        return list(self.written)
+
+
+class UnitsOfWork:
+    """Runs use cases, each attempt in a fresh :class:`UnitOfWork`, again when its write met
+    another writer's; the port, the outbox and the number of attempts are injected."""
+
+    def __init__(self, store: Store, outbox: Outbox, attempts: int = DEFAULT_ATTEMPTS):
+        self.store = store
+        self.outbox = outbox
+        self._attempts = attempts
+
+    def start(self) -> UnitOfWork:
+        return UnitOfWork(self.store, self.outbox)
+
+    def run(self, use_case: Callable[[UnitOfWork], T], what: str = "the use case") -> T:
+        """``use_case(uow)``'s answer, once one attempt's write went through (or it wrote nothing).
+        Conflict (ABORTED at the gRPC edge; retried with backoff on a queue) when every attempt
+        met another writer."""
+        for attempt in range(1, self._attempts + 1):
+            uow = self.start()
+            try:
+                return use_case(uow)
+            except (VersionConflict, DuplicateKey) as exc:
+                log.info("write met another writer's; reading again",
+                         extra={"attempt": attempt, "conflict": type(exc).__name__})
+        raise Conflict(f"{what} kept meeting other writers ({self._attempts} attempts); try again")
