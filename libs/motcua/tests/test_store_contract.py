@@ -1,5 +1,6 @@
 """The persistence port's contract: every test taking `store` runs on SQLite, on MongoDB
-(mongomock) and on the in-memory fake the service-layer tests use; the SQLite-only tests at the end cover its indexes and several processes."""
+(mongomock) and on the in-memory fake the service-layer tests use; the SQLite-only tests at the
+end cover its indexes and several processes."""
 
 from __future__ import annotations
 
