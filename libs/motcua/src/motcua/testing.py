@@ -67,6 +67,41 @@ class RecordingPublisher:
         return [m.headers.get("cloudEvents:type") or m.headers.get("motcua-work-type") for m in self.published]
 
 
+class MemoryObjects:
+    """Object storage in memory with the ObjectStore's content addressing and verified reads
+    (service-layer tests); ``fail`` makes calls raise as an unreachable S3 service."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.fail = False
+
+    def put_bytes(self, prefix: str, data: bytes, media_type: str):
+        import hashlib
+
+        from motcua.objects import ObjectRef
+
+        if self.fail:
+            raise ConnectionError("S3 unreachable (test)")
+        digest = hashlib.sha256(data).hexdigest()
+        ref = ObjectRef(f"{prefix}/{digest}", digest, len(data), media_type)
+        self.objects[ref.key] = bytes(data)
+        return ref
+
+    def get(self, ref) -> bytes:
+        import hashlib
+
+        from motcua.objects import IntegrityError, ObjectMissing
+
+        if self.fail:
+            raise ConnectionError("S3 unreachable (test)")
+        if ref.key not in self.objects:
+            raise ObjectMissing("memory", ref.key)
+        data = self.objects[ref.key]
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise IntegrityError(ref.key, ref.sha256, hashlib.sha256(data).hexdigest())
+        return data
+
+
 def memory_units_of_work():
     """A UnitsOfWork on the in-memory store with a recording publisher: the fake ports of a
     service-layer test (``uows.store``, ``uows.outbox`` and ``publisher`` are there to inspect)."""
