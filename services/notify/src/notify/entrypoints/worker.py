@@ -7,16 +7,20 @@ eventlet.monkey_patch()
 
 import sys  # noqa: E402
 
+from motcua.messagebus import MessageBus  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from notify.adapters.records import NotificationRecord  # noqa: E402
-from notify.application.notifying import Notifier  # noqa: E402
+from notify.application.notifying import Notifier, NotifyApplicant, RememberApplicant  # noqa: E402
 from notify.config import NotifySettings  # noqa: E402
+from notify.entrypoints.messages import INBOUND  # noqa: E402
 
 
 def make_runtime(settings: NotifySettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
-    return WorkerRuntime(infra, "notify", Notifier(infra.store, infra.outbox).dispatch, [NotificationRecord])
+    notifier = Notifier(infra.units_of_work())
+    bus = MessageBus({RememberApplicant: notifier.remember, NotifyApplicant: notifier.notify})
+    return WorkerRuntime(infra, "notify", INBOUND.dispatch(bus), [NotificationRecord])
 
 
 if __name__ == "__main__":
