@@ -1,0 +1,78 @@
+"""Signing's worker use case on fake ports (in-memory store and objects, a recording publisher, a
+fake signer), fed through the worker's own decoding of work messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from motcua.messagebus import MessageBus
+from motcua.messaging.consuming import Delivery, PermanentFailure
+from motcua.messaging.envelope import build_work
+from motcua.testing import MemoryObjects, memory_units_of_work
+from signing.adapters.records import SigningRecord
+from signing.application.sign_document import SignDocument
+from signing.application.signing_work import SignDraft, SigningWork
+from signing.domain import AppliedSignature, SignedPdf, SignerRole
+from signing.entrypoints.messages import INBOUND
+
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+PDF = b"%PDF-1.7\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n" \
+      b"trailer<</Root 1 0 R>>\n%%EOF\n"
+CODE = "000.01.06.H56-261201-0001"
+
+
+def fake_signer(calls: list):
+    def sign(pdf: bytes, request) -> SignedPdf:
+        calls.append(request.request_id)
+        return SignedPdf(data=pdf + b"% signed\n", signatures=(
+            AppliedSignature(SignerRole.PERSONAL, "Sig_Official", "Nguyễn Văn An", T0, T0),
+            AppliedSignature(SignerRole.SEAL, "Sig_Seal", "UBND thị xã Bỉm Sơn", T0, T0)))
+    return sign
+
+
+@pytest.fixture
+def worker():
+    uows, publisher = memory_units_of_work()
+    objects, calls = MemoryObjects(), []
+    from motcua.objects import ObjectRef
+
+    sign_document = SignDocument(lambda ref: objects.get(ObjectRef.from_dict(ref)),
+                                 lambda prefix, data, media: objects.put_bytes(prefix, data, media).to_dict(),
+                                 fake_signer(calls))
+    dispatch = INBOUND.dispatch(MessageBus({SignDraft: SigningWork(uows, sign_document, "ct-bim-son", "bim-son",
+                                                                   clock=lambda: T0)}))
+    return uows, publisher, objects, calls, dispatch
+
+
+def request(objects: MemoryObjects, content: bytes = PDF, **body) -> Delivery:
+    draft = objects.put_bytes(f"routing/{CODE}", content, "application/pdf").to_dict()
+    work = build_work(service="signing", area="bim-son", type="signing.sign_document", id="d1:sign:1", body={
+        "signing_request_id": "d1:sign:1", "dossier_id": "d1", "code": CODE, "area": "bim-son",
+        "receiving_unit": "phuong-ba-dinh", "document": {**draft, "name": "du-thao.pdf"}, **body})
+    out = work.to_outgoing()
+    return Delivery(out.body, out.headers, out.content_type, "signing.bim-son")
+
+
+def test_a_draft_is_signed_once_and_routing_is_answered_in_the_dossier_s_area(worker):
+    uows, publisher, objects, calls, dispatch = worker
+    delivery = request(objects)
+    dispatch(delivery)
+    dispatch(delivery)  # redelivered
+    assert calls == ["d1:sign:1"]
+    assert publisher.types() == ["vn.motcua.document.signed.v1", "routing.signing_completed"]
+    assert [m.routing_key for m in publisher.published] == ["bim-son.document.signed", "routing.bim-son"]
+    record = uows.store.collection(SigningRecord).get("d1:sign:1")
+    assert objects.objects[record["signed"]["key"]].endswith(b"% signed\n")
+
+
+@pytest.mark.parametrize("change, content", [({"document": "not a reference"}, PDF), ({}, b"GIF89a not a pdf"),
+                                             ({"code": "not a code"}, PDF)],
+                         ids=["malformed-body", "not-a-pdf", "bad-code"])
+def test_a_request_that_can_never_be_signed_is_parked_and_nothing_is_stored_or_sent(worker, change, content):
+    uows, publisher, objects, calls, dispatch = worker
+    delivery = request(objects, content, **change)
+    with pytest.raises(PermanentFailure):
+        dispatch(delivery)
+    assert uows.store.collection(SigningRecord).get("d1:sign:1") is None and publisher.published == []
