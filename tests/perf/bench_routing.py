@@ -59,6 +59,7 @@ from motcua.store import SqliteStore
 from motcua.store.sqlite import dumps
 from motcua.testing import SettableClock as Clock
 from motcua.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
+from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms
 from routing.adapters.instances import InstanceRecord, to_document
@@ -138,7 +139,7 @@ def bench_act(args: argparse.Namespace, workdir: Path, env: dict[str, str], work
         # The api's own store file (settings.sqlite_path), opened beside it: SQLite's WAL lets both write.
         store, publisher = SqliteStore(settings.sqlite_path), Publisher(env["MOTCUA_AMQP_URI"])
         try:
-            instances = Instances(store, Outbox(publisher), CALENDAR, settings.clock())
+            instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, settings.clock())
             started = time.perf_counter()
             dossiers = open_dossiers(instances, args.dossiers * len(args.clients))
             seeding = time.perf_counter() - started
@@ -257,7 +258,7 @@ def bench_sweeps(args: argparse.Namespace, workdir: Path, amqp: str,
     turns = [seeder.template(at)["next_check_at"] for at in received]  # when each set becomes due soon
     store, publisher = SqliteStore(path), Publisher(amqp)
     clock = Clock(turns[0])
-    sweep = SlaSweep(Instances(store, Outbox(publisher), CALENDAR, clock), ApologyForms(objects),
+    sweep = SlaSweep(Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock), ApologyForms(objects),
                      lease=dt.timedelta(minutes=2), batch=max(500, args.due))
     due_query = {"area": DISTRICT, "next_check_at": {"$lte": clock.now}}
     plan = store.collection(InstanceRecord).query_plan(due_query, [("next_check_at", 1)], limit=1)

@@ -66,15 +66,20 @@ class UnitOfWork:
     def get(self, schema: type, doc_id: str) -> Doc | None:
         return self.collection(schema).get(doc_id)
 
-    def add(self, schema: type, doc: Doc, messages: Iterable[Any] = ()) -> None:
-        """Stage a new document (with ``_id``) and the messages its creation causes."""
-        self._stage(_Write(self.collection(schema), dict(doc), None, list(messages)))
+    def add(self, into: type | Collection, doc: Doc, messages: Iterable[Any] = ()) -> None:
+        """Stage a new document (with ``_id``) and the messages its creation causes; ``into`` is
+        the schema (or a repository's collection)."""
+        self._stage(_Write(self._target(into), dict(doc), None, list(messages)))
 
-    def save(self, schema: type, doc: Doc, messages: Iterable[Any] = (), expected_version: int | None = None) -> None:
+    def save(self, into: type | Collection, doc: Doc, messages: Iterable[Any] = (),
+             expected_version: int | None = None) -> None:
         """Stage ``doc`` changed over the version it was read at (``doc["version"]`` unless
         ``expected_version`` says otherwise) and the messages the change causes."""
         version = doc["version"] if expected_version is None else expected_version
-        self._stage(_Write(self.collection(schema), dict(doc), int(version), list(messages)))
+        self._stage(_Write(self._target(into), dict(doc), int(version), list(messages)))
+
+    def _target(self, into: type | Collection) -> Collection:
+        return self.collection(into) if isinstance(into, type) else into
 
     def _stage(self, write: _Write) -> None:
         if self.committed:

@@ -38,15 +38,16 @@ from motcua.messaging.outbox import Outbox, OutboxRelay
 from motcua.messaging.publisher import Publisher
 from motcua.store import Store
 from motcua.testing import SettableClock as Clock
+from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
 from routing.adapters.instances import StoredInstance
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.sweeps import SlaSweep
-from routing.application.systems import RoutingWork
 from routing.domain.actions import Official
 from routing.domain.process import ProcessDefinition
+from routing.entrypoints.messages import dispatcher
 
 pytestmark = pytest.mark.integration
 
@@ -158,7 +159,7 @@ def signing_work_ids(uri: str) -> list[str]:
 class Race:
     instances: Instances
     officials: Officials
-    work: RoutingWork
+    work: Callable[[Delivery], None]
     sweep: SlaSweep
     clock: Clock
     committed: CommittedMessages
@@ -171,7 +172,7 @@ class Race:
 
     def open(self, n: int, area: str = DISTRICT) -> str:
         due = ProcessDefinition.from_dict(PROCESS).due_from(MONDAY_9, CALENDAR)
-        self.work.dispatch(delivered(build_work(
+        self.work(delivered(build_work(
             service="routing", area=area, type="routing.route_dossier", id=f"route:d{n}",
             body={"dossier_id": f"d{n}", "code": f"{UNIT_ID}-{MONDAY_9:%y%m%d}-{n:04d}", "procedure_code": "1.004616",
                   "receiving_unit": area, "area": area, "unit_id": UNIT_ID, "received_at": MONDAY_9.isoformat(),
@@ -192,7 +193,7 @@ class Race:
         """Signing's report, as the routing worker receives it."""
         signed = {"key": f"signing/d{n}/bb", "sha256": "bb", "size": 9, "media_type": "application/pdf",
                   "name": "ket-qua.pdf"}
-        self.work.dispatch(delivered(build_work(
+        self.work(delivered(build_work(
             service="routing", area=DISTRICT, type="routing.signing_completed", id=f"signed:d{n}:sign:1",
             body={"signing_request_id": f"d{n}:sign:1", "dossier_id": f"d{n}", "code": code,
                   "receiving_unit": DISTRICT, "area": DISTRICT,
@@ -268,14 +269,14 @@ def race(store: Store, amqp_uri: str, object_store) -> Iterator[Race]:
         publisher = Publisher(uri)
         outbox = Outbox(publisher, grace=GRACE)  # writers publish within 0.5 s, the relay after 1 s
         clock = Clock(MONDAY_9)
-        instances = Instances(store, outbox, CALENDAR, clock, soon_hours=0)
+        instances = Instances(UnitsOfWork(store, outbox), CALENDAR, clock, soon_hours=0)
         collection = instances.collection
         committed = CommittedMessages(collection)
         instances.collection = committed
         sweep = SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
                          stop_notice=StopNotices(object_store))
         race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),
-                    RoutingWork(instances), sweep, clock, committed, collection, events, stream, uri)
+                    dispatcher(instances), sweep, clock, committed, collection, events, stream, uri)
         relay = race.relay_all_along(outbox)
         try:
             yield race

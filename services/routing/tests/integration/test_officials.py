@@ -26,6 +26,7 @@ from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import Store
 from motcua.testing import SettableClock as Clock
+from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord
@@ -158,8 +159,8 @@ class Env:
 @pytest.fixture
 def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Iterator[Env]:
     clock = Clock(FRIDAY_16)
-    officials = Officials(Instances(store, Outbox(publisher), CALENDAR, clock=clock), DraftDocuments(object_store),
-                          StopNotices(object_store))
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock)
+    officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store))
     servicer = RoutingServicer(officials, StatisticsQuery(store.collection(InstanceRecord), clock))
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),

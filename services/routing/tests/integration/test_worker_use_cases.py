@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pika
@@ -26,14 +26,16 @@ from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref
 from motcua.store import SqliteStore, Store
 from motcua.testing import SettableClock as Clock
+from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.sweeps import SlaSweep, SweepReport
-from routing.application.systems import NotOpenYet, RoutingWork
+from routing.application.systems import NotOpenYet
 from routing.domain.actions import Official
 from routing.domain.process import ProcessDefinition
+from routing.entrypoints.messages import dispatcher
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +96,7 @@ class Probe:
 class Env:
     instances: Instances
     officials: Officials
-    work: RoutingWork
+    work: Callable[[Delivery], None]
     sweep: SlaSweep
     clock: Clock
     probe: Probe
@@ -104,11 +106,11 @@ class Env:
 def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     publisher = Publisher(vhost_uri)
     clock = Clock(MONDAY_9)
-    instances = Instances(store, Outbox(publisher), CALENDAR, clock, soon_hours=0)
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0)
     probe = Probe(vhost_uri)
     try:
         yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),
-                  RoutingWork(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
+                  dispatcher(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
                                                    stop_notice=StopNotices(object_store)), clock, probe)
     finally:
         probe.close()
@@ -135,15 +137,15 @@ def route_dossier(n: int, received_at: dt.datetime = MONDAY_9):
 
 def test_route_dossier_twice_opens_one_instance(env: Env):
     message = route_dossier(1)
-    env.work.dispatch(delivered(message))
-    env.work.dispatch(delivered(message))
+    env.work(delivered(message))
+    env.work(delivered(message))
     stored = env.instances.get(dossier_id="d1")
     assert (stored.instance.channel, stored.instance.area, len(stored.instance.documents)) == ("online", DISTRICT, 1)
     assert env.probe.event_types() == ["dossier.assigned"]
 
 
 def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, object_store):
-    env.work.dispatch(delivered(route_dossier(2)))
+    env.work(delivered(route_dossier(2)))
     code = env.instances.get(dossier_id="d2").instance.code
     env.officials.act("r1", code, DESK, "complete")
     env.officials.act("r2", code, REVIEWER, "complete")
@@ -163,8 +165,8 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
                         body={"signing_request_id": "d2:sign:1", "dossier_id": "d2", "code": code,
                               "receiving_unit": DISTRICT, "area": DISTRICT,
                               "signed": signed, "signers": ["ct-bim-son", "UBND thị xã Bỉm Sơn"]})
-    env.work.dispatch(delivered(report))
-    env.work.dispatch(delivered(report))
+    env.work(delivered(report))
+    env.work(delivered(report))
     instance = env.instances.get(dossier_id="d2").instance
     assert int(instance.status) == 9 and instance.result == signed
     assert env.probe.event_types() == ["dossier.step_completed", "dossier.step_completed", "dossier.assigned",
@@ -181,7 +183,7 @@ def _intake_event(name: str, data, code: str):
 
 
 def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
-    env.work.dispatch(delivered(route_dossier(3)))
+    env.work(delivered(route_dossier(3)))
     code = env.instances.get(dossier_id="d3").instance.code
     env.officials.act("r1", code, DESK, "complete")
     env.officials.act("r2", code, REVIEWER, "request_supplement",
@@ -192,8 +194,8 @@ def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
     supplemented = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
         dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT,
         documents=[document_ref(new_document)]), code)
-    env.work.dispatch(delivered(supplemented))
-    env.work.dispatch(delivered(supplemented))
+    env.work(delivered(supplemented))
+    env.work(delivered(supplemented))
     instance = env.instances.get(dossier_id="d3").instance
     assert int(instance.status) == 4 and [d["name"] for d in instance.documents] == ["don.pdf", "ban-ve.pdf"]
     # pause: 24 h from Mon 09:00 (Mon 6 h, Tue 8, Wed 8, Thu 2) was Thu 4/3 09:00; waited 09:00–11:00
@@ -204,23 +206,23 @@ def test_intake_supplement_and_withdrawal_events_apply_once(env: Env):
 
     withdrawn = _intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
         dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT, reason="không cần nữa"), code)
-    env.work.dispatch(delivered(withdrawn))
-    env.work.dispatch(delivered(withdrawn))
+    env.work(delivered(withdrawn))
+    env.work(delivered(withdrawn))
     assert int(env.instances.get(dossier_id="d3").instance.status) == 7
     # A report that no longer fits (a supplement for a withdrawn dossier) is parked, not dropped.
     late = _intake_event("dossier.supplemented", events_pb2.DossierSupplemented(
         dossier_id="d3", code=code, receiving_unit=DISTRICT, area=DISTRICT), code)
     with pytest.raises(PermanentFailure, match="status 7"):
-        env.work.dispatch(delivered(late))
+        env.work(delivered(late))
     # One about a dossier not opened yet is retried (its route_dossier may still be on its way).
     with pytest.raises(NotOpenYet):
-        env.work.dispatch(delivered(_intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
+        env.work(delivered(_intake_event("dossier.withdrawn", events_pb2.DossierWithdrawn(
             dossier_id="d404", code="x", receiving_unit=DISTRICT, area=DISTRICT), "x")))
 
 
 def test_the_sweep_alerts_and_apologizes_once_and_replicas_never_act_twice(env: Env, store: Store):
     for n in range(10, 30):
-        env.work.dispatch(delivered(route_dossier(n)))
+        env.work(delivered(route_dossier(n)))
     env.probe.event_types()
     env.clock.now = dt.datetime(2027, 3, 10, 9, 0, tzinfo=VN_TZ)  # a week later: everything is overdue
     reports = []
@@ -247,7 +249,7 @@ def test_the_sweep_alerts_and_apologizes_once_and_replicas_never_act_twice(env: 
 
 
 def test_a_passed_supplement_deadline_stops_the_dossier_with_a_notice(env: Env, object_store):
-    env.work.dispatch(delivered(route_dossier(50)))
+    env.work(delivered(route_dossier(50)))
     code = env.instances.get(dossier_id="d50").instance.code
     env.officials.act("r1", code, DESK, "complete")
     env.officials.act("r2", code, REVIEWER, "request_supplement",
@@ -266,7 +268,7 @@ def test_a_passed_supplement_deadline_stops_the_dossier_with_a_notice(env: Env, 
 
 
 def test_a_stale_sweep_write_loses_to_an_official(env: Env):
-    env.work.dispatch(delivered(route_dossier(40)))
+    env.work(delivered(route_dossier(40)))
     code = env.instances.get(dossier_id="d40").instance.code
     env.clock.now = dt.datetime(2027, 3, 10, 9, 0, tzinfo=VN_TZ)
     collection = env.instances.collection
@@ -282,7 +284,7 @@ def test_a_stale_sweep_write_loses_to_an_official(env: Env):
 
 
 def test_bookkeeping_writes_never_abort_an_official(env: Env, monkeypatch):
-    env.work.dispatch(delivered(route_dossier(60)))
+    env.work(delivered(route_dossier(60)))
     seen = env.instances.get(dossier_id="d60")
     code = seen.instance.code
     # The outbox cleared (again) after the official loaded the dossier: the store's version moved,
@@ -292,27 +294,27 @@ def test_bookkeeping_writes_never_abort_an_official(env: Env, monkeypatch):
     assert after.version == seen.version + 1
 
     # The same between the action's read and its write: the write is stale, the action is applied again.
-    save, calls = env.instances.save, []
+    stage, calls = env.instances.stage, []
 
-    def save_after_a_clear(stored, now, traceparent=None, changes=None):
+    def stage_after_a_clear(uow, stored, now, traceparent=None, changes=None):
         if not calls:
             env.instances.collection.update_fields("d60", stored.doc["version"], {"outbox": []})
         calls.append(stored.doc["version"])
-        return save(stored, now, traceparent, changes)
+        return stage(uow, stored, now, traceparent, changes)
 
-    monkeypatch.setattr(env.instances, "save", save_after_a_clear)
+    monkeypatch.setattr(env.instances, "stage", stage_after_a_clear)
     done = env.officials.act("r2", code, REVIEWER, "complete", expected_version=after.version)
     assert len(calls) == 2 and done.version == after.version + 1
     assert [r.action for r in done.rows].count("complete") == 2
     # whereas a real change in between is a conflict (ABORTED at the edge)
     calls.clear()
 
-    def save_after_an_action(stored, now, traceparent=None, changes=None):
+    def stage_after_an_action(uow, stored, now, traceparent=None, changes=None):
         if not calls:
             calls.append(1)
             env.officials.act("r3", code, SIGNER, "claim")
-        return save(stored, now, traceparent, changes)
+        return stage(uow, stored, now, traceparent, changes)
 
-    monkeypatch.setattr(env.instances, "save", save_after_an_action)
+    monkeypatch.setattr(env.instances, "stage", stage_after_an_action)
     with pytest.raises(Conflict):
         env.officials.act("r4", code, SIGNER, "approve", expected_version=done.version)

@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from motcua.errors import Conflict, FailedPrecondition, InvalidArgument, quote
-from motcua.store.port import VersionConflict
+from motcua.unit_of_work import UnitOfWork
 from routing.adapters.instances import StoredInstance
 from routing.application.repository import Instances
 from routing.domain import fields
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 # Statuses in which the active step is an official's task (under 5 the applicant holds the dossier).
 TASK_STATUSES = [int(Status.PROCESSING), int(Status.PAYMENT_REQUESTED), int(Status.RESULT_READY)]
 MAX_PAGE_SIZE = 200
-WRITE_ATTEMPTS = 5  # an action whose write met only bookkeeping (an outbox cleared) is applied again
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -178,21 +177,24 @@ class Officials:
             raise InvalidArgument("expected_version", "must not be negative")
         name = fields.choice(action, Action, "action")
         data = dict(fields.mapping(fields_ or {}, "fields"))
-        for attempt in range(WRITE_ATTEMPTS):
-            stored = self.get(code=code)
-            try:
-                written = self._act_once(stored, request_id, official, name, dict(data), expected_version, traceparent,
-                                         fingerprint)
-            except VersionConflict:
-                fresh = self.get(code=code)
-                if fresh.version != stored.version or attempt == WRITE_ATTEMPTS - 1:
-                    raise Conflict(f"someone acted first on dossier {code}; reload and try again") from None
-                continue  # only bookkeeping changed meanwhile (its outbox cleared, a sweep's claim): again
-            log.info("official acted", extra={"dossier_code": code, "action": str(name), "official": official.id})
-            return written
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        first_seen: list[int] = []
 
-    def _act_once(self, stored: StoredInstance, request_id: str, official: Official, name: Action,
+        def attempt(uow: UnitOfWork) -> Timeline:
+            stored = self.get(code=code)
+            if first_seen and stored.version != first_seen[0]:
+                # Another action changed the dossier since this one was decided: the official
+                # must look again. (A write that met only bookkeeping — an outbox cleared, a
+                # sweep's claim — is applied again, on the same revision.)
+                raise Conflict(f"someone acted first on dossier {quote(code)}; reload and try again")
+            first_seen[:] = [stored.version]
+            return self._act_once(uow, stored, request_id, official, name, dict(data), expected_version,
+                                  traceparent, fingerprint)
+
+        answer = self._instances.run(attempt, what=f"acting on dossier {code}")
+        log.info("official acted", extra={"dossier_code": code, "action": str(name), "official": official.id})
+        return answer
+
+    def _act_once(self, uow: UnitOfWork, stored: StoredInstance, request_id: str, official: Official, name: Action,
                   data: dict[str, Any], expected_version: int, traceparent: str | None,
                   fingerprint: str) -> Timeline:
         instance, code = stored.instance, stored.instance.code
@@ -216,8 +218,9 @@ class Officials:
             return Timeline.of(settled.instance, settled.version)  # nothing to change (claimed already)
         # The write below adds a row, so it moves the revision by one: that is the answer, kept.
         instance.remember_answer(request_id, fingerprint, Timeline.of(instance, stored.version + 1).to_answer())
-        written = self._instances.save(stored, now, traceparent)
-        return Timeline.of(written.instance, written.version)
+        self._instances.stage(uow, stored, now, traceparent)
+        uow.commit()
+        return Timeline.of(instance, stored.version + 1)
 
     def _with_documents(self, instance: WorkflowInstance, command: Command, official: Official,
                         now: dt.datetime) -> Command:

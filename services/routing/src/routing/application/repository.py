@@ -2,13 +2,12 @@
 
 Every change is ONE version-checked write of the instance's document carrying, in its outbox, the
 messages of what happened: the public events of its facts and the work they ask of other
-services (a draft to sign). Right after the write, the writer publishes the messages *it* added
-and removes them; entries another writer added (pending when this one read the instance, and
-stored back with it) are that writer's to publish, and the worker's relay publishes what a crash
-left (:mod:`motcua.messaging.outbox`). So an official acting the moment the worker applied
-signing's report publishes its own events only, never the report's again. A stale write raises
-VersionConflict and stores nothing; the caller decides whether to report it (an official:
-ABORTED) or to read again and retry (a system message).
+services (a draft to sign). The write is a unit of work (:mod:`motcua.unit_of_work`): right after
+it, the writer publishes the messages *it* added and removes them; entries another writer added
+are that writer's to publish, and the worker's relay publishes what a crash left. So an official
+acting the moment the worker applied signing's report publishes its own events only, never the
+report's again. A stale write raises VersionConflict and stores nothing; :meth:`Instances.run`
+reads again and retries (a system's report, an official's action that met only bookkeeping).
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from motcua.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, quote
-from motcua.messaging.outbox import Outbox, add_messages, message_ids
-from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
+from motcua.errors import AlreadyExists, InvalidArgument, NotFound, quote
+from motcua.store.port import Collection
+from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 from motcua.worktime import Calendar
 from routing.adapters.instances import InstanceRecord, StoredInstance, from_document, to_document
 from routing.application.instance_events import messages_of
@@ -32,15 +31,14 @@ from routing.domain.process import ProcessDefinition
 from routing.domain.sla import DEFAULT_SOON_HOURS
 
 log = logging.getLogger(__name__)
-
-SYSTEM_RETRIES = 8  # a system message that keeps meeting officials' writes reads again this often
+T = TypeVar("T")
 
 
 class Instances:
-    def __init__(self, store: Store, outbox: Outbox, calendar: Calendar,
+    def __init__(self, uows: UnitsOfWork, calendar: Calendar,
                  clock: Callable[[], dt.datetime], soon_hours: Decimal | int = DEFAULT_SOON_HOURS):
-        self.collection: Collection = store.collection(InstanceRecord)
-        self._outbox = outbox
+        self._uows = uows
+        self.collection: Collection = uows.store.collection(InstanceRecord)
         self.calendar = calendar
         self.clock = clock
         self.soon_hours = soon_hours
@@ -67,6 +65,11 @@ class Instances:
 
     # -- writing --------------------------------------------------------------------------------
 
+    def run(self, use_case: Callable[[UnitOfWork], T], what: str) -> T:
+        """``use_case`` in a unit of work, again on what another writer left when its write met
+        theirs (:meth:`motcua.unit_of_work.UnitsOfWork.run`)."""
+        return self._uows.run(use_case, what=what)
+
     def open(self, body: Mapping[str, Any], traceparent: str | None = None) -> StoredInstance:
         """Open the instance of an accepted dossier from intake's ``routing.route_dossier`` body
         (``dossier_id, code, receiving_unit, area, procedure_code, received_at, due_at, process``
@@ -74,6 +77,10 @@ class Instances:
         instance and opens nothing (nor publishes: what the first write left is the relay's)."""
         body = fields.mapping(body, "body")
         dossier_id = fields.text(body, "dossier_id", "dossier_id")
+        return self.run(lambda uow: self._open(uow, dossier_id, body, traceparent), what=f"opening {dossier_id}")
+
+    def _open(self, uow: UnitOfWork, dossier_id: str, body: Mapping[str, Any],
+              traceparent: str | None) -> StoredInstance:
         if (doc := self.collection.get(dossier_id)) is not None:
             return self.settled(doc)
         now = self.clock()
@@ -84,47 +91,47 @@ class Instances:
             received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self.calendar,
             request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk",
             documents=body.get("documents") or [])
-        messages = messages_of(instance, traceparent)
-        doc = add_messages({**to_document(instance, now, self.soon_hours), "revision": 1}, messages)
-        try:
-            stored = self.collection.insert(doc)
-        except DuplicateKey:
-            existing = self.collection.get(dossier_id)
-            if existing is None:  # the code is taken by another dossier
-                raise AlreadyExists(f"dossier code {instance.code} already belongs to another dossier") from None
-            return self.settled(existing)
+        if self.collection.find({"code": instance.code}, limit=1):
+            raise AlreadyExists(f"dossier code {quote(instance.code)} already belongs to another dossier")
+        uow.add(self.collection, {**to_document(instance, now, self.soon_hours), "revision": 1},
+                messages_of(instance, traceparent))
+        (stored,) = uow.commit()
         log.info("workflow instance opened", extra={"dossier_code": instance.code})
-        return self.published(stored, message_ids(messages))
+        return self._answer(stored)
 
-    def save(self, stored: StoredInstance, now: dt.datetime, traceparent: str | None = None,
-             changes: Mapping[str, Any] | None = None) -> StoredInstance:
-        """Write ``stored.instance`` as changed (its facts become the outbox) over the version it was
-        read at; raises VersionConflict when someone wrote it meanwhile (nothing is stored)."""
+    def stage(self, uow: UnitOfWork, stored: StoredInstance, now: dt.datetime, traceparent: str | None = None,
+              changes: Mapping[str, Any] | None = None) -> None:
+        """Stage ``stored.instance`` as changed (its facts become the outbox) over the version it was
+        read at; the unit of work's commit raises VersionConflict when someone wrote it meanwhile."""
         instance = stored.instance
         fields_ = to_document(instance, now, self.soon_hours)
         changed = fields_["instance"] != stored.doc["instance"]
-        messages = messages_of(instance, traceparent)
-        doc = add_messages({**stored.doc, **fields_, "revision": stored.version + changed, **(changes or {})},
-                           messages)
-        written = self.collection.replace(doc, stored.doc["version"])
-        return self.published(written, message_ids(messages))
+        uow.save(self.collection, {**stored.doc, **fields_, "revision": stored.version + changed, **(changes or {})},
+                 messages_of(instance, traceparent))
+
+    def save(self, stored: StoredInstance, now: dt.datetime, traceparent: str | None = None,
+             changes: Mapping[str, Any] | None = None) -> StoredInstance:
+        """Write ``stored.instance`` as changed, once (a sweep that loses to an official leaves the
+        dossier for its next look); raises VersionConflict when someone wrote it meanwhile."""
+        uow = self._uows.start()
+        self.stage(uow, stored, now, traceparent, changes)
+        (written,) = uow.commit()
+        return self._answer(written)
 
     def act_as_system(self, dossier_id: str, command: Command, by: Actor, request_id: str,
                       traceparent: str | None = None) -> bool:
         """Apply a system's report (signing's result, intake's supplement or withdrawal) once: a
         write that meets an official's is read again and retried. False when it changed nothing
         (reported before). NotFound while the instance is not open yet (the message is retried)."""
-        for _ in range(SYSTEM_RETRIES):
+        def report(uow: UnitOfWork) -> bool:
             stored = self.get(dossier_id=dossier_id)
             now = self.clock()
             if not stored.instance.apply(command, by=by, now=now, request_id=request_id):
                 return False  # a redelivered report: its first write published (or the relay will)
-            try:
-                self.save(stored, now, traceparent)
-            except VersionConflict:
-                continue  # an official acted meanwhile: apply to what they left
+            self.stage(uow, stored, now, traceparent)
+            uow.commit()
             return True
-        raise Conflict(f"dossier {dossier_id} kept changing while {by.label} reported {command.action}")
+        return self.run(report, what=f"{by.label} reporting {command.action} on {dossier_id}")
 
     def settled(self, doc: dict[str, Any]) -> StoredInstance:
         """The stored instance as read, for an answer that writes nothing (a repeated request or
@@ -132,11 +139,9 @@ class Instances:
         write that added them, which publishes them, or to the relay after a crash."""
         return self.loaded(doc)
 
-    def published(self, written: dict[str, Any], ids: list[str]) -> StoredInstance:
-        """Publish the messages ``ids`` this write added (only those: other entries of ``written``
-        are other writers') and answer with the version removing them gave (the one the caller's
-        next expected_version must name), unless someone changed it since."""
-        self._outbox.flush(self.collection, written, ids)
+    def _answer(self, written: dict[str, Any]) -> StoredInstance:
+        """The instance a write stored, at the version removing its published messages gave (the
+        one the caller's next expected_version must name), unless someone changed it since."""
         now = self.collection.get(written["_id"])
         if now is not None and now["instance"] == written["instance"]:
             written = now

@@ -127,7 +127,7 @@ def timeline_message(t: Timeline) -> routing_pb2.GetTimelineResponse:
 
 
 def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
-    instances = Instances(infra.store, infra.outbox, vietnam_calendar(), settings.clock(),
+    instances = Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(),
                           settings.sla_due_soon_hours)
     return Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects))
 

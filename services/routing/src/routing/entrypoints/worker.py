@@ -18,23 +18,22 @@ from routing.adapters.drafts import ApologyForms, StopNotices  # noqa: E402
 from routing.adapters.instances import InstanceRecord  # noqa: E402
 from routing.application.repository import Instances  # noqa: E402
 from routing.application.sweeps import SlaSweep  # noqa: E402
-from routing.application.systems import RoutingWork  # noqa: E402
 from routing.config import RoutingSettings  # noqa: E402
+from routing.entrypoints.messages import dispatcher  # noqa: E402
 
 
 def build_instances(settings: RoutingSettings, infra: Infrastructure) -> Instances:
-    return Instances(infra.store, infra.outbox, vietnam_calendar(), settings.clock(), settings.sla_due_soon_hours)
+    return Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(), settings.sla_due_soon_hours)
 
 
 def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     instances = build_instances(settings, infra)
-    work = RoutingWork(instances)
     sweep = SlaSweep(instances, ApologyForms(infra.objects, offload=tpool.execute),
                      lease=timedelta(seconds=settings.sla_sweep_lease_s),
                      stop_notice=StopNotices(infra.objects, offload=tpool.execute))
-    return WorkerRuntime(infra, "routing", work.dispatch, [InstanceRecord],
+    return WorkerRuntime(infra, "routing", dispatcher(instances), [InstanceRecord],
                          timers={"sla_sweep": lambda: sweep.sweep(settings.served_areas())})
 
 
