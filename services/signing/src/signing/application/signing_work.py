@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from motcua.errors import DomainError
+from motcua.errors import DomainError, Unavailable
 from motcua.events.v1 import events_pb2
 from motcua.logs import bind
 from motcua.messaging.consuming import Delivery, PermanentFailure
@@ -56,6 +56,8 @@ class SigningWork:
                                      area=body["area"], document=dict(body["document"]),
                                      signers=self._signers)
             signed: SignedDocument = self._sign_document(request)
+        except Unavailable:
+            raise  # object storage out of reach: retried with backoff, like any passing failure
         except (KeyError, DomainError) as exc:  # malformed, not a PDF, unknown signer, already signed
             raise PermanentFailure(f"cannot sign: {exc!r}") from exc
         now = self._clock()
