@@ -1,27 +1,22 @@
 """Least privilege at the gRPC edge: mutual TLS names the calling agency (its client certificate's
 common name) and the access list says which methods and areas it may use. The server is the
 kernel's build_server with real TLS; the clients are stock grpcio channels with client certificates
-issued by a test CA made here (and one from a CA the server does not trust)."""
+issued by a test CA (motcua.testing.MutualTlsPki) (and one from a CA the server does not trust)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import grpc
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from motcua.access import AccessList, AccessListError, require_area
 from motcua.errors import PermissionDenied, Unauthenticated
 from motcua.grpcsupport import ServerTls, build_server, server_security
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.settings import PlatformSettings
+from motcua.testing import MutualTlsPki
 
 SERVICE = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
 GET = f"/{SERVICE}/GetDossier"
@@ -90,56 +85,11 @@ def test_settings_refuse_an_access_list_without_mutual_tls(tmp_path):
 # -- through a real mutual-TLS server --------------------------------------------------------------
 
 
-@dataclass
-class Pki:
-    ca: bytes
-    server_cert: bytes
-    server_key: bytes
-    clients: dict[str, tuple[bytes, bytes]]  # agency → (certificate, key)
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _cert(cn: str, key, issuer_name: x509.Name, issuer_key, ca: bool = False, san: bool = False) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-               .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _ca(cn: str):
-    key = _key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    return key, name, _cert(cn, key, name, key, ca=True)
-
-
 @pytest.fixture(scope="module")
-def pki() -> Pki:
-    ca_key, ca_name, ca_cert = _ca("motcua test CA")
-    server_key = _key()
-    server_cert = _cert("localhost", server_key, ca_name, ca_key, san=True)
-    clients = {}
-    for agency in ("ubnd-bim-son", "ubnd-ba-thuoc", "so-tu-phap"):
-        key = _key()
-        clients[agency] = (_cert(agency, key, ca_name, ca_key).public_bytes(serialization.Encoding.PEM), _pem_key(key))
-    rogue_key, rogue_name, _ = _ca("somebody else's CA")
-    key = _key()
-    clients["rogue"] = (_cert("ubnd-bim-son", key, rogue_name, rogue_key).public_bytes(serialization.Encoding.PEM),
-                        _pem_key(key))
-    return Pki(ca_cert.public_bytes(serialization.Encoding.PEM), server_cert.public_bytes(serialization.Encoding.PEM),
-               _pem_key(server_key), clients)
+def pki() -> MutualTlsPki:
+    pki = MutualTlsPki.create(("ubnd-bim-son", "ubnd-ba-thuoc", "so-tu-phap"))
+    pki.issue_rogue("rogue", cn="ubnd-bim-son")
+    return pki
 
 
 class Servicer(intake_pb2_grpc.IntakeServiceServicer):
@@ -154,7 +104,7 @@ class Servicer(intake_pb2_grpc.IntakeServiceServicer):
 
 
 @pytest.fixture(scope="module")
-def port(pki: Pki) -> Iterator[int]:
+def port(pki: MutualTlsPki) -> Iterator[int]:
     servicer = Servicer()
     server, port, _ = build_server(
         [SERVICE], lambda s: intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, s), "127.0.0.1", 0,
@@ -165,7 +115,7 @@ def port(pki: Pki) -> Iterator[int]:
     server.stop(grace=None).wait()
 
 
-def stub(pki: Pki, port: int, agency: str | None) -> intake_pb2_grpc.IntakeServiceStub:
+def stub(pki: MutualTlsPki, port: int, agency: str | None) -> intake_pb2_grpc.IntakeServiceStub:
     cert, key = pki.clients[agency] if agency else (None, None)
     credentials = grpc.ssl_channel_credentials(root_certificates=pki.ca, private_key=key, certificate_chain=cert)
     channel = grpc.secure_channel(f"127.0.0.1:{port}", credentials,
@@ -182,7 +132,7 @@ def stub(pki: Pki, port: int, agency: str | None) -> intake_pb2_grpc.IntakeServi
     ("rogue", "TrackDossier", grpc.StatusCode.UNAVAILABLE),  # certificate of an untrusted CA: no handshake
     (None, "TrackDossier", grpc.StatusCode.UNAVAILABLE),  # no certificate: no handshake
 ])
-def test_mutual_tls_and_the_access_list(pki: Pki, port: int, agency, call, code):
+def test_mutual_tls_and_the_access_list(pki: MutualTlsPki, port: int, agency, call, code):
     request = {"GetDossier": intake_pb2.GetDossierRequest(code="000.00.06.H56-261126-0001"),
                "TrackDossier": intake_pb2.TrackDossierRequest(code="000.00.06.H56-261126-0001"),
                "SubmitDossier": intake_pb2.SubmitDossierRequest(request_id="r-12345678")}[call]

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from motcua import errors
 from motcua.grpcsupport import MAX_DETAILS, build_server, request_fingerprint, status_details, status_for
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
-from motcua.objects import IntegrityError, ObjectMissing
+from motcua.objects import IntegrityError, ObjectMissing, StorageUnavailable
 from motcua.protobufs import EARLIEST, LATEST, datetime_of, timestamp
 from motcua.store.port import DuplicateKey, InvalidDocument, StoreError, VersionConflict
 from motcua.types.v1 import types_pb2
@@ -136,6 +136,8 @@ KERNEL_ERRORS = [
     (VersionConflict("dossiers/d-1: not at version 3"), grpc.StatusCode.ABORTED, "dossiers/d-1: not at version 3"),
     (errors.Unavailable("object storage is out of reach"), grpc.StatusCode.UNAVAILABLE,
      "object storage is out of reach"),
+    (StorageUnavailable("127.0.0.1:8333", "MaxRetryError"), grpc.StatusCode.UNAVAILABLE,
+     "object storage at 127.0.0.1:8333 is unavailable (MaxRetryError); try again later"),
     (ObjectMissing("dossiers", "intake/d-1/ab"), grpc.StatusCode.DATA_LOSS,
      "object 'intake/d-1/ab' is missing from bucket 'dossiers'"),
     (IntegrityError("intake/d-1/ab", "ab" * 32, "cd" * 32), grpc.StatusCode.DATA_LOSS,

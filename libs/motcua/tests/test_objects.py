@@ -5,13 +5,26 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import tracemalloc
 import urllib.request
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import grpc
 import pytest
 
-from motcua.objects import IntegrityError, ObjectMissing, ObjectRef, ObjectStore, ObjectTooLarge
+from motcua import errors, infra
+from motcua.grpcsupport import status_for
+from motcua.objects import (
+    IntegrityError,
+    ObjectMissing,
+    ObjectRef,
+    ObjectStore,
+    ObjectTooLarge,
+    StorageUnavailable,
+)
 from motcua.testing import S3Endpoint
 
 pytestmark = pytest.mark.integration
@@ -139,3 +152,65 @@ def test_presigned_get(object_store: ObjectStore) -> None:
 def test_stat(object_store: ObjectStore) -> None:
     ref = object_store.put_bytes("stat", b"%PDF-1.7 stat me", "application/pdf")
     assert object_store.stat(ref.key) == ref
+
+
+# -- an S3 service out of reach -------------------------------------------------------------------
+
+
+class _Overloaded(BaseHTTPRequestHandler):
+    """An S3 endpoint that answers every request 503 with an S3 error document."""
+
+    def _answer(self) -> None:
+        body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code>'
+                b"<Message>Please reduce your request rate.</Message></Error>")
+        self.send_response(503)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(params=["stopped", "answering-503"])
+def unreachable(request) -> Iterator[str]:
+    """The endpoint of an S3 service that is not there (nothing listens on the port) or that
+    answers every request with a server error."""
+    if request.param == "stopped":
+        yield f"127.0.0.1:{infra.free_port()}"
+        return
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Overloaded)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+OPERATIONS = {
+    "ensure_bucket": lambda store: store.ensure_bucket(),
+    "put_bytes": lambda store: store.put_bytes("intake/d-1", b"%PDF-1.7", "application/pdf"),
+    "put_stream": lambda store: store.put_stream("intake/d-1", io.BytesIO(b"%PDF-1.7"), "application/pdf"),
+    "get": lambda store: store.get(ObjectRef("intake/d-1/ab", "ab" * 32, 8, "application/pdf")),
+    "stat": lambda store: store.stat("intake/d-1/ab"),
+    "exists": lambda store: store.exists("intake/d-1/ab"),
+}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_an_unreachable_s3_service_is_unavailable(unreachable: str, operation: str) -> None:
+    """Regression (issue 9): a stopped S3 server made SubmitDossier fail with INTERNAL (minio's
+    urllib3 MaxRetryError reached the gRPC edge unmapped) and would have made signing park its
+    work at once. Now every operation raises StorageUnavailable, which is errors.Unavailable:
+    UNAVAILABLE at the edge, retried by workers."""
+    store = ObjectStore(endpoint=unreachable, access_key="motcua", secret_key="motcua-dev-secret",
+                        bucket="motcua", http_retries=0)
+    with pytest.raises(StorageUnavailable) as excinfo:
+        OPERATIONS[operation](store)
+    assert isinstance(excinfo.value, errors.Unavailable)
+    assert status_for(excinfo.value) is grpc.StatusCode.UNAVAILABLE
+    assert unreachable in str(excinfo.value)

@@ -5,6 +5,10 @@ is also stored as object metadata (``x-amz-meta-sha256``) so an operator or a fi
 check an object without our database. Reads verify size and SHA-256 and raise
 :class:`IntegrityError` on any mismatch (rule 5 of DESIGN.md).
 
+An S3 service out of reach (refused or dropped connections, timeouts, 5xx answers, once minio's
+own retries are spent) raises :class:`StorageUnavailable`, a :class:`motcua.errors.Unavailable`:
+the gRPC edge answers UNAVAILABLE (the caller may retry) and a worker retries the message.
+
 Hashing is CPU work: an eventlet service calls ``put_stream``/``get`` through ``eventlet.tpool``.
 Nothing connects at import time or in the constructor; the first request does.
 """
@@ -26,7 +30,10 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.datatypes import Part
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
+from urllib3.exceptions import HTTPError as TransportError
+
+from motcua.errors import Unavailable
 
 if TYPE_CHECKING:
     from motcua.settings import PlatformSettings
@@ -40,11 +47,23 @@ READ_CHUNK = 1024 * 1024
 # documents at once opened a connection per request beyond the 10th and threw it away after
 # ("Connection pool is full, discarding connection"), a TCP handshake per document under load.
 HTTP_POOL_SIZE = 32
+# Retries of a refused connection or a 5xx answer before StorageUnavailable (minio's default: with
+# its backoff, about 6 s against a stopped S3 service).
+HTTP_RETRIES = 5
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "NoSuchBucket", "ResourceNotFound"}
 
 
 class ObjectStoreError(Exception):
     """Base of the errors of this module."""
+
+
+class StorageUnavailable(ObjectStoreError, Unavailable):
+    """The S3 service did not answer, or answered with a server error: nothing can be said about
+    the object, and trying again later may succeed."""
+
+    def __init__(self, endpoint: str, reason: str):
+        super().__init__(f"object storage at {endpoint} is unavailable ({reason}); try again later")
+        self.endpoint = endpoint
 
 
 class ObjectMissing(ObjectStoreError):
@@ -143,6 +162,7 @@ class ObjectStore:
         secure: bool | None = None,
         region: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        http_retries: int = HTTP_RETRIES,
     ):
         def pick(explicit: Any, field: str, default: Any = None) -> Any:
             if explicit is not None:
@@ -163,12 +183,16 @@ class ObjectStore:
             secret_key=pick(secret_key, "s3_secret_key"),
             secure=pick(secure, "s3_secure", False),
             region=pick(region, "s3_region", "us-east-1"),
-            http_client=_http_client(HTTP_POOL_SIZE),
+            http_client=_http_client(HTTP_POOL_SIZE, http_retries),
         )
 
     # -- bucket ------------------------------------------------------------------------------
 
     def ensure_bucket(self) -> None:
+        with self._reachable():
+            self._ensure_bucket()
+
+    def _ensure_bucket(self) -> None:
         if self.client.bucket_exists(self.bucket):
             return
         try:
@@ -184,10 +208,11 @@ class ObjectStore:
         ref = ObjectRef(_key(prefix, digest), digest, len(data), media_type)
         # Same content, same key: a repeated put writes identical bytes. One PUT costs what asking
         # first would (a round trip), so we do not ask (this is on SubmitDossier's hot path).
-        self.client.put_object(
-            self.bucket, ref.key, io.BytesIO(data), len(data),
-            content_type=media_type, metadata={SHA256_META: digest},
-        )
+        with self._reachable():
+            self.client.put_object(
+                self.bucket, ref.key, io.BytesIO(data), len(data),
+                content_type=media_type, metadata={SHA256_META: digest},
+            )
         return ref
 
     def put_stream(
@@ -200,6 +225,10 @@ class ObjectStore:
         """
         reader = _HashingReader(stream, max_size)
         incoming = f"{prefix.strip('/')}/.incoming/{uuid.uuid4().hex}"
+        with self._reachable():
+            return self._put_stream(prefix, reader, incoming, media_type)
+
+    def _put_stream(self, prefix: str, reader: _HashingReader, incoming: str, media_type: str) -> ObjectRef:
         try:
             self._upload(incoming, reader, media_type)
             ref = ObjectRef(_key(prefix, reader.sha256.hexdigest()), reader.sha256.hexdigest(),
@@ -270,7 +299,7 @@ class ObjectStore:
     def _verified(self, ref: ObjectRef, response: Any, chunk_size: int) -> Iterator[bytes]:
         digest, size = hashlib.sha256(), 0
         try:
-            for chunk in response.stream(chunk_size):
+            for chunk in self._reachable_stream(response.stream(chunk_size)):
                 digest.update(chunk)
                 size += len(chunk)
                 if size > ref.size:
@@ -302,12 +331,47 @@ class ObjectStore:
         return self.client.presigned_get_object(self.bucket, ref.key, expires=expires)
 
     def _call(self, key: str, method: Any, *args: Any) -> Any:
+        with self._reachable():
+            try:
+                return method(*args)
+            except S3Error as exc:
+                if exc.code in _MISSING_CODES:
+                    raise ObjectMissing(self.bucket, key) from exc
+                raise
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turns "the S3 service is not there" into :class:`StorageUnavailable`: a connection
+        refused, reset or timed out (urllib3's errors, after the client's retries), a 5xx answer
+        (minio's ServerError, a non-XML 5xx, or an S3 error reply with a 5xx status). Everything
+        else (a missing object, a refused key, the caller's own reader failing) passes as is."""
         try:
-            return method(*args)
+            yield
+        except TransportError as exc:
+            raise StorageUnavailable(self.endpoint, type(exc).__name__) from exc
+        except ServerError as exc:
+            raise StorageUnavailable(self.endpoint, f"HTTP {exc.status_code}") from exc
+        except InvalidResponseError as exc:
+            if _status(exc) < 500:
+                raise
+            raise StorageUnavailable(self.endpoint, f"HTTP {_status(exc)}") from exc
         except S3Error as exc:
-            if exc.code in _MISSING_CODES:
-                raise ObjectMissing(self.bucket, key) from exc
-            raise
+            if _status(exc) < 500:
+                raise
+            raise StorageUnavailable(self.endpoint, f"HTTP {_status(exc)} {exc.code}") from exc
+
+    def _reachable_stream(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        with self._reachable():
+            yield from chunks
+
+
+def _status(exc: Exception) -> int:
+    """The HTTP status of a minio error, 0 when it has none."""
+    status = getattr(getattr(exc, "response", None), "status", None) or getattr(exc, "_code", 0)
+    try:
+        return int(status)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _fill(reader: _HashingReader, buffer: bytearray) -> int:
@@ -322,7 +386,7 @@ def _fill(reader: _HashingReader, buffer: bytearray) -> int:
     return filled
 
 
-def _http_client(pool_size: int) -> urllib3.PoolManager:
+def _http_client(pool_size: int, retries: int = HTTP_RETRIES) -> urllib3.PoolManager:
     """minio's own default client (timeouts, retries, certificates), with a larger pool."""
     timeout = 5 * 60
     return urllib3.PoolManager(
@@ -330,7 +394,7 @@ def _http_client(pool_size: int) -> urllib3.PoolManager:
         maxsize=pool_size,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
-        retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
 
 

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -271,3 +271,92 @@ def object_store(s3_server: S3Endpoint) -> Iterator[ObjectStore]:
 @pytest.fixture(scope="session")
 def amqp_uri() -> str:
     return ensure_amqp_uri()
+
+
+# -- a test PKI for mutual TLS ---------------------------------------------------------------------
+
+
+@dataclass
+class MutualTlsPki:
+    """A CA, the server's certificate (``localhost``) and agencies' client certificates, made in
+    memory for tests of mutual TLS (``cryptography``, imported here only). :meth:`issue` adds a
+    client certificate (CN = the agency) of this CA, valid or already expired; :meth:`issue_rogue`
+    one of another CA the server does not trust. ``clients`` maps a name to (certificate, key)."""
+
+    ca: bytes
+    server_cert: bytes
+    server_key: bytes
+    clients: dict[str, tuple[bytes, bytes]]
+    _ca_key: Any = None
+    _ca_name: Any = None
+
+    @classmethod
+    def create(cls, agencies: tuple[str, ...] = ()) -> MutualTlsPki:
+        from cryptography.hazmat.primitives import serialization
+
+        ca_key, ca_name, ca_cert = _ca("motcua test CA")
+        server_key = _key()
+        server_cert = _cert("localhost", server_key, ca_name, ca_key, san=True)
+        pki = cls(ca_cert.public_bytes(serialization.Encoding.PEM),
+                  server_cert.public_bytes(serialization.Encoding.PEM), _pem_key(server_key), {}, ca_key, ca_name)
+        for agency in agencies:
+            pki.issue(agency)
+        return pki
+
+    def issue(self, name: str, cn: str | None = None, expired: bool = False) -> tuple[bytes, bytes]:
+        """A client certificate of this CA for ``cn`` (default: ``name``), kept under ``name``."""
+        return self._add(name, cn or name, self._ca_name, self._ca_key, expired)
+
+    def issue_rogue(self, name: str, cn: str) -> tuple[bytes, bytes]:
+        """A client certificate for ``cn`` from a CA the server does not trust."""
+        rogue_key, rogue_name, _ = _ca("somebody else's CA")
+        return self._add(name, cn, rogue_name, rogue_key, False)
+
+    def _add(self, name: str, cn: str, issuer_name: Any, issuer_key: Any, expired: bool) -> tuple[bytes, bytes]:
+        from cryptography.hazmat.primitives import serialization
+
+        key = _key()
+        cert = _cert(cn, key, issuer_name, issuer_key, expired=expired)
+        self.clients[name] = (cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+        return self.clients[name]
+
+
+def _key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _pem_key(key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _cert(cn: str, key: Any, issuer_name: Any, issuer_key: Any, ca: bool = False, san: bool = False,
+          expired: bool = False) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(days=30), now - timedelta(days=1)) if expired else \
+        (now - timedelta(minutes=5), now + timedelta(days=1))
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+               .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(end)
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _ca(cn: str) -> tuple[Any, Any, Any]:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = _key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return key, name, _cert(cn, key, name, key, ca=True)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from motcua.errors import Unavailable
 from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_work
+from motcua.objects import StorageUnavailable
 from motcua.testing import MemoryObjects, memory_units_of_work
 from signing.adapters.records import SigningRecord
 from signing.application.sign_document import SignDocument
@@ -76,3 +78,22 @@ def test_a_request_that_can_never_be_signed_is_parked_and_nothing_is_stored_or_s
     with pytest.raises(PermanentFailure):
         dispatch(delivery)
     assert uows.store.collection(SigningRecord).get("d1:sign:1") is None and publisher.published == []
+
+
+@pytest.mark.parametrize("error", [
+    StorageUnavailable("127.0.0.1:8333", "MaxRetryError"),  # the draft cannot be read, the result not stored
+    Unavailable("the HSM is out of reach"),
+], ids=type)
+def test_an_unavailable_dependency_is_retried_not_parked(worker, error):
+    """Regression (issue 9): every DomainError used to park the work, so an S3 outage while signing
+    parked it in signing.<area>.dlq on its first try."""
+    uows, publisher, objects, calls, dispatch = worker
+
+    def unavailable(request):
+        raise error
+
+    failing = INBOUND.dispatch(MessageBus({SignDraft: SigningWork(uows, unavailable, "ct", "seal")}))
+    with pytest.raises(Unavailable) as raised:
+        failing(request(objects))
+    assert not isinstance(raised.value, PermanentFailure)
+    assert publisher.published == []

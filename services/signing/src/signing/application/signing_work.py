@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from motcua.errors import DomainError, InvalidArgument
+from motcua.errors import DomainError, InvalidArgument, Unavailable
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import build_event, build_work
 from motcua.protobufs import document_ref, timestamp
@@ -56,8 +56,8 @@ class SigningWork:
                                  document=dict(c.document), signers=self._signers)
         try:
             signed: SignedDocument = self._sign_document(request)
-        except InvalidArgument:
-            raise
+        except (InvalidArgument, Unavailable):
+            raise  # refused as sent (parked), or object storage out of reach (retried with backoff)
         except DomainError as exc:  # not a PDF, unknown signer, already signed: never signable as sent
             raise InvalidArgument("document", f"cannot be signed: {exc}") from exc
         now = self._clock()
