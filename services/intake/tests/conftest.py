@@ -32,6 +32,7 @@ from motcua.objects import ObjectStore
 from motcua.store import MongoStore, SqliteStore, Store
 from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store
 from motcua.testing import SettableClock as Clock
+from motcua.unit_of_work import UnitsOfWork
 
 # Small on purpose, so an oversize document is cheap to build.
 TEST_LIMITS = Limits(max_document_bytes=64 * 1024, max_documents=5, max_dossier_bytes=3 * 64 * 1024)
@@ -181,4 +182,4 @@ def dossiers(store: Store, bucket: ObjectStore, publisher: Publisher, catalog: C
              clock: Clock) -> Dossiers:
     """The Dossiers use case on a fresh store (each backend), a fresh bucket and the private vhost,
     with a real Outbox and Publisher."""
-    return Dossiers(store, bucket, Outbox(publisher), catalog, limits, clock=clock)
+    return Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, limits, clock=clock)

@@ -27,6 +27,7 @@ from motcua.messaging.outbox import Outbox, OutboxRelay
 from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectRef, ObjectStore
 from motcua.store import Store
+from motcua.unit_of_work import UnitsOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -226,7 +227,7 @@ def test_a_failed_publish_leaves_the_messages_to_the_relay_and_a_retry_gets_the_
     could publish twice); the relay publishes the pending messages."""
     unreachable = Publisher("amqp://guest:guest@127.0.0.1:1/")
     try:
-        broken = Dossiers(store, bucket, Outbox(unreachable), catalog, limits, clock=clock)
+        broken = Dossiers(UnitsOfWork(store, Outbox(unreachable)), bucket, catalog, limits, clock=clock)
         command = submission()
         first = broken.submit(command)
     finally:
@@ -235,7 +236,7 @@ def test_a_failed_publish_leaves_the_messages_to_the_relay_and_a_retry_gets_the_
     assert len(doc["outbox"]) == 3 and doc["outbox_since"] is not None
     assert all(n == 0 for n in broker.pending().values())
 
-    healthy = Dossiers(store, bucket, Outbox(publisher), catalog, limits, clock=clock)
+    healthy = Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, limits, clock=clock)
     assert healthy.submit(command).code == first.code
     assert all(n == 0 for n in broker.pending().values())
     relay = OutboxRelay([store.collection(DossierRecord)], Outbox(publisher), grace=timedelta(0))
@@ -309,14 +310,15 @@ def test_bad_input_gets_a_clear_error_and_nothing_is_stored(dossiers: Dossiers, 
 
 def test_a_dossier_keeps_the_procedure_version_it_was_received_under(store, bucket, publisher, catalog, limits,
                                                                      clock, broker):
-    received = Dossiers(store, bucket, Outbox(publisher), catalog, limits, clock=clock).submit(submission())
+    uows = UnitsOfWork(store, Outbox(publisher))
+    received = Dossiers(uows, bucket, catalog, limits, clock=clock).submit(submission())
     assert received.procedure_version == catalog.procedure(BUILDING_PERMIT).version == 2
 
     # The operator publishes version 3 of the procedure; the dossier received before stays on 2.
     current = catalog.procedure(BUILDING_PERMIT)
     versions = (*catalog.versions(BUILDING_PERMIT), replace(current, version=3))
     newer = replace(catalog, procedures={**catalog.procedures, BUILDING_PERMIT: versions})
-    after = Dossiers(store, bucket, Outbox(publisher), newer, limits, clock=clock)
+    after = Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, newer, limits, clock=clock)
     assert after.get(dossier_id=received.id).procedure_version == 2
     assert after.submit(submission()).procedure_version == 3
     assert newer.procedure_version(BUILDING_PERMIT, 2) == current
@@ -345,7 +347,8 @@ def test_a_unit_is_refused_when_no_worker_serves_its_area_and_nothing_is_stored(
         store: Store, bucket: ObjectStore, publisher: Publisher, catalog, limits, clock, broker):
     """A ward's dossier goes to its town's area; a commune of an area no worker serves is refused
     with FAILED_PRECONDITION naming the unit and its area, before anything is stored or sent."""
-    served = Dossiers(store, bucket, Outbox(publisher), catalog, limits, clock=clock, served_areas=["bim-son"])
+    uows = UnitsOfWork(store, Outbox(publisher))
+    served = Dossiers(uows, bucket, catalog, limits, clock=clock, served_areas=["bim-son"])
     birth = [document("to-khai.pdf", component="to-khai"), document("giay-chung-sinh.pdf", component="giay-chung-sinh")]
     ward = served.submit(submission(procedure_code=BIRTH, receiving_unit="phuong-ba-dinh", documents=birth))
     assert (ward.receiving_unit, ward.area) == ("phuong-ba-dinh", "bim-son")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -22,12 +23,15 @@ from intake.application.dossiers import Dossiers, SubmitDossier, SupplementDossi
 from intake.application.progress import Progress
 from intake.domain.dossier import Dossier, Status
 from intake.domain.submission import Applicant, IncomingDocument
+from intake.entrypoints.messages import dispatcher
 from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from motcua.events.v1 import events_pb2
 from motcua.messaging.consuming import Delivery
 from motcua.messaging.envelope import build_event, parse_event
+from motcua.messaging.outbox import Outbox
 from motcua.objects import ObjectRef
 from motcua.protobufs import timestamp
+from motcua.unit_of_work import UnitsOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +92,10 @@ def answer(code: str, *documents: IncomingDocument, uploaded=(), request_id: str
 
 
 @pytest.fixture
-def progress(dossiers: Dossiers, store, bucket, catalog) -> Progress:
-    return Progress(dossiers, store.collection(DossierRecord), bucket, catalog, "https://dichvucong.example.vn")
+def progress(dossiers: Dossiers, store, bucket, catalog, publisher) -> Callable[[Delivery], None]:
+    """Intake's worker handling one delivery, as its runtime does."""
+    return dispatcher(Progress(dossiers, UnitsOfWork(store, Outbox(publisher)), bucket, catalog,
+                               "https://dichvucong.example.vn"))
 
 
 def keys(bucket) -> list[str]:
@@ -109,7 +115,7 @@ def test_pause_moves_the_appointment_by_the_working_time_spent_waiting(dossiers,
     # Asked Monday 30/11 09:00; answered Wednesday 2/12 10:30. Waiting: Monday 2.5 h + 3.5 h, Tuesday
     # 8 h, Wednesday 07:00–10:30 3.5 h = 17.5 h. 18/12 17:00 + 17.5 h: Monday 21 and Tuesday 22/12
     # give 16 h, the last 1.5 h on Wednesday 23/12 → 08:30.
-    progress.dispatch(supplement_requested(dossier, vn(2026, 11, 30, 9), deadline=vn(2026, 12, 7, 17)))
+    progress(supplement_requested(dossier, vn(2026, 11, 30, 9), deadline=vn(2026, 12, 7, 17)))
     waiting = dossiers.get(code=dossier.code)
     assert waiting.status is Status.SUPPLEMENT_REQUESTED
     assert waiting.supplement == {"reason": "Thiếu giấy xác nhận khuyết tật", "requested_by": "chuyen-vien-ldtbxh",
@@ -143,7 +149,7 @@ def test_restart_counts_the_full_duration_again_from_the_resubmission(dossiers, 
     # the last 3.5 h on Wednesday 23/12 → 10:30.
     dossier = submit(dossiers, BUILDING_PERMIT, "bim-son")
     assert dossier.procedure_version == 2
-    progress.dispatch(supplement_requested(dossier, vn(2026, 11, 30, 9)))
+    progress(supplement_requested(dossier, vn(2026, 11, 30, 9)))
     clock.now = vn(2026, 12, 2, 10, 30).astimezone(UTC)
 
     done = dossiers.supplement(answer(dossier.code, doc("ban-ve", "ban-ve.png", PNG, "image/png")))
@@ -157,7 +163,7 @@ def test_a_calendar_day_procedure_pauses_by_whole_days(dossiers, progress, clock
     # 30/11, answered Wednesday 2/12: 2 days later → Wednesday 23/12 17:00.
     dossier = submit(dossiers, DISABILITY, COMMUNE)
     assert dossier.due_at == vn(2026, 12, 21, 17)
-    progress.dispatch(supplement_requested(dossier, vn(2026, 11, 30, 9)))
+    progress(supplement_requested(dossier, vn(2026, 11, 30, 9)))
     clock.now = vn(2026, 12, 2, 10, 30).astimezone(UTC)
 
     done = dossiers.supplement(answer(dossier.code, doc("giay-to-y-te")))
@@ -170,7 +176,7 @@ def test_a_calendar_day_procedure_pauses_by_whole_days(dossiers, progress, clock
 
 def test_the_same_request_twice_is_one_supplement_and_a_reused_id_is_refused(dossiers, progress, clock, bucket):
     dossier = submit(dossiers, SOCIAL_ALLOWANCE, COMMUNE)
-    progress.dispatch(supplement_requested(dossier, vn(2026, 11, 30, 9)))
+    progress(supplement_requested(dossier, vn(2026, 11, 30, 9)))
     clock.now = vn(2026, 12, 2, 10, 30).astimezone(UTC)
     command = answer(dossier.code, doc("giay-to-chung-minh"), fingerprint="payload-1")
 
@@ -189,13 +195,13 @@ def test_the_same_request_twice_is_one_supplement_and_a_reused_id_is_refused(dos
 def test_routing_s_repeated_or_late_request_changes_nothing(dossiers, progress, clock):
     dossier = submit(dossiers, SOCIAL_ALLOWANCE, COMMUNE)
     delivery = supplement_requested(dossier, vn(2026, 11, 30, 9))
-    progress.dispatch(delivery)
-    progress.dispatch(delivery)  # delivered twice
+    progress(delivery)
+    progress(delivery)  # delivered twice
     twice = dossiers.get(code=dossier.code)
     assert [row["action"] for row in twice.history].count("supplement requested") == 1
 
     dossiers.withdraw(f"wd-{uuid.uuid4()}", dossier.code, "Không còn nhu cầu", APPLICANT.identity_number)
-    progress.dispatch(supplement_requested(dossier, vn(2026, 12, 1, 9)))  # too late: withdrawn
+    progress(supplement_requested(dossier, vn(2026, 12, 1, 9)))  # too late: withdrawn
     assert dossiers.get(code=dossier.code).status is Status.WITHDRAWN
 
 
@@ -210,7 +216,7 @@ def test_routing_s_repeated_or_late_request_changes_nothing(dossiers, progress, 
 def test_a_bad_supplement_is_refused_naming_the_field_and_nothing_changes(dossiers, progress, bucket, documents,
                                                                         field):
     dossier = submit(dossiers, SOCIAL_ALLOWANCE, COMMUNE)
-    progress.dispatch(supplement_requested(dossier, vn(2026, 11, 30, 9)))
+    progress(supplement_requested(dossier, vn(2026, 11, 30, 9)))
     before, stored = dossiers.get(code=dossier.code), keys(bucket)
 
     with pytest.raises(InvalidArgument) as excinfo:
@@ -255,7 +261,7 @@ def test_a_submission_names_its_uploads_and_keeps_them_where_they_are(dossiers, 
 
 def test_a_supplement_names_an_upload(dossiers, progress, clock):
     dossier = submit(dossiers, SOCIAL_ALLOWANCE, COMMUNE)
-    progress.dispatch(supplement_requested(dossier, vn(2026, 11, 30, 9)))
+    progress(supplement_requested(dossier, vn(2026, 11, 30, 9)))
     upload_id = upload(dossiers, PNG, "image/png")
 
     done = dossiers.supplement(answer(dossier.code, uploaded=[(upload_id, "the-chung-minh.png", "giay-to-chung-minh")]))

@@ -32,13 +32,13 @@ from intake.domain.submission import (
     check_request_id,
 )
 from motcua.access import require_area
-from motcua.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, quote
+from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, quote
 from motcua.logs import bind
 from motcua.messaging.envelope import new_traceparent
-from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.objects import ObjectStore
-from motcua.store.port import Collection, DuplicateKey, Store, VersionConflict
+from motcua.store.port import Collection
 from motcua.store.schema import utc_ms
+from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 from motcua.worktime import Calendar, vietnam_calendar
 
 log = logging.getLogger(__name__)
@@ -71,23 +71,30 @@ class SupplementDossier:
 
 
 class Dossiers:
-    def __init__(self, store: Store, objects: ObjectStore, outbox: Outbox, catalog: Catalog,
+    """Intake's use cases on dossiers; every write is a unit of work (:mod:`motcua.unit_of_work`),
+    run again on what another writer left when it met theirs."""
+
+    def __init__(self, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog,
                  limits: Limits, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  calendar: Calendar | None = None, served_areas: Iterable[str] | None = None):
         self._calendar = calendar or vietnam_calendar()
-        self._store = store
-        self._dossiers: Collection = store.collection(DossierRecord)
+        self._uows = uows
+        self._dossiers: Collection = uows.store.collection(DossierRecord)
         self._objects = objects
-        self._outbox = outbox
         self._catalog = catalog
         # Areas whose workers run: a dossier of any other area would wait in a queue no one reads.
         self._served_areas = frozenset(served_areas) if served_areas is not None else None
         self._limits = limits
         self._clock = clock
-        self.uploads = Uploads(store, objects, limits, clock)
+        self.uploads = Uploads(uows.store, objects, limits, clock)
 
     def submit(self, command: SubmitDossier) -> Dossier:
         check_request_id(command.request_id)
+        # A write meeting another (a client's retry racing the first call: the same request id)
+        # runs again and finds the first answer.
+        return self._uows.run(lambda uow: self._submit(uow, command), what="the submission")
+
+    def _submit(self, uow: UnitOfWork, command: SubmitDossier) -> Dossier:
         existing = self._by_request_id(command.request_id)
         if existing is not None:
             return self._repeat(existing, command)
@@ -109,7 +116,7 @@ class Dossiers:
             # As the store keeps it (UTC, milliseconds), so the events, the work message and every later
             # read tell the same time.
             now = utc_ms(self._clock())
-            sequence = self._store.next_value(code_counter(unit.unit_id, now))
+            sequence = self._uows.store.next_value(code_counter(unit.unit_id, now))
             dossier = Dossier(
                 id=dossier_id, request_id=command.request_id, fingerprint=command.fingerprint,
                 code=dossier_code(unit.unit_id, now, sequence),
@@ -124,18 +131,10 @@ class Dossiers:
             else:
                 messages = [events.dossier_submitted(dossier, trace)]
             lifecycle.remember_answer(dossier, command.request_id, command.fingerprint, version=1)  # insert's
-            doc = add_messages(to_document(dossier), messages)
-            try:
-                stored = self._dossiers.insert(doc)
-            except DuplicateKey:
-                # The same request raced us (a client retry while the first call ran).
-                existing = self._by_request_id(command.request_id)
-                if existing is None:
-                    raise
-                return self._repeat(existing, command)
+            uow.add(self._dossiers, to_document(dossier), messages)
+            (stored,) = uow.commit()
             with bind(dossier_code=dossier.code):
                 log.info("dossier submitted", extra={"documents": len(refs), "channel": dossier.channel})
-                self._outbox.flush(self._dossiers, stored, message_ids(messages))
             return from_document(stored)
 
     def accept(self, request_id: str, code: str, official: str, traceparent: str | None = None,
@@ -225,19 +224,16 @@ class Dossiers:
 
     def _follow(self, code: str, event_id: str, apply: Callable[[Dossier], bool]) -> None:
         """Apply another service's event to the dossier once; ``apply`` says whether it changed."""
-        for _ in range(5):
+        def follow(uow: UnitOfWork) -> None:
             doc = self._find_code(code)
             if doc is None:
                 return  # not a dossier of ours (another intake's, or a test's)
             dossier = from_document(doc)
             if lifecycle.handled(dossier, event_id=event_id) or not apply(dossier):
                 return
-            try:
-                self._dossiers.replace({**doc, **to_document(dossier)}, doc["version"])
-                return
-            except VersionConflict:
-                continue  # someone changed it meanwhile: read again
-        raise Conflict(f"dossier {code} kept changing while following routing's events")
+            uow.save(self._dossiers, {**doc, **to_document(dossier)})
+            uow.commit()
+        self._uows.run(follow, what=f"following routing's events on dossier {code}")
 
     def _receive(self, dossier: Dossier, procedure, now: datetime, official: str, request_id: str,
                  trace: str) -> list:
@@ -255,7 +251,8 @@ class Dossiers:
         payload (``fingerprint``, of the whole request) is refused."""
         if not code:
             raise InvalidArgument("code", "is required")
-        for _ in range(5):
+
+        def act(uow: UnitOfWork) -> Dossier:
             doc = self._find_code(code)
             if doc is None:
                 raise NotFound(f"no dossier {quote(code)}")
@@ -272,15 +269,11 @@ class Dossiers:
                 messages = change(dossier, now, trace)
                 # What the write below stores (at the next version) is what a retry will be answered.
                 lifecycle.remember_answer(dossier, request_id, fingerprint, version=doc["version"] + 1)
-                try:
-                    stored = self._dossiers.replace(add_messages({**doc, **to_document(dossier)}, messages),
-                                                    doc["version"])
-                except VersionConflict:
-                    continue
+                uow.save(self._dossiers, {**doc, **to_document(dossier)}, messages)
+                (stored,) = uow.commit()
                 log.info("dossier changed", extra={"action": dossier.history[-1]["action"]})
-                self._outbox.flush(self._dossiers, stored, message_ids(messages))
                 return from_document(stored)
-        raise Conflict(f"dossier {code} kept changing; try again")
+        return self._uows.run(act, what=f"changing dossier {code}")
 
     def _find_code(self, code: str) -> dict | None:
         found = self._dossiers.find({"code": code}, limit=1)

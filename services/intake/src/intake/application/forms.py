@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from intake.adapters.forms import ReceiptData, RefusalData, render_receipt, render_refusal
-from intake.adapters.records import from_document, to_document
+from intake.adapters.records import DossierRecord, from_document, to_document
 from intake.domain.catalog import Catalog, Procedure, TimeType
 from intake.domain.dossier import Dossier
-from motcua.errors import Conflict
 from motcua.objects import ObjectStore
-from motcua.store.port import Collection, VersionConflict
+from motcua.store.port import Collection
+from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 
 log = logging.getLogger(__name__)
 DESK_OFFICIAL = "Bộ phận Một cửa"
@@ -30,32 +30,31 @@ def duration_text(procedure: Procedure, online: bool) -> str:
 
 
 class Forms:
-    def __init__(self, dossiers: Collection, objects: ObjectStore, catalog: Catalog, lookup_url: str,
+    def __init__(self, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog, lookup_url: str,
                  offload: Callable[..., Any] = lambda f, *a: f(*a)):
-        self._dossiers = dossiers
+        self._uows = uows
+        self._dossiers: Collection = uows.store.collection(DossierRecord)
         self._objects = objects
         self._catalog = catalog
         self._lookup_url = lookup_url
         self._offload = offload  # PDF rendering is CPU work: off the eventlet hub
 
     def issue(self, dossier_id: str, form: str) -> None:
-        for _ in range(5):
-            doc = self._dossiers.get(dossier_id)
-            if doc is None:
-                raise LookupError(f"no dossier {dossier_id}")  # retried: the write may be on its way
-            dossier = from_document(doc)
-            if dossier.receipt is not None:
-                return  # issued before: a repeated message changes nothing
-            pdf = self._offload(self._render, dossier, form)
-            ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
-            dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
-            try:
-                self._dossiers.replace({**doc, **to_document(dossier)}, doc["version"])
-                log.info("form issued", extra={"form": form})
-                return
-            except VersionConflict:
-                continue
-        raise Conflict(f"dossier {dossier_id} kept changing while its form {form} was issued")
+        self._uows.run(lambda uow: self._issue(uow, dossier_id, form), what=f"issuing form {form} of {dossier_id}")
+
+    def _issue(self, uow: UnitOfWork, dossier_id: str, form: str) -> None:
+        doc = self._dossiers.get(dossier_id)
+        if doc is None:
+            raise LookupError(f"no dossier {dossier_id}")  # retried: the write may be on its way
+        dossier = from_document(doc)
+        if dossier.receipt is not None:
+            return  # issued before: a repeated message changes nothing
+        pdf = self._offload(self._render, dossier, form)
+        ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
+        dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
+        uow.save(self._dossiers, {**doc, **to_document(dossier)})
+        uow.commit()
+        log.info("form issued", extra={"form": form})
 
     def _render(self, dossier: Dossier, form: str) -> bytes:
         procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)

@@ -1,23 +1,22 @@
-"""What intake's worker does with the messages on intake.<area>: issue forms, record routing's
+"""What intake's worker does with the messages on ``intake.<area>``: issue forms, record routing's
 supplement requests, and follow the dossier's progress through routing's public events
-(processing, payment, stop, result, return) so that tracking tells the truth."""
+(processing, payment, stop, result, return) so that tracking tells the truth. How a delivery
+becomes one of these messages is the worker's edge (``intake.entrypoints.messages``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from intake.application.dossiers import Dossiers
 from intake.application.forms import Forms
 from intake.domain.catalog import Catalog
 from intake.domain.dossier import Status
-from motcua.events.v1 import events_pb2
-from motcua.logs import bind
-from motcua.messaging.consuming import Delivery, PermanentFailure
-from motcua.messaging.envelope import CloudEvent, InvalidEnvelope, is_event, parse_event, parse_work
+from motcua.messagebus import MessageBus
 from motcua.objects import ObjectStore
-from motcua.protobufs import datetime_of
-from motcua.store.port import Collection
+from motcua.unit_of_work import UnitsOfWork
 
 # routing's event → (the status it means, the action shown to the public)
 PROGRESS_EVENTS: dict[str, tuple[Status, str]] = {
@@ -31,48 +30,74 @@ CHANGE_EVENTS: dict[str, str] = {
     "dossier.payment_requested": "fee or tax payment requested",
     "dossier.payment_recorded": "payment recorded",
 }
+FORMS = ("01", "03")  # receipt and appointment; refusal
+
+
+@dataclass(frozen=True)
+class IssueForm:
+    """Render and store form 01 or 03 of a dossier (intake's own ``intake.render_form``)."""
+
+    dossier_id: str
+    form: str
+
+
+@dataclass(frozen=True)
+class FollowProgress:
+    """Routing moved the dossier on (assigned, result ready, returned): mirror it for tracking."""
+
+    code: str
+    area: str
+    status: Status
+    action: str
+    at: datetime
+    event_id: str
+
+
+@dataclass(frozen=True)
+class FollowChange:
+    """Routing stopped the dossier or asked for / recorded a payment: mirror it for tracking."""
+
+    code: str
+    area: str
+    event_name: str
+    action: str
+    at: datetime
+    event_id: str
+
+
+@dataclass(frozen=True)
+class RecordSupplementRequest:
+    """Routing asked the applicant for a supplement: status 5 here too, with what and by when."""
+
+    code: str
+    area: str
+    reason: str
+    requested_by: str
+    at: datetime
+    deadline: datetime | None
+    event_id: str
 
 
 class Progress:
-    def __init__(self, dossiers: Dossiers, records: Collection, objects: ObjectStore, catalog: Catalog,
+    """Handles intake's worker messages."""
+
+    def __init__(self, dossiers: Dossiers, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog,
                  lookup_url: str, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._dossiers = dossiers
-        self._forms = Forms(records, objects, catalog, lookup_url, offload)
+        self._forms = Forms(uows, objects, catalog, lookup_url, offload)
 
-    def dispatch(self, delivery: Delivery) -> None:
-        try:
-            if is_event(delivery.headers):
-                self._follow(delivery)
-            else:
-                self._work(delivery)
-        except InvalidEnvelope as exc:
-            raise PermanentFailure(str(exc)) from exc
+    def issue_form(self, m: IssueForm) -> None:
+        self._forms.issue(m.dossier_id, m.form)
 
-    def _follow(self, delivery: Delivery) -> None:
-        event = parse_event(delivery.body, delivery.headers, delivery.content_type)
-        if event.name == "dossier.supplement_requested":
-            self._supplement_requested(event)
-            return
-        if event.name in CHANGE_EVENTS:
-            with bind(dossier_code=event.subject, area=event.area):
-                self._dossiers.follow_change(event.subject, event.name, CHANGE_EVENTS[event.name], event.time, event.id)
-            return
-        if event.name not in PROGRESS_EVENTS:
-            return
-        status, action = PROGRESS_EVENTS[event.name]
-        with bind(dossier_code=event.subject, area=event.area):
-            self._dossiers.follow_progress(event.subject, status, action, event.time, event.id)
+    def follow_progress(self, m: FollowProgress) -> None:
+        self._dossiers.follow_progress(m.code, m.status, m.action, m.at, m.event_id)
 
-    def _supplement_requested(self, event: CloudEvent) -> None:
-        request = event.decode(events_pb2.SupplementRequested)
-        deadline = datetime_of(request.supplement_deadline) if request.HasField("supplement_deadline") else None
-        at = datetime_of(request.requested_at) if request.HasField("requested_at") else event.time
-        with bind(dossier_code=event.subject, area=event.area):
-            self._dossiers.record_supplement_request(event.subject, request.reason, request.requested_by, at,
-                                                     deadline, event.id)
+    def follow_change(self, m: FollowChange) -> None:
+        self._dossiers.follow_change(m.code, m.event_name, m.action, m.at, m.event_id)
 
-    def _work(self, delivery: Delivery) -> None:
-        work = parse_work(delivery.body, delivery.headers, delivery.queue)
-        if work.type != "intake.render_form" or work.body.get("form") not in ("01", "03"):
-            raise PermanentFailure(f"intake cannot handle work {work.type!r} {dict(work.body)!r}")
-        self._forms.issue(work.body["dossier_id"], work.body["form"])
+    def record_supplement_request(self, m: RecordSupplementRequest) -> None:
+        self._dossiers.record_supplement_request(m.code, m.reason, m.requested_by, m.at, m.deadline, m.event_id)
+
+    def bus(self) -> MessageBus:
+        return MessageBus({IssueForm: self.issue_form, FollowProgress: self.follow_progress,
+                           FollowChange: self.follow_change, RecordSupplementRequest: self.record_supplement_request})

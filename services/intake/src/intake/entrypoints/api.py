@@ -143,7 +143,7 @@ def _traceparent(context: grpc.ServicerContext) -> str | None:
 
 
 def build_dossiers(settings: IntakeSettings, infra: Infrastructure, catalog: Catalog | None = None) -> Dossiers:
-    return Dossiers(infra.store, infra.objects, infra.outbox, catalog or load_catalog(settings.catalog_file),
+    return Dossiers(infra.units_of_work(), infra.objects, catalog or load_catalog(settings.catalog_file),
                     limits_of(settings), clock=settings.clock(), served_areas=settings.served_areas())
 
 

@@ -14,6 +14,7 @@ from intake.adapters.records import DossierRecord  # noqa: E402
 from intake.application.progress import Progress  # noqa: E402
 from intake.config import IntakeSettings  # noqa: E402
 from intake.entrypoints.api import build_dossiers  # noqa: E402
+from intake.entrypoints.messages import dispatcher  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 
@@ -22,9 +23,9 @@ def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)
-    progress = Progress(build_dossiers(settings, infra, catalog), infra.store.collection(DossierRecord),
-                        infra.objects, catalog, settings.lookup_url, offload=tpool.execute)
-    return WorkerRuntime(infra, "intake", progress.dispatch, [DossierRecord])
+    progress = Progress(build_dossiers(settings, infra, catalog), infra.units_of_work(), infra.objects, catalog,
+                        settings.lookup_url, offload=tpool.execute)
+    return WorkerRuntime(infra, "intake", dispatcher(progress), [DossierRecord])
 
 
 if __name__ == "__main__":
