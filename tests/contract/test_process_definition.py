@@ -1,21 +1,24 @@
 """The process definition intake sends with ``routing.route_dossier`` is one routing accepts: for
-every procedure of the sample catalog, at every unit that receives it, by either channel, routing's
-``ProcessDefinition.from_dict`` reads what intake's ``process_definition`` writes, and the step
+every procedure of the sample catalog, at every unit that receives it, by either channel, what
+intake's ``process_definition`` writes into the work message (``motcua.work.v1.RouteDossier``,
+over the wire) is read by routing's edge and ``ProcessDefinition.from_dict``, and the step
 deadlines it computes end exactly at the appointment intake computed."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 
 from intake.adapters.catalog_file import load_catalog
+from intake.application.events import process_message
 from intake.config import DEFAULT_CATALOG
 from intake.domain.lifecycle import Channel, due_date
 from intake.domain.process import process_definition
+from motcua.work.v1 import work_pb2
 from motcua.worktime import vietnam_calendar
 from routing.domain.process import ProcessDefinition
+from routing.entrypoints.messages import route_body
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 CALENDAR = vietnam_calendar()
@@ -31,9 +34,11 @@ def test_every_procedure_has_a_receiving_unit():
 @pytest.mark.parametrize("code, unit", CASES)
 def test_routing_reads_what_intake_sends(code, unit, channel):
     procedure, receiving = CATALOG.procedure(code), CATALOG.unit(unit)
-    sent = json.loads(json.dumps(process_definition(CATALOG, procedure, receiving, channel is Channel.ONLINE)))
+    sent = work_pb2.RouteDossier(
+        process=process_message(process_definition(CATALOG, procedure, receiving, channel is Channel.ONLINE)))
 
-    process = ProcessDefinition.from_dict(sent)
+    received = work_pb2.RouteDossier.FromString(sent.SerializeToString())  # over the wire
+    process = ProcessDefinition.from_dict(route_body(received)["process"])
 
     assert [s.role.value for s in process.steps] == [str(s.role) for s in procedure.process]
     received_at = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)

@@ -42,7 +42,8 @@ from motcua.harness import EventCollector, private_vhost
 from motcua.messaging import topology
 from motcua.messaging.envelope import WorkMessage, build_work
 from motcua.platform import worker_spec
-from motcua.testing import S3Endpoint
+from motcua.testing import S3Endpoint, work_data
+from motcua.work.v1 import work_pb2
 from motcua.worktime import vietnam_calendar
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +97,7 @@ class RouteDossiers:
                                "media_type": "application/pdf", "name": "don-de-nghi.pdf",
                                "component": "don-de-nghi"}]}
         return code, build_work(service="routing", area=district, type="routing.route_dossier",
-                                id=f"route:{dossier_id}", body=body)
+                                id=f"route:{dossier_id}", data=work_data(work_pb2.RouteDossier, body))
 
 
 class WorkPublisher:

@@ -102,6 +102,36 @@ class MemoryObjects:
         return data
 
 
+def work_data(message_class: type, values: dict):
+    """A work message (``motcua.work.v1``) from a plain dict as a test writes it: numbers given
+    where the schema has text (a step's ``share``) become text, datetimes become RFC 3339."""
+    from google.protobuf import json_format
+    from google.protobuf.descriptor import FieldDescriptor
+
+    def plain(value, field):
+        if isinstance(value, dict) and field.message_type is not None:
+            return fitted(value, field.message_type)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if field.type == FieldDescriptor.TYPE_STRING and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    def fitted(data: dict, descriptor) -> dict:
+        out = {}
+        for key, value in data.items():
+            field = descriptor.fields_by_name.get(key)
+            if field is None or value is None:
+                continue
+            if isinstance(value, list | tuple):
+                out[key] = [plain(v, field) for v in value]
+            else:
+                out[key] = plain(value, field)
+        return out
+
+    return json_format.ParseDict(fitted(values, message_class.DESCRIPTOR), message_class())
+
+
 def memory_units_of_work():
     """A UnitsOfWork on the in-memory store with a recording publisher: the fake ports of a
     service-layer test (``uows.store``, ``uows.outbox`` and ``publisher`` are there to inspect)."""

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 
 from intake.adapters.records import DossierRecord
 from intake.application.dossiers import Dossiers, SubmitDossier
@@ -28,6 +29,7 @@ from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectRef, ObjectStore
 from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
+from motcua.work.v1 import work_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +155,8 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert work.routing_key == "routing.bim-son"
     assert work.headers["motcua-work-type"] == "routing.route_dossier"
     assert work.properties.message_id == f"route:{dossier.id}"
-    body = json.loads(work.body)
+    body = MessageToDict(work_pb2.RouteDossier.FromString(work.body), preserving_proto_field_name=True)
+    assert work.headers["motcua-work-schema"] == "motcua.work.v1.RouteDossier"
     assert (body["dossier_id"], body["code"], body["receiving_unit"], body["area"]) == (
         dossier.id, dossier.code, "bim-son", "bim-son")
     assert [d["key"] for d in body["documents"]] == [r.key for r in dossier.documents]

@@ -6,7 +6,6 @@ withdrawal events, and the SLA sweep. Every message is delivered twice: nothing 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,10 +22,12 @@ from motcua.messaging.envelope import build_event, build_work
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectRef
-from motcua.protobufs import document_ref
+from motcua.protobufs import document_ref, document_ref_dict
 from motcua.store import SqliteStore, Store
 from motcua.testing import SettableClock as Clock
+from motcua.testing import work_data
 from motcua.unit_of_work import UnitsOfWork
+from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
 from routing.application.officials import Officials
@@ -127,12 +128,13 @@ def route_dossier(n: int, received_at: dt.datetime = MONDAY_9):
     dossier_id = f"d{n}"
     due = ProcessDefinition.from_dict(PROCESS).due_from(received_at, CALENDAR)
     return build_work(service="routing", area=DISTRICT, type="routing.route_dossier", id=f"route:{dossier_id}",
-                      body={"dossier_id": dossier_id, "code": f"{UNIT_ID}-{received_at:%y%m%d}-{n:04d}",
+                      data=work_data(work_pb2.RouteDossier, {
+                            "dossier_id": dossier_id, "code": f"{UNIT_ID}-{received_at:%y%m%d}-{n:04d}",
                             "procedure_code": "1.004616", "receiving_unit": DISTRICT, "area": DISTRICT,
                             "unit_id": UNIT_ID,
                             "received_at": received_at.isoformat(), "due_at": due.isoformat(), "channel": "online",
                             "process": PROCESS, "documents": [{"key": "intake/d/aa", "sha256": "aa", "size": 1,
-                                                               "media_type": "application/pdf", "name": "don.pdf"}]})
+                                                               "media_type": "application/pdf", "name": "don.pdf"}]}))
 
 
 def test_route_dossier_twice_opens_one_instance(env: Env):
@@ -154,21 +156,23 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
 
     ((headers, body),) = env.probe.drain(env.probe.signing_queue)
     assert headers["motcua-work-type"] == "signing.sign_document"
-    work = json.loads(body)
-    assert (work["code"], work["signing_request_id"]) == (code, "d2:sign:1")
-    draft = object_store.get(ObjectRef.from_dict(work["document"]))
+    work = work_pb2.SignDocument.FromString(body)
+    assert (work.code, work.signing_request_id, work.area, work.receiving_unit) == (
+        code, "d2:sign:1", DISTRICT, DISTRICT)
+    draft = object_store.get(ObjectRef.from_dict(document_ref_dict(work.document)))
     assert draft.startswith(b"%PDF")  # rendered and stored before the write that refers to it
     env.probe.event_types()
 
     signed = {"key": "signing/d2/bb", "sha256": "bb", "size": 9, "media_type": "application/pdf", "name": "ket-qua.pdf"}
     report = build_work(service="routing", area=DISTRICT, type="routing.signing_completed", id="signed:d2:sign:1",
-                        body={"signing_request_id": "d2:sign:1", "dossier_id": "d2", "code": code,
-                              "receiving_unit": DISTRICT, "area": DISTRICT,
-                              "signed": signed, "signers": ["ct-bim-son", "UBND thị xã Bỉm Sơn"]})
+                        data=work_data(work_pb2.SigningCompleted, {
+                            "signing_request_id": "d2:sign:1", "dossier_id": "d2", "code": code,
+                            "receiving_unit": DISTRICT, "area": DISTRICT,
+                            "signed": signed, "signers": ["ct-bim-son", "UBND thị xã Bỉm Sơn"]}))
     env.work(delivered(report))
     env.work(delivered(report))
     instance = env.instances.get(dossier_id="d2").instance
-    assert int(instance.status) == 9 and instance.result == signed
+    assert int(instance.status) == 9 and instance.result == {**signed, "component": ""}
     assert env.probe.event_types() == ["dossier.step_completed", "dossier.step_completed", "dossier.assigned",
                                        "dossier.result_ready"]
     env.officials.act("r4", code, DESK, "return_result", fields_={"channel": "desk", "receiver": "Công dân"})

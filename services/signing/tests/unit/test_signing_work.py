@@ -12,7 +12,8 @@ from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_work
 from motcua.objects import StorageUnavailable
-from motcua.testing import MemoryObjects, memory_units_of_work
+from motcua.testing import MemoryObjects, memory_units_of_work, work_data
+from motcua.work.v1 import work_pb2
 from signing.adapters.records import SigningRecord
 from signing.application.sign_document import SignDocument
 from signing.application.signing_work import SignDraft, SigningWork
@@ -50,9 +51,10 @@ def worker():
 
 def request(objects: MemoryObjects, content: bytes = PDF, **body) -> Delivery:
     draft = objects.put_bytes(f"routing/{CODE}", content, "application/pdf").to_dict()
-    work = build_work(service="signing", area="bim-son", type="signing.sign_document", id="d1:sign:1", body={
-        "signing_request_id": "d1:sign:1", "dossier_id": "d1", "code": CODE, "area": "bim-son",
-        "receiving_unit": "phuong-ba-dinh", "document": {**draft, "name": "du-thao.pdf"}, **body})
+    values = {"signing_request_id": "d1:sign:1", "dossier_id": "d1", "code": CODE, "area": "bim-son",
+              "receiving_unit": "phuong-ba-dinh", "document": {**draft, "name": "du-thao.pdf"}, **body}
+    work = build_work(service="signing", area="bim-son", type="signing.sign_document", id="d1:sign:1",
+                      data=work_data(work_pb2.SignDocument, values))
     out = work.to_outgoing()
     return Delivery(out.body, out.headers, out.content_type, "signing.bim-son")
 
@@ -69,9 +71,12 @@ def test_a_draft_is_signed_once_and_routing_is_answered_in_the_dossier_s_area(wo
     assert objects.objects[record["signed"]["key"]].endswith(b"% signed\n")
 
 
-@pytest.mark.parametrize("change, content", [({"document": "not a reference"}, PDF), ({}, b"GIF89a not a pdf"),
+NOT_A_PDF_REF = {"key": "routing/x/y", "sha256": "zz", "size": 1, "media_type": "text/plain"}
+
+
+@pytest.mark.parametrize("change, content", [({"document": NOT_A_PDF_REF}, PDF), ({}, b"GIF89a not a pdf"),
                                              ({"code": "not a code"}, PDF)],
-                         ids=["malformed-body", "not-a-pdf", "bad-code"])
+                         ids=["malformed-document", "not-a-pdf", "bad-code"])
 def test_a_request_that_can_never_be_signed_is_parked_and_nothing_is_stored_or_sent(worker, change, content):
     uows, publisher, objects, calls, dispatch = worker
     delivery = request(objects, content, **change)

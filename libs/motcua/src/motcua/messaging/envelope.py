@@ -38,6 +38,7 @@ TYPE_RE = re.compile(r"^vn\.motcua\.(?P<name>[a-z_]+\.[a-z_]+)\.v(?P<version>[1-
 TRACEPARENT_RE = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 WORK_TYPE_HEADER = "motcua-work-type"
 ATTEMPT_HEADER = "motcua-attempt"
+WORK_SCHEMA_HEADER = "motcua-work-schema"  # the protobuf message a work body is (motcua.work.v1.*)
 
 
 class InvalidEnvelope(ValueError):
@@ -186,42 +187,77 @@ def parse_event(body: bytes, headers: Mapping[str, Any], content_type: str | Non
 
 @dataclass(frozen=True)
 class WorkMessage:
-    """An instruction to the service that owns ``queue``: ``type`` says what, ``body`` with what."""
+    """An instruction to the service that owns ``queue``: ``type`` says what; ``data`` with what,
+    a message of ``protos/motcua/work/v1/work.proto`` in protobuf (read it with :meth:`decode`).
+    ``body``, a JSON object, is the older form, still read from a queue but no longer sent by the
+    platform's own stages."""
 
     id: str
     type: str
     queue: str
     body: Mapping[str, Any]
     traceparent: str
+    data: bytes = b""
+    schema: str = ""  # the protobuf message's full name, e.g. motcua.work.v1.RouteDossier
 
     def to_outgoing(self) -> OutgoingMessage:
+        headers = {WORK_TYPE_HEADER: self.type, "traceparent": self.traceparent, "message-id": self.id}
+        if self.schema:
+            return OutgoingMessage(id=self.id, exchange=topology.WORK_EXCHANGE.name, routing_key=self.queue,
+                                   body=self.data, content_type=PROTOBUF,
+                                   headers={**headers, WORK_SCHEMA_HEADER: self.schema})
         return OutgoingMessage(
             id=self.id, exchange=topology.WORK_EXCHANGE.name, routing_key=self.queue,
             body=json.dumps(self.body, separators=(",", ":"), sort_keys=True).encode(),
-            content_type=JSON,
-            headers={WORK_TYPE_HEADER: self.type, "traceparent": self.traceparent,
-                     "message-id": self.id},
-        )
+            content_type=JSON, headers=headers)
+
+    def decode(self, message_class: type[Message]) -> Message:
+        """``data`` as ``message_class``; InvalidEnvelope when it is not one (another schema named,
+        undecodable bytes, or a JSON body)."""
+        name = message_class.DESCRIPTOR.full_name
+        if self.schema != name:
+            raise InvalidEnvelope(f"work {self.type} carries {self.schema or 'JSON'}, not {name}")
+        message = message_class()
+        try:
+            message.ParseFromString(self.data)
+        except DecodeError as exc:
+            raise InvalidEnvelope(f"work {self.type} is not a valid {name}") from exc
+        return message
 
 
-def build_work(*, service: str, area: str, type: str, body: Mapping[str, Any],
-               traceparent: str | None = None, id: str | None = None) -> WorkMessage:
-    """Work for ``service`` in ``area``: it travels to the queue ``<service>.<area>``."""
-    return WorkMessage(id=id or new_id(), type=type, queue=topology.queue_name(service, area),
-                       body=dict(body), traceparent=child_traceparent(traceparent))
+def build_work(*, service: str, area: str, type: str, data: Message | None = None,
+               body: Mapping[str, Any] | None = None, traceparent: str | None = None,
+               id: str | None = None) -> WorkMessage:
+    """Work for ``service`` in ``area``: it travels to the queue ``<service>.<area>``. ``data`` is
+    its message (``motcua.work.v1``); ``body`` (JSON) only where no message exists for it."""
+    if (data is None) == (body is None):
+        raise ValueError("give the work's data (a protobuf message) or, for untyped work, a body")
+    common = {"id": id or new_id(), "type": type, "queue": topology.queue_name(service, area),
+              "traceparent": child_traceparent(traceparent)}
+    if data is not None:
+        return WorkMessage(**common, body={}, data=data.SerializeToString(), schema=data.DESCRIPTOR.full_name)
+    return WorkMessage(**common, body=dict(body or {}))
 
 
-def parse_work(body: bytes, headers: Mapping[str, Any], queue: str) -> WorkMessage:
+def parse_work(body: bytes, headers: Mapping[str, Any], queue: str, content_type: str | None = None) -> WorkMessage:
+    work_type = _text(headers.get(WORK_TYPE_HEADER, ""), WORK_TYPE_HEADER)
+    message_id = _text(headers.get("message-id", ""), "message-id")
+    if not work_type or not message_id:
+        raise InvalidEnvelope("work message without type or id")
+    traceparent = traceparent_of(headers) or new_traceparent()
+    if (content_type or "").split(";", 1)[0].strip().lower() == PROTOBUF:
+        schema = _text(headers.get(WORK_SCHEMA_HEADER, ""), WORK_SCHEMA_HEADER)
+        if not schema:
+            raise InvalidEnvelope(f"protobuf work message without its {WORK_SCHEMA_HEADER} header")
+        return WorkMessage(id=message_id, type=work_type, queue=queue, body={}, traceparent=traceparent,
+                           data=bytes(body), schema=schema)
     try:
         decoded = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEnvelope("work message body is not JSON") from exc
-    work_type = _text(headers.get(WORK_TYPE_HEADER, ""), WORK_TYPE_HEADER)
-    message_id = _text(headers.get("message-id", ""), "message-id")
-    if not work_type or not message_id or not isinstance(decoded, dict):
-        raise InvalidEnvelope("work message without type, id or object body")
-    return WorkMessage(id=message_id, type=work_type, queue=queue, body=decoded,
-                       traceparent=traceparent_of(headers) or new_traceparent())
+    if not isinstance(decoded, dict):
+        raise InvalidEnvelope("work message without an object body")
+    return WorkMessage(id=message_id, type=work_type, queue=queue, body=decoded, traceparent=traceparent)
 
 
 def is_event(headers: Mapping[str, Any] | None) -> bool:

@@ -43,7 +43,7 @@ class Inbound:
                 event = parse_event(delivery.body, delivery.headers, delivery.content_type)
                 build = self.events.get(event.name)
                 return build(event) if build is not None else None
-            work = parse_work(delivery.body, delivery.headers, delivery.queue)
+            work = parse_work(delivery.body, delivery.headers, delivery.queue, delivery.content_type)
             build = self.work.get(work.type)
             if build is None:
                 raise PermanentFailure(f"{delivery.queue} takes no work of type {clip(work.type, 64)}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from intake.domain.dossier import DocumentRef, Dossier
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
 from motcua.protobufs import document_ref, timestamp
 from motcua.types.v1 import types_pb2
+from motcua.work.v1 import work_pb2
 
 SOURCE = "/motcua/intake"
 
@@ -72,19 +74,25 @@ def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent
         due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
-def route_dossier(dossier: Dossier, process: dict, traceparent: str | None) -> WorkMessage:
-    """Asks routing to open the dossier's workflow (internal, JSON), with the process definition
-    resolved for this dossier (``intake.domain.process``), to the queue of the dossier's area."""
+def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | None) -> WorkMessage:
+    """Asks routing to open the dossier's workflow, with the process definition resolved for this
+    dossier (``intake.domain.process``), to the queue of the dossier's area."""
     return build_work(service="routing", area=dossier.area, type="routing.route_dossier",
-                      id=f"route:{dossier.id}", traceparent=traceparent, body={
-                          "dossier_id": dossier.id, "code": dossier.code,
-                          "procedure_code": dossier.procedure_code,
-                          "procedure_version": dossier.procedure_version,
-                          "receiving_unit": dossier.receiving_unit, "area": dossier.area,
-                          "unit_id": dossier.unit_id, "received_at": dossier.received_at.isoformat(),
-                          "due_at": dossier.due_at.isoformat() if dossier.due_at else None,
-                          "channel": dossier.channel, "process": process,
-                          "documents": [asdict(d) for d in dossier.documents]})
+                      id=f"route:{dossier.id}", traceparent=traceparent, data=work_pb2.RouteDossier(
+                          dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
+                          procedure_version=dossier.procedure_version or 0, receiving_unit=dossier.receiving_unit,
+                          area=dossier.area, unit_id=dossier.unit_id, received_at=timestamp(dossier.received_at),
+                          due_at=timestamp(dossier.due_at) if dossier.due_at else None, channel=dossier.channel,
+                          process=process_message(process), documents=document_refs(dossier)))
+
+
+def process_message(process: dict[str, Any]) -> work_pb2.ProcessDefinition:
+    """``intake.domain.process.process_definition``'s plain form as its work message."""
+    durations = {k: process[k] for k in ("duration_hours", "duration_days") if process.get(k) is not None}
+    return work_pb2.ProcessDefinition(
+        steps=[work_pb2.ProcessStep(**step) for step in process["steps"]], time_type=process["time_type"],
+        supplement_policy=process["supplement_policy"], **durations,
+        transfer_targets=[work_pb2.UnitRef(**target) for target in process["transfer_targets"]])
 
 
 def render_form(dossier: Dossier, form: str, traceparent: str | None) -> WorkMessage:
@@ -92,7 +100,7 @@ def render_form(dossier: Dossier, form: str, traceparent: str | None) -> WorkMes
     work stays off the api's request path."""
     return build_work(service="intake", area=dossier.area, type="intake.render_form",
                       id=f"form-{form}:{dossier.id}", traceparent=traceparent,
-                      body={"dossier_id": dossier.id, "form": form})
+                      data=work_pb2.RenderForm(dossier_id=dossier.id, form=form))
 
 
 def _last_at(dossier: Dossier):

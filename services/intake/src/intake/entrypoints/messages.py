@@ -21,13 +21,16 @@ from motcua.messaging.consuming import Delivery
 from motcua.messaging.envelope import CloudEvent, WorkMessage
 from motcua.messaging.inbound import Inbound
 from motcua.protobufs import datetime_of
+from motcua.work.v1 import work_pb2
 
 
 def issue_form(work: WorkMessage) -> IssueForm:
-    form = work.body.get("form")
-    if form not in FORMS:
+    render = work.decode(work_pb2.RenderForm)
+    if render.form not in FORMS:
         raise InvalidArgument("form", f"must be one of {', '.join(FORMS)}")
-    return IssueForm(dossier_id=str(work.body["dossier_id"]), form=str(form))
+    if not render.dossier_id:
+        raise InvalidArgument("dossier_id", "is required")
+    return IssueForm(dossier_id=render.dossier_id, form=render.form)
 
 
 def follow_progress(event: CloudEvent) -> FollowProgress:

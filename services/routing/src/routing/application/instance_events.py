@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
 from motcua.protobufs import document_ref, timestamp
+from motcua.work.v1 import work_pb2
 from routing.domain.instance import Fact, FactKind, WorkflowInstance
 
 SOURCE = "/motcua/routing"
@@ -40,11 +41,10 @@ def work_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[
             continue
         request_id = fact.data["signing_request_id"]
         out.append(build_work(service="signing", area=instance.area, type="signing.sign_document",
-                              id=request_id, traceparent=traceparent, body={
-                                  "signing_request_id": request_id, "dossier_id": instance.dossier_id,
-                                  "code": instance.code, "receiving_unit": instance.receiving_unit,
-                                  "area": instance.area,
-                                  "document": dict(fact.data.get("draft") or {})}))
+                              id=request_id, traceparent=traceparent, data=work_pb2.SignDocument(
+                                  signing_request_id=request_id, dossier_id=instance.dossier_id,
+                                  code=instance.code, receiving_unit=instance.receiving_unit, area=instance.area,
+                                  document=_ref(fact.data.get("draft")))))
     return out
 
 

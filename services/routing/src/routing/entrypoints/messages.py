@@ -4,37 +4,58 @@ and signing's work, and the two public events of intake it follows."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from motcua.errors import InvalidArgument
 from motcua.events.v1 import events_pb2
 from motcua.messaging.consuming import Delivery
 from motcua.messaging.envelope import CloudEvent, WorkMessage
 from motcua.messaging.inbound import Inbound
-from motcua.protobufs import document_ref_dict
+from motcua.protobufs import datetime_of, document_ref_dict
+from motcua.work.v1 import work_pb2
 from routing.application.repository import Instances
 from routing.application.systems import OpenWorkflow, ReportToWorkflow, RoutingWork
 from routing.domain.actions import INTAKE, SIGNING, Signed, SupplementReceived, Withdrawn
 
 
-def _text(work: WorkMessage, key: str) -> str:
-    value = work.body.get(key)
-    if not isinstance(value, str) or not value:
-        raise InvalidArgument(key, "is required")
-    return value
-
-
 def open_workflow(work: WorkMessage) -> OpenWorkflow:
-    return OpenWorkflow(body=work.body, code=str(work.body.get("code") or ""), area=str(work.body.get("area") or ""),
-                        traceparent=work.traceparent)
+    route = work.decode(work_pb2.RouteDossier)
+    return OpenWorkflow(body=route_body(route), code=route.code, area=route.area, traceparent=work.traceparent)
+
+
+def route_body(route: work_pb2.RouteDossier) -> dict[str, Any]:
+    """The form the workflow domain reads (``WorkflowInstance.open``, ``ProcessDefinition.from_dict``),
+    which checks every field and names the one it refuses."""
+    process = route.process
+    return {
+        "dossier_id": route.dossier_id, "code": route.code, "procedure_code": route.procedure_code,
+        "procedure_version": route.procedure_version, "receiving_unit": route.receiving_unit, "area": route.area,
+        "unit_id": route.unit_id, "channel": route.channel or "desk",
+        "received_at": datetime_of(route.received_at, "received_at") if route.HasField("received_at") else None,
+        "due_at": datetime_of(route.due_at, "due_at") if route.HasField("due_at") else None,
+        "documents": [document_ref_dict(d) for d in route.documents],
+        "process": {
+            "steps": [{"role": s.role, "unit": s.unit, "unit_id": s.unit_id, "level": s.level, "share": s.share,
+                       "name": s.name, "forward": s.forward} for s in process.steps],
+            "time_type": process.time_type,
+            "duration_hours": process.duration_hours if process.HasField("duration_hours") else None,
+            "duration_days": process.duration_days if process.HasField("duration_days") else None,
+            "supplement_policy": process.supplement_policy,
+            **({"supplement_expiry": process.supplement_expiry} if process.supplement_expiry else {}),
+            "transfer_targets": [{"unit": t.unit, "unit_id": t.unit_id, "level": t.level}
+                                 for t in process.transfer_targets],
+        },
+    }
 
 
 def signing_completed(work: WorkMessage) -> ReportToWorkflow:
-    body = work.body
-    signed = Signed(signing_request_id=body.get("signing_request_id", ""), signers=tuple(body.get("signers") or ()),
-                    result=dict(body.get("signed") or {}))
-    return ReportToWorkflow(dossier_id=_text(work, "dossier_id"), command=signed, by=SIGNING, message_id=work.id,
-                            code=str(body.get("code") or ""), area=str(body.get("area") or ""),
-                            traceparent=work.traceparent)
+    done = work.decode(work_pb2.SigningCompleted)
+    if not done.dossier_id:
+        raise InvalidArgument("dossier_id", "is required")
+    signed = Signed(signing_request_id=done.signing_request_id, signers=tuple(done.signers),
+                    result=document_ref_dict(done.signed) if done.HasField("signed") else {})
+    return ReportToWorkflow(dossier_id=done.dossier_id, command=signed, by=SIGNING, message_id=work.id,
+                            code=done.code, area=done.area, traceparent=work.traceparent)
 
 
 def supplemented(event: CloudEvent) -> ReportToWorkflow:

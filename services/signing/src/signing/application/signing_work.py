@@ -15,6 +15,7 @@ from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import build_event, build_work
 from motcua.protobufs import document_ref, timestamp
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
+from motcua.work.v1 import work_pb2
 from signing.adapters.records import SigningRecord
 from signing.application.sign_document import SignDocument
 from signing.domain import SignedDocument, SignerRef, SignerRole, SigningRequest
@@ -71,9 +72,11 @@ class SigningWork:
                 dossier_id=c.dossier_id, code=c.code, **where, signing_request_id=c.signing_request_id,
                 signed=document_ref(document), signers=signers, signed_at=timestamp(now)))
         reply = build_work(service="routing", area=c.area, type="routing.signing_completed",
-                           id=f"signed:{c.signing_request_id}", traceparent=c.traceparent, body={
-                               "signing_request_id": c.signing_request_id, "dossier_id": c.dossier_id,
-                               "code": c.code, **where, "signed": document, "signers": signers})
+                           id=f"signed:{c.signing_request_id}", traceparent=c.traceparent,
+                           data=work_pb2.SigningCompleted(
+                               signing_request_id=c.signing_request_id, dossier_id=c.dossier_id, code=c.code,
+                               area=c.area, receiving_unit=c.receiving_unit, signed=document_ref(document),
+                               signers=signers))
         uow.add(SigningRecord, {
             "_id": c.signing_request_id, "dossier_id": c.dossier_id, "code": c.code, "area": c.area,
             "draft": dict(request.document), "signed": document,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from motcua.messaging.envelope import WorkMessage
 from motcua.messaging.inbound import Inbound
+from motcua.protobufs import document_ref_dict
+from motcua.work.v1 import work_pb2
 from signing.application.signing_work import SignDraft
 
 
 def sign_draft(work: WorkMessage) -> SignDraft:
-    body = work.body
-    return SignDraft(signing_request_id=body["signing_request_id"], dossier_id=body["dossier_id"], code=body["code"],
-                     area=body["area"], receiving_unit=body.get("receiving_unit") or "",
-                     document=dict(body["document"]), traceparent=work.traceparent)
+    sign = work.decode(work_pb2.SignDocument)
+    return SignDraft(signing_request_id=sign.signing_request_id, dossier_id=sign.dossier_id, code=sign.code,
+                     area=sign.area, receiving_unit=sign.receiving_unit, document=document_ref_dict(sign.document),
+                     traceparent=work.traceparent)
 
 
 INBOUND = Inbound(work={"signing.sign_document": sign_draft})
