@@ -5,6 +5,7 @@ requests can name real ones, and the report of what every RPC answered."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -22,7 +23,7 @@ from motcua.harness import SAMPLE_PROCEDURES, Platform, running_platform, sample
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.testing import S3Endpoint
 
-REPORT = Path("var/fuzz/report.json")
+REPORT = Path(os.environ.get("MOTCUA_FUZZ_REPORT", "var/fuzz/report.json"))  # cases and statuses per RPC
 # The records an api writes for a request, by service: (table, columns that name the record).
 STORED = {"intake": (("dossiers", ("code",)), ("uploads", ())), "routing": (("workflow_instances", ("code",)),)}
 SEEDS = [("bim-son", "1.004616"), ("phuong-ba-dinh", "1.001193"), ("xa-xuan-hoa", "1.001776"),
@@ -61,7 +62,7 @@ class Fuzz:
         return [name for name in self.platform.stack.specs if not self.platform.stack.alive(name)]
 
     def report(self) -> dict[str, Any]:
-        return {"profile": fuzz_settings().max_examples, "calls": {m: dict(c) for m, c in sorted(self.calls.items())},
+        return {"calls": {m: dict(c) for m, c in sorted(self.calls.items())},
                 "amqp": {q: dict(c) for q, c in sorted(self.messages.items())}}
 
 
@@ -115,6 +116,8 @@ def fuzz(tmp_path_factory, amqp_uri: str, s3_endpoint: S3Endpoint) -> Iterator[F
         state = Fuzz(platform, _seed(platform))
         yield state
         report = state.report()
+        report["profile"] = os.environ.get(PROFILE_ENV, "short")
+        report["examples_per_test"] = fuzz_settings().max_examples
         REPORT.parent.mkdir(parents=True, exist_ok=True)
         REPORT.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
         print(f"\nfuzz report ({PROFILE_ENV}: {fuzz_settings().max_examples} examples per test): {REPORT}")
