@@ -8,7 +8,7 @@ PACKAGES := -e libs/motcua -e services/intake -e services/routing -e services/si
             -e services/notify -e services/archive
 STAMP := $(VENV)/.installed
 
-.PHONY: venv setup protos run demo test lint unit bench lock clean
+.PHONY: venv setup protos run demo test lint unit fuzz bench lock clean
 
 # The virtualenv, with every dependency pinned by requirements/constraints.txt.
 $(STAMP): requirements/constraints.txt requirements/dev.txt libs/motcua/pyproject.toml services/*/pyproject.toml
@@ -45,7 +45,13 @@ test: setup lint
 	$(VENV)/bin/pytest
 
 unit: protos
-	$(VENV)/bin/pytest -m "not integration and not e2e and not reliability"
+	$(VENV)/bin/pytest -m "not integration and not e2e and not reliability and not fuzz"
+
+# The fuzz suite's long profile (10,000 cases per RPC and per work queue's service; MOTCUA_FUZZ_EXAMPLES=N
+# bounds it) against the platform as processes; `make test` runs its short profile. The cases and
+# statuses seen land in var/fuzz/report.json.
+fuzz: setup
+	MOTCUA_FUZZ_PROFILE=long $(VENV)/bin/pytest tests/fuzz -m fuzz -p no:cacheprovider -q
 
 bench: setup
 	for bench in tests/perf/bench_*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
