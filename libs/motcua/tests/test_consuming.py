@@ -12,7 +12,6 @@ from kombu import Connection
 
 from motcua import infra
 from motcua.events.v1 import events_pb2
-from motcua.harness import private_vhost
 from motcua.messaging import topology
 from motcua.messaging.consuming import (
     Delivery,
@@ -35,19 +34,6 @@ pytestmark = pytest.mark.integration
 
 DELAYS = [200, 400]
 CONSUMER = "routing-worker"
-
-
-@pytest.fixture(scope="module")
-def vhost_uri(amqp_uri):
-    with private_vhost(amqp_uri) as uri:
-        yield uri
-
-
-@pytest.fixture
-def publisher(vhost_uri):
-    pub = Publisher(vhost_uri)
-    yield pub
-    pub.close()
 
 
 @pytest.fixture

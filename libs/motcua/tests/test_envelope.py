@@ -380,3 +380,24 @@ def test_the_area_is_the_routing_keys_first_word_and_an_event_of_before_the_rena
     # attribute "district"; it is read as the area.
     headers[f"{HEADER_PREFIX}district"] = headers.pop(f"{HEADER_PREFIX}area")
     assert parse_event(body, headers, content_type).area == "bim-son"
+
+
+def test_work_travels_as_its_protobuf_contract_and_is_read_only_as_that_message():
+    from motcua.work.v1 import work_pb2
+
+    work = build_work(service="signing", area="bim-son", type="signing.sign_document", id="d1:sign:1",
+                      data=work_pb2.SignDocument(signing_request_id="d1:sign:1", code="C", area="bim-son"))
+    out = work.to_outgoing()
+    assert (out.content_type, out.headers["motcua-work-schema"]) == ("application/protobuf",
+                                                                      "motcua.work.v1.SignDocument")
+    parsed = parse_work(out.body, out.headers, "signing.bim-son", out.content_type)
+    assert parsed.decode(work_pb2.SignDocument).signing_request_id == "d1:sign:1"
+    with pytest.raises(InvalidEnvelope, match="not motcua.work.v1.RouteDossier"):
+        parsed.decode(work_pb2.RouteDossier)  # another contract's bytes are never read as this one
+    with pytest.raises(InvalidEnvelope, match="not a valid"):
+        parse_work(b"\xff\xff", out.headers, "signing.bim-son", out.content_type).decode(work_pb2.SignDocument)
+    with pytest.raises(InvalidEnvelope, match="motcua-work-schema"):
+        parse_work(out.body, {k: v for k, v in out.headers.items() if k != "motcua-work-schema"},
+                   "signing.bim-son", out.content_type)
+    with pytest.raises(ValueError):
+        build_work(service="signing", area="bim-son", type="x", data=work_pb2.RenderForm(), body={})

@@ -17,7 +17,6 @@ from mongoengine import StringField
 
 from motcua import infra
 from motcua.events.v1 import events_pb2
-from motcua.harness import private_vhost
 from motcua.messaging import topology
 from motcua.messaging.envelope import (
     HEADER_PREFIX,
@@ -50,19 +49,6 @@ class SampleCase(AggregateSchema):
 
     district = StringField(required=True)
     status = StringField(required=True)
-
-
-@pytest.fixture(scope="module")
-def vhost_uri(amqp_uri):
-    with private_vhost(amqp_uri) as uri:
-        yield uri
-
-
-@pytest.fixture
-def publisher(vhost_uri):
-    pub = Publisher(vhost_uri)
-    yield pub
-    pub.close()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from kombu import Connection
 from kombu import Queue as KombuQueue
 
 from motcua import operate
-from motcua.harness import private_vhost
 from motcua.logs import LINE_LIMIT
 from motcua.messaging import receiving, topology
 from motcua.messaging.consuming import LAST_ERROR_LIMIT
@@ -104,12 +103,6 @@ def message(shape: Shape) -> tuple[bytes, pika.BasicProperties]:
     properties = {"content_type": "application/json", "content_encoding": "binary", "delivery_mode": 2,
                   "headers": headers, **shape.properties}
     return shape.body, pika.BasicProperties(**properties)
-
-
-@pytest.fixture(scope="module")
-def vhost_uri(amqp_uri):
-    with private_vhost(amqp_uri) as uri:
-        yield uri
 
 
 class Worker:

@@ -10,12 +10,10 @@ stay pure and fast.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import mongomock
 import pika
 import pytest
 
@@ -24,12 +22,11 @@ from intake.application.dossiers import Dossiers
 from intake.config import DEFAULT_CATALOG
 from intake.domain.catalog import Catalog
 from intake.domain.submission import Limits
-from motcua.harness import private_vhost
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.messaging.topology import EVENTS_EXCHANGE, WORK_EXCHANGE, queue_name
 from motcua.objects import ObjectStore
-from motcua.store import MongoStore, SqliteStore, Store
+from motcua.store import Store
 from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store
 from motcua.testing import SettableClock as Clock
 from motcua.unit_of_work import UnitsOfWork
@@ -53,19 +50,6 @@ def bucket(s3_endpoint: S3Endpoint) -> Iterator[ObjectStore]:
 
 
 # -- RabbitMQ ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def vhost_uri(amqp_uri: str) -> Iterator[str]:
-    with private_vhost(amqp_uri, prefix="intake-test") as uri:
-        yield uri
-
-
-@pytest.fixture(scope="session")
-def publisher(vhost_uri: str) -> Iterator[Publisher]:
-    publisher = Publisher(vhost_uri)
-    yield publisher
-    publisher.close()
 
 
 @dataclass
@@ -135,28 +119,6 @@ def broker(vhost_uri: str, catalog: Catalog) -> Iterator[BrokerProbe]:
 
 
 # -- store ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sqlite_store(tmp_path) -> Iterator[Store]:
-    store = SqliteStore(tmp_path / "intake.sqlite3")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def mongo_store() -> Iterator[Store]:
-    # A fresh database name: mongomock clients may share one in-memory server.
-    store = MongoStore("mongodb://localhost", db_name=f"intake{uuid.uuid4().hex}",
-                       client_class=mongomock.MongoClient)
-    yield store
-    store.close()
-
-
-@pytest.fixture(params=["sqlite", "mongo"])
-def store(request) -> Store:
-    """A fresh, empty store of each backend in turn."""
-    return request.getfixturevalue(f"{request.param}_store")
 
 
 # -- the use case --------------------------------------------------------------------------------

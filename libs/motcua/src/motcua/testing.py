@@ -1,16 +1,10 @@
-"""Test helpers and pytest fixtures for real RabbitMQ and SeaweedFS.
-
-Conftest files re-export the fixtures::
-
-    from motcua.testing import amqp_uri, object_store, s3_server  # noqa: F401
-
-A test module that uses them as parameters assigns instead (an imported name shadowed by a
-parameter is ruff's F811)::
-
-    s3_server = testing.s3_server
-
-or use the plain functions (context managers) where a fixture does not fit, e.g. a reliability
-test that needs its own SeaweedFS to stop and start (:func:`private_seaweedfs`).
+"""Test helpers, fakes and the platform's pytest plugin (real RabbitMQ, SeaweedFS, both store
+backends). The root conftest loads this module as a plugin (``pytest_plugins``), so every test
+directory gets the same ``amqp_uri``, ``vhost_uri``, ``publisher``, ``s3_server``/``s3_endpoint``,
+``object_store`` and ``store`` (SQLite and MongoDB in turn) fixtures; a test directory overrides
+one only to change what it is (the kernel's ``store`` adds the in-memory fake). Where a fixture
+does not fit, use the plain functions (context managers), e.g. a reliability test that needs its
+own SeaweedFS to stop and start (:func:`private_seaweedfs`).
 """
 
 from __future__ import annotations
@@ -301,6 +295,69 @@ def object_store(s3_server: S3Endpoint) -> Iterator[ObjectStore]:
 @pytest.fixture(scope="session")
 def amqp_uri() -> str:
     return ensure_amqp_uri()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server: S3Endpoint) -> S3Endpoint:
+    return s3_server
+
+
+@pytest.fixture(scope="module")
+def vhost_uri(amqp_uri: str, request) -> Iterator[str]:
+    """A RabbitMQ vhost of the test module's own (deleted at its end)."""
+    from motcua.harness import private_vhost
+
+    with private_vhost(amqp_uri, prefix=f"t-{Path(str(request.node.path)).stem[:30]}") as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def publisher(vhost_uri: str):
+    """The platform's publisher (confirms) on the module's vhost."""
+    from motcua.messaging.publisher import Publisher
+
+    publisher = Publisher(vhost_uri)
+    yield publisher
+    publisher.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    from motcua.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def mongo_store():
+    """MongoDB through mongoengine on mongomock, each call atomic as on a MongoDB server (tests race
+    writers), in a database of its own (mongomock clients share one in-memory server)."""
+    from motcua.store import MongoStore
+
+    store = MongoStore("mongodb://localhost", db_name=f"t{uuid.uuid4().hex}", client_class=AtomicMongomockClient)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def store(request):
+    """A fresh, empty store of each backend in turn (DESIGN: one contract, two backends)."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+def rpc_error(call, *args, **kwargs):
+    """The grpc.RpcError ``call(*args, **kwargs)`` must raise; a stub's method gets a 10 s timeout
+    unless one is given (a server that hangs fails the test instead of hanging it)."""
+    import grpc
+
+    if isinstance(call, grpc.UnaryUnaryMultiCallable | grpc.UnaryStreamMultiCallable
+                  | grpc.StreamUnaryMultiCallable | grpc.StreamStreamMultiCallable):
+        kwargs.setdefault("timeout", 10)
+    with pytest.raises(grpc.RpcError) as raised:
+        call(*args, **kwargs)
+    return raised.value
 
 
 # -- a test PKI for mutual TLS ---------------------------------------------------------------------

@@ -26,7 +26,7 @@ from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectStore
 from motcua.runtime import Infrastructure
 from motcua.store import Store, open_store
-from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store
+from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store, rpc_error
 from motcua.types.v1 import types_pb2
 
 pytestmark = pytest.mark.integration
@@ -98,11 +98,6 @@ def pdf_document(name: str = "don.pdf", content: bytes = PDF, media_type: str = 
                  component: str = "don-de-nghi"):
     return intake_pb2.Document(name=name, media_type=media_type, content=content, component=component)
 
-
-def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as excinfo:
-        call(*args, timeout=10, **kwargs)
-    return excinfo.value
 
 
 def test_health_is_serving(api: Api):

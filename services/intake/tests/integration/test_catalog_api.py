@@ -17,6 +17,7 @@ from intake.entrypoints.catalog_servicer import SERVICE_NAME, add_catalog_servic
 from motcua.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import build_server
+from motcua.testing import rpc_error
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +47,6 @@ def channel(sample: Catalog) -> Iterator[grpc.Channel]:
 def api(channel: grpc.Channel) -> catalog_pb2_grpc.CatalogServiceStub:
     return catalog_pb2_grpc.CatalogServiceStub(channel)
 
-
-def rpc_error(call, request) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as excinfo:
-        call(request, timeout=10)
-    return excinfo.value
 
 
 def all_pages(call, request, page_size: int) -> tuple[list, list[str]]:

@@ -18,7 +18,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from motcua.events.v1 import events_pb2
 from motcua.grpcsupport import MAX_DETAILS, build_server
-from motcua.harness import private_vhost
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.messaging.topology import EVENTS_EXCHANGE
@@ -26,6 +25,7 @@ from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import Store
 from motcua.testing import SettableClock as Clock
+from motcua.testing import rpc_error
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
@@ -79,19 +79,6 @@ PROVINCE = routing_pb2.Official(official_id="cv-so", unit="so-ldtbxh", roles=["r
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def vhost_uri(amqp_uri: str) -> Iterator[str]:
-    with private_vhost(amqp_uri, prefix="routing-test") as uri:
-        yield uri
-
-
-@pytest.fixture(scope="module")
-def publisher(vhost_uri: str) -> Iterator[Publisher]:
-    publisher = Publisher(vhost_uri)
-    yield publisher
-    publisher.close()
 
 
 @dataclass
@@ -175,11 +162,6 @@ def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Ite
         channel.close()
         server.stop(grace=None).wait()
 
-
-def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
-    with pytest.raises(grpc.RpcError) as caught:
-        call(*args, **kwargs)
-    return caught.value
 
 
 # -- opening -------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import pytest
 
 from motcua.errors import Conflict
 from motcua.events.v1 import events_pb2
-from motcua.harness import private_vhost
 from motcua.messaging import topology
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_event, build_work
@@ -53,12 +52,6 @@ REVIEWER = Official("cv-bim-son", DISTRICT, frozenset({"review"}))
 SIGNER = Official("ct-bim-son", DISTRICT, frozenset({"sign"}))
 DESK = Official("mc-bim-son", DISTRICT, frozenset({"receive", "return"}))
 
-
-
-@pytest.fixture(scope="module")
-def vhost_uri(amqp_uri: str) -> Iterator[str]:
-    with private_vhost(amqp_uri, prefix="routing-worker-test") as uri:
-        yield uri
 
 
 class Probe:

@@ -243,7 +243,7 @@ def parse_work(body: bytes, headers: Mapping[str, Any], queue: str, content_type
     work_type = _text(headers.get(WORK_TYPE_HEADER, ""), WORK_TYPE_HEADER)
     message_id = _text(headers.get("message-id", ""), "message-id")
     if not work_type or not message_id:
-        raise InvalidEnvelope("work message without type or id")
+        raise InvalidEnvelope("work message without type, id or object body")
     traceparent = traceparent_of(headers) or new_traceparent()
     if (content_type or "").split(";", 1)[0].strip().lower() == PROTOBUF:
         schema = _text(headers.get(WORK_SCHEMA_HEADER, ""), WORK_SCHEMA_HEADER)
@@ -256,7 +256,7 @@ def parse_work(body: bytes, headers: Mapping[str, Any], queue: str, content_type
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEnvelope("work message body is not JSON") from exc
     if not isinstance(decoded, dict):
-        raise InvalidEnvelope("work message without an object body")
+        raise InvalidEnvelope("work message without type, id or object body")
     return WorkMessage(id=message_id, type=work_type, queue=queue, body=decoded, traceparent=traceparent)
 
 
