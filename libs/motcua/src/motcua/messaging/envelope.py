@@ -125,12 +125,17 @@ class CloudEvent:
                                content_type=self.datacontenttype, headers=self.headers())
 
     def decode(self, message_class: type[Message]) -> Message:
-        message = message_class()
-        try:
-            message.ParseFromString(self.data)
-        except DecodeError as exc:
-            raise InvalidEnvelope(f"data is not a {message_class.DESCRIPTOR.full_name}") from exc
-        return message
+        return decoded(self.data, message_class, "data")
+
+
+def decoded(data: bytes, message_class: type[Message], what: str) -> Message:
+    """``data`` parsed as ``message_class``; InvalidEnvelope naming ``what`` when it is not one."""
+    message = message_class()
+    try:
+        message.ParseFromString(data)
+    except DecodeError as exc:
+        raise InvalidEnvelope(f"{what} is not a valid {message_class.DESCRIPTOR.full_name}") from exc
+    return message
 
 
 def event_type(name: str, version: int = 1) -> str:
@@ -217,12 +222,7 @@ class WorkMessage:
         name = message_class.DESCRIPTOR.full_name
         if self.schema != name:
             raise InvalidEnvelope(f"work {self.type} carries {self.schema or 'JSON'}, not {name}")
-        message = message_class()
-        try:
-            message.ParseFromString(self.data)
-        except DecodeError as exc:
-            raise InvalidEnvelope(f"work {self.type} is not a valid {name}") from exc
-        return message
+        return decoded(self.data, message_class, f"work {self.type}")
 
 
 def build_work(*, service: str, area: str, type: str, data: Message | None = None,
