@@ -65,6 +65,8 @@ class MemoryObjects:
     """Object storage in memory with the ObjectStore's content addressing and verified reads
     (service-layer tests); ``fail`` makes calls raise as an unreachable S3 service."""
 
+    part_size = 8 * 1024 * 1024  # as ObjectStore's (uploads shrink it on their copy)
+
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.fail = False
