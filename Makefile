@@ -4,14 +4,15 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e libs/motcua -e services/intake -e services/routing -e services/signing \
+PACKAGES := -e libs/motcua -e libs/motcua-dev -e services/intake -e services/routing -e services/signing \
             -e services/notify -e services/archive
 STAMP := $(VENV)/.installed
 
 .PHONY: venv setup protos run demo test lint unit fuzz bench lock clean
 
 # The virtualenv, with every dependency pinned by requirements/constraints.txt.
-$(STAMP): requirements/constraints.txt requirements/dev.txt libs/motcua/pyproject.toml services/*/pyproject.toml
+$(STAMP): requirements/constraints.txt requirements/dev.txt libs/motcua/pyproject.toml libs/motcua-dev/pyproject.toml \
+          services/*/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -c requirements/constraints.txt -r requirements/dev.txt $(PACKAGES)
 	touch $(STAMP)
@@ -24,7 +25,7 @@ protos: $(STAMP)
 # Installs what is missing on the machine (RabbitMQ, poppler-utils, fonts), starts RabbitMQ if it
 # is stopped, generates the protobuf code.
 setup: venv protos
-	$(PY) -m motcua.infra ensure --no-s3
+	$(PY) -m motcua_dev.infra ensure --no-s3
 
 # Starts SeaweedFS (if its S3 port is free) and the five services; Ctrl-C stops everything.
 run: setup

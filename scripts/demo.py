@@ -10,8 +10,7 @@ import argparse
 import sys
 import time
 
-from motcua.events.v1 import events_pb2
-from motcua.harness import (
+from motcua_dev.harness import (
     ARCHIVED,
     SAMPLE_PROCEDURES,
     EventCollector,
@@ -20,6 +19,8 @@ from motcua.harness import (
     sample_units,
     submit_all,
 )
+
+from motcua.events.v1 import events_pb2
 from motcua.settings import PlatformSettings
 
 PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 from kombu import Connection
+from motcua_dev import infra
+from motcua_dev.devstack import Stack
+from motcua_dev.platform import API_PORTS, platform_specs
 
-from motcua import infra
-from motcua.devstack import Stack
 from motcua.messaging import topology
-from motcua.platform import API_PORTS, platform_specs
 from motcua.settings import PlatformSettings
 
 ROOT = Path(__file__).resolve().parent.parent

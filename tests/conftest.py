@@ -7,9 +7,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
-from motcua.harness import Platform, running_platform
-from motcua.testing import S3Endpoint
+from motcua_dev.harness import Platform, running_platform
+from motcua_dev.testing import S3Endpoint
 
 
 @pytest.fixture(scope="module")

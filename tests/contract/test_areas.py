@@ -12,11 +12,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from motcua_dev.platform import platform_specs
 
 from intake.adapters.catalog_file import load_catalog
 from motcua.areas import UnitPlace, area_of, catalog_areas
 from motcua.messaging.topology import SERVICES, SUBSCRIPTIONS, queue_name
-from motcua.platform import platform_specs
 from motcua.settings import SAMPLE_CATALOG, PlatformSettings
 
 CATALOG = load_catalog(SAMPLE_CATALOG)

@@ -154,7 +154,7 @@ def test_every_process_of_every_service_is_deployed(overlay, objects):
                  for d in app_deployments(objects)}
     workers = {(svc, "worker") for svc in SERVICES}
     apis = {(d.name, "api") for d in (DEPLOY / "base" / "apis").iterdir() if d.is_dir()}
-    from motcua.platform import API_PORTS
+    from motcua_dev.platform import API_PORTS
 
     assert {svc for svc, _ in apis} == set(API_PORTS)  # every api process `make run` starts is deployed
     if overlay in DISTRICT_OVERLAYS:

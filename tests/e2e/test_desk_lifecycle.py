@@ -11,8 +11,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from motcua_dev.harness import Platform, archived, sample_request
 
-from motcua.harness import Platform, archived, sample_request
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.objects import ObjectRef
 from motcua.protobufs import datetime_of, document_ref_dict

@@ -36,13 +36,13 @@ from pathlib import Path
 
 import pika
 import pytest
+from motcua_dev.devstack import Stack
+from motcua_dev.harness import EventCollector, private_vhost
+from motcua_dev.platform import worker_spec
+from motcua_dev.testing import S3Endpoint, work_data
 
-from motcua.devstack import Stack
-from motcua.harness import EventCollector, private_vhost
 from motcua.messaging import topology
 from motcua.messaging.envelope import WorkMessage, build_work
-from motcua.platform import worker_spec
-from motcua.testing import S3Endpoint, work_data
 from motcua.work.v1 import work_pb2
 from motcua.worktime import vietnam_calendar
 

@@ -10,12 +10,12 @@ from itertools import cycle
 
 import grpc
 import pytest
+from motcua_dev import infra
+from motcua_dev.devstack import Stack
+from motcua_dev.harness import private_vhost, sample_pdf
+from motcua_dev.platform import api_spec
 
-from motcua import infra
-from motcua.devstack import Stack
-from motcua.harness import private_vhost, sample_pdf
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
-from motcua.platform import api_spec
 from motcua.types.v1 import types_pb2
 
 pytestmark = pytest.mark.e2e

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from motcua_dev.devstack import Stack
+from motcua_dev.harness import SAMPLE_PROCEDURES, Platform, journey, journeys_complete, sample_request, submit_all
 
-from motcua.devstack import Stack
 from motcua.events.v1 import events_pb2
-from motcua.harness import SAMPLE_PROCEDURES, Platform, journey, journeys_complete, sample_request, submit_all
 from motcua.intake.v1 import intake_pb2_grpc
 
 pytestmark = pytest.mark.e2e

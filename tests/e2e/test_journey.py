@@ -12,9 +12,9 @@ from pathlib import Path
 import bagit
 import grpc
 import pytest
+from motcua_dev.harness import ARCHIVED, JOURNEY, Platform, journeys_complete, sample_request, submit_all
 
 from motcua.events.v1 import events_pb2
-from motcua.harness import ARCHIVED, JOURNEY, Platform, journeys_complete, sample_request, submit_all
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref_dict

@@ -33,14 +33,14 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from motcua_dev.harness import Platform, running_platform, sample_pdf, sample_request
+from motcua_dev.testing import S3Endpoint
 
 from motcua.events.v1 import events_pb2
-from motcua.harness import Platform, running_platform, sample_pdf, sample_request
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.objects import ObjectRef
 from motcua.protobufs import datetime_of, document_ref_dict
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
-from motcua.testing import S3Endpoint
 from motcua.worktime import VN_TZ
 
 pytestmark = pytest.mark.e2e

@@ -17,11 +17,11 @@ from typing import Any
 
 import grpc
 import pytest
+from motcua_dev.fuzzing import PROFILE_ENV, fuzz_settings
+from motcua_dev.harness import SAMPLE_PROCEDURES, Platform, running_platform, sample_pdf, sample_request, sample_units
+from motcua_dev.testing import S3Endpoint
 
-from motcua.fuzzing import PROFILE_ENV, fuzz_settings
-from motcua.harness import SAMPLE_PROCEDURES, Platform, running_platform, sample_pdf, sample_request, sample_units
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
-from motcua.testing import S3Endpoint
 
 REPORT = Path(os.environ.get("MOTCUA_FUZZ_REPORT", "var/fuzz/report.json"))  # cases and statuses per RPC
 # The records an api writes for a request, by service: (table, columns that name the record).

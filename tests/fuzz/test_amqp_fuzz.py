@@ -18,9 +18,9 @@ import pika
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from motcua_dev.fuzzing import amqp_messages, fuzz_settings, header_values
 
 from motcua.areas import catalog_areas
-from motcua.fuzzing import amqp_messages, fuzz_settings, header_values
 from motcua.messaging.topology import SERVICES, dlq_name
 from motcua.settings import SAMPLE_CATALOG
 

@@ -1,7 +1,7 @@
 """Every RPC of every api, fuzzed through a stock grpcio client against the platform running as
-processes: requests generated from the protobuf descriptors (motcua.fuzzing), raw bytes that do not
+processes: requests generated from the protobuf descriptors (motcua_dev.fuzzing), raw bytes that do not
 decode, and UploadDocument streams. Each call must end with a clear status (never INTERNAL,
-UNKNOWN, UNAVAILABLE: motcua.fuzzing.CLEAR_STATUSES) and a bounded message; a refused call must leave the
+UNKNOWN, UNAVAILABLE: motcua_dev.fuzzing.CLEAR_STATUSES) and a bounded message; a refused call must leave the
 service's store as it was; every process must still run afterwards.
 
 Profiles: short in `make test` (30 examples per test, derandomized), long in `make fuzz`
@@ -18,9 +18,9 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
+from motcua_dev.fuzzing import CLEAR_STATUSES, fuzz_settings, messages, method_path, methods, raw_requests
 
 from motcua.catalog.v1 import catalog_pb2
-from motcua.fuzzing import CLEAR_STATUSES, fuzz_settings, messages, method_path, methods, raw_requests
 from motcua.grpcsupport import MAX_DETAILS
 from motcua.intake.v1 import intake_pb2
 from motcua.routing.v1 import routing_pb2

@@ -31,6 +31,11 @@ import uuid
 from pathlib import Path
 
 import grpc
+from motcua_dev import infra
+from motcua_dev.devstack import Stack
+from motcua_dev.harness import private_vhost, sample_request
+from motcua_dev.platform import api_spec
+from motcua_dev.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from perfkit import (
     PeakSampler,
     echo_server,
@@ -41,13 +46,8 @@ from perfkit import (
     reset_peak_rss,
 )
 
-from motcua import infra
-from motcua.devstack import Stack
-from motcua.harness import private_vhost, sample_request
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
-from motcua.platform import api_spec
 from motcua.settings import PlatformSettings
-from motcua.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 
 MIB = 1024 * 1024
 

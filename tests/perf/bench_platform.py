@@ -15,11 +15,11 @@ import uuid
 from pathlib import Path
 
 import grpc
+from motcua_dev.harness import archived, running_platform, sample_request, submit_all
+from motcua_dev.testing import ensure_amqp_uri, seaweedfs_for_tests
 from perfkit import echo_server, load, percentile
 
-from motcua.harness import archived, running_platform, sample_request, submit_all
 from motcua.intake.v1 import intake_pb2_grpc
-from motcua.testing import ensure_amqp_uri, seaweedfs_for_tests
 
 
 def main() -> int:

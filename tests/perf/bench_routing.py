@@ -45,20 +45,20 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from motcua_dev import infra
+from motcua_dev.devstack import Stack
+from motcua_dev.harness import private_vhost
+from motcua_dev.platform import api_spec
+from motcua_dev.testing import SettableClock as Clock
+from motcua_dev.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from perfkit import LoadResult, echo_server, find_pid, measure_clients
 
-from motcua import infra
-from motcua.devstack import Stack
-from motcua.harness import private_vhost
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectStore
-from motcua.platform import api_spec
 from motcua.routing.v1 import routing_pb2
 from motcua.store import SqliteStore
 from motcua.store.sqlite import dumps
-from motcua.testing import SettableClock as Clock
-from motcua.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms

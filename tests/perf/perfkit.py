@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from motcua.devstack import ProcessSpec, Stack
+from motcua_dev.devstack import ProcessSpec, Stack
 
 HERE = Path(__file__).resolve().parent
 ECHO_METHOD = "/bench.Echo/Echo"

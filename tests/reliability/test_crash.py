@@ -9,9 +9,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-
-from motcua.devstack import Stack
-from motcua.harness import JOURNEY, Platform, journeys_complete, sample_request, submit_all
+from motcua_dev.devstack import Stack
+from motcua_dev.harness import JOURNEY, Platform, journeys_complete, sample_request, submit_all
 
 pytestmark = pytest.mark.reliability
 

@@ -6,7 +6,7 @@ signed PDF, archive's package, intake's receipt) is retried and every dossier ac
 exactly once once S3 is back, counted at an independent subscriber, in every service's store and
 in the S3 server.
 
-The S3 server is a private SeaweedFS (motcua.testing.private_seaweedfs), stopped and started again
+The S3 server is a private SeaweedFS (motcua_dev.testing.private_seaweedfs), stopped and started again
 on the same ports and data directory: the shared one is never touched. Retry delays are set
 (MOTCUA_RETRY_DELAYS_MS) so that a message's budget outlasts the outage: nothing is parked, and
 the test checks every .dlq queue is empty at the end (so the operator's dlq-replay is not needed).
@@ -23,11 +23,11 @@ from urllib.parse import unquote, urlsplit
 
 import grpc
 import pytest
+from motcua_dev.harness import JOURNEY, Platform, journeys_complete, running_platform, sample_request, submit_all
+from motcua_dev.testing import S3Endpoint, private_seaweedfs
 
-from motcua.harness import JOURNEY, Platform, journeys_complete, running_platform, sample_request, submit_all
 from motcua.objects import ObjectRef, ObjectStore
 from motcua.store.sqlite import SqliteStore
-from motcua.testing import S3Endpoint, private_seaweedfs
 
 pytestmark = pytest.mark.reliability
 

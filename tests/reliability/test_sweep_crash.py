@@ -16,13 +16,13 @@ import uuid
 from collections import Counter
 
 import pytest
+from motcua_dev.harness import Platform, running_platform
+from motcua_dev.testing import S3Endpoint
 
 from motcua.events.v1 import events_pb2
-from motcua.harness import Platform, running_platform
 from motcua.objects import ObjectRef
 from motcua.protobufs import datetime_of, document_ref_dict
 from motcua.store.sqlite import SqliteStore
-from motcua.testing import S3Endpoint
 from motcua.worktime import vietnam_calendar
 
 pytestmark = pytest.mark.reliability

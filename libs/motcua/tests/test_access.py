@@ -1,7 +1,7 @@
 """Least privilege at the gRPC edge: mutual TLS names the calling agency (its client certificate's
 common name) and the access list says which methods and areas it may use. The server is the
 kernel's build_server with real TLS; the clients are stock grpcio channels with client certificates
-issued by a test CA (motcua.testing.MutualTlsPki) (and one from a CA the server does not trust)."""
+issued by a test CA (motcua_dev.testing.MutualTlsPki) (and one from a CA the server does not trust)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import grpc
 import pytest
 import yaml
+from motcua_dev.testing import MutualTlsPki
 
 from motcua.access import AccessList, AccessListError, require_area
 from motcua.errors import PermissionDenied, Unauthenticated
 from motcua.grpcsupport import ServerTls, build_server, server_security
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.settings import PlatformSettings
-from motcua.testing import MutualTlsPki
 
 SERVICE = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
 GET = f"/{SERVICE}/GetDossier"

@@ -9,8 +9,8 @@ import uuid
 import pika
 import pytest
 from kombu import Connection
+from motcua_dev import infra
 
-from motcua import infra
 from motcua.events.v1 import events_pb2
 from motcua.messaging import topology
 from motcua.messaging.consuming import (

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from motcua.devstack import ProcessSpec, Stack, StackError, pid_alive
+from motcua_dev.devstack import ProcessSpec, Stack, StackError, pid_alive
 
 
 def py(code: str) -> list[str]:
@@ -129,7 +128,7 @@ def test_echo_prefixes_lines_and_still_logs(tmp_path: Path, capsys: pytest.Captu
 def test_run_forever_reports_a_death_and_stops_on_sigterm(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys
-        from motcua.devstack import ProcessSpec, Stack
+        from motcua_dev.devstack import ProcessSpec, Stack
         stack = Stack([
             ProcessSpec("steady", {READY_SOON!r}, ready_pattern="READY"),
             ProcessSpec("crashy", [sys.executable, "-c", "import sys; sys.exit(3)"]),

@@ -14,8 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import pytest
+from motcua_dev import infra
+from motcua_dev.testing import S3Endpoint
 
-from motcua import errors, infra
+from motcua import errors
 from motcua.grpcsupport import status_for
 from motcua.objects import (
     IntegrityError,
@@ -25,7 +27,6 @@ from motcua.objects import (
     ObjectTooLarge,
     StorageUnavailable,
 )
-from motcua.testing import S3Endpoint
 
 pytestmark = pytest.mark.integration
 

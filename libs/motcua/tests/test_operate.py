@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pika
 import pytest
 from kombu import Connection
+from motcua_dev.harness import private_vhost
 
 from motcua import operate
 from motcua.events.v1 import events_pb2
-from motcua.harness import private_vhost
 from motcua.messaging import topology
 from motcua.messaging.consuming import Delivery, MessageHandling, PermanentFailure
 from motcua.messaging.envelope import build_event, build_work

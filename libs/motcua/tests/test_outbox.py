@@ -14,8 +14,8 @@ import pika
 import pika.exceptions
 import pytest
 from mongoengine import StringField
+from motcua_dev import infra
 
-from motcua import infra
 from motcua.events.v1 import events_pb2
 from motcua.messaging import topology
 from motcua.messaging.envelope import (

@@ -12,8 +12,8 @@ import pika
 import pika.exceptions
 import pytest
 from kombu import Connection
+from motcua_dev.harness import private_vhost
 
-from motcua.harness import private_vhost
 from motcua.messaging import topology
 
 DELAYS = [200, 400]

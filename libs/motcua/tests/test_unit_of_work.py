@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from mongoengine import StringField
+from motcua_dev.testing import memory_units_of_work
 
 from motcua.errors import Conflict, InvalidArgument
 from motcua.events.v1 import events_pb2
@@ -16,7 +17,6 @@ from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_event, build_work
 from motcua.messaging.inbound import Inbound
 from motcua.messaging.outbox import AggregateSchema
-from motcua.testing import memory_units_of_work
 from motcua.unit_of_work import UnitOfWork
 
 

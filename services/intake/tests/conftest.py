@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import pika
 import pytest
+from motcua_dev.testing import S3Endpoint, drop_bucket, new_bucket_store
+from motcua_dev.testing import SettableClock as Clock
 
 from intake.adapters.catalog_file import load_catalog
 from intake.application.dossiers import Dossiers
@@ -27,8 +29,6 @@ from motcua.messaging.publisher import Publisher
 from motcua.messaging.topology import EVENTS_EXCHANGE, WORK_EXCHANGE, queue_name
 from motcua.objects import ObjectStore
 from motcua.store import Store
-from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store
-from motcua.testing import SettableClock as Clock
 from motcua.unit_of_work import UnitsOfWork
 
 # Small on purpose, so an oversize document is cheap to build.

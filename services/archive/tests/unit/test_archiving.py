@@ -7,6 +7,7 @@ import tarfile
 from datetime import UTC, datetime
 
 import pytest
+from motcua_dev.testing import MemoryObjects, memory_units_of_work
 
 from archive.adapters.records import PackageRecord
 from archive.application.archiving import ArchiveDossier, Archivist
@@ -16,7 +17,6 @@ from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_event
 from motcua.protobufs import document_ref, timestamp
-from motcua.testing import MemoryObjects, memory_units_of_work
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 

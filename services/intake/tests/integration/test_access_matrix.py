@@ -1,7 +1,7 @@
 """The access list as a matrix (DESIGN.md rule 6): every caller × every method of intake's api
 (IntakeService and CatalogService) × every area of the catalog, through the real servicers in a
 mutual-TLS grpcio server built by build_server (as intake's api builds it), called by stock grpcio
-clients with real certificates of a test CA (motcua.testing.MutualTlsPki), plus a certificate of
+clients with real certificates of a test CA (motcua_dev.testing.MutualTlsPki), plus a certificate of
 an unknown CA, an expired one and no certificate (the handshake fails: UNAVAILABLE) and a revoked
 one (revocation is not checked today: a strict xfail).
 
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import grpc
 import pika
 import pytest
+from motcua_dev.harness import sample_pdf
+from motcua_dev.testing import MutualTlsPki, S3Endpoint, drop_bucket, new_bucket_store
 
 from intake.adapters.records import DossierRecord
 from intake.application.dossiers import SubmitDossier
@@ -29,14 +31,12 @@ from intake.entrypoints.api import SERVICE_NAME, IntakeServicer, build_dossiers
 from motcua.access import AccessList
 from motcua.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from motcua.grpcsupport import ServerTls, build_server
-from motcua.harness import sample_pdf
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua.runtime import Infrastructure
 from motcua.store import open_store
-from motcua.testing import MutualTlsPki, S3Endpoint, drop_bucket, new_bucket_store
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from motcua_dev.testing import S3Endpoint, drop_bucket, new_bucket_store, rpc_error
 
 from intake.adapters.records import DossierRecord
 from intake.application.dossiers import Dossiers
@@ -26,7 +27,6 @@ from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectStore
 from motcua.runtime import Infrastructure
 from motcua.store import Store, open_store
-from motcua.testing import S3Endpoint, drop_bucket, new_bucket_store, rpc_error
 from motcua.types.v1 import types_pb2
 
 pytestmark = pytest.mark.integration

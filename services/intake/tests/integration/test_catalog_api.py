@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from motcua_dev.testing import rpc_error
 
 from intake.adapters.catalog_file import load_catalog
 from intake.config import DEFAULT_CATALOG
@@ -17,7 +18,6 @@ from intake.entrypoints.catalog_servicer import SERVICE_NAME, add_catalog_servic
 from motcua.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import build_server
-from motcua.testing import rpc_error
 
 pytestmark = pytest.mark.integration
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from motcua_dev.testing import MemoryObjects, memory_units_of_work
 
 from intake.adapters.records import DossierRecord
 from intake.application.dossiers import Dossiers, SubmitDossier
 from intake.domain.dossier import Status
 from intake.domain.submission import Applicant, IncomingDocument
 from motcua.errors import AlreadyExists, FailedPrecondition
-from motcua.testing import MemoryObjects, memory_units_of_work
 from motcua.work.v1 import work_pb2
 
 PDF = b"%PDF-1.7\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"

@@ -4,12 +4,12 @@ worker's own decoding of public events."""
 from __future__ import annotations
 
 import pytest
+from motcua_dev.testing import memory_units_of_work
 
 from motcua.events.v1 import events_pb2
 from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery
 from motcua.messaging.envelope import build_event
-from motcua.testing import memory_units_of_work
 from motcua.types.v1 import types_pb2
 from notify.adapters.records import NotificationRecord
 from notify.application.notifying import Notifier, NotifyApplicant, RememberApplicant

@@ -28,17 +28,17 @@ from typing import Any
 import pika
 import pytest
 from kombu import Connection
+from motcua_dev.harness import EventCollector, private_vhost
+from motcua_dev.testing import SettableClock as Clock
+from motcua_dev.testing import work_data
 
 from motcua.errors import Conflict
-from motcua.harness import EventCollector, private_vhost
 from motcua.messaging import topology
 from motcua.messaging.consuming import Delivery
 from motcua.messaging.envelope import HEADER_PREFIX, build_work
 from motcua.messaging.outbox import Outbox, OutboxRelay
 from motcua.messaging.publisher import Publisher
 from motcua.store import Store
-from motcua.testing import SettableClock as Clock
-from motcua.testing import work_data
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar

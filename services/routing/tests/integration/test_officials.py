@@ -15,6 +15,8 @@ import grpc
 import pika
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from motcua_dev.testing import SettableClock as Clock
+from motcua_dev.testing import rpc_error
 
 from motcua.events.v1 import events_pb2
 from motcua.grpcsupport import MAX_DETAILS, build_server
@@ -24,8 +26,6 @@ from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import Store
-from motcua.testing import SettableClock as Clock
-from motcua.testing import rpc_error
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices

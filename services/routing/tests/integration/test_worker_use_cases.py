@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pika
 import pytest
+from motcua_dev.testing import SettableClock as Clock
+from motcua_dev.testing import work_data
 
 from motcua.errors import Conflict
 from motcua.events.v1 import events_pb2
@@ -23,8 +25,6 @@ from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref, document_ref_dict
 from motcua.store import SqliteStore, Store
-from motcua.testing import SettableClock as Clock
-from motcua.testing import work_data
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar

@@ -4,11 +4,11 @@ renderer), fed through the worker's own decoding of work messages: milliseconds,
 from __future__ import annotations
 
 import pytest
+from motcua_dev.testing import memory_units_of_work, work_data
 
 from motcua.errors import Conflict
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_work
-from motcua.testing import memory_units_of_work, work_data
 from motcua.work.v1 import work_pb2
 from routing.application.officials import Officials
 from routing.application.repository import Instances
@@ -22,7 +22,7 @@ DRAFT = {"key": "routing/d1/aa", "sha256": "aa" * 32, "size": 3, "media_type": "
 
 @pytest.fixture
 def world(social, calendar, open_social):
-    from motcua.testing import SettableClock
+    from motcua_dev.testing import SettableClock
 
     received_at = open_social().received_at
     clock = SettableClock(received_at)

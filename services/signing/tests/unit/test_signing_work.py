@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from motcua_dev.testing import MemoryObjects, memory_units_of_work, work_data
 
 from motcua.errors import Unavailable
 from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_work
 from motcua.objects import StorageUnavailable
-from motcua.testing import MemoryObjects, memory_units_of_work, work_data
 from motcua.work.v1 import work_pb2
 from signing.adapters.records import SigningRecord
 from signing.application.sign_document import SignDocument

@@ -1,7 +1,7 @@
 """Local infrastructure for ``make run`` and the tests: RabbitMQ, SeaweedFS, Debian tools.
 
-``python -m motcua.infra ensure`` installs and starts what is missing (idempotent; prints what it
-did); ``python -m motcua.infra stop-s3`` stops the SeaweedFS that ``ensure`` started.
+``python -m motcua_dev.infra ensure`` installs and starts what is missing (idempotent; prints what it
+did); ``python -m motcua_dev.infra stop-s3`` stops the SeaweedFS that ``ensure`` started.
 
 SeaweedFS runs as ``weed mini`` (master, volume, filer, S3 and admin in one process). Its ports
 are derived from the S3 port so a test stack can run beside a ``make run`` stack: master = s3+1,
@@ -34,9 +34,9 @@ from kombu import Connection
 from minio import Minio
 from minio.error import S3Error
 
-from motcua.devstack import pid_alive
 from motcua.objects import ObjectStore
 from motcua.settings import PlatformSettings
+from motcua_dev.devstack import pid_alive
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_S3_DIR = Path("var/seaweedfs")
@@ -173,7 +173,7 @@ def _ensure_management_plugin() -> None:
 
 def stream_queues_work(amqp_uri: str) -> tuple[bool, str]:
     """Declare a stream queue over AMQP 0-9-1, publish, read it back from offset 'first', delete it."""
-    queue = f"motcua.infra.probe.{uuid.uuid4().hex[:8]}"
+    queue = f"motcua_dev.infra.probe.{uuid.uuid4().hex[:8]}"
     try:
         with Connection(amqp_uri, connect_timeout=5) as conn:
             channel = conn.default_channel
@@ -372,7 +372,7 @@ class SeaweedFS:
 
 
 def _find_weed() -> str:
-    # The venv's bin is not on PATH when run as .venv/bin/python -m motcua.infra.
+    # The venv's bin is not on PATH when run as .venv/bin/python -m motcua_dev.infra.
     beside = Path(sys.executable).parent / "weed"
     if beside.exists():
         return str(beside)
@@ -419,7 +419,7 @@ def ensure(settings: PlatformSettings, s3_dir: Path = DEFAULT_S3_DIR, apt: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m motcua.infra", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m motcua_dev.infra", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["ensure", "stop-s3"])
     parser.add_argument("--s3-dir", type=Path, default=DEFAULT_S3_DIR,
                         help="SeaweedFS data directory (default: var/seaweedfs)")

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from motcua import infra
 from motcua.objects import ObjectStore
 from motcua.settings import PlatformSettings
+from motcua_dev import infra
 
 
 @dataclass
@@ -307,7 +307,7 @@ def s3_endpoint(s3_server: S3Endpoint) -> S3Endpoint:
 @pytest.fixture(scope="module")
 def vhost_uri(amqp_uri: str, request) -> Iterator[str]:
     """A RabbitMQ vhost of the test module's own (deleted at its end)."""
-    from motcua.harness import private_vhost
+    from motcua_dev.harness import private_vhost
 
     with private_vhost(amqp_uri, prefix=f"t-{Path(str(request.node.path)).stem[:30]}") as uri:
         yield uri

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 
-from motcua.devstack import ProcessSpec
 from motcua.messaging.topology import SERVICES
+from motcua_dev.devstack import ProcessSpec
 
 # service → gRPC port of its api process under `make run` (services without an API are absent)
 API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052}

@@ -18,11 +18,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
 
-from motcua import infra
-from motcua.devstack import ProcessSpec, Stack
 from motcua.messaging.envelope import HEADER_PREFIX
 from motcua.messaging.topology import EVENTS_EXCHANGE
-from motcua.platform import API_PORTS, api_spec, platform_specs
+from motcua_dev import infra
+from motcua_dev.devstack import ProcessSpec, Stack
+from motcua_dev.platform import API_PORTS, api_spec, platform_specs
 
 
 @contextlib.contextmanager
