@@ -34,6 +34,7 @@ from intake.domain.submission import (
 from motcua.access import require_area
 from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, quote
 from motcua.logs import bind
+from motcua.messagebus import MessageBus
 from motcua.messaging.envelope import new_traceparent
 from motcua.objects import ObjectStore
 from motcua.store.port import Collection
@@ -70,6 +71,41 @@ class SupplementDossier:
     traceparent: str | None = None
 
 
+@dataclass(frozen=True)
+class AcceptDossier:
+    """The desk accepts an online or postal submission (status 1 → 2)."""
+
+    request_id: str
+    code: str
+    official: str
+    traceparent: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class RefuseDossier:
+    """The desk refuses a submission, with its reasons (form 03)."""
+
+    request_id: str
+    code: str
+    official: str
+    reasons: list[str]
+    traceparent: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class WithdrawDossier:
+    """The applicant withdraws the dossier (status 7)."""
+
+    request_id: str
+    code: str
+    reason: str
+    identity_number: str
+    traceparent: str | None = None
+    fingerprint: str = ""
+
+
 class Dossiers:
     """Intake's use cases on dossiers; every write is a unit of work (:mod:`motcua.unit_of_work`),
     run again on what another writer left when it met theirs."""
@@ -87,6 +123,18 @@ class Dossiers:
         self._limits = limits
         self._clock = clock
         self.uploads = Uploads(uows.store, objects, limits, clock)
+
+    def bus(self) -> MessageBus:
+        """The handlers of intake's commands (what the api's servicer hands its calls to)."""
+        return MessageBus({
+            SubmitDossier: self.submit,
+            SupplementDossier: self.supplement,
+            AcceptDossier: lambda c: self.accept(c.request_id, c.code, c.official, c.traceparent, c.fingerprint),
+            RefuseDossier: lambda c: self.refuse(c.request_id, c.code, c.official, c.reasons, c.traceparent,
+                                                 c.fingerprint),
+            WithdrawDossier: lambda c: self.withdraw(c.request_id, c.code, c.reason, c.identity_number,
+                                                     c.traceparent, c.fingerprint),
+        })
 
     def submit(self, command: SubmitDossier) -> Dossier:
         check_request_id(command.request_id)

@@ -11,7 +11,14 @@ from datetime import datetime
 import grpc
 
 from intake.adapters.catalog_file import load_catalog
-from intake.application.dossiers import Dossiers, SubmitDossier, SupplementDossier
+from intake.application.dossiers import (
+    AcceptDossier,
+    Dossiers,
+    RefuseDossier,
+    SubmitDossier,
+    SupplementDossier,
+    WithdrawDossier,
+)
 from intake.application.events import applicant_message, document_refs
 from intake.config import IntakeSettings
 from intake.domain.catalog import Catalog
@@ -34,8 +41,12 @@ SERVICE_NAME = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
+    """Translates calls: a state-changing call becomes a command handed to the bus; reads ask the
+    use cases directly."""
+
     def __init__(self, dossiers: Dossiers):
         self._dossiers = dossiers
+        self._bus = dossiers.bus()
 
     def UploadDocument(self, request_iterator, context: grpc.ServicerContext):
         return upload_document(self._dossiers.uploads, request_iterator)
@@ -53,28 +64,30 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             documents=incoming_documents(request.documents), uploaded=uploaded_documents(request.uploaded),
             traceparent=_traceparent(context), channel=channel_of(request.channel),
         )
-        dossier = self._dossiers.submit(command)
+        dossier = self._bus.handle(command)
         return intake_pb2.SubmitDossierResponse(dossier_id=dossier.id, code=dossier.code,
                                                 status=int(dossier.status),
                                                 received_at=optional_timestamp(dossier.received_at))
 
     def AcceptDossier(self, request: intake_pb2.AcceptDossierRequest, context: grpc.ServicerContext):
-        dossier = self._dossiers.accept(request.request_id, request.code, request.official, _traceparent(context),
-                                        request_fingerprint(request))
+        dossier = self._bus.handle(AcceptDossier(request.request_id, request.code, request.official,
+                                                 _traceparent(context), request_fingerprint(request)))
         return intake_pb2.AcceptDossierResponse(dossier=dossier_message(dossier))
 
     def RefuseDossier(self, request: intake_pb2.RefuseDossierRequest, context: grpc.ServicerContext):
-        dossier = self._dossiers.refuse(request.request_id, request.code, request.official, list(request.reasons),
-                                        _traceparent(context), request_fingerprint(request))
+        dossier = self._bus.handle(RefuseDossier(request.request_id, request.code, request.official,
+                                                 list(request.reasons), _traceparent(context),
+                                                 request_fingerprint(request)))
         return intake_pb2.RefuseDossierResponse(dossier=dossier_message(dossier))
 
     def WithdrawDossier(self, request: intake_pb2.WithdrawDossierRequest, context: grpc.ServicerContext):
-        dossier = self._dossiers.withdraw(request.request_id, request.code, request.reason,
-                                          request.identity_number, _traceparent(context), request_fingerprint(request))
+        dossier = self._bus.handle(WithdrawDossier(request.request_id, request.code, request.reason,
+                                                   request.identity_number, _traceparent(context),
+                                                   request_fingerprint(request)))
         return intake_pb2.WithdrawDossierResponse(dossier=dossier_message(dossier))
 
     def SupplementDossier(self, request: intake_pb2.SupplementDossierRequest, context: grpc.ServicerContext):
-        dossier = self._dossiers.supplement(SupplementDossier(
+        dossier = self._bus.handle(SupplementDossier(
             request_id=request.request_id, fingerprint=request_fingerprint(request), code=request.code,
             documents=incoming_documents(request.documents), uploaded=uploaded_documents(request.uploaded),
             traceparent=_traceparent(context)))

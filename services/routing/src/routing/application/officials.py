@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from motcua.errors import Conflict, FailedPrecondition, InvalidArgument, quote
+from motcua.messagebus import MessageBus
 from motcua.unit_of_work import UnitOfWork
 from routing.adapters.instances import StoredInstance
 from routing.application.repository import Instances
@@ -96,6 +97,20 @@ class TaskPage:
     next_page_token: str  # "" on the last page
 
 
+@dataclass(frozen=True)
+class ActOnDossier:
+    """One official's action on a dossier (RoutingService.Act), with the revision they saw."""
+
+    request_id: str
+    code: str
+    official: Official
+    action: str
+    expected_version: int = 0
+    fields: Mapping[str, Any] | None = None
+    traceparent: str | None = None
+    fingerprint: str = ""
+
+
 class Officials:
     def __init__(self, instances: Instances, drafts: Drafts | None = None, notices: Notices | None = None):
         self._instances = instances
@@ -160,6 +175,12 @@ class Officials:
         return TaskPage([self._instances.loaded(d) for d in page], token)
 
     # -- actions --------------------------------------------------------------------------------
+
+    def bus(self) -> MessageBus:
+        """The handlers of officials' commands (what the api's servicer hands its calls to)."""
+        return MessageBus({ActOnDossier: lambda c: self.act(
+            c.request_id, c.code, c.official, c.action, expected_version=c.expected_version, fields_=c.fields,
+            traceparent=c.traceparent, fingerprint=c.fingerprint)})
 
     def act(self, request_id: str, code: str, official: Official, action: str, expected_version: int = 0,
             fields_: Mapping[str, Any] | None = None, traceparent: str | None = None,

@@ -22,7 +22,7 @@ from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
 from routing.adapters.instances import InstanceRecord, StoredInstance
-from routing.application.officials import Officials, TaskFilter, Timeline
+from routing.application.officials import ActOnDossier, Officials, TaskFilter, Timeline
 from routing.application.repository import Instances
 from routing.application.statistics import StatisticsQuery
 from routing.config import RoutingSettings
@@ -37,8 +37,12 @@ CHANNEL_ALIASES = {"electronic": "online"}  # the proto's word for the domain's 
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
+    """Translates calls: an official's action becomes a command handed to the bus; reads ask the
+    use cases directly."""
+
     def __init__(self, officials: Officials, statistics: StatisticsQuery):
         self._officials = officials
+        self._bus = officials.bus()
         self._statistics = statistics
 
     def ListTasks(self, request: routing_pb2.ListTasksRequest, context: grpc.ServicerContext):
@@ -55,11 +59,11 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         return timeline_message(Timeline.of(stored.instance, stored.version))
 
     def Act(self, request: routing_pb2.ActRequest, context: grpc.ServicerContext):
-        timeline = self._officials.act(
+        timeline = self._bus.handle(ActOnDossier(
             request.request_id, request.code, official_of(request), request.action,
-            expected_version=request.expected_version, fields_=action_fields(request),
+            expected_version=request.expected_version, fields=action_fields(request),
             traceparent=dict(context.invocation_metadata()).get("traceparent"),
-            fingerprint=request_fingerprint(request))
+            fingerprint=request_fingerprint(request)))
         return routing_pb2.ActResponse(timeline=timeline_message(timeline))
 
     def GetStatistics(self, request: routing_pb2.GetStatisticsRequest, context: grpc.ServicerContext):
