@@ -4,14 +4,20 @@ directory gets the same ``amqp_uri``, ``vhost_uri``, ``publisher``, ``s3_server`
 ``object_store`` and ``store`` (SQLite and MongoDB in turn) fixtures; a test directory overrides
 one only to change what it is (the kernel's ``store`` adds the in-memory fake). Where a fixture
 does not fit, use the plain functions (context managers), e.g. a reliability test that needs its
-own SeaweedFS to stop and start (:func:`private_seaweedfs`).
+own SeaweedFS to stop and start (:func:`private_seaweedfs`), or its own RabbitMQ node to stop
+and start (:func:`private_rabbitmq`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import signal
+import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ import pytest
 from motcua.objects import ObjectStore
 from motcua.settings import PlatformSettings
 from motcua_dev import infra
+from motcua_dev.devstack import pid_alive
 
 
 @dataclass
@@ -276,6 +283,148 @@ def ensure_amqp_uri(settings: PlatformSettings | None = None) -> str:
     if not infra.port_open(parts.hostname or "127.0.0.1", parts.port or 5672):
         infra.ensure_rabbitmq(settings.amqp_uri)
     return settings.amqp_uri
+
+
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")  # the Debian package's scripts, not /usr/sbin's su wrappers
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the test's own, started from the installed ``rabbitmq-server`` package
+    as a child process: its own node name, AMQP and distribution ports, data, logs, config and
+    Erlang cookie under ``base_dir``. The shared broker (``rabbit@localhost`` on 5672) is never
+    touched; only epmd (port 4369), which every node on the machine registers with, is shared.
+    :meth:`stop` and :meth:`start` keep the data directory, so durable queues and persistent
+    messages survive, as across a real broker restart."""
+
+    def __init__(self, base_dir: str | Path, user: str = "guest", password: str = "guest"):
+        self.base_dir = Path(base_dir).resolve()
+        self.node = f"motcua-test-{uuid.uuid4().hex[:8]}@localhost"
+        self.port = infra.free_port()
+        self.dist_port = infra.free_port()
+        self.user, self.password = user, password
+        self.log_path = self.base_dir / "server.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def amqp_uri(self) -> str:
+        return f"amqp://{self.user}:{self.password}@127.0.0.1:{self.port}/"
+
+    def _env(self) -> dict[str, str]:
+        base = self.base_dir
+        return {
+            **os.environ,
+            "HOME": str(base / "home"),  # its .erlang.cookie, for the node and for rabbitmqctl
+            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),  # none: no management port
+            "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),  # not /etc's (its NODENAME)
+            "RABBITMQ_PLUGINS_EXPAND_DIR": str(base / "plugins-expand"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+
+    def _prepare(self) -> None:
+        home = self.base_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        cookie = home / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text(secrets.token_hex(16))
+            cookie.chmod(0o400)
+        (self.base_dir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+            "loopback_users.guest = false\n")
+        (self.base_dir / "enabled_plugins").write_text("[].\n")
+        (self.base_dir / "rabbitmq-env.conf").write_text("")
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``rabbitmqctl -n <node> args`` with this node's cookie (check=True)."""
+        return subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, *args], env=self._env(),
+                              check=True, capture_output=True, text=True, timeout=timeout)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the node (again, on the same data) and wait until it serves AMQP."""
+        if self.alive():
+            raise RuntimeError(f"{self.node} already runs")
+        self._prepare()
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen([str(RABBIT_BIN / "rabbitmq-server")], env=self._env(),
+                                          cwd=self.base_dir, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise RuntimeError(f"{self.node} exited; last lines of {self.log_path}:\n{self._tail()}")
+            if infra.port_open("127.0.0.1", self.port):
+                try:  # the port opens before the node is fully booted
+                    self.ctl("await_startup", "--timeout", "30")
+                    return
+                except subprocess.CalledProcessError:
+                    pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.node} did not serve 127.0.0.1:{self.port} within {timeout}s:\n"
+                                   f"{self._tail()}")
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the node cleanly (``rabbitmqctl stop``), SIGTERM then SIGKILL its process group
+        if it does not go."""
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        if proc.poll() is None:
+            with contextlib.suppress(subprocess.SubprocessError):
+                self.ctl("stop", timeout=timeout)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                proc.wait(timeout / 2)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+        proc.wait()
+        # rabbitmq-server is a shell that waits for beam: never leave a beam of ours behind it
+        if any(pid_alive(pid) for pid in _group_members(proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def _tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The processes of a process group (from /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) == pgid:
+                    members.append(int(entry.name))
+    return members
+
+
+@contextlib.contextmanager
+def private_rabbitmq(base_dir: str | Path | None = None) -> Iterator[PrivateRabbitMQ]:
+    """A :class:`PrivateRabbitMQ` started in ``base_dir`` (else a temporary directory), stopped on
+    exit. Needs the Debian ``rabbitmq-server`` package (``make setup`` installs it)."""
+    if not (RABBIT_BIN / "rabbitmq-server").exists():
+        raise RuntimeError(f"{RABBIT_BIN / 'rabbitmq-server'} is missing: make setup installs rabbitmq-server")
+    with contextlib.ExitStack() as stack:
+        if base_dir is None:
+            base_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="motcua-rabbit-"))
+        broker = PrivateRabbitMQ(base_dir)
+        try:
+            broker.start()
+            yield broker
+        finally:
+            broker.stop()
 
 
 # -- fixtures ----------------------------------------------------------------------------------
