@@ -58,17 +58,24 @@ class SeenEvent:
 
 @dataclass
 class EventCollector:
-    """Subscribes its own exclusive queue to the public events (every one, or those of
-    ``bindings``, topic patterns of ``<area>.<event-type>``) and keeps what arrives."""
+    """Subscribes its own queue to the public events (every one, or those of ``bindings``, topic
+    patterns of ``<area>.<event-type>``) and keeps what arrives. It reconnects when the broker
+    goes away. By default its queue is exclusive (gone with the connection, so what is published
+    while it reconnects is missed); with ``durable`` it is a named durable queue (deleted at
+    :meth:`stop`, or by the broker after 10 idle minutes), which keeps persistent events across a
+    broker restart, so the collector misses nothing."""
 
     amqp_uri: str
     bindings: tuple[str, ...] = ("#",)
+    durable: bool = False
     events: list[SeenEvent] = field(default_factory=list)
+    reconnects: int = 0  # connections lost and made again
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _ready: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> EventCollector:
+        self._queue = f"motcua.test.collector.{uuid.uuid4().hex[:10]}" if self.durable else ""
         self._thread = threading.Thread(target=self._run, name="event-collector", daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
@@ -76,31 +83,53 @@ class EventCollector:
         return self
 
     def _run(self) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
-        channel = connection.channel()
-        channel.exchange_declare(EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
-        queue = channel.queue_declare("", exclusive=True).method.queue
-        for pattern in self.bindings:
-            channel.queue_bind(queue, EVENTS_EXCHANGE.name, routing_key=pattern)
-        self._ready.set()
         while not self._stop.is_set():
-            for method, properties, body in channel.consume(queue, inactivity_timeout=0.2):
-                if method is None:
-                    break
-                arrived = time.monotonic()
-                headers = {k: (v.decode() if isinstance(v, bytes) else v)
-                           for k, v in (properties.headers or {}).items()}
-                seen = SeenEvent(id=headers.get(f"{HEADER_PREFIX}id", ""),
-                                 type=headers.get(f"{HEADER_PREFIX}type", ""),
-                                 subject=headers.get(f"{HEADER_PREFIX}subject", ""),
-                                 area=headers.get(f"{HEADER_PREFIX}area", ""),
-                                 routing_key=method.routing_key, body=body, headers=headers, at=arrived)
-                with self._lock:
-                    self.events.append(seen)
-                    self._lock.notify_all()
-                channel.basic_ack(method.delivery_tag)
-        channel.cancel()
-        connection.close()
+            try:
+                self._collect()
+                return
+            except pika.exceptions.AMQPError:  # the broker went away (or is not back yet): again
+                if self._ready.is_set():
+                    self.reconnects += 1
+                self._stop.wait(0.5)
+
+    def _collect(self) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
+        try:
+            channel = connection.channel()
+            channel.exchange_declare(EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
+            if self.durable:
+                queue = channel.queue_declare(self._queue, durable=True,
+                                              arguments={"x-expires": 600_000}).method.queue
+            else:
+                queue = channel.queue_declare("", exclusive=True).method.queue
+            for pattern in self.bindings:
+                channel.queue_bind(queue, EVENTS_EXCHANGE.name, routing_key=pattern)
+            self._ready.set()
+            while not self._stop.is_set():
+                for method, properties, body in channel.consume(queue, inactivity_timeout=0.2):
+                    if method is None:
+                        break
+                    self._keep(method, properties, body)
+                    channel.basic_ack(method.delivery_tag)
+            channel.cancel()
+            if self.durable:
+                channel.queue_delete(queue)
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def _keep(self, method, properties, body: bytes) -> None:
+        arrived = time.monotonic()
+        headers = {k: (v.decode() if isinstance(v, bytes) else v)
+                   for k, v in (properties.headers or {}).items()}
+        seen = SeenEvent(id=headers.get(f"{HEADER_PREFIX}id", ""),
+                         type=headers.get(f"{HEADER_PREFIX}type", ""),
+                         subject=headers.get(f"{HEADER_PREFIX}subject", ""),
+                         area=headers.get(f"{HEADER_PREFIX}area", ""),
+                         routing_key=method.routing_key, body=body, headers=headers, at=arrived)
+        with self._lock:
+            self.events.append(seen)
+            self._lock.notify_all()
 
     def stop(self) -> None:
         self._stop.set()
@@ -356,11 +385,15 @@ def sample_units() -> tuple[str, ...]:
 @contextlib.contextmanager
 def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                      extra_env: dict[str, str] | None = None, echo: bool = False,
-                     officials: tuple[str, ...] | None = ()) -> Iterator[Platform]:
+                     officials: tuple[str, ...] | None = (), vhost: bool = True,
+                     durable_events: bool = False) -> Iterator[Platform]:
     """Every service as processes, on a private vhost, with an event collector subscribed first
     and, unless ``officials`` is None, the officials of those units (by default: of every unit) at
-    work."""
-    with private_vhost(amqp_uri) as vhost_uri:
+    work. ``vhost=False`` uses the URI's own vhost instead of a private one (a broker of the
+    test's own, e.g. :func:`motcua.testing.private_rabbitmq`, whose vhost ``rabbitmqctl`` on the
+    default node cannot create); ``durable_events`` gives the collector a durable queue, which
+    keeps the events published while the broker restarts."""
+    with (private_vhost(amqp_uri) if vhost else contextlib.nullcontext(amqp_uri)) as vhost_uri:
         data_dir = workdir / "data"
         env = {"MOTCUA_AMQP_URI": vhost_uri, "MOTCUA_DATA_DIR": str(data_dir),
                # A writer publishes within half the grace, the relay after it: on a loaded 2-core
@@ -373,7 +406,7 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                # (the receive step's 6 working hours are "due soon" from the moment it opens).
                "MOTCUA_SLA_DUE_SOON_HOURS": "0", **s3_env, **(extra_env or {})}
         ports = {service: infra.free_port() for service in API_PORTS}
-        events = EventCollector(vhost_uri).start()
+        events = EventCollector(vhost_uri, durable=durable_events).start()
         stack = Stack(platform_specs(env, ports), workdir / "logs", echo=echo)
         desk = None
         try:
