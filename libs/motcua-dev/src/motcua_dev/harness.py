@@ -69,7 +69,7 @@ class EventCollector:
     bindings: tuple[str, ...] = ("#",)
     durable: bool = False
     events: list[SeenEvent] = field(default_factory=list)
-    reconnects: int = 0  # connections lost and made again
+    reconnects: int = 0  # connections made again after the first
     _lock: threading.Condition = field(default_factory=threading.Condition)
     _ready: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -88,12 +88,12 @@ class EventCollector:
                 self._collect()
                 return
             except pika.exceptions.AMQPError:  # the broker went away (or is not back yet): again
-                if self._ready.is_set():
-                    self.reconnects += 1
                 self._stop.wait(0.5)
 
     def _collect(self) -> None:
         connection = pika.BlockingConnection(pika.URLParameters(self.amqp_uri))
+        if self._ready.is_set():
+            self.reconnects += 1
         try:
             channel = connection.channel()
             channel.exchange_declare(EVENTS_EXCHANGE.name, exchange_type="topic", durable=True)
