@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu import Connection
 from nameko import config as nameko_config
 from nameko.amqp.consume import Consumer as ConsumerCore
@@ -33,6 +34,13 @@ from motcua.runtime import WorkerRuntime
 from motcua.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+
+# What acknowledging or requeueing a message raises when the broker went away meanwhile (nameko
+# catches py-amqp's ConnectionError only, not the socket's own errors, and a handler's exception
+# kills the whole container). The broker requeues every unacknowledged message of a lost
+# connection by itself; the consumer reconnects and the message comes again (consumers are
+# idempotent).
+CONNECTION_LOST = (OSError, AmqpConnectionError)
 
 SETTINGS_KEY = "MOTCUA_SETTINGS"
 
@@ -94,7 +102,7 @@ class DeliveryConsumer(Consumer):
             try:
                 self.container.spawn_worker(self, (delivery,), {}, handle_result=handle_result)
             except ContainerBeingKilled:
-                self.consumer.requeue_message(message)
+                self._settle(self.consumer.requeue_message, message)
 
         self.container.spawn_managed_thread(spawn_worker)
 
@@ -102,7 +110,7 @@ class DeliveryConsumer(Consumer):
         guard = self.redelivery.guard
         if exc_info is None:
             guard.succeeded(delivery)
-            self.consumer.ack_message(message)
+            self._settle(self.consumer.ack_message, message)
             return result, exc_info
         try:
             delay = guard.failed(delivery, exc_info[1])
@@ -110,14 +118,23 @@ class DeliveryConsumer(Consumer):
             log.exception("redelivery guard failed", extra={"queue": self.queue.name})
             delay = guard.max_delay_s
         if delay is None:  # parked by the guard
-            self.consumer.ack_message(message)
+            self._settle(self.consumer.ack_message, message)
         else:
             def requeue_after_pause():
                 eventlet.sleep(delay)
-                self.consumer.requeue_message(message)
+                self._settle(self.consumer.requeue_message, message)
 
             self.container.spawn_managed_thread(requeue_after_pause)
         return result, exc_info
+
+    def _settle(self, settle: Callable[[object], None], message) -> None:
+        """Ack or requeue ``message``; if the connection is lost meanwhile, the broker requeues the
+        message itself, so that is only logged (it must not kill the container)."""
+        try:
+            settle(message)
+        except CONNECTION_LOST as error:
+            log.warning("connection lost before the message was settled; the broker delivers it again",
+                        extra={"queue": self.queue.name, "error": repr(error)})
 
 
 def _delivery(message, queue: str) -> Delivery:
