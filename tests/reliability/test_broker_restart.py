@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -79,6 +80,7 @@ def test_broker_stopped_and_started_while_a_hundred_dossiers_flow(tmp_path, s3_e
             # the first dossiers; more calls are made while it is away.
             in_flight = [pool.submit(desk.submit, call) for call in stopping]
             broker.stop()
+            stopped_at = datetime.now(UTC)
             desk.down.set()
             list(pool.map(desk.submit, during))
             for future in in_flight:
@@ -86,6 +88,7 @@ def test_broker_stopped_and_started_while_a_hundred_dossiers_flow(tmp_path, s3_e
             time.sleep(OUTAGE_S)  # the workers' relays and consumers keep trying meanwhile
             desk.down.clear()
             broker.start()
+            started_at = datetime.now(UTC)
             list(pool.map(desk.submit, after))
         outcomes = Counter((c.status.name, c.broker_down) for c in calls)
         print(f"\nanswers (status, broker down for the whole call): {dict(outcomes)}")
@@ -125,16 +128,21 @@ def test_broker_stopped_and_started_while_a_hundred_dossiers_flow(tmp_path, s3_e
         assert platform.events.reconnects >= 1, "the event collector never lost its connection"
 
         # The replay stream, read from its start: nothing in it the collector did not see. It
-        # may lack events the broker confirmed while it was shutting down (RabbitMQ 3.10 here:
-        # the stream's writer stops before the channels do; the classic queues, hence every
-        # service and the collector, got them): reported, not asserted.
+        # lacks events published in the first fraction of a second after the broker's start:
+        # RabbitMQ 3.10.8 (Debian) confirms them and routes them to the classic queues (every
+        # service and the collector got them) before the stream's writer is up again, which drops
+        # them (reproduced with a bare pika publisher). Reported, not asserted.
         seen = platform.events.seen()
         collected = {e.id: e for e in seen if e.subject in expected}
         streamed = Counter(e.id for e in read_events(broker.amqp_uri, "first", limit=100_000, idle_s=5)
                            if e.subject in expected)
         phase = {c.code: name for name, part in (("before", before), ("stopping", stopping),
                                                  ("during", during), ("after", after)) for c in part}
-        missing = Counter((collected[i].type, phase[collected[i].subject]) for i in set(collected) - set(streamed))
+        lacking = set(collected) - set(streamed)
+        missing = Counter((collected[i].type, phase[collected[i].subject]) for i in lacking)
+        times = sorted(collected[i].headers.get("cloudEvents:time", "") for i in lacking)
+        print(f"broker stopped at {stopped_at:%H:%M:%S.%f}, started at {started_at:%H:%M:%S.%f}; "
+              f"the events the stream lacks were made from {times[:1]} to {times[-1:]}")
         print(f"dossiers archived: {len(expected)}; distinct events: {len(collected)}; extra copies at "
               f"the collector: {len(seen) - len({e.id for e in seen})}, in the stream: "
               f"{sum(streamed.values()) - len(streamed)}; collector reconnects: {platform.events.reconnects}; "
