@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 from kombu import Connection
+from motcua_dev.harness import EventCollector
+from motcua_dev.testing import private_rabbitmq
 
-from motcua.harness import EventCollector
 from motcua.messaging import topology
 from motcua.messaging.envelope import OutgoingMessage
 from motcua.messaging.publisher import Publisher
-from motcua.testing import private_rabbitmq
 
 pytestmark = pytest.mark.integration
 
