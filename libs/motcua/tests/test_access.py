@@ -14,7 +14,7 @@ from motcua_dev.testing import MutualTlsPki
 
 from motcua.access import AccessList, AccessListError, require_area
 from motcua.errors import PermissionDenied, Unauthenticated
-from motcua.grpcsupport import ServerTls, build_server, server_security
+from motcua.grpcsupport import ServerTls, build_server, revoked_serials, server_security
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.settings import PlatformSettings
 
@@ -145,3 +145,13 @@ def test_mutual_tls_and_the_access_list(pki: MutualTlsPki, port: int, agency, ca
     assert excinfo.value.code() is code
     if code is grpc.StatusCode.PERMISSION_DENIED:
         assert agency in excinfo.value.details()
+
+
+def test_a_revocation_list_is_read_only_when_the_client_ca_signed_it():
+    pki, other = MutualTlsPki.create(("a", "b")), MutualTlsPki.create(("a",))
+    listed = revoked_serials(pki.crl("a"), pki.ca)
+    assert len(listed) == 1 and revoked_serials(pki.crl(), pki.ca) == frozenset()
+    with pytest.raises(ValueError, match="not signed by the client CA"):
+        revoked_serials(other.crl("a"), pki.ca)  # another CA's list (or a forged one) stops nobody
+    with pytest.raises(ValueError, match="no PEM X509 CRL"):
+        revoked_serials(pki.ca, pki.ca)  # a wrong file is not an empty list

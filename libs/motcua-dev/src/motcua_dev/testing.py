@@ -545,6 +545,20 @@ class MutualTlsPki:
         """A client certificate of this CA for ``cn`` (default: ``name``), kept under ``name``."""
         return self._add(name, cn or name, self._ca_name, self._ca_key, expired)
 
+    def crl(self, *names: str) -> bytes:
+        """A PEM revocation list of this CA naming the client certificates ``names``."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        now = datetime.now(UTC)
+        builder = x509.CertificateRevocationListBuilder().issuer_name(self._ca_name).last_update(now) \
+            .next_update(now + timedelta(days=7))
+        for name in names:
+            serial = x509.load_pem_x509_certificate(self.clients[name][0]).serial_number
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+        return builder.sign(self._ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
     def issue_rogue(self, name: str, cn: str) -> tuple[bytes, bytes]:
         """A client certificate for ``cn`` from a CA the server does not trust."""
         rogue_key, rogue_name, _ = _ca("somebody else's CA")

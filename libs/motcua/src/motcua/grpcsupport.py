@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import logging
 import re
@@ -99,19 +100,59 @@ def request_fingerprint(request: Message, ignore: Iterable[str] = ("request_id",
 @dataclass(frozen=True)
 class ServerTls:
     """Mutual TLS: the server's certificate chain and key, and the CA that issues agencies'
-    client certificates (every caller must present one; its common name names the agency)."""
+    client certificates (every caller must present one; its common name names the agency).
+    ``revoked`` holds the serial numbers the CA's revocation list names: a caller presenting one
+    is refused (UNAUTHENTICATED) before anything else, as grpcio's TLS cannot read a CRL."""
 
     cert_chain: bytes
     private_key: bytes
     client_ca: bytes
+    revoked: frozenset[int] = frozenset()
 
     @classmethod
-    def from_files(cls, cert: str | Path, key: str | Path, client_ca: str | Path) -> ServerTls:
-        return cls(Path(cert).read_bytes(), Path(key).read_bytes(), Path(client_ca).read_bytes())
+    def from_files(cls, cert: str | Path, key: str | Path, client_ca: str | Path,
+                   crl: str | Path | None = None) -> ServerTls:
+        ca = Path(client_ca).read_bytes()
+        return cls(Path(cert).read_bytes(), Path(key).read_bytes(), ca,
+                   revoked_serials(Path(crl).read_bytes(), ca) if crl else frozenset())
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials([(self.private_key, self.cert_chain)],
                                            root_certificates=self.client_ca, require_client_auth=True)
+
+
+def revoked_serials(crl_pem: bytes, client_ca_pem: bytes) -> frozenset[int]:
+    """The serial numbers of the certificate revocation list(s) in ``crl_pem``, each checked to be
+    signed by one of the CAs in ``client_ca_pem`` (ValueError otherwise: a forged list must not
+    stop agencies, and a wrong file must not pass for an empty list)."""
+    from cryptography import x509
+
+    authorities = x509.load_pem_x509_certificates(client_ca_pem)
+    serials: set[int] = set()
+    blocks = [b"-----BEGIN X509 CRL-----" + part for part in crl_pem.split(b"-----BEGIN X509 CRL-----")[1:]]
+    if not blocks:
+        raise ValueError("the revocation list file holds no PEM X509 CRL")
+    for block in blocks:
+        crl = x509.load_pem_x509_crl(block)
+        if not any(crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key()) for ca in authorities):
+            raise ValueError(f"a revocation list of {crl.issuer.rfc4514_string()} is not signed by the client CA")
+        serials.update(revoked.serial_number for revoked in crl)
+    return frozenset(serials)
+
+
+@functools.lru_cache(maxsize=4096)
+def _serial_of(pem: bytes) -> int:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(pem).serial_number
+
+
+def _refuse_revoked(revoked: frozenset[int], context: grpc.ServicerContext) -> None:
+    if not revoked:
+        return
+    for pem in context.auth_context().get("x509_pem_cert") or []:
+        if _serial_of(bytes(pem)) in revoked:
+            raise errors.Unauthenticated("the client certificate is revoked (on the CA's revocation list)")
 
 
 def server_security(settings: Any) -> tuple[ServerTls | None, AccessList | None]:
@@ -120,7 +161,10 @@ def server_security(settings: Any) -> tuple[ServerTls | None, AccessList | None]
     files = (settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca)
     if any(files) and not all(files):
         raise ValueError("mutual TLS needs MOTCUA_GRPC_TLS_CERT, MOTCUA_GRPC_TLS_KEY and MOTCUA_GRPC_TLS_CLIENT_CA")
-    tls = ServerTls.from_files(*files) if all(files) else None
+    crl = getattr(settings, "grpc_tls_crl", None)
+    if crl and not all(files):
+        raise ValueError("MOTCUA_GRPC_TLS_CRL needs mutual TLS (MOTCUA_GRPC_TLS_CERT, _KEY and _CLIENT_CA)")
+    tls = ServerTls.from_files(*files, crl=crl) if all(files) else None
     access_list = AccessList.load(settings.grpc_access_list) if settings.grpc_access_list else None
     if access_list is not None and tls is None:
         raise ValueError("MOTCUA_GRPC_ACCESS_LIST needs mutual TLS: without client certificates no agency "
@@ -138,8 +182,8 @@ class _ErrorMapping(grpc.ServerInterceptor):
     """Turns exceptions from servicers into status codes, with a message the caller can act on,
     binds the request id to the log context and, with an access list, authorizes the caller."""
 
-    def __init__(self, access_list: AccessList | None = None):
-        self._access_list = access_list
+    def __init__(self, access_list: AccessList | None = None, revoked: frozenset[int] = frozenset()):
+        self._gate = _Gate(access_list, revoked)
 
     def intercept_service(self, continuation: Callable, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
@@ -151,7 +195,7 @@ class _ErrorMapping(grpc.ServerInterceptor):
             behaviour = getattr(handler, kind)
             if behaviour is not None:
                 decode = _Decoding(handler_call_details.method, handler.request_deserializer)
-                wrapped = _guard(behaviour, handler_call_details.method, request_id, self._access_list,
+                wrapped = _guard(behaviour, handler_call_details.method, request_id, self._gate,
                                  decode, handler.request_streaming, handler.response_streaming)
                 return handler._replace(request_deserializer=decode.deserializer, **{kind: wrapped})
         return handler
@@ -202,7 +246,7 @@ class _Decoding:
             yield self.check(request, number)
 
 
-def _guard(behaviour: Callable, method: str, request_id: str | None, access_list: AccessList | None,
+def _guard(behaviour: Callable, method: str, request_id: str | None, gate: _Gate,
            decode: _Decoding, request_streaming: bool, response_streaming: bool) -> Callable:
     """``behaviour`` with the caller authorized, its request(s) checked as decoded, and every error
     turned into its status (a streamed answer's errors too, as it is iterated)."""
@@ -213,7 +257,7 @@ def _guard(behaviour: Callable, method: str, request_id: str | None, access_list
     def guarded(request_or_iterator: Any, context: grpc.ServicerContext) -> Any:
         with bind(request_id=request_id):
             try:
-                with _authorized(access_list, context, method):
+                with _authorized(gate, context, method):
                     return behaviour(decoded(request_or_iterator), context)
             except Exception as exc:  # noqa: BLE001 - every failure ends as a status
                 _abort(exc, context, method)
@@ -221,7 +265,7 @@ def _guard(behaviour: Callable, method: str, request_id: str | None, access_list
     def guarded_stream(request_or_iterator: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with bind(request_id=request_id):
             try:
-                with _authorized(access_list, context, method):
+                with _authorized(gate, context, method):
                     yield from behaviour(decoded(request_or_iterator), context)
             except Exception as exc:  # noqa: BLE001 - every failure ends as a status
                 _abort(exc, context, method)
@@ -229,9 +273,20 @@ def _guard(behaviour: Callable, method: str, request_id: str | None, access_list
     return guarded_stream if response_streaming else guarded
 
 
+@dataclass(frozen=True)
+class _Gate:
+    """Who may call: the access list, and the serials of revoked client certificates."""
+
+    access_list: AccessList | None
+    revoked: frozenset[int] = frozenset()
+
+
 @contextlib.contextmanager
-def _authorized(access_list: AccessList | None, context: grpc.ServicerContext, method: str) -> Iterator[None]:
-    """With an access list: the caller's grant for this call (PermissionDenied without one)."""
+def _authorized(gate: _Gate, context: grpc.ServicerContext, method: str) -> Iterator[None]:
+    """A revoked certificate is refused whatever the method; then, with an access list, the
+    caller's grant for this call (PermissionDenied without one)."""
+    _refuse_revoked(gate.revoked, context)
+    access_list = gate.access_list
     token = access.enter(access_list.authorize(caller_agency(context), method)) if access_list is not None else None
     try:
         yield
@@ -293,7 +348,7 @@ def build_server(
     (:func:`return_large_buffers_to_the_os`): an api process streams uploads."""
     return_large_buffers_to_the_os()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                         interceptors=[_ErrorMapping(access_list)],
+                         interceptors=[_ErrorMapping(access_list, tls.revoked if tls else frozenset())],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                   ("grpc.so_reuseport", 0)])
     add_servicers(server)

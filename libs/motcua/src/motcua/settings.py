@@ -84,6 +84,10 @@ class PlatformSettings(BaseSettings):
     grpc_tls_key: Path | None = Field(None, description="PEM private key of the gRPC server.")
     grpc_tls_client_ca: Path | None = Field(
         None, description="PEM CA certificate(s) that issue agencies' client certificates.")
+    grpc_tls_crl: Path | None = Field(
+        None, description="PEM certificate revocation list(s) of that CA, checked to be signed by it: a caller "
+        "whose certificate is listed is refused (UNAUTHENTICATED) whatever the method. Read at start-up: "
+        "restart the api processes after publishing a new list.")
     grpc_access_list: Path | None = Field(
         None, description="YAML access list: which agency (client certificate CN) may call which methods "
         "for which areas. Empty: every caller may call everything (development only).")
