@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from motcua_dev.harness import (
     ARCHIVED,
@@ -19,9 +20,12 @@ from motcua_dev.harness import (
     sample_units,
     submit_all,
 )
+from motcua_dev.mailbox import read_mailbox, read_sms
 
 from motcua.events.v1 import events_pb2
 from motcua.settings import PlatformSettings
+
+VAR = Path(__file__).resolve().parent.parent / "var"
 
 PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.received": events_pb2.DossierReceived, "dossier.assigned": events_pb2.DossierAssigned,
@@ -29,8 +33,11 @@ PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.signing_requested": events_pb2.SigningRequested, "document.signed": events_pb2.DocumentSigned,
     "dossier.result_ready": events_pb2.ResultReady, "dossier.returned": events_pb2.DossierReturned,
     "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
+    "notification.failed": events_pb2.NotificationFailed,
 }.items()}
-SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "channel", "manifest_sha256", "document_count")
+SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "channel", "manifest_sha256", "document_count",
+         "reason")
+SENT = "vn.motcua.notification.sent.v1"
 
 
 def main() -> int:
@@ -47,9 +54,11 @@ def main() -> int:
     events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
     officials = OfficialsAtWork(args.routing, list(sample_units()), interval=0.3).start()
     request = sample_request(args.unit, int(time.time()) % 10**9, procedure_code=args.procedure)
+    request.applicant.phone = "0912345678"  # the applicant is told by e-mail and by SMS
     (answer,) = submit_all(args.address, [request])
     print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
     shown = 0
+    archived_by = float("inf")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         journey = [e for e in events.by_subject().get(answer.code, [])]
@@ -61,17 +70,37 @@ def main() -> int:
             print(f"  {event.headers.get('cloudEvents:time', '')[11:23]}  {event.type:<42} "
                   f"key={event.routing_key:<32} {details}")
         shown = len(journey)
-        if any(e.type == ARCHIVED for e in journey):
+        told = sum(1 for e in journey if e.type == SENT)
+        if any(e.type == ARCHIVED for e in journey) and (told >= 6 or time.monotonic() > archived_by + 10):
             events.stop()
             officials.stop()
             print(f"dossier {answer.code} is archived")
+            show_messages(request.applicant.email, request.applicant.phone)
             return 0
+        if archived_by == float("inf") and any(e.type == ARCHIVED for e in journey):
+            archived_by = time.monotonic()  # then a few seconds for the last notifications
         time.sleep(0.2)
     events.stop()
     officials.stop()
     print(f"officials: acted {dict(officials.acted)}, last errors {officials.errors[-3:]}", file=sys.stderr)
     print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
     return 1
+
+
+def show_messages(email: str, phone: str) -> None:
+    """What the applicant got, as the local SMTP server and SMS gateway of `make run` received it."""
+    mails = read_mailbox(VAR / "mail", email)
+    print(f"\nthe applicant's e-mails ({email}, from var/mail/):")
+    for message in mails:
+        text = message.get_body(("plain",)).get_content().strip()
+        print(f"  ── {message['Date']}  {message['Subject']}")
+        print("\n".join(f"     {line}" for line in text.splitlines()))
+    texts = [m for m in read_sms(VAR / "sms", phone)]
+    print(f"\nthe applicant's SMS ({phone}, from var/sms/sms.jsonl):")
+    for sms in texts:
+        print(f"  ── {sms.get('from')}: {sms.get('text')}")
+    if not mails and not texts:
+        print("  (none: is `make run`'s local SMTP server and SMS gateway running? see var/log/mailbox.log)")
 
 
 if __name__ == "__main__":
