@@ -11,6 +11,7 @@ killed (``make run`` starts it).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -51,6 +52,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        if self.sink.delay_s:
+            await asyncio.sleep(self.sink.delay_s)  # a slow server: the client waits for the 250
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         self.sink.keep(message, envelope.content)
         return "250 2.0.0 OK: queued"
@@ -73,6 +76,7 @@ class SmtpSink:
         self.login = login
         self.refuse_prefix = refuse_prefix
         self.defer = False
+        self.delay_s = 0.0
         self.messages: list[EmailMessage] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
