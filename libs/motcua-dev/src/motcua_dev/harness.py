@@ -349,6 +349,7 @@ class Platform:
     routing_address: str
     events: EventCollector
     officials: OfficialsAtWork | None = None
+    notify_address: str = ""  # SubscriptionService
     mail: Any = None  # motcua_dev.mailbox.SmtpSink: the e-mails notify delivered, counted where they land
     sms: Any = None  # motcua_dev.mailbox.SmsGatewayStandIn
 
@@ -415,7 +416,9 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
         sms = SmsGatewayStandIn(workdir / "sms").start()
         env = {"MOTCUA_NOTIFY_SMTP_PORT": str(mail.port), "MOTCUA_NOTIFY_SMS_URL": sms.url,
                "MOTCUA_NOTIFY_EMAIL_RETRY_S": "0.5,1,2,4,8,8,8", "MOTCUA_NOTIFY_SMS_RETRY_S": "0.5,1,2,4,8,8,8",
-               "MOTCUA_NOTIFY_SENDING_LEASE_S": "5", "MOTCUA_NOTIFY_DUE_INTERVAL_S": "0.25", **env}
+               "MOTCUA_NOTIFY_SENDING_LEASE_S": "5", "MOTCUA_NOTIFY_DUE_INTERVAL_S": "0.25",
+               "MOTCUA_NOTIFY_WEBHOOK_RETRY_S": "0.5,1,2,4,8,8,8", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true",
+               "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
         ports = {service: infra.free_port() for service in API_PORTS}
         events = EventCollector(vhost_uri, durable=durable_events).start()
         stack = Stack(platform_specs(env, ports), workdir / "logs", echo=echo)
@@ -427,7 +430,7 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
                 yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
-                               mail=mail, sms=sms)
+                               notify_address=f"127.0.0.1:{ports['notify']}", mail=mail, sms=sms)
         finally:
             if desk is not None:
                 desk.stop()

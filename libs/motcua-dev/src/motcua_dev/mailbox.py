@@ -252,3 +252,89 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class WebhookReceiver:
+    """A subscriber's webhook endpoint on 127.0.0.1: verifies every delivery with the
+    ``standardwebhooks`` library (as a subscriber would) and keeps the verified CloudEvents JSON
+    documents; what fails verification is answered 401 and counted in ``rejected``. ``status``
+    forces another answer (a failing endpoint); :meth:`down` stops it (an outage)."""
+
+    def __init__(self, secret: str = "", port: int = 0):
+        from motcua_dev.infra import free_port
+
+        self.secrets = [secret] if secret else []
+        self.port = port or free_port()
+        self.status = 200
+        self.received: list[dict] = []  # {"id": webhook-id, "event": the JSON document, "headers": {...}}
+        self.rejected = 0
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/motcua"
+
+    def start(self) -> WebhookReceiver:
+        from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver._lock:
+                    receiver.requests += 1
+                    status = receiver.status
+                    secrets = list(receiver.secrets)
+                if status == 200:
+                    verified = None
+                    for secret in secrets:
+                        try:
+                            verified = Webhook(secret).verify(body, headers)
+                            break
+                        except WebhookVerificationError:
+                            continue
+                    if verified is None:
+                        status = 401
+                        with receiver._lock:
+                            receiver.rejected += 1
+                    else:
+                        with receiver._lock:
+                            receiver.received.append({"id": headers.get("webhook-id"), "event": verified,
+                                                      "headers": headers})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    down = stop
+    up = start
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [r["id"] for r in self.received]
+
+    def wait_for(self, count: int, timeout: float = 30) -> bool:
+        return _wait(lambda: len(self.received) >= count, timeout)

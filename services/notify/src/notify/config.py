@@ -59,5 +59,20 @@ class NotifySettings(PlatformSettings):
     notify_tracking_url: str = Field("https://dichvucong.example.vn/tra-cuu?ma={code}", description="The "
                                      "tracking link in every message; {code} is the dossier code.")
 
+    notify_webhook_retry_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000], description="Seconds before each "
+        "retry of a webhook delivery (jittered; Standard Webhooks' schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, "
+        "10 h); after the last, the delivery failed (RedeliverSince sends it again).")
+    notify_webhook_disable_after_s: float = Field(
+        5 * 86400.0, description="A subscription whose deliveries fail this long without a success in between is "
+        "disabled (webhook.endpoint_disabled, a note in the subscription).")
+    notify_webhook_timeout_s: float = Field(10.0, description="Timeout of one webhook POST.")
+    notify_webhook_lanes: int = Field(16, description="Subscriptions delivered to at once (one lane each).")
+    notify_webhook_allow_http: bool = Field(False, description="Accept http:// subscription URLs (development "
+                                            "only; production takes https:// only).")
+    notify_webhook_allow_private: bool = Field(
+        False, description="Accept subscription URLs whose host resolves to a loopback, private or link-local "
+        "address (development and tests only).")
+
     _split_notify = field_validator("notify_channels", "notify_email_retry_s", "notify_sms_retry_s",
-                                    mode="before")(_split_csv)
+                                    "notify_webhook_retry_s", mode="before")(_split_csv)

@@ -102,3 +102,33 @@ def test_sms_gateway_answers(tmp_path):
         with pytest.raises(TransientDeliveryError, match="unreachable"):
             channel.send(note("s-6", "0912345678", "sms"))
         assert len(gateway.messages) == 2
+
+
+def test_webhooks_verify_with_the_standardwebhooks_library_at_a_real_receiver():
+    import json
+
+    from motcua_dev.mailbox import WebhookReceiver
+
+    from notify.adapters.webhooks import StandardWebhookSender
+    from notify.domain.webhooks import new_secret
+
+    old, new = new_secret(), new_secret()
+    body = json.dumps({"specversion": "1.0", "id": "e-1", "type": "vn.motcua.dossier.received.v1"})
+    with WebhookReceiver(old) as receiver:
+        sender = StandardWebhookSender(timeout_s=5)
+        assert sender.send(receiver.url, "e-1", body, [old]).startswith("200")
+        # after a rotation both signatures travel: a receiver still on the old secret verifies
+        assert sender.send(receiver.url, "e-2", body, [new, old]).startswith("200")
+        receiver.secrets = [new]
+        assert sender.send(receiver.url, "e-3", body, [new, old]).startswith("200")
+        with pytest.raises(TransientDeliveryError, match="401"):
+            sender.send(receiver.url, "e-4", body, [new_secret()])
+        assert receiver.ids() == ["e-1", "e-2", "e-3"] and receiver.rejected == 1
+        assert receiver.received[0]["event"]["id"] == "e-1"
+        assert receiver.received[1]["headers"]["webhook-signature"].count("v1,") == 2
+        receiver.status = 503
+        with pytest.raises(TransientDeliveryError, match="503"):
+            sender.send(receiver.url, "e-5", body, [new])
+        receiver.down()
+        with pytest.raises(TransientDeliveryError, match="unreachable"):
+            sender.send(receiver.url, "e-6", body, [new])

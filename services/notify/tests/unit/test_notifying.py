@@ -22,12 +22,10 @@ from notify.application.notifying import (
     DeliverNotification,
     DeliverySettings,
     Notifier,
-    NotifyApplicant,
-    RememberApplicant,
 )
 from notify.application.ports import OutgoingNotification, PermanentDeliveryError, TransientDeliveryError
 from notify.domain.notifications import EMAIL, SMS, NotifyPolicy, RetrySchedule
-from notify.entrypoints.bootstrap import SCHEMAS
+from notify.entrypoints.bootstrap import SCHEMAS, bus
 from notify.entrypoints.messages import INBOUND
 
 CODE = "000.01.06.H56-261201-0001"
@@ -71,9 +69,7 @@ def world():
     notifier = Notifier(uows, SCHEMAS, channels, JinjaRenderer(), Names(), settings,
                         NotifyPolicy(per_procedure={"9.999999": {"events": ["dossier.received"]}}),
                         clock=clock, rng=random.Random(7))
-    bus = MessageBus({RememberApplicant: notifier.remember, NotifyApplicant: notifier.notify,
-                      DeliverNotification: notifier.deliver})
-    dispatch = INBOUND.dispatch(bus)
+    dispatch = INBOUND.dispatch(bus(notifier, None))
 
     class World:
         pass

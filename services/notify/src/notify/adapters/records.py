@@ -62,3 +62,45 @@ class NotificationRecord(AggregateSchema):
     failed_at = DateTimeField()
     failure = StringField()
     traceparent = StringField()
+
+
+class SubscriptionRecord(AggregateSchema):
+    """A webhook subscription; its outbox carries webhook.endpoint_disabled."""
+
+    meta = {"collection": "subscriptions", "indexes": [("owner", "created_at")]}
+
+    owner = StringField()
+    url = StringField(required=True)
+    event_types = ListField(StringField())
+    areas = ListField(StringField())
+    description = StringField()
+    status = StringField(required=True, choices=("enabled", "disabled"))
+    note = StringField()
+    secret = StringField(required=True)
+    previous_secret = StringField()
+    previous_valid_until = DateTimeField()
+    failing_since = DateTimeField(null=True)
+    created_at = DateTimeField(required=True)
+    updated_at = DateTimeField()
+
+
+class WebhookDeliveryRecord(Document):
+    """One event to one subscription, with every attempt."""
+
+    meta = {"collection": "webhook_deliveries",
+            "indexes": [("status", "next_attempt_at"), ("status", "sending_since"), ("subscription_id", "created_at")]}
+
+    id = StringField(primary_key=True)
+    version = IntField()
+    subscription_id = StringField(required=True)
+    event_id = StringField(required=True)
+    event_type = StringField(required=True)
+    area = StringField()
+    body = StringField(required=True)
+    status = StringField(required=True, choices=STATUSES)
+    attempts = ListField(DictField())
+    created_at = DateTimeField(required=True)
+    next_attempt_at = DateTimeField()
+    sending_since = DateTimeField(null=True)
+    delivered_at = DateTimeField()
+    failure = StringField()

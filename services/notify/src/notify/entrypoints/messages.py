@@ -1,11 +1,12 @@
 """What notify's worker takes from ``notify.<area>`` (every public event of the area, and its own
-``notify.deliver`` work), as the application's messages: dossier.received → RememberApplicant;
-every other notifiable event → NotifyApplicant with the facts its message shows; notify.deliver →
-DeliverNotification; the rest is not the applicant's business and is ignored."""
+``notify.deliver`` work), as the application's messages: every public event → PublicEventArrived
+(for the webhooks) carrying what it means for the applicant: dossier.received → RememberApplicant;
+every other notifiable event → NotifyApplicant with the facts its message shows; the rest nothing.
+notify.deliver → DeliverNotification."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC
 
 from google.protobuf.message import Message
@@ -15,6 +16,7 @@ from motcua.messaging.envelope import CloudEvent, WorkMessage
 from motcua.messaging.inbound import Inbound
 from motcua.work.v1 import work_pb2
 from notify.application.notifying import DELIVER, DeliverNotification, NotifyApplicant, RememberApplicant
+from notify.application.webhooks import PublicEventArrived
 
 
 def _iso(message: Message, name: str) -> str:
@@ -68,5 +70,29 @@ def deliver_notification(work: WorkMessage) -> DeliverNotification:
     return DeliverNotification(notification_id=data.notification_id, code=data.code, area=data.area)
 
 
-INBOUND = Inbound(events={**dict.fromkeys(FACTS, notify_applicant), "dossier.received": remember_applicant},
-                  work={DELIVER: deliver_notification})
+APPLICANT: dict[str, Callable[[CloudEvent], object]] = {
+    **dict.fromkeys(FACTS, notify_applicant), "dossier.received": remember_applicant}
+
+
+def public_event(event: CloudEvent) -> PublicEventArrived:
+    build = APPLICANT.get(event.name)
+    return PublicEventArrived(event=event, applicant=build(event) if build is not None else None)
+
+
+class _EveryEvent(Mapping):
+    """Every event name → ``build`` (Inbound takes the events a service declares; notify takes all)."""
+
+    def __init__(self, build: Callable[[CloudEvent], object]):
+        self._build = build
+
+    def __getitem__(self, name: str) -> Callable[[CloudEvent], object]:
+        return self._build
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+INBOUND = Inbound(events=_EveryEvent(public_event), work={DELIVER: deliver_notification})
