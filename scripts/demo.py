@@ -7,6 +7,7 @@ and the desk return the result."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from motcua_dev.harness import (
     sample_units,
     submit_all,
 )
-from motcua_dev.mailbox import read_mailbox, read_sms
+from motcua_dev.mailbox import WebhookReceiver, read_mailbox, read_sms
 
 from motcua.events.v1 import events_pb2
 from motcua.settings import PlatformSettings
@@ -48,10 +49,13 @@ def main() -> int:
     parser.add_argument("--procedure", default="1.004616", choices=sorted(SAMPLE_PROCEDURES),
                         help="a sample procedure: 1.004616 district, 1.001193 and 1.001776 commune, "
                         "1.004227 province (at van-phong-dang-ky-dat-dai)")
+    parser.add_argument("--notify", default="127.0.0.1:50054", help="notify's SubscriptionService (webhooks)")
+    parser.add_argument("--var", type=Path, default=VAR, help="where the local SMTP server and SMS gateway write")
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
     settings = PlatformSettings.load()
     events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
+    subscriber = Subscriber(args.notify).start()  # a system subscribed to webhooks, verifying each
     officials = OfficialsAtWork(args.routing, list(sample_units()), interval=0.3).start()
     request = sample_request(args.unit, int(time.time()) % 10**9, procedure_code=args.procedure)
     request.applicant.phone = "0912345678"  # the applicant is told by e-mail and by SMS
@@ -75,27 +79,83 @@ def main() -> int:
             events.stop()
             officials.stop()
             print(f"dossier {answer.code} is archived")
-            show_messages(request.applicant.email, request.applicant.phone)
+            show_messages(request.applicant.email, request.applicant.phone, args.var)
+            subscriber.show(answer.code)
             return 0
         if archived_by == float("inf") and any(e.type == ARCHIVED for e in journey):
             archived_by = time.monotonic()  # then a few seconds for the last notifications
         time.sleep(0.2)
     events.stop()
     officials.stop()
+    subscriber.stop()
     print(f"officials: acted {dict(officials.acted)}, last errors {officials.errors[-3:]}", file=sys.stderr)
     print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
     return 1
 
 
-def show_messages(email: str, phone: str) -> None:
+class Subscriber:
+    """The provincial data platform as a webhook subscriber: a receiver on this machine that
+    verifies every delivery with the standardwebhooks library, subscribed through notify's
+    SubscriptionService for the demo's duration."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.receiver = WebhookReceiver()
+        self.subscription = ""
+        self.error = ""
+
+    def start(self) -> Subscriber:
+        import grpc
+
+        from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
+
+        self.receiver.start()
+        try:
+            with grpc.insecure_channel(self.address) as channel:
+                created = notify_pb2_grpc.SubscriptionServiceStub(channel).CreateSubscription(
+                    notify_pb2.CreateSubscriptionRequest(
+                        request_id=f"demo-{time.time_ns()}", url=self.receiver.url, event_types=["*"], areas=["*"],
+                        description="make demo: the provincial data platform"), timeout=10)
+        except grpc.RpcError as error:
+            self.error = f"{error.code().name}: {error.details()}"
+            return self
+        self.receiver.secrets = [created.secret]
+        self.subscription = created.subscription.subscription_id
+        return self
+
+    def stop(self) -> None:
+        if self.subscription:
+            import grpc
+
+            from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
+
+            with grpc.insecure_channel(self.address) as channel, contextlib.suppress(grpc.RpcError):
+                notify_pb2_grpc.SubscriptionServiceStub(channel).DeleteSubscription(
+                    notify_pb2.DeleteSubscriptionRequest(subscription_id=self.subscription), timeout=10)
+            self.subscription = ""
+        self.receiver.stop()
+
+    def show(self, code: str) -> None:
+        time.sleep(1.5)  # the last events' webhooks
+        mine = [r for r in self.receiver.received if r["event"].get("subject") == code]
+        print(f"\nthe subscriber's webhooks ({self.receiver.url}, every signature verified with standardwebhooks):")
+        if self.error:
+            print(f"  (could not subscribe at {self.address}: {self.error})")
+        for r in mine:
+            print(f"  ── webhook-id {r['id']}  {r['event']['type']}")
+        print(f"  {len(mine)} verified, {self.receiver.rejected} rejected")
+        self.stop()
+
+
+def show_messages(email: str, phone: str, var: Path = VAR) -> None:
     """What the applicant got, as the local SMTP server and SMS gateway of `make run` received it."""
-    mails = read_mailbox(VAR / "mail", email)
+    mails = read_mailbox(var / "mail", email)
     print(f"\nthe applicant's e-mails ({email}, from var/mail/):")
     for message in mails:
         text = message.get_body(("plain",)).get_content().strip()
         print(f"  ── {message['Date']}  {message['Subject']}")
         print("\n".join(f"     {line}" for line in text.splitlines()))
-    texts = [m for m in read_sms(VAR / "sms", phone)]
+    texts = read_sms(var / "sms", phone)
     print(f"\nthe applicant's SMS ({phone}, from var/sms/sms.jsonl):")
     for sms in texts:
         print(f"  ── {sms.get('from')}: {sms.get('text')}")

@@ -34,6 +34,8 @@ def main() -> int:
                                       settings.retry_delays_ms)
         print(f"[run] declared {len(queues)} queues for areas {', '.join(settings.served_areas())}")
         env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
+        # one machine, for development: webhooks may go to http://127.0.0.1 (the demo's subscriber)
+        env = {"MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
         specs = platform_specs(env)
         # notify's providers, unless something already listens there (another `make run`, a real relay)
         mailbox = not any(infra.port_open("127.0.0.1", port) for port in MAILBOX_PORTS.values())

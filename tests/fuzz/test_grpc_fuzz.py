@@ -23,13 +23,15 @@ from motcua_dev.fuzzing import CLEAR_STATUSES, fuzz_settings, messages, method_p
 from motcua.catalog.v1 import catalog_pb2
 from motcua.grpcsupport import MAX_DETAILS
 from motcua.intake.v1 import intake_pb2
+from motcua.notify.v1 import notify_pb2
 from motcua.routing.v1 import routing_pb2
 
 pytestmark = pytest.mark.fuzz
 
 SERVICES = {intake_pb2.DESCRIPTOR.services_by_name["IntakeService"]: "intake",
             catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]: "intake",
-            routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]: "routing"}
+            routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]: "routing",
+            notify_pb2.DESCRIPTOR.services_by_name["SubscriptionService"]: "notify"}
 METHODS = methods(*SERVICES)
 UNARY = [m for m in METHODS if not m.client_streaming]
 UPLOAD = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods_by_name["UploadDocument"]

@@ -99,7 +99,8 @@ def test_a_dead_endpoint_delays_no_one_and_is_disabled_after_failing_long_enough
         service.deliver_due()
     sub = service.get("b", dead["_id"])
     assert sub["status"] == "disabled" and "failing since" in sub["note"]
-    disabled = [m for m in publisher.published if m.headers["cloudEvents:type"] == "vn.motcua.webhook.endpoint_disabled.v1"]
+    kind = "vn.motcua.webhook.endpoint_disabled.v1"
+    disabled = [m for m in publisher.published if m.headers["cloudEvents:type"] == kind]
     assert len(disabled) == 1
     clock.advance(seconds=3600)
     service.deliver_due()
