@@ -17,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from motcua_dev.devstack import Stack
 from motcua_dev.harness import EventCollector, private_vhost
-from motcua_dev.mailbox import SmtpSink
-from motcua_dev.platform import worker_spec
+from motcua_dev.infra import free_port
+from motcua_dev.mailbox import SmtpSink, WebhookReceiver
+from motcua_dev.platform import api_spec, worker_spec
 
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import build_event
@@ -45,8 +46,13 @@ def notify(tmp_path, amqp_uri):
                # 25 s of retries standing for the production schedule's days
                "MOTCUA_NOTIFY_EMAIL_RETRY_S": ",".join(["0.5", "1"] + ["2"] * 12),
                "MOTCUA_NOTIFY_SENDING_LEASE_S": "3", "MOTCUA_NOTIFY_DUE_INTERVAL_S": "0.2",
-               "MOTCUA_OUTBOX_GRACE_S": "3", "MOTCUA_RETRY_DELAYS_MS": "200,1000,3000"}
-        processes = stack.enter_context(Stack([worker_spec("notify", env)], tmp_path / "logs"))
+               "MOTCUA_OUTBOX_GRACE_S": "3", "MOTCUA_RETRY_DELAYS_MS": "200,1000,3000",
+               "MOTCUA_NOTIFY_WEBHOOK_RETRY_S": ",".join(["0.5", "1"] + ["2"] * 12),
+               "MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true"}
+        port = free_port()
+        processes = stack.enter_context(Stack([worker_spec("notify", env), api_spec("notify", env, port)],
+                                              tmp_path / "logs"))
+        processes.api = f"127.0.0.1:{port}"
         processes.wait_ready(timeout=60)
         events = EventCollector(vhost, durable=True).start()
         stack.callback(events.stop)
@@ -122,3 +128,29 @@ def test_kill_9_of_the_worker_while_it_sends_loses_nothing(notify):
     assert twice == sum(n - 1 for n in received.values()) and twice <= 8, ids
     print(f"\nkill -9: {at_kill} e-mails before the kill, 30 after, {twice} sent again (same Message-ID)",
           file=sys.stderr)
+
+
+def test_a_dead_webhook_endpoint_delays_no_one_and_gets_everything_once_after_its_outage(notify):
+    import grpc
+
+    from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
+
+    processes, mail, publish, events = notify
+    with WebhookReceiver() as live, WebhookReceiver() as dead, grpc.insecure_channel(processes.api) as channel:
+        api = notify_pb2_grpc.SubscriptionServiceStub(channel)
+        for n, receiver in enumerate((live, dead)):
+            created = api.CreateSubscription(notify_pb2.CreateSubscriptionRequest(
+                request_id=f"r{n}", url=receiver.url, event_types=["dossier.received"], areas=[AREA]), timeout=10)
+            receiver.secrets = [created.secret]
+        dead.down()
+        codes = publish(20, "3")
+        assert _wait(lambda: len(live.received) == 20, 30), processes.tail("notify-worker")
+        assert dead.requests == 0
+        time.sleep(5)  # the outage goes on: every delivery to it fails, again and again
+        dead.up()
+        assert _wait(lambda: len(dead.received) == 20, 60), processes.tail("notify-worker")
+        time.sleep(2)  # anything sent twice would arrive now
+        for receiver in (live, dead):
+            assert sorted(Counter(receiver.ids()).values()) == [1] * 20 and receiver.rejected == 0
+            assert {r["event"]["subject"] for r in receiver.received} == set(codes)
+    print("\nwebhook outage: the live subscriber got 20 while the other was down; 20 each, once", file=sys.stderr)
