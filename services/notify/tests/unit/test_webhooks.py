@@ -69,7 +69,7 @@ def test_fan_out_signs_cloudevents_json_once_per_event_and_subscription(hooks):
     e = event()
     assert service.fan_out(e) == 1 and service.fan_out(e) == 1  # redelivered event: still one delivery
     assert service.fan_out(event("dossier.assigned")) == 0 and service.fan_out(event(area="ba-thuoc")) == 0
-    assert service.deliver_due() == 1 and service.deliver_due() == 0
+    assert service.deliver_due(wait=True) == 1 and service.deliver_due(wait=True) == 0
     ((url, message_id, body, secrets),) = sender.sent
     assert (url, message_id, secrets) == (GOOD, e.id, [secret])
     document = json.loads(body)
@@ -88,7 +88,7 @@ def test_a_dead_endpoint_delays_no_one_and_is_disabled_after_failing_long_enough
     sender.dead.add(DEAD)
     for n in range(3):
         service.fan_out(event(at=T0 + timedelta(seconds=n)))
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert len(sender.sent) == 3  # the live endpoint got everything at once
     pending = service.deliveries("b", dead["_id"])
     assert {d["status"] for d in pending} == {"pending"}
@@ -96,20 +96,20 @@ def test_a_dead_endpoint_delays_no_one_and_is_disabled_after_failing_long_enough
     assert service.get("b", dead["_id"])["failing_since"] is not None
     for step in (6, 301, 1801, 1801):
         clock.advance(seconds=step)
-        service.deliver_due()
+        service.deliver_due(wait=True)
     sub = service.get("b", dead["_id"])
     assert sub["status"] == "disabled" and "failing since" in sub["note"]
     kind = "vn.motcua.webhook.endpoint_disabled.v1"
     disabled = [m for m in publisher.published if m.headers["cloudEvents:type"] == kind]
     assert len(disabled) == 1
     clock.advance(seconds=3600)
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert {d["status"] for d in service.deliveries("b", dead["_id"])} == {"failed"}
     # enabled again, it gets what comes next
     sender.dead.clear()
     service.update("b", dead["_id"], enable=True)
     service.fan_out(event(at=clock.now))
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert sender.sent[-1][0] == DEAD
 
 
@@ -118,12 +118,12 @@ def test_rotation_signs_with_both_secrets_for_a_while(hooks):
     sub, old = service.create("a", "r1", GOOD, ["*"], ["*"])
     new, until = service.rotate("a", sub["_id"])
     service.send_test("a", sub["_id"])
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert sender.sent[-1][3] == [new, old] and until == T0 + timedelta(days=1)
     assert json.loads(sender.sent[-1][2])["type"] == "vn.motcua.webhook.test.v1"
     clock.advance(days=1, seconds=1)
     service.send_test("a", sub["_id"])
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert sender.sent[-1][3] == [new]
 
 
@@ -133,9 +133,9 @@ def test_redeliver_since_reads_the_history_and_sends_again_with_the_same_webhook
     old, recent = event(at=T0 - timedelta(hours=3)), event(at=T0 - timedelta(minutes=5))
     history.events = [old, recent, event("dossier.assigned", at=T0 - timedelta(minutes=4))]
     service.fan_out(recent)
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert service.redeliver_since("a", sub["_id"], T0 - timedelta(hours=1)) == 1
-    service.deliver_due()
+    service.deliver_due(wait=True)
     assert [s[1] for s in sender.sent] == [recent.id, recent.id]
     with pytest.raises(InvalidArgument):
         service.redeliver_since("a", sub["_id"], T0 + timedelta(days=1))

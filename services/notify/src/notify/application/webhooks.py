@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +106,8 @@ class Webhooks:
         self._clock = clock
         self._rng = rng or random.Random()
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.RLock()  # a lane done before its callback is added frees itself at once
+        self._busy: set[str] = set()  # subscriptions whose lane runs now
 
     @property
     def _subscriptions(self):
@@ -248,7 +251,11 @@ class Webhooks:
 
     # -- delivering (the worker's timer) -------------------------------------------------------
 
-    def deliver_due(self) -> int:
+    def deliver_due(self, wait: bool = False) -> int:
+        """Start a lane for each subscription that has due deliveries and no lane running; the
+        round does not wait for the lanes (``wait`` does, for tests), so a lane stuck on a dead
+        endpoint's timeout never holds the next round, nor any other subscription. Returns the
+        number of lanes started."""
         now = self._clock()
         due = self._deliveries.find({"status": PENDING, "next_attempt_at": {"$lte": now}},
                                     sort=[("status", 1), ("next_attempt_at", 1)], limit=self._settings.batch)
@@ -258,11 +265,25 @@ class Webhooks:
         lanes: OrderedDict[str, list[dict]] = OrderedDict()
         for delivery in due:
             lanes.setdefault(delivery["subscription_id"], []).append(delivery)
-        if not lanes:
-            return 0
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._settings.lanes, thread_name_prefix="webhook-lane")
-        return sum(self._pool.map(self._lane, lanes.values()))
+        started = []
+        with self._lock:
+            for sid, deliveries in lanes.items():
+                if sid in self._busy:
+                    continue
+                self._busy.add(sid)
+                future = self._pool.submit(self._lane, deliveries)
+                future.add_done_callback(lambda _, s=sid: self._free(s))
+                started.append(future)
+        if wait:
+            for future in started:
+                future.result()
+        return len(started)
+
+    def _free(self, sid: str) -> None:
+        with self._lock:
+            self._busy.discard(sid)
 
     def _lane(self, deliveries: list[dict]) -> int:
         done = 0
