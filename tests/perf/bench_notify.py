@@ -12,7 +12,9 @@ providers in this process (``motcua_dev.mailbox``).
     same server through the same adapter (``SmtpChannel.send``, one connection per message, as
     notify does).
 (b) webhooks/s: one subscription; ``--webhooks`` dossier.assigned events (no e-mail); the time
-    until the receiver verified them all, beside a raw loop POSTing the same signed bodies (``StandardWebhookSender.send``).
+    until the receiver verified them all, beside a raw loop POSTing the same signed bodies
+    (``StandardWebhookSender.send``).
+
 Figures on the 2-core development machine, shared (one run): (a) 22.7 e-mails/s vs 25.6/s raw
 (ratio 0.89); (b) 72.5 webhooks/s vs 444.5/s raw (0.16: each event is consumed, fanned out,
 claimed and recorded in SQLite); (c) 9 live subscribers had 100 events each after 4.36 s, and
