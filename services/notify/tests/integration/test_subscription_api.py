@@ -97,8 +97,8 @@ def test_each_agency_owns_its_subscriptions_within_its_areas_and_gets_signed_del
         for agency in ("so-tu-phap", None):
             channel, stub = client(pki, port, agency)
             with channel:
-                listing = notify_pb2.ListSubscriptionsRequest()
-                assert code_of(lambda s=stub: s.ListSubscriptions(listing, timeout=10)) in (
+                request = notify_pb2.ListSubscriptionsRequest()
+                assert code_of(lambda s=stub, r=request: s.ListSubscriptions(r, timeout=10)) in (
                     grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAVAILABLE)
 
         # both subscriptions get a bim-son reception, verified at the receiver; redelivery keeps the id
