@@ -62,17 +62,20 @@ class _Handler:
 class SmtpSink:
     """An SMTP server on 127.0.0.1 that accepts every message (a local part starting with
     ``refuse_prefix`` is refused with 550; ``defer`` answers 451 to every recipient). With
-    ``tls`` (an ``ssl.SSLContext``) it offers STARTTLS and requires it; with ``login`` (user,
-    password) it requires AUTH."""
+    ``tls`` (an ``ssl.SSLContext``) it offers STARTTLS and requires it, or with ``implicit_tls``
+    speaks TLS from the first byte (port 465 style); with ``login`` (user, password) it requires
+    AUTH."""
 
     def __init__(self, directory: Path | None = None, port: int = 0, tls: ssl.SSLContext | None = None,
-                 login: tuple[str, str] | None = None, refuse_prefix: str = "bounce", hostname: str = "127.0.0.1"):
+                 login: tuple[str, str] | None = None, refuse_prefix: str = "bounce", hostname: str = "127.0.0.1",
+                 implicit_tls: bool = False):
         from motcua_dev.infra import free_port
 
         self.directory = directory
         self.port = port or free_port()
         self.hostname = hostname
         self.tls = tls
+        self.implicit_tls = implicit_tls
         self.login = login
         self.refuse_prefix = refuse_prefix
         self.defer = False
@@ -88,11 +91,13 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         options: dict[str, Any] = {}
-        if self.tls is not None:
+        if self.tls is not None and self.implicit_tls:
+            options.update(ssl_context=self.tls)
+        elif self.tls is not None:
             options.update(tls_context=self.tls, require_starttls=True)
         if self.login is not None:
             options.update(authenticator=self._authenticate, auth_required=True,
-                           auth_require_tls=self.tls is not None)
+                           auth_require_tls=self.tls is not None and not self.implicit_tls)
         self._controller = Controller(_Handler(self), hostname=self.hostname, port=self.port,
                                       server_hostname="localhost", ready_timeout=10, **options)
         self._controller.start()

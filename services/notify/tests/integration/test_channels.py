@@ -1,5 +1,5 @@
 """The channel adapters against real servers started in the test: an SMTP server (aiosmtpd) with
-STARTTLS and AUTH, refusing and deferring; an SMS gateway (HTTP) accepting,
+STARTTLS and AUTH, with implicit TLS, refusing and deferring; an SMS gateway (HTTP) accepting,
 refusing, throttling, failing and gone."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from notify.adapters.email import SmtpChannel, SmtpConfig
 from notify.adapters.sms import HttpSmsChannel, SmsGatewayConfig
 from notify.domain.delivery import OutgoingNotification, PermanentDeliveryError, TransientDeliveryError
 
-pytestmark = pytest.mark.integration
+# aiosmtpd warns of AUTH without STARTTLS even when the whole session is TLS (implicit TLS)
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
 
 def note(nid: str, address: str, channel: str = "email") -> OutgoingNotification:
@@ -58,6 +59,20 @@ def test_starttls_and_auth_deliver_html_and_text_alternatives(tmp_path, pki):
         with pytest.raises(TransientDeliveryError):
             plain.send(note("n-3", "an@example.vn"))
         assert len(server.messages) == 1
+
+
+def test_implicit_tls_with_auth(tmp_path, pki):
+    context, ca = pki
+    with SmtpSink(tmp_path, tls=context, implicit_tls=True, login=("motcua", "s3cret"), hostname="localhost") as server:
+        channel = SmtpChannel(SmtpConfig(host="localhost", port=server.port, security="tls",
+                                         username="motcua", password="s3cret", ca_file=ca))
+        assert channel.send(note("n-1", "an@example.vn")).startswith("250")
+        # a client that does not trust the server's CA never sends
+        untrusting = SmtpChannel(SmtpConfig(host="localhost", port=server.port, security="tls",
+                                            username="motcua", password="s3cret"))
+        with pytest.raises(TransientDeliveryError):
+            untrusting.send(note("n-2", "an@example.vn"))
+        assert server.message_ids() == ["<n-1@motcua.local>"]
 
 
 def test_refused_deferred_and_unreachable(tmp_path):
