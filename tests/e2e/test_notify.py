@@ -42,10 +42,16 @@ def test_the_applicant_is_told_by_email_and_sms_and_a_subscriber_gets_signed_web
 
             request = sample_request("ba-thuoc", 7001)
             request.applicant.phone = "0912345678"
-            (answer,) = submit_all(platform.intake_address, [request])
+            by_sms = sample_request("ba-thuoc", 7002)  # this applicant chose SMS only at submission
+            by_sms.applicant.phone = "0987654321"
+            by_sms.applicant.notify_channels.append("sms")
+            answer, sms_answer = submit_all(platform.intake_address, [request, by_sms])
             code = answer.code
-            expected = {**JOURNEY, SENT: 6}  # received, result ready, returned × e-mail and SMS
-            assert platform.events.wait_until(journeys_complete({code: expected}), 180), platform.progress({code})
+            expected = {code: {**JOURNEY, SENT: 6},  # received, result ready, returned × e-mail and SMS
+                        sms_answer.code: {**JOURNEY, SENT: 3}}
+            assert platform.events.wait_until(journeys_complete(expected), 180), platform.progress(set(expected))
+            assert platform.mail.to(by_sms.applicant.email) == []
+            assert len([m for m in platform.sms.messages if m["to"] == "0987654321"]) == 3
 
             # the applicant's messages, where they landed
             mails = platform.mail.to(request.applicant.email)

@@ -99,10 +99,10 @@ def world():
     return w
 
 
-def received(email: str = "b@example.vn", phone: str = "", procedure: str = "1.004616"):
+def received(email: str = "b@example.vn", phone: str = "", procedure: str = "1.004616", channels=()):
     return events_pb2.DossierReceived(
         code=CODE, receiving_unit="bim-son", area="bim-son", procedure_code=procedure,
-        applicant=types_pb2.Applicant(full_name="Lê Thị B", email=email, phone=phone),
+        applicant=types_pb2.Applicant(full_name="Lê Thị B", email=email, phone=phone, notify_channels=channels),
         received_at=timestamp(T0), due_at=timestamp(T0 + timedelta(hours=7)))
 
 
@@ -201,6 +201,13 @@ def test_the_policy_decides_per_procedure_which_events_notify(world):
     assert [m.subject for m in w.channels[EMAIL].accepted] == [f"Hồ sơ {CODE} đã được tiếp nhận"]
     with pytest.raises(ValueError):
         NotifyPolicy.from_mapping({"procedures": {"1.0": {"events": ["dossier.nonsense"]}}})
+
+
+def test_the_applicant_chooses_the_channels_at_submission(world):
+    w = world
+    w.event("dossier.received", received(phone="0912345678", channels=["sms"]))
+    w.work()
+    assert w.channels[EMAIL].accepted == [] and len(w.channels[SMS].accepted) == 1
 
 
 def test_a_deliver_work_message_without_an_id_is_parked(world):

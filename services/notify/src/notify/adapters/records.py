@@ -24,6 +24,7 @@ class RecipientRecord(Document):
     unit_name = StringField()
     received_at = StringField()  # ISO 8601, as the event said
     due_at = StringField()
+    channels = ListField(StringField())  # the applicant's choice (empty: every channel with an address)
 
 
 class WaitingNoticeRecord(Document):

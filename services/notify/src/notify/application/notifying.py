@@ -90,6 +90,7 @@ class RememberApplicant:
     procedure_code: str = ""
     received_at: str = ""  # ISO 8601
     due_at: str = ""  # ISO 8601: the appointment
+    channels: tuple[str, ...] = ()  # the applicant's choice at submission (empty: every one with an address)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class Notifier:
             "email": c.email, "phone": c.phone, "procedure_code": c.procedure_code,
             "procedure_name": self._directory.procedure_name(c.procedure_code),
             "unit_name": self._directory.unit_name(c.receiving_unit),
-            "received_at": c.received_at, "due_at": c.due_at})
+            "received_at": c.received_at, "due_at": c.due_at, "channels": list(c.channels)})
         uow.commit()
 
     # -- creating notifications --------------------------------------------------------------------
@@ -167,7 +168,11 @@ class Notifier:
         recipient = Recipient(code=c.code, full_name=doc["full_name"], email=doc.get("email") or "",
                               phone=doc.get("phone") or "")
         now = self._clock()
-        for channel, address in recipient.addresses(self._policy.channels_for(procedure)):
+        wanted = self._policy.channels_for(procedure)
+        chosen = doc.get("channels") or []
+        if chosen:  # the applicant's choice, within what the procedure's policy allows
+            wanted = tuple(ch for ch in wanted if ch in chosen)
+        for channel, address in recipient.addresses(wanted):
             if channel not in self._channels:
                 continue
             nid = notification_id(c.event_id, channel, address)

@@ -60,7 +60,7 @@ def remember_applicant(event: CloudEvent) -> RememberApplicant:
                              full_name=received.applicant.full_name, email=received.applicant.email,
                              phone=received.applicant.phone, then=notify_applicant(event),
                              procedure_code=received.procedure_code, received_at=_iso(received, "received_at"),
-                             due_at=_iso(received, "due_at"))
+                             due_at=_iso(received, "due_at"), channels=tuple(received.applicant.notify_channels))
 
 
 def deliver_notification(work: WorkMessage) -> DeliverNotification:
