@@ -181,6 +181,19 @@ def test_a_notice_before_its_applicant_is_known_waits_for_dossier_received(world
     assert w.uows.store.collection(WaitingNoticeRecord).count({"code": CODE}) == 0
 
 
+def test_a_notice_that_raced_its_dossier_reception_is_released_by_the_timer(world):
+    w = world
+    w.event("dossier.result_ready", events_pb2.ResultReady(code=CODE, ready_at=timestamp(T0)))
+    # dossier.received handled meanwhile on another worker, which found no notice waiting yet
+    w.uows.store.collection(SCHEMAS.recipients).insert({"_id": CODE, "area": "bim-son", "full_name": "Lê Thị B",
+                                                       "email": "b@example.vn", "procedure_code": "1.004616"})
+    w.clock.advance(seconds=3)
+    w.notifier.deliver_due()
+    w.work()
+    assert [m.subject for m in w.channels[EMAIL].accepted] == [f"Hồ sơ {CODE} đã có kết quả"]
+    assert w.uows.store.collection(WaitingNoticeRecord).count({"code": CODE}) == 0
+
+
 def test_a_worker_killed_while_sending_leaves_it_to_the_timer_after_the_lease(world):
     w = world
     w.event("dossier.received", received())

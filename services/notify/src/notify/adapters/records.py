@@ -30,7 +30,7 @@ class RecipientRecord(Document):
 class WaitingNoticeRecord(Document):
     """A notifiable event of a dossier whose dossier.received notify has not seen yet."""
 
-    meta = {"collection": "waiting_notices", "indexes": [("code", "received_at")]}
+    meta = {"collection": "waiting_notices", "indexes": [("code", "received_at"), "received_at"]}
 
     id = StringField(primary_key=True)  # the event's id
     version = IntField()

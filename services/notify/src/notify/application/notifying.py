@@ -301,8 +301,25 @@ class Notifier:
                                    limit=self._settings.batch)
         return [d["_id"] for d in [*pending, *stale]]
 
+    def release_waiting(self) -> int:
+        """Notices still waiting although their dossier's applicant is known: a notice stored while
+        a concurrent ``remember`` had already looked for the waiting ones. Notified now."""
+        waiting = self._uows.store.collection(self._schemas.waiting)
+        recipients = self._uows.store.collection(self._schemas.recipients)
+        old = self._clock() - timedelta(seconds=2)
+        released = 0
+        for notice in waiting.find({"received_at": {"$lte": old}}, sort=[("received_at", 1)],
+                                   limit=self._settings.batch):
+            if recipients.get(notice["code"]) is not None:
+                self.notify(_notice_command(notice))
+                waiting.delete(notice["_id"])
+                released += 1
+        return released
+
     def deliver_due(self) -> int:
-        """Deliver every due notification, several at once (a slow provider delays only its own)."""
+        """Release notices whose applicant became known, then deliver every due notification,
+        several at once (a slow provider delays only its own)."""
+        self.release_waiting()
         due = self.due()
         if not due:
             return 0
