@@ -166,3 +166,34 @@ def test_a_dead_webhook_endpoint_delays_no_one_and_gets_everything_once_after_it
             assert sorted(Counter(receiver.ids()).values()) == [1] * 20 and receiver.rejected == 0
             assert {r["event"]["subject"] for r in receiver.received} == set(codes)
     print("\nwebhook outage: the live subscriber got 20 while the other was down; 20 each, once", file=sys.stderr)
+
+
+def test_kill_9_of_the_worker_while_it_posts_webhooks_loses_nothing(notify):
+    import grpc
+
+    from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
+
+    processes, mail, publish, events = notify
+    with WebhookReceiver() as receiver, grpc.insecure_channel(processes.api) as channel:
+        created = notify_pb2_grpc.SubscriptionServiceStub(channel).CreateSubscription(
+            notify_pb2.CreateSubscriptionRequest(request_id="crash", url=receiver.url,
+                                                 event_types=["dossier.received"], areas=[AREA]), timeout=10)
+        receiver.secrets = [created.secret]
+        receiver.delay_s = 0.2  # a slow subscriber: the worker is mid-request most of the time
+        codes = set(publish(30, "4"))
+        mine = lambda: [r for r in list(receiver.received) if r["event"]["subject"] in codes]  # noqa: E731
+        assert _wait(lambda: len(mine()) >= 5, 60), processes.tail("notify-worker")
+        processes.kill("notify-worker")
+        at_kill = len(mine())
+        assert at_kill < 30, "everything was delivered before the kill: nothing was tested"
+        time.sleep(1)
+        processes.restart("notify-worker")
+        processes.wait_ready(timeout=60, names=["notify-worker"])
+        receiver.delay_s = 0
+        assert _wait(lambda: {r["event"]["subject"] for r in mine()} == codes, 90), processes.tail("notify-worker")
+        time.sleep(4)  # past the sending lease: a retaken delivery would arrive now
+        ids = Counter(r["id"] for r in mine())
+        twice = sum(n - 1 for n in ids.values())
+        assert len(ids) == 30 and twice <= 1 and receiver.rejected == 0, ids  # one lane: one POST in flight
+    print(f"\nkill -9 (webhooks): {at_kill} before the kill, 30 after, {twice} again (same webhook-id)",
+          file=sys.stderr)

@@ -271,6 +271,7 @@ class WebhookReceiver:
         self.secrets = [secret] if secret else []
         self.port = port or free_port()
         self.status = 200
+        self.delay_s = 0.0
         self.received: list[dict] = []  # {"id": webhook-id, "event": the JSON document, "headers": {...}}
         self.rejected = 0
         self.requests = 0
@@ -293,6 +294,8 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)  # a slow subscriber: the sender waits for the answer
                 with receiver._lock:
                     receiver.requests += 1
                     status = receiver.status
