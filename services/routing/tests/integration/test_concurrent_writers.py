@@ -43,9 +43,9 @@ from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
-from routing.adapters.instances import StoredInstance
+from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
-from routing.application.repository import Instances
+from routing.application.repository import Instances, StoredInstance
 from routing.application.sweeps import SlaSweep
 from routing.domain.actions import Official
 from routing.domain.process import ProcessDefinition
@@ -273,7 +273,7 @@ def race(store: Store, amqp_uri: str, object_store) -> Iterator[Race]:
         publisher = Publisher(uri)
         outbox = Outbox(publisher, grace=GRACE)  # writers publish within 0.5 s, the relay after 1 s
         clock = Clock(MONDAY_9)
-        instances = Instances(UnitsOfWork(store, outbox), CALENDAR, clock, soon_hours=0)
+        instances = Instances(UnitsOfWork(store, outbox), CALENDAR, clock, soon_hours=0, records=INSTANCES)
         collection = instances.collection
         committed = CommittedMessages(collection)
         instances.collection = committed

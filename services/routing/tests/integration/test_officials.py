@@ -29,7 +29,7 @@ from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
-from routing.adapters.instances import InstanceRecord
+from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.statistics import StatisticsQuery
@@ -146,7 +146,7 @@ class Env:
 @pytest.fixture
 def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Iterator[Env]:
     clock = Clock(FRIDAY_16)
-    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock)
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock, records=INSTANCES)
     officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store))
     servicer = RoutingServicer(officials, StatisticsQuery(store.collection(InstanceRecord), clock))
     server, port, _ = build_server(

@@ -29,6 +29,7 @@ from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
+from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.sweeps import SlaSweep, SweepReport
@@ -100,7 +101,7 @@ class Env:
 def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     publisher = Publisher(vhost_uri)
     clock = Clock(MONDAY_9)
-    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0)
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0, records=INSTANCES)
     probe = Probe(vhost_uri)
     try:
         yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),

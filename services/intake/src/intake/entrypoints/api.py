@@ -11,6 +11,7 @@ from datetime import datetime
 import grpc
 
 from intake.adapters.catalog_file import load_catalog
+from intake.adapters.records import RECORDS
 from intake.application.dossiers import (
     AcceptDossier,
     Dossiers,
@@ -157,7 +158,7 @@ def _traceparent(context: grpc.ServicerContext) -> str | None:
 
 def build_dossiers(settings: IntakeSettings, infra: Infrastructure, catalog: Catalog | None = None) -> Dossiers:
     return Dossiers(infra.units_of_work(), infra.objects, catalog or load_catalog(settings.catalog_file),
-                    limits_of(settings), clock=settings.clock(), served_areas=settings.served_areas())
+                    limits_of(settings), RECORDS, clock=settings.clock(), served_areas=settings.served_areas())
 
 
 def limits_of(settings: IntakeSettings) -> Limits:

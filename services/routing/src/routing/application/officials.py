@@ -30,8 +30,7 @@ from typing import Any
 from motcua.errors import Conflict, FailedPrecondition, InvalidArgument, quote
 from motcua.messagebus import MessageBus
 from motcua.unit_of_work import UnitOfWork
-from routing.adapters.instances import StoredInstance
-from routing.application.repository import Instances
+from routing.application.repository import Instances, StoredInstance
 from routing.domain import fields
 from routing.domain.actions import Action, Approve, Command, Official, Refuse, parse
 from routing.domain.instance import TimelineRow, WorkflowInstance

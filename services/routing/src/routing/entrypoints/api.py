@@ -21,9 +21,9 @@ from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
 from routing.adapters.drafts import DraftDocuments, StopNotices
-from routing.adapters.instances import InstanceRecord, StoredInstance
+from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.application.officials import ActOnDossier, Officials, TaskFilter, Timeline
-from routing.application.repository import Instances
+from routing.application.repository import Instances, StoredInstance
 from routing.application.statistics import StatisticsQuery
 from routing.config import RoutingSettings
 from routing.domain.actions import Official
@@ -132,7 +132,7 @@ def timeline_message(t: Timeline) -> routing_pb2.GetTimelineResponse:
 
 def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
     instances = Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(),
-                          settings.sla_due_soon_hours)
+                          settings.sla_due_soon_hours, records=INSTANCES)
     return Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects))
 
 
