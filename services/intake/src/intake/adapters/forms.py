@@ -17,7 +17,6 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from io import BytesIO
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import qrcode
@@ -25,9 +24,8 @@ from fpdf import FPDF, FontFace
 
 from intake.application.ports import FormRenderer
 from intake.domain.forms import Component, ReceiptData, RefusalData
+from motcua.fonts import FONT, new_document
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian fonts-dejavu-core
-FONT = "DejaVu"
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 RECEIPT_TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
 REFUSAL_TITLE = "PHIẾU TỪ CHỐI TIẾP NHẬN, GIẢI QUYẾT HỒ SƠ"
@@ -104,14 +102,12 @@ class _Form(FPDF):
 
 
 def _new_pdf(created: datetime, title: str, *, footer: str) -> _Form:
-    pdf = _Form(format="A4")
+    pdf = new_document(_Form)
     pdf.footer_text = footer
     pdf.set_creation_date(created.astimezone(VIETNAM))  # one instant, one byte string
     pdf.set_creator("motcua intake")
     pdf.set_title(title)
     pdf.set_lang("vi")
-    for style, file in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf")):
-        pdf.add_font(FONT, style, str(FONT_DIR / file))
     pdf.set_margins(MARGIN, 14, MARGIN)
     pdf.set_auto_page_break(True, margin=18)
     pdf.add_page()

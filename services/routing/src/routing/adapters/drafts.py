@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 
+from motcua.fonts import new_document
 from motcua.objects import ObjectStore
 from motcua.worktime import VN_TZ
 from routing.domain.instance import WorkflowInstance
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
 def render_draft(*, code: str, procedure_code: str, unit_id: str, title: str, dated: datetime) -> bytes:
@@ -60,11 +58,9 @@ def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at
 
 
 def _letterhead(title: str, dated: datetime) -> FPDF:
-    pdf = FPDF(format="A4")
+    pdf = new_document(FPDF)
     pdf.set_creation_date(dated)
     pdf.set_creator("motcua routing")
-    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 13)
     pdf.cell(0, 8, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", align="C", new_x="LMARGIN", new_y="NEXT")
