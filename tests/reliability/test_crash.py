@@ -15,6 +15,7 @@ from motcua_dev.harness import JOURNEY, Platform, journeys_complete, sample_requ
 pytestmark = pytest.mark.reliability
 
 DISTRICTS = ("bim-son", "ba-thuoc")
+IN_FLIGHT = 24  # dossiers submitted at once; routing is killed after the tenth is assigned
 KILL_BEFORE_PUBLISH = Path(__file__).with_name("kill_before_publish.py")  # the api, with the fault injected
 
 
@@ -33,18 +34,19 @@ def assert_exactly_once(platform: Platform, codes: set[str]) -> None:
     assert signed == platform.count("routing", InstanceRecord)
 
 
-def test_routing_worker_killed_with_fifty_dossiers_in_flight(platform: Platform):
+def test_routing_worker_killed_with_dossiers_in_flight(platform: Platform):
     started = platform.events.count("vn.motcua.dossier.assigned.v1")
     answers = submit_all(platform.intake_address, [sample_request(DISTRICTS[n % 2], n, documents=1)
-                                                   for n in range(50)])
+                                                   for n in range(IN_FLIGHT)])
     codes = {a.code for a in answers}
-    assert len(codes) == 50
+    assert len(codes) == IN_FLIGHT
 
     # Kill routing once it is busy with this batch, but long before it is through.
     assert platform.events.wait_until(
         lambda _: platform.events.count("vn.motcua.dossier.assigned.v1") >= started + 10, timeout=60)
     platform.stack.kill("routing-worker")
-    in_flight = 50 - sum(1 for c in codes if "vn.motcua.dossier.returned.v1" in platform.events.distinct_types(c))
+    returned = sum(1 for c in codes if "vn.motcua.dossier.returned.v1" in platform.events.distinct_types(c))
+    in_flight = IN_FLIGHT - returned
     assert in_flight > 0, "the batch finished before routing was killed: nothing was tested"
     time.sleep(1)
     platform.stack.restart("routing-worker")
