@@ -5,6 +5,7 @@ RabbitMQ vhost by an independent pika consumer."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -234,6 +235,34 @@ def test_transfer_to_another_level(env: Env):
     env.act(code, PROVINCE, "claim")
     error = rpc_error(env.act, code, COMMUNE, "transfer", target_unit="khong-co")
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_control_slip_lists_every_hand_over_and_renders_form_05(env: Env, tmp_path):
+    code = env.open(1)
+    env.act(code, DESK, "claim")
+    env.act(code, DESK, "complete")
+    env.act(code, COMMUNE, "forward", target_unit="xa-dong-thinh", reason="đúng địa bàn")
+    env.act(code, OTHER_COMMUNE, "complete")
+
+    slip = env.stub.GetControlSlip(routing_pb2.GetControlSlipRequest(code=code))
+    assert [(r.step_index, r.from_unit, r.to_unit, r.from_official) for r in slip.rows] == [
+        (0, "dong-son", "xa-dong-tien", ""), (1, "xa-dong-tien", "xa-dong-tien", "mc-dong-tien"),
+        (1, "xa-dong-tien", "xa-dong-thinh", ""), (2, "xa-dong-thinh", "huyen-dong-son", "cc-dong-thinh")]
+    assert [r.verdict for r in slip.rows] == ["early", "early", "early", ""]
+    assert all(r.HasField("done_at") for r in slip.rows[:3]) and not slip.rows[3].HasField("done_at")
+    assert slip.code == code
+    # The same state gives the same form, byte for byte; its text is the circular's.
+    assert env.stub.GetControlSlip(routing_pb2.GetControlSlipRequest(code=code)).pdf == slip.pdf
+    (tmp_path / "05.pdf").write_bytes(slip.pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "05.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for expected in ("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", f"Mã hồ sơ: {code}", "Giao: xa-dong-tien",
+                     "Nhận: xa-dong-thinh", "Trước hạn", "Đang giải quyết", "16 giờ 00 ngày 02/10/2026"):
+        assert expected in text, (expected, text)
+    assert rpc_error(env.stub.GetControlSlip, routing_pb2.GetControlSlipRequest(code="khong-co")).code() \
+        is grpc.StatusCode.NOT_FOUND
+    assert rpc_error(env.stub.GetControlSlip, routing_pb2.GetControlSlipRequest()).code() \
+        is grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_supplement_request_and_refusal(env: Env):

@@ -1,10 +1,11 @@
 """The PDFs routing renders, with an embedded Unicode font so Vietnamese diacritics survive: the
-draft result document (the decision the officials approved, sent to signing) and form 04, the
-apology with a new appointment (Circular 01/2018/TT-VPCP)."""
+draft result document (the decision the officials approved, sent to signing), form 04, the
+apology with a new appointment, and form 05, the processing control slip (Circular
+01/2018/TT-VPCP)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,9 @@ from fpdf import FPDF
 
 from motcua.fonts import new_document
 from motcua.objects import ObjectStore
-from motcua.worktime import VN_TZ
+from motcua.vntext import day as _day
+from motcua.vntext import when as _when
+from routing.domain.control_slip import ControlSlip
 from routing.domain.instance import WorkflowInstance
 
 
@@ -57,6 +60,45 @@ def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at
     return bytes(pdf.output())
 
 
+CONTROL_SLIP_TITLE = "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"
+# Form 05's table: (heading, width in mm); A4 portrait leaves 190 mm between fpdf2's margins.
+SLIP_COLUMNS = (("Tên cơ quan", 50), ("Thời gian giao, nhận hồ sơ", 52), ("Hạn xử lý", 30),
+                ("Kết quả giải quyết hồ sơ (trước hạn/đúng hạn/quá hạn)", 38), ("Ghi chú", 20))
+
+
+def render_control_slip(slip: ControlSlip, *, unit_names: Mapping[str, str] | None = None,
+                        dated: datetime) -> bytes:
+    """Form 05 (Mẫu số 05, Thông tư 01/2018/TT-VPCP): one pair of rows per hand-over — "Giao" by
+    the holder before, "Nhận" by the holder after — with the time, the holder's deadline and the
+    verdict of the holder who received it. ``unit_names`` shows units by name where known (the
+    slug otherwise). The same slip and date give the same bytes."""
+    def name(unit: str) -> str:
+        return (unit_names or {}).get(unit) or unit
+
+    pdf = _letterhead(CONTROL_SLIP_TITLE, dated)
+    for line in (f"Mã hồ sơ: {slip.code}",
+                 f"(Kèm theo Giấy tiếp nhận hồ sơ và hẹn trả kết quả mã số: {slip.code})",
+                 f"Thủ tục: {slip.procedure_code}. Tiếp nhận: {_when(slip.received_at)} "
+                 f"tại {name(slip.receiving_unit)}.",
+                 f"Hẹn trả kết quả: {_when(slip.due_at)}."):
+        pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("DejaVu", "", 9)
+    with pdf.table(col_widths=tuple(w for _, w in SLIP_COLUMNS), text_align="LEFT", line_height=5) as table:
+        heading = table.row()
+        for title, _ in SLIP_COLUMNS:
+            heading.cell(title)
+        for n, r in enumerate(slip.rows, 1):
+            row = table.row()
+            row.cell(f"{n}. Giao: {name(r.from_unit)}" + (f" ({r.from_actor})" if r.from_actor else "")
+                     + f"\nNhận: {name(r.to_unit)}" + (f" — {r.step_name}" if r.step_name else ""))
+            row.cell(f"{_when(r.handed_at)}")
+            row.cell(_when(r.deadline))
+            row.cell(r.verdict_text + (f" ({_when(r.done_at)})" if r.done_at else ""))
+            row.cell("")
+    return bytes(pdf.output())
+
+
 def _letterhead(title: str, dated: datetime) -> FPDF:
     pdf = new_document(FPDF)
     pdf.set_creation_date(dated)
@@ -72,18 +114,6 @@ def _letterhead(title: str, dated: datetime) -> FPDF:
     pdf.ln(6)
     pdf.set_font("DejaVu", "", 11)
     return pdf
-
-
-def _local(t: datetime) -> datetime:
-    return t.astimezone(VN_TZ)
-
-
-def _day(t: datetime) -> str:
-    return f"{_local(t):%d/%m/%Y}"
-
-
-def _when(t: datetime) -> str:
-    return f"{_local(t):%H} giờ {_local(t):%M} ngày {_day(t)}"
 
 
 DRAFT_TITLE = "QUYẾT ĐỊNH giải quyết thủ tục hành chính"

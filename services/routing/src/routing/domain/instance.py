@@ -201,6 +201,21 @@ class Fact:
 
 
 @dataclass
+class HandOver(_Record):
+    """The dossier handed from one holder to the next — a step made active, a forward, a transfer,
+    a step sent back — which the processing control slip (form 05) lists row by row."""
+
+    at: dt.datetime
+    step_index: int
+    step_name: str
+    to_unit: str
+    from_unit: str = ""  # the holder before: the previous hand-over's unit, or the receiving unit
+    from_actor: str = ""  # the official who held it there, when one had claimed or done it
+
+    _instants = frozenset({"at"})
+
+
+@dataclass
 class SupplementRequest(_Record):
     reason: str
     deadline: dt.datetime
@@ -289,6 +304,7 @@ class WorkflowInstance:
     closed_at: dt.datetime | None = None  # reached a terminal status (7, 8, 10)
     returned: dict[str, str] | None = None  # {channel, receiver} of the delivered result
     alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
+    handovers: list[HandOver] = field(default_factory=list)  # form 05's rows, oldest first
     facts: list[Fact] = field(default_factory=list, compare=False)
 
     # -- creation -------------------------------------------------------------------------------
@@ -695,10 +711,18 @@ class WorkflowInstance:
     # -- helpers --------------------------------------------------------------------------------
 
     def _activate(self, step: WorkflowStep, now: dt.datetime, **data: Any) -> None:
+        self._hand_over(step, now)
         step.state, step.actor, step.started_at = StepState.ACTIVE, "", now
         self._fact(FactKind.ASSIGNED, now, step, **data)
         if step is self.steps[-1] and self.status is Status.PROCESSING:
             self._result_ready(now)  # 4 → 9: only the return step is left
+
+    def _hand_over(self, to: WorkflowStep, now: dt.datetime) -> None:
+        previous = self.handovers[-1] if self.handovers else None
+        self.handovers.append(HandOver(
+            at=now, step_index=to.index, step_name=to.title, to_unit=to.unit,
+            from_unit=previous.to_unit if previous else self.receiving_unit,
+            from_actor=self.steps[previous.step_index].actor if previous else ""))
 
     def _advance(self, done: WorkflowStep, now: dt.datetime) -> None:
         if done.index + 1 < len(self.steps):
@@ -800,6 +824,7 @@ class WorkflowInstance:
             "finished_at": fields.iso(self.finished_at), "closed_at": fields.iso(self.closed_at),
             "returned": self.returned, "channel": self.channel, "area": self.area,
             "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts), "notice": self.notice,
+            "handovers": [h.to_dict() for h in self.handovers],
         }
 
     @classmethod
@@ -822,7 +847,8 @@ class WorkflowInstance:
             closed_at=fields.optional_instant(data.get("closed_at"), "closed_at"),
             returned=data.get("returned"), channel=data.get("channel", "desk"),
             area=data.get("area") or data["district"], documents=list(data.get("documents", [])),
-            alerts=list(data.get("alerts", [])), notice=data.get("notice"), calendar=calendar)
+            alerts=list(data.get("alerts", [])), notice=data.get("notice"),
+            handovers=[HandOver.from_dict(h) for h in data.get("handovers", [])], calendar=calendar)
 
 
 def _joined(*parts: str) -> str:

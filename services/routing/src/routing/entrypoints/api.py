@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -20,13 +21,14 @@ from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
-from routing.adapters.drafts import DraftDocuments, StopNotices
+from routing.adapters.drafts import DraftDocuments, StopNotices, render_control_slip
 from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.application.officials import ActOnDossier, Officials, TaskFilter, Timeline
 from routing.application.repository import Instances, StoredInstance
 from routing.application.statistics import StatisticsQuery
 from routing.config import RoutingSettings
 from routing.domain.actions import Official
+from routing.domain.control_slip import SlipRow, control_slip
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name
@@ -40,10 +42,12 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     """Translates calls: an official's action becomes a command handed to the bus; reads ask the
     use cases directly."""
 
-    def __init__(self, officials: Officials, statistics: StatisticsQuery):
+    def __init__(self, officials: Officials, statistics: StatisticsQuery,
+                 render_slip: Callable[..., bytes] = render_control_slip):
         self._officials = officials
         self._bus = officials.bus()
         self._statistics = statistics
+        self._render_slip = render_slip
 
     def ListTasks(self, request: routing_pb2.ListTasksRequest, context: grpc.ServicerContext):
         if request.filter not in FILTERS:
@@ -57,6 +61,14 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def GetTimeline(self, request: routing_pb2.GetTimelineRequest, context: grpc.ServicerContext):
         stored = self._officials.timeline(dossier_id=request.dossier_id, code=request.code)
         return timeline_message(Timeline.of(stored.instance, stored.version))
+
+    def GetControlSlip(self, request: routing_pb2.GetControlSlipRequest, context: grpc.ServicerContext):
+        instance = self._officials.timeline(dossier_id=request.dossier_id, code=request.code).instance
+        slip = control_slip(instance)
+        # Dated at the dossier's latest change: the same state gives the same bytes.
+        pdf = self._render_slip(slip, dated=instance.timeline[-1].at)
+        return routing_pb2.GetControlSlipResponse(code=slip.code, rows=[handover_message(r) for r in slip.rows],
+                                                  pdf=pdf)
 
     def Act(self, request: routing_pb2.ActRequest, context: grpc.ServicerContext):
         timeline = self._bus.handle(ActOnDossier(
@@ -128,6 +140,13 @@ def timeline_message(t: Timeline) -> routing_pb2.GetTimelineResponse:
             actor=r.actor, unit=r.unit, at=timestamp(r.at), action=r.action, note=r.note,
             step_deadline=_optional(r.step_deadline), status=int(r.status)) for r in t.rows],
         version=t.version)
+
+
+def handover_message(r: SlipRow) -> routing_pb2.HandOver:
+    return routing_pb2.HandOver(
+        step_index=r.step_index, step_name=r.step_name, from_unit=r.from_unit, from_official=r.from_actor,
+        to_unit=r.to_unit, handed_at=timestamp(r.handed_at), deadline=timestamp(r.deadline),
+        done_at=_optional(r.done_at), verdict=r.verdict)
 
 
 def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
