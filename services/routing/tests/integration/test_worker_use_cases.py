@@ -28,7 +28,7 @@ from motcua.store import SqliteStore, Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
+from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices, SupplementForms
 from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances
@@ -104,7 +104,8 @@ def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0, records=INSTANCES)
     probe = Probe(vhost_uri)
     try:
-        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),
+        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
+                          SupplementForms(object_store)),
                   dispatcher(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
                                                    stop_notice=StopNotices(object_store)), clock, probe)
     finally:

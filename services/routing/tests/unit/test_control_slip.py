@@ -1,5 +1,6 @@
-"""Form 05's rows from an instance's hand-overs: who handed the dossier to whom, when, by which
-deadline, and whether each holder was early, on time or late (by date, as Decision 766 judges)."""
+"""Forms 05 and 06 from an instance: the control slip's rows from its hand-overs (who handed the
+dossier to whom, when, by which deadline, and whether each holder was early, on time or late — by
+date, as Decision 766 judges), and a register row (when it left the desk, came back, was returned)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.domain.actions import SIGNING, Approve, Claim, Complete, Forward, ReturnResult, Signed
 from routing.domain.control_slip import control_slip
 from routing.domain.instance import WorkflowInstance
+from routing.domain.register import register_row
 
 
 def at(*args: int) -> dt.datetime:
@@ -56,3 +58,29 @@ def test_a_finished_dossier_has_every_row_closed_and_survives_its_document(open_
     assert all(r.done_at == t for r in slip.rows)
     assert [r.verdict for r in slip.rows] == ["on_time", "early", "early", "early", "early", "early"]
     assert slip.rows[-1].from_unit == "huyen-dong-son" and slip.rows[-1].to_unit == "xa-dong-tien"
+
+
+def test_a_register_row_says_when_the_dossier_left_the_desk_came_back_and_was_returned(social, calendar, people):
+    due = social.due_from(at(2026, 10, 2, 16, 0), calendar)
+    instance = WorkflowInstance.open(
+        definition=social, dossier_id="d1", code="000.01.06.H56-261002-0001", receiving_unit="xa-dong-tien",
+        area="dong-son", procedure_code="1.001776", received_at=at(2026, 10, 2, 16, 0), due_at=due,
+        now=at(2026, 10, 2, 16, 0), calendar=calendar, procedure_name="Trợ cấp xã hội",
+        applicant={"full_name": "Lê Thị Hoa", "address": "Đông Tiến", "phone": "0912345678"})
+    assert register_row(instance).sent_at is None  # still at the commune's desk
+    instance.apply(Complete(), by=people.desk, now=at(2026, 10, 5, 8, 0))
+    instance.apply(Complete(), by=people.commune_reviewer, now=at(2026, 10, 6, 8, 0))
+    for official in (people.district_reviewer, people.leader):
+        instance.apply(Complete(), by=official, now=at(2026, 10, 7, 8, 0))
+    instance.apply(Approve(draft={"key": "d"}), by=people.chairman, now=at(2026, 10, 8, 8, 0))
+    instance.apply(Signed(signing_request_id="d1:sign:1", signers=("Lê Văn Ba", "UBND huyện Đông Sơn"),
+                          result={"key": "s"}), by=SIGNING, now=at(2026, 10, 9, 8, 0))
+    instance.apply(ReturnResult(channel="desk", receiver="Lê Thị Hoa"), by=people.desk, now=at(2026, 10, 12, 9, 0))
+
+    row = register_row(WorkflowInstance.from_dict(instance.to_dict(), calendar))
+    assert (row.applicant_name, row.applicant_contact, row.procedure_name) == (
+        "Lê Thị Hoa", "Đông Tiến, 0912345678", "Trợ cấp xã hội")
+    assert row.deciding_unit == "huyen-dong-son"  # the signing step's unit
+    assert (row.sent_at, row.result_at, row.returned_at) == (
+        at(2026, 10, 6, 8, 0), at(2026, 10, 9, 8, 0), at(2026, 10, 12, 9, 0))
+    assert row.status == 10 and row.due_at == due

@@ -74,7 +74,8 @@ def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent
         due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
-def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | None) -> WorkMessage:
+def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | None,
+                  procedure_name: str = "") -> WorkMessage:
     """Asks routing to open the dossier's workflow, with the process definition resolved for this
     dossier (``intake.domain.process``), to the queue of the dossier's area."""
     return build_work(service="routing", area=dossier.area, type="routing.route_dossier",
@@ -83,7 +84,8 @@ def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | 
                           procedure_version=dossier.procedure_version or 0, receiving_unit=dossier.receiving_unit,
                           area=dossier.area, unit_id=dossier.unit_id, received_at=timestamp(dossier.received_at),
                           due_at=timestamp(dossier.due_at) if dossier.due_at else None, channel=dossier.channel,
-                          process=process_message(process), documents=document_refs(dossier)))
+                          process=process_message(process), documents=document_refs(dossier),
+                          applicant=applicant_message(dossier.applicant), procedure_name=procedure_name))
 
 
 def process_message(process: dict[str, Any]) -> work_pb2.ProcessDefinition:

@@ -15,6 +15,7 @@ from motcua.fonts import new_document
 from motcua.objects import ObjectStore
 from motcua.vntext import day as _day
 from motcua.vntext import when as _when
+from routing.domain.actions import RequestSupplement
 from routing.domain.control_slip import ControlSlip
 from routing.domain.instance import WorkflowInstance
 
@@ -57,6 +58,30 @@ def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at
                  f"Ngày thông báo: {_when(issued_at)}."):
         pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
+    return bytes(pdf.output())
+
+
+SUPPLEMENT_TITLE = "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ"
+
+
+def render_supplement_request(*, code: str, procedure_code: str, procedure_name: str, unit: str,
+                              received_at: datetime, reason: str, components: tuple[str, ...], deadline: datetime,
+                              official: str, issued_at: datetime) -> bytes:
+    """Form 02 (Mẫu số 02, Thông tư 01/2018/TT-VPCP): what the applicant must add or correct, why,
+    and by when. The same inputs give the same bytes."""
+    pdf = _letterhead(SUPPLEMENT_TITLE, issued_at)
+    procedure = f"{procedure_name} ({procedure_code})" if procedure_name else procedure_code
+    lines = [f"Mã hồ sơ: {code}",
+             f"Ngày {_day(received_at)}, {unit} tiếp nhận hồ sơ thủ tục {procedure}.",
+             f"Sau khi xem xét, đề nghị Ông/Bà bổ sung, hoàn thiện hồ sơ. Lý do: {reason}",
+             "Nội dung yêu cầu bổ sung, hoàn thiện:"]
+    lines += [f"{n}. {component}" for n, component in enumerate(components, 1)] or ["(theo lý do nêu trên)"]
+    lines += [f"Thời hạn bổ sung: trước {_when(deadline)}.",
+              "Thời gian chờ bổ sung không tính vào thời hạn giải quyết hồ sơ theo quy trình của thủ tục.",
+              f"Người yêu cầu: {official}. Ngày lập phiếu: {_when(issued_at)}."]
+    for line in lines:
+        pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
     return bytes(pdf.output())
 
 
@@ -153,6 +178,27 @@ class ApologyForms:
             reason=reason, issued_at=now))
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-xin-loi-04.pdf"}
+
+
+class SupplementForms:
+    """Renders form 02 for a supplement an official requests and stores it beside the dossier's
+    other objects (content-addressed: a retried request stores nothing new); returns its reference."""
+
+    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+        self._objects = objects
+        self._offload = offload
+
+    def __call__(self, instance: WorkflowInstance, request: RequestSupplement, official: str,
+                 now: datetime) -> dict[str, Any]:
+        step = instance.current
+        assert request.deadline is not None  # the command checks it
+        pdf = self._offload(lambda: render_supplement_request(
+            code=instance.code, procedure_code=instance.procedure_code, procedure_name=instance.procedure_name,
+            unit=step.unit if step else instance.receiving_unit, received_at=instance.received_at,
+            reason=request.reason, components=request.components, deadline=request.deadline, official=official,
+            issued_at=now))
+        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
+        return {**ref.to_dict(), "name": "phieu-yeu-cau-bo-sung-02.pdf"}
 
 
 class StopNotices:

@@ -45,6 +45,7 @@ class InstanceRecord(AggregateSchema):
             ("area", "next_check_at"),
             ("receiving_unit", "status", "due_at"),
             ("procedure_code", "receiving_unit"),
+            ("receiving_unit", "received_at"),  # the unit's register (form 06), in order of reception
             ("receiving_unit", "channel", "received_at"),
             ("area", "channel", "received_at"),
             ("receiving_unit", "finish_class", "ended_at"),

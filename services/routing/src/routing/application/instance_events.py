@@ -98,7 +98,8 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
     if kind is FactKind.SUPPLEMENT_REQUESTED:
         return "dossier.supplement_requested", events_pb2.SupplementRequested(
             **common, reason=d.get("reason", ""), requested_by=fact.actor, requested_at=at,
-            supplement_deadline=_at(d.get("deadline")), due_at=timestamp(w.due_at), status=int(w.status))
+            supplement_deadline=_at(d.get("deadline")), due_at=timestamp(w.due_at), status=int(w.status),
+            components=d.get("components") or [], form=document_ref(d["form"]) if d.get("form") else None)
     if kind is FactKind.PAYMENT_REQUESTED:
         return "dossier.payment_requested", events_pb2.PaymentRequested(
             **common, amount=int(d.get("amount", 0)), note=d.get("note", ""), requested_by=fact.actor,

@@ -112,7 +112,8 @@ class Instances:
             procedure_code=body.get("procedure_code"),
             received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self.calendar,
             request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk",
-            documents=body.get("documents") or [])
+            documents=body.get("documents") or [], applicant=body.get("applicant") or {},
+            procedure_name=body.get("procedure_name") or "")
         if self.collection.find({"code": instance.code}, limit=1):
             raise AlreadyExists(f"dossier code {quote(instance.code)} already belongs to another dossier")
         uow.add(self.collection, {**self._records.to_document(instance, now, self.soon_hours), "revision": 1},

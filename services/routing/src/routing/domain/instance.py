@@ -226,6 +226,8 @@ class SupplementRequest(_Record):
     due_before: dt.datetime | None = None  # the due date when the supplement came in ...
     due_after: dt.datetime | None = None  # ... and after the policy moved it
     expired: bool = False  # the deadline passed (and the keep_waiting policy kept it open)
+    components: list[str] = field(default_factory=list)  # what the applicant is asked for
+    form: dict[str, Any] | None = None  # form 02 as stored
 
     _instants = frozenset({"deadline", "requested_at", "received_at", "due_before", "due_after"})
 
@@ -305,6 +307,8 @@ class WorkflowInstance:
     returned: dict[str, str] | None = None  # {channel, receiver} of the delivered result
     alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
     handovers: list[HandOver] = field(default_factory=list)  # form 05's rows, oldest first
+    applicant: dict[str, str] = field(default_factory=dict)  # full_name, address, phone, email (form 06)
+    procedure_name: str = ""
     facts: list[Fact] = field(default_factory=list, compare=False)
 
     # -- creation -------------------------------------------------------------------------------
@@ -313,7 +317,8 @@ class WorkflowInstance:
     def open(cls, *, definition: ProcessDefinition, dossier_id: str, code: str, receiving_unit: str,
              procedure_code: str, received_at: dt.datetime, due_at: dt.datetime, now: dt.datetime,
              calendar: Calendar, request_id: str = "", channel: str = "desk", area: str = "",
-             documents: list[dict[str, Any]] | tuple = ()) -> WorkflowInstance:
+             documents: list[dict[str, Any]] | tuple = (), applicant: Mapping[str, str] | None = None,
+             procedure_name: str = "") -> WorkflowInstance:
         """A new instance in status 4 with its first step active and every step's deadline."""
         data = {"dossier_id": dossier_id, "code": code, "receiving_unit": receiving_unit,
                 "procedure_code": procedure_code, "area": area}
@@ -332,9 +337,12 @@ class WorkflowInstance:
             raise InvalidArgument("channel", f"{channel!r} is not one of: {', '.join(CHANNELS)}")
         if not isinstance(documents, list | tuple) or not all(isinstance(d, Mapping) for d in documents):
             raise InvalidArgument("documents", "must be a list of document references")
+        if applicant is not None and not (isinstance(applicant, Mapping)
+                                          and all(isinstance(v, str) for v in applicant.values())):
+            raise InvalidArgument("applicant", "must map its fields to text")
         instance = cls(definition=definition, received_at=received_at, due_at=due_at, steps=steps,
-                       calendar=calendar, channel=channel,
-                       documents=[dict(d) for d in documents], **ids)
+                       calendar=calendar, channel=channel, documents=[dict(d) for d in documents],
+                       applicant=dict(applicant or {}), procedure_name=str(procedure_name or ""), **ids)
         instance._activate(steps[0], now)
         instance._record(OPENED, None, now, steps[0], note=f"due {due_at.isoformat()}", request_id=request_id)
         return instance
@@ -579,9 +587,11 @@ class WorkflowInstance:
         if c.deadline <= now:
             raise InvalidArgument("deadline", f"{c.deadline.isoformat()} is not after now ({now.isoformat()})")
         self.supplements.append(SupplementRequest(c.reason, c.deadline.astimezone(self.calendar.tz), now, by.id,
-                                                  step.index))
+                                                  step.index, components=list(c.components),
+                                                  form=dict(c.form) if c.form else None))
         self.status = Status.SUPPLEMENT_REQUESTED
-        self._fact(FactKind.SUPPLEMENT_REQUESTED, now, step, by.id, reason=c.reason, deadline=c.deadline)
+        self._fact(FactKind.SUPPLEMENT_REQUESTED, now, step, by.id, reason=c.reason, deadline=c.deadline,
+                   components=list(c.components), form=dict(c.form) if c.form else None)
         self._record(c.action, by, now, step, c.reason, request_id)
         return True
 
@@ -824,7 +834,8 @@ class WorkflowInstance:
             "finished_at": fields.iso(self.finished_at), "closed_at": fields.iso(self.closed_at),
             "returned": self.returned, "channel": self.channel, "area": self.area,
             "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts), "notice": self.notice,
-            "handovers": [h.to_dict() for h in self.handovers],
+            "handovers": [h.to_dict() for h in self.handovers], "applicant": dict(self.applicant),
+            "procedure_name": self.procedure_name,
         }
 
     @classmethod
@@ -848,7 +859,9 @@ class WorkflowInstance:
             returned=data.get("returned"), channel=data.get("channel", "desk"),
             area=data.get("area") or data["district"], documents=list(data.get("documents", [])),
             alerts=list(data.get("alerts", [])), notice=data.get("notice"),
-            handovers=[HandOver.from_dict(h) for h in data.get("handovers", [])], calendar=calendar)
+            handovers=[HandOver.from_dict(h) for h in data.get("handovers", [])],
+            applicant=dict(data.get("applicant") or {}), procedure_name=data.get("procedure_name", ""),
+            calendar=calendar)
 
 
 def _joined(*parts: str) -> str:
