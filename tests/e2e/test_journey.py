@@ -3,6 +3,7 @@ grpcio client, seen by an independent AMQP subscriber at every step, archived ex
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import tarfile
@@ -16,8 +17,6 @@ from motcua_dev.harness import ARCHIVED, JOURNEY, Platform, journeys_complete, s
 
 from motcua.events.v1 import events_pb2
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
-from motcua.objects import ObjectRef
-from motcua.protobufs import document_ref_dict
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +38,7 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
         assert {e.routing_key.split(".", 1)[0] for e in seen} == areas
 
     # Every side effect happened once: one record per dossier in each service's own store.
-    from archive.adapters.records import PackageRecord
+    from archive.adapters.records import LedgerRecord
     from intake.adapters.records import DossierRecord
     from notify.adapters.records import NotificationRecord
     from routing.adapters.instances import InstanceRecord
@@ -47,15 +46,17 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
 
     for service, schema, expected in (("intake", DossierRecord, 20), ("routing", InstanceRecord, 20),
                                       ("signing", SigningRecord, 20), ("notify", NotificationRecord, 60),
-                                      ("archive", PackageRecord, 20)):
+                                      ("archive", LedgerRecord, 20)):
         assert platform.count(service, schema) == expected, service
 
     # The packages are valid BagIt bags holding the submitted documents and the signed result,
     # and the result carries two valid signatures according to poppler's pdfsig.
-    objects = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
     for event in [e for e in platform.events.events if e.type == ARCHIVED][:3]:
         archived_event = events_pb2.DossierArchived.FromString(event.body)
-        package = objects.get(ObjectRef.from_dict(document_ref_dict(archived_event.package)))
+        assert [c.name for c in archived_event.copies] == ["primary", "copy"]
+        copy = archived_event.copies[0]
+        package = b"".join(s3_endpoint.store(copy.bucket).open_version(copy.key, copy.version_id))
+        assert hashlib.sha256(package).hexdigest() == archived_event.package_sha256
         with tempfile.TemporaryDirectory() as tmp:
             with tarfile.open(fileobj=io.BytesIO(package)) as tar:
                 tar.extractall(tmp, filter="data")

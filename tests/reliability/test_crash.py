@@ -19,14 +19,14 @@ KILL_BEFORE_PUBLISH = Path(__file__).with_name("kill_before_publish.py")  # the 
 
 
 def assert_exactly_once(platform: Platform, codes: set[str]) -> None:
-    from archive.adapters.records import PackageRecord
+    from archive.adapters.records import LedgerRecord
     from intake.adapters.records import DossierRecord
     from routing.adapters.instances import InstanceRecord
     from signing.adapters.records import SigningRecord
 
     for code in codes:
         assert platform.events.distinct_types(code) == JOURNEY, code
-        assert platform.count("archive", PackageRecord, {"code": code}) == 1, code
+        assert platform.count("archive", LedgerRecord, {"code": code}) == 1, code
         assert platform.count("routing", InstanceRecord, {"code": code}) == 1, code
         assert platform.count("intake", DossierRecord, {"code": code}) == 1, code
     signed = sum(platform.count("signing", SigningRecord, {"area": d}) for d in DISTRICTS)

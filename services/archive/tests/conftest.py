@@ -78,3 +78,8 @@ class MemoryVault:
 @pytest.fixture
 def memory_vaults():
     return [MemoryVault("primary"), MemoryVault("copy")]
+
+
+@pytest.fixture(scope="session")
+def memory_vault_class():
+    return MemoryVault

@@ -113,3 +113,12 @@ def validate_packed(packed: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="motcua-check-") as tmp:
         bagit.Bag(str(unpack(packed, Path(tmp)))).validate()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def validate_problem(packed: Path) -> str | None:
+    """Why the packed bag does not validate, None when it does."""
+    try:
+        validate_packed(packed)
+    except (bagit.BagError, tarfile.TarError, OSError, IndexError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None

@@ -156,8 +156,8 @@ class Archivist:
                 "retention": retention.label(), "retain_until": retain_until.isoformat(),
                 "lock_mode": self.policy.lock_mode, "manifest_sha256": built.manifest_sha256,
                 "document_count": len(files),
-                "documents": [{"path": f"data/{f.path}", "sha256": f.sha256, "size": f.size, "role": f.role,
-                               "media_type": f.media_type} for f in files],
+                "documents": [{"path": f"data/{f.path}", "key": f.key, "sha256": f.sha256, "size": f.size,
+                               "role": f.role, "media_type": f.media_type} for f in files],
             }
         self.uows.run(lambda uow: self._enter(uow, command, entry), what=f"ledger entry of {command.code}")
 
