@@ -17,6 +17,7 @@ from typing import Any
 from archive.application.fixity import Fixity
 from archive.application.ledger import Ledger
 from archive.application.ports import Offload, Vault, direct
+from motcua.access import require_area
 from motcua.errors import InvalidArgument, NotFound
 from motcua.messaging.topology import SLUG_RE
 from motcua.objects import ObjectRef
@@ -52,7 +53,9 @@ class Packages:
     offload: Offload = direct
 
     def get(self, code: str) -> dict[str, Any]:
-        return self.ledger.find(_code(code))
+        entry = self.ledger.find(_code(code))
+        require_area(entry["area"])  # the calling agency's access list
+        return entry
 
     def download_url(self, code: str, path: str = "", copy: str = "") -> DownloadUrl:
         entry = self.get(code)
@@ -92,6 +95,7 @@ class Packages:
              page_token: str) -> tuple[list[dict[str, Any]], str]:
         if not area or not SLUG_RE.match(area):
             raise InvalidArgument("area", "is required: an area slug such as 'bim-son'")
+        require_area(area)
         if page_size < 0 or page_size > MAX_PAGE:
             raise InvalidArgument("page_size", f"must be 0..{MAX_PAGE}")
         size = page_size or DEFAULT_PAGE
