@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -41,6 +42,9 @@ class ArchiveSettings(PlatformSettings):
                                           "its worker (another replica takes it after a crash).")
     tsa_url: str | None = Field(None, description="RFC 3161 time-stamping authority URL; the ledger head is "
                                 "timestamped there (unset: the ledger is not timestamped, and says so).")
+    trust_roots: Path | None = Field(None, description="PEM root certificates the TSA's certificate must chain "
+                                     "to when `verify-ledger` checks the timestamp tokens (unset: only the token's "
+                                     "imprint and signature are checked).")
     archive_stamp_interval_s: float = Field(3600, gt=0, description="Seconds between two timestamps of the "
                                             "ledger head (only when it changed).")
     archive_url_ttl_s: int = Field(300, ge=1, le=3600, description="Lifetime of a presigned download URL (s).")

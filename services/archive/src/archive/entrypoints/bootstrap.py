@@ -49,7 +49,7 @@ def timestamper(settings: ArchiveSettings):
         return None
     from archive.adapters.timestamps import HttpTimestamper
 
-    return HttpTimestamper(settings.tsa_url)
+    return HttpTimestamper(settings.tsa_url, trust_roots=settings.trust_roots)
 
 
 def ledger(settings: ArchiveSettings, uows: UnitsOfWork, offload: Offload = direct) -> Ledger:
