@@ -8,6 +8,7 @@ eventlet.monkey_patch()
 import sys  # noqa: E402
 
 from eventlet import tpool  # noqa: E402
+from eventlet.semaphore import Semaphore  # noqa: E402
 
 from archive.application.archiving import ArchiveDossier, RecordLifeEvent  # noqa: E402
 from archive.config import ArchiveSettings  # noqa: E402
@@ -18,6 +19,19 @@ from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 
 
+def serialized_offload() -> object:
+    """``tpool.execute`` one call at a time: the S3 clients' connection pools use (monkey-patched)
+    green locks, which a real thread must never wait on (greenlet.error "Cannot switch to a
+    different thread" when two tpool threads contend for one pool). The hub's greenlets queue on
+    a green semaphore instead; a package is built and stored in one turn, off the hub."""
+    turn = Semaphore(1)
+
+    def offload(function, *args):
+        with turn:
+            return tpool.execute(function, *args)
+    return offload
+
+
 def make_runtime(settings: ArchiveSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
@@ -26,9 +40,10 @@ def make_runtime(settings: ArchiveSettings) -> WorkerRuntime:
         vault.ensure()
     uows = infra.units_of_work()
     lives = bootstrap.lives(uows)
-    bus = MessageBus({ArchiveDossier: bootstrap.archivist(settings, uows, infra.objects, copies, tpool.execute),
+    offload = serialized_offload()
+    bus = MessageBus({ArchiveDossier: bootstrap.archivist(settings, uows, infra.objects, copies, offload),
                       RecordLifeEvent: lives.record})
-    timers = bootstrap.timers(settings, uows, copies, tpool.execute)
+    timers = bootstrap.timers(settings, uows, copies, offload)
     return WorkerRuntime(infra, "archive", INBOUND.dispatch(bus), list(bootstrap.SCHEMAS), timers=timers)
 
 
