@@ -24,7 +24,8 @@ import bagit
 from archive.domain.package import BagSpec, BuiltPackage, PackageFile
 
 CHUNK = 1024 * 1024
-_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
+_PDF_PAGE = re.compile(rb"/Type\s{0,16}/Page(?![a-zA-Z])")
+_OVERLAP = 64  # longer than any match
 
 
 @contextlib.contextmanager
@@ -96,8 +97,15 @@ def page_count(path: Path, media_type: str) -> int | None:
         return 1
     if media_type != "application/pdf":
         return None
-    with open(path, "rb") as pdf:
-        return len(_PDF_PAGE.findall(pdf.read())) or None
+    count, tail = 0, b""
+    with open(path, "rb") as pdf:  # chunk by chunk: a match near a chunk's end waits for the next
+        while chunk := pdf.read(CHUNK):
+            window = tail + chunk
+            keep = max(len(window) - _OVERLAP, 0)
+            count += sum(1 for m in _PDF_PAGE.finditer(window) if m.end() <= keep)
+            tail = window[keep:]
+    count += sum(1 for _ in _PDF_PAGE.finditer(tail))
+    return count or None
 
 
 def unpack(packed: Path, into: Path) -> Path:
