@@ -52,7 +52,11 @@ def supplemented(event: CloudEvent) -> RecordLifeEvent:
 
 def signed(event: CloudEvent) -> RecordLifeEvent:
     m = event.decode(events_pb2.DocumentSigned)
-    return _life(event, m, m.signed_at, tuple(m.signers), f"result signed (request {m.signing_request_id})")
+    # level, official_id and seal_unit come with the signing work's events.proto (read when present)
+    level = getattr(m, "level", "")
+    actors = (*m.signers, getattr(m, "official_id", ""), getattr(m, "seal_unit", ""))
+    return _life(event, m, m.signed_at, tuple(dict.fromkeys(a for a in actors if a)),
+                 f"result signed (request {m.signing_request_id}{f', PAdES {level}' if level else ''})")
 
 
 INBOUND = Inbound(events={"dossier.returned": archive_dossier, "dossier.received": received,
