@@ -4,14 +4,17 @@ motcua.grpcsupport (health, reflection, mutual TLS and the access list come from
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
+from minio.error import S3Error
 
 from archive.adapters.bags import validate_problem
 from archive.application.packages import Packages
@@ -19,12 +22,23 @@ from archive.config import ArchiveSettings
 from archive.entrypoints import bootstrap
 from motcua import logs
 from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
+from motcua.errors import FailedPrecondition
 from motcua.grpcsupport import build_server, server_security
 from motcua.protobufs import datetime_of, timestamp
 from motcua.runtime import Infrastructure
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = archive_pb2.DESCRIPTOR.services_by_name["ArchiveService"].full_name
+
+
+@contextlib.contextmanager
+def _storage_refusals() -> Iterator[None]:
+    """An S3 refusal that is not "missing" or "unavailable" (those map to DATA_LOSS and UNAVAILABLE):
+    a clear FAILED_PRECONDITION naming the S3 error code, never INTERNAL."""
+    try:
+        yield
+    except S3Error as exc:
+        raise FailedPrecondition(f"the archive's object storage refused the request ({exc.code})") from exc
 
 
 class ArchiveServicer(archive_pb2_grpc.ArchiveServiceServicer):
@@ -35,11 +49,13 @@ class ArchiveServicer(archive_pb2_grpc.ArchiveServiceServicer):
         return archive_pb2.GetPackageResponse(package=package_message(self._packages.get(request.code)))
 
     def GetDownloadUrl(self, request: archive_pb2.GetDownloadUrlRequest, context: grpc.ServicerContext):
-        url = self._packages.download_url(request.code, request.path, request.copy)
+        with _storage_refusals():
+            url = self._packages.download_url(request.code, request.path, request.copy)
         return archive_pb2.GetDownloadUrlResponse(url=url.url, expires_at=timestamp(url.expires_at), sha256=url.sha256)
 
     def VerifyPackage(self, request: archive_pb2.VerifyPackageRequest, context: grpc.ServicerContext):
-        verification = self._packages.verify(request.code)
+        with _storage_refusals():
+            verification = self._packages.verify(request.code)
         return archive_pb2.VerifyPackageResponse(fixity=fixity_message(verification.fixity),
                                                  bag_valid=verification.bag_problem is None,
                                                  bag_problem=verification.bag_problem or "")
