@@ -146,7 +146,8 @@ def premis_log(*, code: str, life: Sequence[Mapping[str, Any]], package_created_
     service's validation API is wired), the package creation and the digests calculated."""
     events: list[dict[str, Any]] = []
     agents: dict[str, dict[str, str]] = {}
-    for item in sorted(life, key=lambda e: (e["at"], e["id"])):
+    # time order; at the same instant, the order the archive learned them in (the return last)
+    for _, item in sorted(enumerate(life), key=lambda pair: (pair[1]["at"], pair[0])):
         agent_ids = []
         for role, agent in (("executing program", "motcua"), *(("implementer", a) for a in item.get("actors", ()))):
             if agent:
