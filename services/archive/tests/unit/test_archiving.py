@@ -236,3 +236,24 @@ def test_the_worker_turns_events_into_commands_and_parks_a_malformed_one(world):
     assert life["frozen"] and publisher.types() == ["vn.motcua.dossier.archived.v1"]
     with pytest.raises(PermanentFailure):
         dispatch(Delivery(b"\x08\xff", out.headers, out.content_type, "archive.bim-son"))
+
+
+def test_a_copy_gone_is_rewritten_from_the_other_and_both_gone_is_damage_reported(world):
+    uows, publisher, objects, archivist, command, vaults = world
+    archivist(command)
+    (entry,) = entries(uows)
+    key = entry["copies"][0]["key"]
+    vaults[0].versions[key] = []  # the primary's version removed (GOVERNANCE bypassed by an insider)
+    publisher.published.clear()
+    fixity = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=40))
+    (result,) = fixity.sweep()
+    assert result["state"] == "repaired" and [f["state"] for f in result["copies"]] == ["missing", "ok"]
+    assert vaults[0].digest(key, vaults[0].latest(key)) == entry["package_sha256"]
+    for vault in vaults:
+        vault.versions[key] = []
+    publisher.published.clear()
+    (result,) = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=80)).sweep()
+    assert result["state"] == "damaged"  # nothing to repair from: said, not hidden
+    failed = [events_pb2.ArchiveFixityFailed.FromString(m.body) for m in publisher.published]
+    assert [(f.copy, f.reason, f.repaired) for f in failed] == [("primary", "missing", False),
+                                                                ("copy", "missing", False)]
