@@ -97,6 +97,10 @@ def _archive_holds(platform: Platform, s3_endpoint, codes: list[str]) -> None:
         url = stub.GetDownloadUrl(archive_pb2.GetDownloadUrlRequest(code=codes[0]), timeout=10)
         with urllib.request.urlopen(url.url) as response:  # noqa: S310 - the test's own S3
             assert hashlib.sha256(response.read()).hexdigest() == package.package_sha256 == url.sha256
+        result = next(d for d in package.documents if d.role == "result")
+        one = stub.GetDownloadUrl(archive_pb2.GetDownloadUrlRequest(code=codes[0], path=result.path), timeout=10)
+        with urllib.request.urlopen(one.url) as response:  # noqa: S310 - the test's own S3
+            assert hashlib.sha256(response.read()).hexdigest() == result.sha256 == one.sha256
         verified = stub.VerifyPackage(archive_pb2.VerifyPackageRequest(code=codes[0]), timeout=60)
         assert (verified.fixity.state, verified.bag_valid) == ("ok", True), verified
         listed, token = [], ""
