@@ -90,6 +90,18 @@ def test_the_s3_server_refuses_to_delete_or_unlock_a_locked_version_and_keeps_it
     assert [v.is_delete_marker for v in store.versions(key)].count(True) == 1
 
 
+def test_a_bucket_without_object_lock_is_refused_as_an_archive(s3_endpoint):
+    from motcua.objects import ObjectStoreError
+
+    plain = s3_endpoint.store(f"plain-{uuid.uuid4().hex[:10]}")
+    plain.ensure_bucket()
+    try:
+        with pytest.raises(ObjectStoreError, match="no Object Lock"):
+            S3Vault("primary", plain).ensure()
+    finally:
+        plain.client.remove_bucket(plain.bucket)
+
+
 def test_a_package_is_two_verified_locked_copies_a_delete_is_refused_and_legal_hold_holds(vaults, archived):
     uows, publisher, entry = archived
     assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
