@@ -257,3 +257,24 @@ def test_a_copy_gone_is_rewritten_from_the_other_and_both_gone_is_damage_reporte
     failed = [events_pb2.ArchiveFixityFailed.FromString(m.body) for m in publisher.published]
     assert [(f.copy, f.reason, f.repaired) for f in failed] == [("primary", "missing", False),
                                                                 ("copy", "missing", False)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite_store", "mongo_store"])
+def test_the_ledger_on_both_store_backends(world, backend, request):
+    from motcua_dev.testing import RecordingPublisher
+
+    from motcua.messaging.outbox import Outbox
+    from motcua.unit_of_work import UnitsOfWork
+
+    _, _, objects, archivist, command, vaults = world
+    publisher = RecordingPublisher()
+    uows = UnitsOfWork(request.getfixturevalue(backend), Outbox(publisher))
+    archivist.uows = uows
+    for n in range(1, 4):
+        archivist(ArchiveDossier(**{**command.__dict__, "dossier_id": f"d{n}", "code": f"{command.code[:-1]}{n}"}))
+    archivist(ArchiveDossier(**{**command.__dict__, "dossier_id": "d2", "code": f"{command.code[:-1]}2"}))
+    report = Ledger(uows, LedgerRecord, LedgerStampRecord).verify()
+    assert report.ok and report.chain.entries == 3 and len(publisher.published) == 3
+    fixity = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=40))
+    assert [r["state"] for r in fixity.sweep()] == ["ok"] * 3
+    assert Ledger(uows, LedgerRecord, LedgerStampRecord).verify().ok
