@@ -66,3 +66,8 @@ class LedgerStampRecord(AggregateSchema):
     stamped_at = DateTimeField(required=True)
     tsa_url = StringField(required=True)
     token = StringField(required=True)  # base64 DER TimeStampResp token
+
+
+# The package record's name before the ledger: one ledger entry is one package (counting either
+# counts packages).
+PackageRecord = LedgerRecord
