@@ -151,13 +151,13 @@ def test_broker_stopped_and_started_while_dossiers_flow(tmp_path, s3_endpoint: S
 
 
 def assert_exactly_once(platform: Platform, expected: dict[str, dict[str, int]]) -> None:
-    from archive.adapters.records import PackageRecord
+    from archive.adapters.records import LedgerRecord
     from intake.adapters.records import DossierRecord
     from routing.adapters.instances import InstanceRecord
 
     for code, wanted in expected.items():
         assert platform.events.distinct_types(code) == wanted, code
-        assert platform.count("archive", PackageRecord, {"code": code}) == 1, code
+        assert platform.count("archive", LedgerRecord, {"code": code}) == 1, code
         assert platform.count("routing", InstanceRecord, {"code": code}) == 1, code
         assert platform.count("intake", DossierRecord, {"code": code}) == 1, code
     assert platform.count("intake", DossierRecord) == len(expected)

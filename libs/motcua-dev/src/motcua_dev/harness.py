@@ -348,6 +348,7 @@ class Platform:
     routing_address: str
     events: EventCollector
     officials: OfficialsAtWork | None = None
+    archive_address: str = ""
 
     def count(self, service: str, schema: type, filter: dict | None = None) -> int:
         """How many records a service's own store holds (read from its SQLite file)."""
@@ -415,7 +416,8 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 routing = f"127.0.0.1:{ports['routing']}"
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
-                yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk)
+                yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
+                               archive_address=f"127.0.0.1:{ports['archive']}" if "archive" in ports else "")
         finally:
             if desk is not None:
                 desk.stop()

@@ -146,6 +146,7 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert (data.dossier_id, data.code, data.receiving_unit, data.unit_id) == (dossier.id, dossier.code, "bim-son",
                                                                          "000.00.06.H56")
     assert data.status == 2 and data.procedure_code == BUILDING_PERMIT
+    assert (data.retention, bool(data.procedure_name)) == ("permanent", True)  # from the catalog, for the archive
     assert data.applicant.identity_number == APPLICANT.identity_number
     assert [d.sha256 for d in data.documents] == [r.sha256 for r in dossier.documents]
     assert data.received_at.ToDatetime(tzinfo=UTC) == dossier.received_at  # the time GetDossier tells

@@ -291,7 +291,8 @@ class Dossiers:
                           official=official, request_id=request_id)
         process = process_definition(self._catalog, procedure, self._catalog.unit(dossier.receiving_unit),
                                      online=channel is Channel.ONLINE)
-        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, trace, procedure.name),
+        return [events.dossier_received(dossier, trace, procedure),
+                events.route_dossier(dossier, process, trace, procedure.name),
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from intake.domain.catalog import Procedure
 from intake.domain.dossier import DocumentRef, Dossier
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
@@ -41,8 +42,11 @@ def dossier_submitted(dossier: Dossier, traceparent: str | None) -> CloudEvent:
         submitted_at=timestamp(dossier.submitted_at), status=int(dossier.status)), traceparent)
 
 
-def dossier_received(dossier: Dossier, traceparent: str | None) -> CloudEvent:
+def dossier_received(dossier: Dossier, traceparent: str | None, procedure: Procedure | None = None) -> CloudEvent:
+    """``procedure`` (the catalog version received under) adds its retention class and name, which
+    the archive keeps the dossier by."""
     return _event("dossier.received", dossier, events_pb2.DossierReceived(
+        retention=procedure.retention if procedure else "", procedure_name=procedure.name if procedure else "",
         dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
         **where(dossier), unit_id=dossier.unit_id,
         applicant=applicant_message(dossier.applicant), documents=document_refs(dossier),
