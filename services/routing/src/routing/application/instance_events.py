@@ -118,7 +118,7 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
         return "dossier.returned", events_pb2.DossierReturned(
             **common, procedure_code=w.procedure_code, result=_ref(w.result), returned_at=at,
             documents=[document_ref(d) for d in w.documents],
-            status=int(w.status), received_at=timestamp(w.received_at))
+            status=int(w.status), received_at=timestamp(w.received_at), forms=[document_ref(f) for f in w.forms])
     if kind is FactKind.REFUSED:
         return "dossier.stopped", events_pb2.DossierStopped(
             **common, reason=d.get("reason", ""), cause=d.get("cause", ""), actor=fact.actor, step=fact.step_name,

@@ -308,6 +308,7 @@ class WorkflowInstance:
     alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
     handovers: list[HandOver] = field(default_factory=list)  # form 05's rows, oldest first
     applicant: dict[str, str] = field(default_factory=dict)  # full_name, address, phone, email (form 06)
+    control_slip: dict[str, Any] | None = None  # form 05 as stored when the result was returned
     procedure_name: str = ""
     facts: list[Fact] = field(default_factory=list, compare=False)
 
@@ -348,6 +349,14 @@ class WorkflowInstance:
         return instance
 
     # -- questions ------------------------------------------------------------------------------
+
+    @property
+    def forms(self) -> list[dict[str, Any]]:
+        """The forms issued in the dossier's life for its archive: form 05 (once returned), form 02
+        of each supplement request, form 04 of each apology."""
+        issued = [self.control_slip] if self.control_slip else []
+        issued += [s.form for s in self.supplements if s.form]
+        return issued + [a.form for a in self.apologies if a.form]
 
     @property
     def current(self) -> WorkflowStep | None:
@@ -835,7 +844,7 @@ class WorkflowInstance:
             "returned": self.returned, "channel": self.channel, "area": self.area,
             "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts), "notice": self.notice,
             "handovers": [h.to_dict() for h in self.handovers], "applicant": dict(self.applicant),
-            "procedure_name": self.procedure_name,
+            "procedure_name": self.procedure_name, "control_slip": self.control_slip,
         }
 
     @classmethod
@@ -861,6 +870,7 @@ class WorkflowInstance:
             alerts=list(data.get("alerts", [])), notice=data.get("notice"),
             handovers=[HandOver.from_dict(h) for h in data.get("handovers", [])],
             applicant=dict(data.get("applicant") or {}), procedure_name=data.get("procedure_name", ""),
+            control_slip=data.get("control_slip"),
             calendar=calendar)
 
 

@@ -21,7 +21,13 @@ from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
-from routing.adapters.drafts import DraftDocuments, StopNotices, SupplementForms, render_control_slip
+from routing.adapters.drafts import (
+    ControlSlips,
+    DraftDocuments,
+    StopNotices,
+    SupplementForms,
+    render_control_slip,
+)
 from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.adapters.registers import register_pdf, register_xlsx
 from routing.application.officials import ActOnDossier, Officials, TaskFilter, Timeline
@@ -188,7 +194,7 @@ def build_servicer(settings: RoutingSettings, infra: Infrastructure) -> RoutingS
                           settings.sla_due_soon_hours, records=INSTANCES)
     statistics = StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
     officials = Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects),
-                          SupplementForms(infra.objects))
+                          SupplementForms(infra.objects), ControlSlips(infra.objects))
     return RoutingServicer(officials, statistics, Register(instances, statistics.period))
 
 
