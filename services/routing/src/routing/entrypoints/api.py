@@ -6,9 +6,7 @@ motcua.grpcsupport.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +14,7 @@ import grpc
 
 from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, request_fingerprint, server_security
+from motcua.grpcsupport import request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
@@ -204,21 +202,9 @@ def main() -> int:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     servicer = build_servicer(settings, infra)
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY routing api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    return serve("routing api", settings,
+                 [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":
