@@ -45,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
     parser.add_argument("--routing", default="127.0.0.1:50052", help="routing gRPC API (the officials' client)")
+    parser.add_argument("--archive", default="127.0.0.1:50055", help="archive gRPC API")
     parser.add_argument("--unit", default="bim-son", help="the receiving unit, e.g. phuong-ba-dinh (a ward)")
     parser.add_argument("--procedure", default="1.004616", choices=sorted(SAMPLE_PROCEDURES),
                         help="a sample procedure: 1.004616 district, 1.001193 and 1.001776 commune, "
@@ -81,7 +82,7 @@ def main() -> int:
             print(f"dossier {answer.code} is archived")
             show_messages(request.applicant.email, request.applicant.phone, args.var)
             subscriber.show(answer.code)
-            return 0
+            return show_archive(args.archive, answer.code, settings)
         if archived_by == float("inf") and any(e.type == ARCHIVED for e in journey):
             archived_by = time.monotonic()  # then a few seconds for the last notifications
         time.sleep(0.2)
@@ -161,6 +162,37 @@ def show_messages(email: str, phone: str, var: Path = VAR) -> None:
         print(f"  ── {sms.get('from')}: {sms.get('text')}")
     if not mails and not texts:
         print("  (none: is `make run`'s local SMTP server and SMS gateway running? see var/log/mailbox.log)")
+
+
+def show_archive(address: str, code: str, settings: PlatformSettings) -> int:
+    """The package as the archive API tells it: two locked, verified copies and the ledger entry;
+    then a delete of the primary copy's version, which the S3 server refuses."""
+    import grpc
+    from minio.error import S3Error
+
+    from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
+    from motcua.objects import ObjectStore
+
+    with grpc.insecure_channel(address) as channel:
+        package = archive_pb2_grpc.ArchiveServiceStub(channel).GetPackage(
+            archive_pb2.GetPackageRequest(code=code), timeout=10).package
+    until = package.retain_until.ToDatetime().date().isoformat()
+    print(f"  package sha256={package.package_sha256[:16]}… {package.package_size} bytes, retention "
+          f"{package.retention}, {package.lock_mode} lock until {until}")
+    for copy in package.copies:
+        print(f"  copy {copy.name:<8} s3://{copy.bucket}/{copy.key} version {copy.version_id}")
+    print(f"  ledger entry {package.ledger.seq} hash {package.ledger.hash[:16]}… "
+          f"(previous {package.ledger.prev_hash[:16]}…); fixity: {package.fixity.state}")
+    primary = package.copies[0]
+    store = ObjectStore(settings, bucket=primary.bucket)
+    try:
+        store.client.remove_object(primary.bucket, primary.key, version_id=primary.version_id)
+        print("  DELETE of the package version was accepted: the bucket is not write-once!", file=sys.stderr)
+        return 1
+    except S3Error as exc:
+        print(f"  DELETE of the package version refused by the S3 server: {exc.code}")
+    print("  check the ledger: .venv/bin/python -m archive verify-ledger")
+    return 0
 
 
 if __name__ == "__main__":

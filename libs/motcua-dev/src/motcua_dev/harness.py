@@ -349,6 +349,7 @@ class Platform:
     routing_address: str
     events: EventCollector
     officials: OfficialsAtWork | None = None
+    archive_address: str = ""
     notify_address: str = ""  # SubscriptionService
     mail: Any = None  # motcua_dev.mailbox.SmtpSink: the e-mails notify delivered, counted where they land
     sms: Any = None  # motcua_dev.mailbox.SmsGatewayStandIn
@@ -430,7 +431,9 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
                 yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
-                               notify_address=f"127.0.0.1:{ports['notify']}", mail=mail, sms=sms)
+                               archive_address=f"127.0.0.1:{ports['archive']}" if "archive" in ports else "",
+                               notify_address=f"127.0.0.1:{ports['notify']}" if "notify" in ports else "",
+                               mail=mail, sms=sms)
         finally:
             if desk is not None:
                 desk.stop()

@@ -6,9 +6,7 @@ creates and sees nothing else; a subscription's areas must be areas its grant al
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +14,7 @@ import grpc
 
 from motcua import access, logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, caller_agency, server_security
+from motcua.grpcsupport import caller_agency, serve
 from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
 from motcua.protobufs import datetime_of, timestamp
 from motcua.runtime import Infrastructure
@@ -117,21 +115,9 @@ def main() -> int:
     logs.configure("notify-api", settings.log_level)
     infra = Infrastructure.connect(settings)
     servicer = SubscriptionServicer(webhooks(settings, infra.units_of_work(), with_history=True))
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME], lambda s: notify_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, s),
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY notify api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    return serve("notify api", settings, [SERVICE_NAME],
+                 lambda s: notify_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, s),
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":
