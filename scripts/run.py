@@ -15,7 +15,7 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, platform_specs
+from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, mailbox_spec, platform_specs
 
 from motcua.messaging import topology
 from motcua.settings import PlatformSettings
@@ -34,12 +34,22 @@ def main() -> int:
                                       settings.retry_delays_ms)
         print(f"[run] declared {len(queues)} queues for areas {', '.join(settings.served_areas())}")
         env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
-        stack = Stack(platform_specs(env), ROOT / "var" / "log")
+        # one machine, for development: webhooks may go to http://127.0.0.1 (the demo's subscriber)
+        env = {"MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
+        specs = platform_specs(env)
+        # notify's providers, unless something already listens there (another `make run`, a real relay)
+        mailbox = not any(infra.port_open("127.0.0.1", port) for port in MAILBOX_PORTS.values())
+        if mailbox:
+            specs.insert(0, mailbox_spec(str(ROOT / "var")))
+        stack = Stack(specs, ROOT / "var" / "log")
         with stack:
             stack.wait_ready(timeout=120)
             for service, port in API_PORTS.items():
                 print(f"[run] {service} gRPC API listening on {settings.grpc_host}:{port} "
                       f"(health, reflection={'on' if settings.grpc_reflection else 'off'})")
+            if mailbox:
+                print(f"[run] notify delivers to the local SMTP server 127.0.0.1:{MAILBOX_PORTS['smtp']} "
+                      f"(var/mail/*.eml) and SMS gateway stand-in 127.0.0.1:{MAILBOX_PORTS['sms']} (var/sms/sms.jsonl)")
             print(f"[run] workers consume the queues of {', '.join(settings.served_areas())}; "
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
             return stack.run_forever()

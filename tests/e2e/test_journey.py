@@ -49,6 +49,11 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
                                       ("signing", SigningRecord, 20), ("notify", NotificationRecord, 60),
                                       ("archive", LedgerRecord, 20)):
         assert platform.count(service, schema) == expected, service
+    # ... and the applicants' e-mails arrived, each once, at the SMTP server (notification.sent
+    # now means the server accepted it)
+    mails = [m for m in platform.mail.messages if any(code in str(m["Subject"]) for code in codes)]
+    assert len(mails) == 60 and len({str(m["Message-ID"]) for m in mails}) == 60
+    assert all(m.get_body(("html",)) is not None and m.get_body(("plain",)) is not None for m in mails)
 
     # The packages are valid BagIt bags holding the submitted documents and the signed result,
     # and the result carries two valid signatures according to poppler's pdfsig.

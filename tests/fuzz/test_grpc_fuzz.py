@@ -24,6 +24,7 @@ from motcua.archive.v1 import archive_pb2
 from motcua.catalog.v1 import catalog_pb2
 from motcua.grpcsupport import MAX_DETAILS
 from motcua.intake.v1 import intake_pb2
+from motcua.notify.v1 import notify_pb2
 from motcua.routing.v1 import routing_pb2
 
 pytestmark = pytest.mark.fuzz
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.fuzz
 SERVICES = {intake_pb2.DESCRIPTOR.services_by_name["IntakeService"]: "intake",
             catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]: "intake",
             routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]: "routing",
+            notify_pb2.DESCRIPTOR.services_by_name["SubscriptionService"]: "notify",
             archive_pb2.DESCRIPTOR.services_by_name["ArchiveService"]: "archive"}
 METHODS = methods(*SERVICES)
 UNARY = [m for m in METHODS if not m.client_streaming]

@@ -55,7 +55,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         if request.HasField("applicant"):
             a = request.applicant
             applicant = Applicant(full_name=a.full_name, identity_number=a.identity_number, phone=a.phone,
-                                  email=a.email, address=a.address)
+                                  email=a.email, address=a.address, notify_channels=list(a.notify_channels))
         command = SubmitDossier(
             request_id=request.request_id, fingerprint=request_fingerprint(request),
             procedure_code=request.procedure_code, receiving_unit=request.receiving_unit or request.district,
