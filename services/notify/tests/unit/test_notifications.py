@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
+from motcua.vntext import day, vnd, when
 from notify.adapters.templates import JinjaRenderer
-from notify.domain.formatting import vn_date, vn_datetime, vnd
 from notify.domain.notifications import (
     NOTIFIABLE,
     Recipient,
@@ -75,9 +75,11 @@ def test_html_escapes_what_the_applicant_typed_and_text_keeps_it():
 
 
 def test_vietnamese_dates_and_amounts():
-    assert vn_datetime(datetime(2026, 5, 4, 9, 0, tzinfo=UTC)) == "16 giờ 00 ngày 04/5/2026"
-    assert vn_datetime(datetime(2026, 12, 31, 17, 5, tzinfo=UTC)) == "00 giờ 05 ngày 01/1/2027"
-    assert vn_date(datetime(2026, 5, 4, 20, 0, tzinfo=UTC)) == "ngày 05/5/2026"
+    assert when(datetime(2026, 5, 4, 9, 0, tzinfo=UTC)) == "16 giờ 00 ngày 04/5/2026"
+    # Days below 10 and the months January and February take a leading zero (Decree 30/2020).
+    assert when(datetime(2026, 12, 31, 17, 5, tzinfo=UTC)) == "00 giờ 05 ngày 01/01/2027"
+    assert day(datetime(2026, 5, 4, 20, 0, tzinfo=UTC)) == "05/5/2026"
+    assert when(datetime(2026, 5, 4, 9, 0)) == "16 giờ 00 ngày 04/5/2026"  # naive: UTC, as stored
     assert vnd(1500000) == "1.500.000 đồng" and vnd(0) == "0 đồng" and vnd(2000) == "2.000 đồng"
     assert unaccented("Hồ sơ đã được tiếp nhận; ĐỨC") == "Ho so da duoc tiep nhan; DUC"
 

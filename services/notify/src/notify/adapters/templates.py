@@ -13,8 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from motcua.vntext import day, vnd, when
 from notify.domain.delivery import Rendered
-from notify.domain.formatting import vn_date, vn_datetime, vnd
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -39,8 +39,8 @@ class JinjaRenderer:
     def _environment(self, autoescape: bool) -> Environment:
         env = Environment(loader=FileSystemLoader(str(self.directory)), undefined=StrictUndefined,
                           autoescape=autoescape, trim_blocks=True, lstrip_blocks=True)
-        env.filters["vn_datetime"] = lambda v: vn_datetime(_moment(v))
-        env.filters["vn_date"] = lambda v: vn_date(_moment(v))
+        env.filters["vn_datetime"] = lambda v: when(_moment(v))
+        env.filters["vn_date"] = lambda v: f"ngày {day(_moment(v))}"
         env.filters["vnd"] = vnd
         return env
 
