@@ -12,7 +12,7 @@ from motcua_dev.testing import MutualTlsPki
 
 from notify.adapters.email import SmtpChannel, SmtpConfig
 from notify.adapters.sms import HttpSmsChannel, SmsGatewayConfig
-from notify.domain.delivery import OutgoingNotification, PermanentDeliveryError, TransientDeliveryError
+from notify.domain.delivery import Attachment, OutgoingNotification, PermanentDeliveryError, TransientDeliveryError
 
 # aiosmtpd warns of AUTH without STARTTLS even when the whole session is TLS (implicit TLS)
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
@@ -59,6 +59,20 @@ def test_starttls_and_auth_deliver_html_and_text_alternatives(tmp_path, pki):
         with pytest.raises(TransientDeliveryError):
             plain.send(note("n-3", "an@example.vn"))
         assert len(server.messages) == 1
+
+
+def test_an_attached_form_arrives_beside_the_text_and_html(tmp_path):
+    with SmtpSink(tmp_path) as server:
+        form = Attachment("phieu-yeu-cau-bo-sung-02.pdf", "application/pdf", b"%PDF-1.7 mau 02")
+        message = note("n-4", "an@example.vn")
+        SmtpChannel(SmtpConfig(host="127.0.0.1", port=server.port)).send(
+            OutgoingNotification(**{**message.__dict__, "attachments": (form,)}))
+        (mail,) = server.messages
+        (attached,) = list(mail.iter_attachments())
+        assert (attached.get_filename(), attached.get_content_type(), attached.get_content()) == (
+            "phieu-yeu-cau-bo-sung-02.pdf", "application/pdf", b"%PDF-1.7 mau 02")
+        assert "Nguyễn Văn An" in mail.get_body(("plain",)).get_content()
+        assert "<strong>Nguyễn Văn An</strong>" in mail.get_body(("html",)).get_content()
 
 
 def test_implicit_tls_with_auth(tmp_path, pki):

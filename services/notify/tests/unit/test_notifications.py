@@ -35,7 +35,9 @@ CONTEXT = {
 FACTS = {
     "dossier.received": {},
     "dossier.supplement_requested": {"reason": "Thiếu bản vẽ mặt bằng", "supplement_deadline": "2026-05-11T10:00:00Z",
-                                     "due_at": "2026-05-20T09:00:00Z"},
+                                     "due_at": "2026-05-20T09:00:00Z",
+                                     "components": ["Bản vẽ mặt bằng công trình", "Bản sao sổ đỏ"],
+                                     "form": {"key": "routing/d1/aa", "name": "phieu-yeu-cau-bo-sung-02.pdf"}},
     "dossier.payment_requested": {"amount": 1500000, "note": "lệ phí cấp phép"},
     "dossier.apology_issued": {"reason": "Cần xin ý kiến cơ quan chuyên môn",
                                "previous_due_at": "2026-05-04T09:00:00Z", "new_due_at": "2026-05-08T09:00:00Z"},

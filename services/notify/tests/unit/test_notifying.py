@@ -7,12 +7,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from motcua_dev.testing import SettableClock, memory_units_of_work
+from motcua_dev.testing import MemoryObjects, SettableClock, memory_units_of_work
 
 from motcua.events.v1 import events_pb2
 from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery
 from motcua.messaging.envelope import build_event
+from motcua.objects import ObjectRef
 from motcua.protobufs import timestamp
 from motcua.types.v1 import types_pb2
 from motcua.work.v1 import work_pb2
@@ -231,3 +232,36 @@ def test_a_deliver_work_message_without_an_id_is_parked(world):
                      data=work_pb2.DeliverNotification()).to_outgoing()
     with pytest.raises(PermanentFailure):
         INBOUND.dispatch(MessageBus({}))(Delivery(out.body, out.headers, out.content_type, "notify.bim-son"))
+
+
+def test_a_supplement_request_e_mails_form_02_attached_and_waits_while_it_cannot_be_read(world):
+    w = world
+    objects = MemoryObjects()
+    form = objects.put_bytes("routing/d1", b"%PDF-1.7 mau 02", "application/pdf")
+    reads: list[str] = []
+
+    def document(ref) -> bytes:
+        reads.append(ref["key"])
+        if len(reads) == 1:
+            raise ConnectionError("S3 unavailable")  # the first attempt: the store is away
+        return objects.get(ObjectRef.from_dict(dict(ref)))
+
+    w.notifier._documents = document
+    w.event("dossier.received", received(phone="0912 345 678"))
+    w.work()
+    w.event("dossier.supplement_requested", events_pb2.SupplementRequested(
+        code=CODE, reason="Thiếu bản vẽ", components=["Bản vẽ mặt bằng"],
+        supplement_deadline=timestamp(T0 + timedelta(days=7)),
+        form=types_pb2.DocumentRef(key=form.key, sha256=form.sha256, size=form.size, media_type=form.media_type,
+                                   name="phieu-yeu-cau-bo-sung-02.pdf")))
+    w.work()
+    email, sms = w.channels[EMAIL], w.channels[SMS]
+    # The SMS went out with the text only; the e-mail waits for its form rather than leave without it.
+    assert "Bản vẽ mặt bằng" in sms.accepted[-1].text and sms.accepted[-1].attachments == ()
+    assert len(email.accepted) == 1 and events(w, "failed") == []
+    w.clock.now = T0 + timedelta(hours=2)  # past the first retry (60 s, jittered)
+    w.notifier.deliver_due()
+    sent = email.accepted[-1]
+    assert [(a.name, a.media_type, a.data) for a in sent.attachments] == [
+        ("phieu-yeu-cau-bo-sung-02.pdf", "application/pdf", b"%PDF-1.7 mau 02")]
+    assert "- Bản vẽ mặt bằng" in sent.text and reads == [form.key, form.key]

@@ -42,6 +42,10 @@ class SmtpChannel:
         msg.set_content(n.text)
         if n.html:
             msg.add_alternative(f"<!doctype html><html><body>{n.html}</body></html>", subtype="html")
+        for attachment in n.attachments:
+            maintype, _, subtype = attachment.media_type.partition("/")
+            msg.add_attachment(attachment.data, maintype=maintype, subtype=subtype or "octet-stream",
+                               filename=attachment.name)
         return msg
 
     def send(self, n: OutgoingNotification) -> str:

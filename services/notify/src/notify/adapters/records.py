@@ -54,6 +54,7 @@ class NotificationRecord(AggregateSchema):
     subject = StringField()
     text = StringField(required=True)
     html = StringField()
+    attachments = ListField(DictField())  # document references (form 02), e-mail only
     status = StringField(required=True, choices=STATUSES)
     attempts = ListField(DictField())  # number, started_at, ended_at, outcome, response, error
     created_at = DateTimeField(required=True)

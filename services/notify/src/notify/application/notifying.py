@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,8 +45,10 @@ from notify.application.ports import (
     Schemas,
     TransientDeliveryError,
 )
+from notify.domain.delivery import Attachment
 from notify.domain.notifications import (
     DELIVERED,
+    EMAIL,
     FAILED,
     PENDING,
     SENDING,
@@ -113,8 +115,11 @@ class DeliverySettings:
 class Notifier:
     def __init__(self, uows: UnitsOfWork, schemas: Schemas, channels: Mapping[str, Channel], renderer: Renderer,
                  directory: Directory, settings: DeliverySettings, policy: NotifyPolicy | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), rng: random.Random | None = None):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), rng: random.Random | None = None,
+                 documents: Callable[[Mapping[str, Any]], bytes] | None = None):
         self._uows = uows
+        # Reads an attached document's bytes by its reference (checked by its SHA-256).
+        self._documents = documents
         self._schemas = schemas
         self._channels = dict(channels)
         self._renderer = renderer
@@ -185,10 +190,25 @@ class Notifier:
                 "_id": nid, "code": c.code, "area": c.area, "receiving_unit": doc.get("receiving_unit") or "",
                 "cause_type": c.event_type, "cause_event_id": c.event_id, "channel": channel,
                 "address": address, "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
-                "status": PENDING, "attempts": [], "created_at": now,
+                "attachments": _attachments(channel, c.facts), "status": PENDING, "attempts": [], "created_at": now,
                 "next_attempt_at": now + self._settings.backstop, "traceparent": c.traceparent or ""},
                 [deliver])
         uow.commit()
+
+    def _attached(self, refs: Iterable[Mapping[str, Any]]) -> tuple[Attachment, ...]:
+        """The attached documents' bytes, read now (a document that cannot be read is a failed
+        attempt, tried again on the channel's schedule: never an e-mail without its form)."""
+        attached = []
+        for ref in refs:
+            try:
+                if self._documents is None:
+                    raise LookupError("no document storage is configured for notify")
+                data = self._documents(ref)
+            except Exception as exc:  # the store's errors vary by backend; each means "not now"
+                raise TransientDeliveryError(f"cannot read the attachment {ref.get('name', '')!r}: {exc}") from exc
+            attached.append(Attachment(ref.get("name") or "tai-lieu.pdf", ref.get("media_type") or
+                                       "application/octet-stream", data))
+        return tuple(attached)
 
     def _context(self, recipient: Mapping[str, Any], c: NotifyApplicant) -> dict[str, Any]:
         return {"full_name": recipient["full_name"], "code": c.code,
@@ -205,11 +225,12 @@ class Notifier:
                                  what=f"claiming notification {c.notification_id}")
         if claimed is None:
             return "not due"
-        message = OutgoingNotification(notification_id=claimed["_id"], channel=claimed["channel"],
-                                       address=claimed["address"], subject=claimed.get("subject") or "",
-                                       text=claimed["text"], html=claimed.get("html") or "")
         started = self._clock()
         try:
+            message = OutgoingNotification(notification_id=claimed["_id"], channel=claimed["channel"],
+                                           address=claimed["address"], subject=claimed.get("subject") or "",
+                                           text=claimed["text"], html=claimed.get("html") or "",
+                                           attachments=self._attached(claimed.get("attachments") or ()))
             response = self._channels[message.channel].send(message)
             outcome = ("accepted", response, "")
         except PermanentDeliveryError as exc:
@@ -345,3 +366,10 @@ def _aware(moment: datetime | None) -> datetime:
     if moment is None:
         return datetime.min.replace(tzinfo=UTC)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _attachments(channel: str, facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What an e-mail carries besides its text: the form an event refers to (form 02 of a
+    supplement request). An SMS carries the text only."""
+    form = facts.get("form")
+    return [dict(form)] if channel == EMAIL and form else []

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A document sent with an e-mail (form 02 with a supplement request)."""
+
+    name: str
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class OutgoingNotification:
     """One rendered message to one address on one channel."""
 
@@ -16,6 +25,7 @@ class OutgoingNotification:
     subject: str
     text: str
     html: str = ""
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@ here: the worker imports this after monkey-patching; tests and the benchmark imp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import yaml
 
 from motcua.messagebus import MessageBus
+from motcua.objects import ObjectRef, ObjectStore
 from motcua.unit_of_work import UnitsOfWork
 from notify.adapters.directory import CatalogDirectory
 from notify.adapters.email import SmtpChannel, SmtpConfig
@@ -71,10 +74,17 @@ def policy(settings: NotifySettings) -> NotifyPolicy:
     return NotifyPolicy.from_mapping(yaml.safe_load(settings.notify_policy_file.read_text(encoding="utf-8")))
 
 
-def notifier(settings: NotifySettings, uows: UnitsOfWork, channel_ports: dict[str, Channel] | None = None) -> Notifier:
+def notifier(settings: NotifySettings, uows: UnitsOfWork, channel_ports: dict[str, Channel] | None = None,
+             objects: ObjectStore | None = None) -> Notifier:
+    """``objects``: the platform's documents, from which e-mails attach the forms events refer to."""
+    def document(ref: Mapping[str, Any]) -> bytes:
+        if objects is None:
+            raise LookupError("no object storage given to notify")
+        return objects.get(ObjectRef.from_dict(dict(ref)))
+
     return Notifier(uows, SCHEMAS, channels(settings) if channel_ports is None else channel_ports, JinjaRenderer(),
                     CatalogDirectory(settings.catalog_file), delivery_settings(settings), policy(settings),
-                    clock=settings.clock())
+                    clock=settings.clock(), documents=document)
 
 
 def webhooks(settings: NotifySettings, uows: UnitsOfWork, with_history: bool = False) -> Webhooks:

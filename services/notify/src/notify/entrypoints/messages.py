@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import CloudEvent, WorkMessage
 from motcua.messaging.inbound import Inbound
+from motcua.protobufs import document_ref_dict
 from motcua.work.v1 import work_pb2
 from notify.application.notifying import DELIVER, DeliverNotification, NotifyApplicant, RememberApplicant
 from notify.application.webhooks import PublicEventArrived
@@ -35,9 +36,17 @@ def _facts(schema: type[Message], text: tuple[str, ...] = (), times: tuple[str, 
     return read
 
 
+def _supplement_requested(event: CloudEvent) -> dict:
+    """What a supplement request shows: the reason, the components wanted, the deadline; and form
+    02, which the e-mail carries."""
+    data = event.decode(events_pb2.SupplementRequested)
+    return {**_facts(events_pb2.SupplementRequested, ("reason",), ("supplement_deadline", "due_at"))(event),
+            "components": list(data.components),
+            "form": document_ref_dict(data.form) if data.HasField("form") and data.form.key else None}
+
+
 FACTS: dict[str, Callable[[CloudEvent], dict]] = {
-    "dossier.supplement_requested": _facts(events_pb2.SupplementRequested, ("reason",),
-                                           ("supplement_deadline", "due_at")),
+    "dossier.supplement_requested": _supplement_requested,
     "dossier.payment_requested": _facts(events_pb2.PaymentRequested, ("note",), (), ("amount",)),
     "dossier.apology_issued": _facts(events_pb2.ApologyIssued, ("reason",), ("previous_due_at", "new_due_at")),
     "dossier.stopped": _facts(events_pb2.DossierStopped, ("reason", "cause")),

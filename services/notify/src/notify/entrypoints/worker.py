@@ -18,7 +18,7 @@ from notify.entrypoints.messages import INBOUND  # noqa: E402
 def make_runtime(settings: NotifySettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     uows = infra.units_of_work()
-    notify, hooks = notifier(settings, uows), webhooks(settings, uows)
+    notify, hooks = notifier(settings, uows, objects=infra.objects), webhooks(settings, uows)
     return WorkerRuntime(infra, "notify", INBOUND.dispatch(bus(notify, hooks)), OUTBOX_SCHEMAS,
                          timers={"deliver_due": notify.deliver_due, "deliver_webhooks": hooks.deliver_due})
 
