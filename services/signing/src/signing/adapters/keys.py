@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509

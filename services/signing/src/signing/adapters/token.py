@@ -123,7 +123,8 @@ class TokenKeys:
 
         der = certificate.public_bytes(serialization.Encoding.DER)
         with self._lock:
-            for obj in list(self.session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label})):
+            query = {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label}
+            for obj in list(self.session.get_objects(query)):
                 obj.destroy()
             self.session.create_object({
                 Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
