@@ -15,7 +15,8 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, platform_specs
+from motcua_dev.platform import API_PORTS, PKI_PORT, platform_specs
+from motcua_dev.signing_env import signing_environment
 
 from motcua.messaging import topology
 from motcua.settings import PlatformSettings
@@ -34,6 +35,12 @@ def main() -> int:
                                       settings.retry_delays_ms)
         print(f"[run] declared {len(queues)} queues for areas {', '.join(settings.served_areas())}")
         env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
+        # the development PKI served from this process on PKI_PORT; the signing keys in the SoftHSM2
+        # token under var/softhsm (every catalog unit's seal and the dev roster's officials enrolled)
+        signing = signing_environment(ROOT / "var" / "pki", ROOT / "var" / "softhsm", port=PKI_PORT, env=env)
+        env.update(signing.__enter__())
+        print(f"[run] development PKI on http://127.0.0.1:{PKI_PORT} (CRL, OCSP, TSA); signing keys in the "
+              f"SoftHSM2 token {env['MOTCUA_PKCS11_TOKEN']!r} (python -m signing list)")
         stack = Stack(platform_specs(env), ROOT / "var" / "log")
         with stack:
             stack.wait_ready(timeout=120)
@@ -44,6 +51,8 @@ def main() -> int:
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
             return stack.run_forever()
     finally:
+        if "signing" in locals():
+            signing.__exit__(None, None, None)
         if weed is not None:
             weed.stop()
             print("[run] stopped SeaweedFS")

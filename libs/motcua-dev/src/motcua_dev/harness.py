@@ -23,6 +23,7 @@ from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua_dev import infra
 from motcua_dev.devstack import ProcessSpec, Stack
 from motcua_dev.platform import API_PORTS, api_spec, platform_specs
+from motcua_dev.signing_env import signing_environment
 
 
 @contextlib.contextmanager
@@ -348,6 +349,7 @@ class Platform:
     routing_address: str
     events: EventCollector
     officials: OfficialsAtWork | None = None
+    signing_address: str = ""
 
     def count(self, service: str, schema: type, filter: dict | None = None) -> int:
         """How many records a service's own store holds (read from its SQLite file)."""
@@ -406,6 +408,10 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                # (the receive step's 6 working hours are "due soon" from the moment it opens).
                "MOTCUA_SLA_DUE_SOON_HOURS": "0", **s3_env, **(extra_env or {})}
         ports = {service: infra.free_port() for service in API_PORTS}
+        # the signing keys in a SoftHSM2 token of the platform's own, certified by a development
+        # PKI served from this process (every catalog unit's seal and the roster's officials)
+        signing = signing_environment(workdir / "pki", workdir / "softhsm", env=env)
+        env.update(signing.__enter__())
         events = EventCollector(vhost_uri, durable=durable_events).start()
         stack = Stack(platform_specs(env, ports), workdir / "logs", echo=echo)
         desk = None
@@ -415,8 +421,10 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 routing = f"127.0.0.1:{ports['routing']}"
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
-                yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk)
+                yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
+                               f"127.0.0.1:{ports['signing']}")
         finally:
             if desk is not None:
                 desk.stop()
             events.stop()
+            signing.__exit__(None, None, None)

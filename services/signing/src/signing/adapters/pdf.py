@@ -48,7 +48,6 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -240,7 +239,14 @@ def validate_pdf(signed_bytes: bytes, trust_roots: Iterable[bytes], *, fetch: bo
     except Exception:  # no DSS (B-B, B-T) or an unreadable one
         dss = None
     doc_timestamps = list(reader.embedded_timestamp_signatures)
-    return [_report(sig, roots, dss, doc_timestamps, fetch) for sig in reader.embedded_regular_signatures]
+    return [_report_or_broken(sig, roots, dss, doc_timestamps, fetch) for sig in reader.embedded_regular_signatures]
+
+
+def _report_or_broken(sig, roots, dss, doc_timestamps, fetch: bool) -> SignatureReport:
+    try:
+        return _report(sig, roots, dss, doc_timestamps, fetch)
+    except Exception as exc:  # noqa: BLE001 - whatever a broken signature makes the checks raise
+        return _broken_report(sig, exc)
 
 
 # -- signing -----------------------------------------------------------------------------------
@@ -386,7 +392,7 @@ def _report(sig, roots, dss, doc_timestamps, fetch: bool) -> SignatureReport:
         ts_context = context
     try:
         status = validate_pdf_signature(sig, signer_validation_context=context, ts_validation_context=ts_context)
-    except (SignatureValidationError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a hostile or broken signature is an invalid one, never a crash
         return _broken_report(sig, exc)
     ts = status.timestamp_validity
     ts_ok = ts is not None and ts.intact and ts.valid

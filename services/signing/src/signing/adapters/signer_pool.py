@@ -104,14 +104,8 @@ class _Child:
     def call(self, payload: bytes) -> bytes:
         self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
         self.proc.stdin.flush()
-        header = self.proc.stdout.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            raise EOFError("the signing process ended")
-        (size,) = _HEADER.unpack(header)
-        body = self.proc.stdout.read(size)
-        if len(body) < size:
-            raise EOFError("the signing process ended mid-answer")
-        return body
+        (size,) = _HEADER.unpack(_read_exactly(self.proc.stdout, _HEADER.size))
+        return _read_exactly(self.proc.stdout, size)
 
     def stop(self) -> None:
         try:
@@ -119,6 +113,18 @@ class _Child:
             self.proc.wait(10)
         except Exception:
             self.proc.kill()
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    """``size`` bytes from ``stream`` (a green pipe's read may return less than asked)."""
+    parts, missing = [], size
+    while missing:
+        part = stream.read(missing)
+        if not part:
+            raise EOFError("the signing process ended")
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
 
 
 class SignerPool:
@@ -154,11 +160,11 @@ def _serve(config: EngineConfig) -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     while True:
-        header = stdin.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return 0
-        (size,) = _HEADER.unpack(header)
-        pdf, request = pickle.loads(stdin.read(size))  # noqa: S301 - our parent's request
+        try:
+            (size,) = _HEADER.unpack(_read_exactly(stdin, _HEADER.size))
+            pdf, request = pickle.loads(_read_exactly(stdin, size))  # noqa: S301 - our parent's request
+        except EOFError:
+            return 0  # the worker is gone
         try:
             outcome = sign_outcome(source, pdf, request)
         except Exception as exc:  # a bug: answer it rather than dying with the request
