@@ -11,7 +11,7 @@ Endpoints (``base_url`` = ``http://host:port``)::
 
     GET  /certs/root.crt  /certs/issuing.crt    DER certificates (AIA caIssuers)
     GET  /crl/root.crl    /crl/issuing.crl      DER CRLs, made on each request
-    POST /ocsp                                  application/ocsp-request → ocsp-response
+    POST /ocsp, GET /ocsp/<base64 request>      application/ocsp-request → ocsp-response
     POST /tsa                                   application/timestamp-query → timestamp-reply
     POST /issue    JSON {public_key (base64 SPKI DER), common_name, organization, title?,
                          organizational_unit?, province?, profile: personal|seal, days?}
@@ -284,7 +284,8 @@ class DevCa:
             status, at, reason = ocsp.OCSPCertStatus.GOOD, None, None
         b = (ocsp.OCSPResponseBuilder()
              .add_response(cert=cert, issuer=self.issuing_cert, algorithm=req.hash_algorithm, cert_status=status,
-                           this_update=now - timedelta(seconds=1), next_update=now + CRL_VALIDITY,
+                           this_update=max(now - timedelta(hours=1), cert.not_valid_before_utc),
+                           next_update=now + CRL_VALIDITY,
                            revocation_time=at, revocation_reason=reason)
              .responder_id(ocsp.OCSPResponderEncoding.HASH, self.issuing_cert))
         with contextlib.suppress(x509.ExtensionNotFound):
@@ -349,6 +350,10 @@ def _route(ca: DevCa, method: str, path: str, environ) -> tuple[str, str, bytes]
             return ok, "application/pkix-cert", certs[path].public_bytes(serialization.Encoding.DER)
         if path in ("/crl/root.crl", "/crl/issuing.crl"):
             return ok, "application/pkix-crl", ca.crl(path.split("/")[-1].removesuffix(".crl"))
+        if path.startswith("/ocsp/"):  # RFC 6960 A.1: GET {url}/{url-encoding of base-64 DER request}
+            from urllib.parse import unquote
+
+            return ok, "application/ocsp-response", ca.ocsp(base64.b64decode(unquote(path[len("/ocsp/"):])))
     elif method == "POST":
         if path == "/ocsp":
             return ok, "application/ocsp-response", ca.ocsp(_body(environ))

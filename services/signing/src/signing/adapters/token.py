@@ -169,6 +169,7 @@ class TokenKeys:
         """pyHanko's PKCS#11 signer for this enrollment, made once per certificate."""
         from cryptography.hazmat.primitives import serialization
         from pyhanko.sign.pkcs11 import PKCS11Signer
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
 
         key = (enrolled.label, enrolled.certificate.serial_number)
         with self._lock:
@@ -180,6 +181,8 @@ class TokenKeys:
                                       # hash here, sign the digest in the token (CKM_ECDSA): SoftHSM2
                                       # and many HSMs have no combined CKM_ECDSA_SHA256
                                       use_raw_mechanism=True)
+                # the chain only: pyHanko adds the signing certificate itself (once)
+                signer._cert_registry = SimpleCertificateStore.from_certs(chain)
                 self._signers = {k: v for k, v in self._signers.items() if k[0] != enrolled.label}
                 self._signers[key] = signer
             return signer
