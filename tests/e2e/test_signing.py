@@ -55,7 +55,7 @@ def _cli(platform: Platform, *args: str) -> str:
                           text=True).stdout
 
 
-def _validate(stub, requests) -> signing_pb2.ValidationReport:
+def _validate(stub, requests) -> signing_pb2.ValidateDocumentResponse:
     return stub.ValidateDocument(iter(requests), timeout=60)
 
 

@@ -153,7 +153,7 @@ def validations(hints: dict[str, list[Any]]) -> st.SearchStrategy[list[Message]]
 def test_validate_document_streams(fuzz):
     with grpc.insecure_channel(fuzz.address("signing")) as channel:
         call = channel.stream_unary(method_path(VALIDATE), request_serializer=lambda m: m.SerializeToString(),
-                                    response_deserializer=signing_pb2.ValidationReport.FromString)
+                                    response_deserializer=signing_pb2.ValidateDocumentResponse.FromString)
 
         @fuzz_settings()
         @given(stream=validations(fuzz.hints))

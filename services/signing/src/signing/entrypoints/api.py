@@ -80,8 +80,8 @@ def signature_message(r: SignatureReport) -> signing_pb2.SignatureReport:
         modifications=r.modifications, coverage=r.coverage, verdict=VERDICTS[r.verdict], problems=r.problems)
 
 
-def report_message(v: Validation) -> signing_pb2.ValidationReport:
-    return signing_pb2.ValidationReport(verdict=VERDICTS[v.verdict], sha256=v.sha256, size=v.size,
+def report_message(v: Validation) -> signing_pb2.ValidateDocumentResponse:
+    return signing_pb2.ValidateDocumentResponse(verdict=VERDICTS[v.verdict], sha256=v.sha256, size=v.size,
                                         signatures=[signature_message(s) for s in v.signatures])
 
 
