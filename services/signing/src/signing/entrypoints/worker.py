@@ -14,6 +14,7 @@ from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from signing.adapters.records import SigningRecord  # noqa: E402
 from signing.adapters.signer_pool import EngineConfig, InProcessSigner, SignerPool  # noqa: E402
+from signing.adapters.token import TokenKeys  # noqa: E402
 from signing.application.sign_document import SignDocument  # noqa: E402
 from signing.application.signing_work import SignDraft, SigningWork  # noqa: E402
 from signing.config import SigningSettings  # noqa: E402
@@ -31,6 +32,10 @@ def make_runtime(settings: SigningSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     config = engine_config(settings)
+    # Fail at start, with the reason, when the token or the trusted roots cannot be opened (not on
+    # the first dossier): the PIN file, the module, the token label, MOTCUA_TRUST_ROOTS.
+    TokenKeys(config.pkcs11_module, config.pkcs11_token, config.pkcs11_pin_file).close()
+    settings.trust_roots.read_bytes()
     signer = SignerPool(config, settings.signing_processes) if settings.signing_processes > 0 \
         else InProcessSigner(config)
     sign_document = SignDocument(
