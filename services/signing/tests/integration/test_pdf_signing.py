@@ -423,3 +423,59 @@ def test_b_lta_by_setting_adds_a_document_timestamp(keys, dev_pki, draft):
     assert signed.level == "B-LTA"
     reports = validate_pdf(signed.data, [dev_pki.root_pem_file.read_bytes()])
     assert [r.level for r in reports] == ["B-LTA", "B-LTA"] and all(r.verdict == "valid" for r in reports)
+
+
+# -- the API's use case with the real validator ---------------------------------------------------
+
+
+def encrypted_pdf() -> bytes:
+    pdf = FPDF()
+    pdf.set_encryption(owner_password="chu-so-huu", user_password="")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(0, 10, "encrypted")
+    return bytes(pdf.output())
+
+
+@pytest.fixture(scope="module")
+def queries(dev_pki, signed):
+    from signing.application.validation import SigningQueries
+
+    records = [{"_id": "d1:sign:1", "code": DOSSIER, "outcome": "signed", "signed_at": datetime.now(UTC),
+                "signed": {"key": "signing/x", "sha256": hashlib.sha256(signed.data).hexdigest()}},
+               {"_id": "d1:sign:0", "code": DOSSIER, "outcome": "refused", "signed_at": datetime.now(UTC)}]
+    return SigningQueries(validate=lambda data: validate_pdf(data, [dev_pki.root_pem_file.read_bytes()]),
+                          find=lambda f: [r for r in records if r["code"] == f["code"]],
+                          read=lambda ref: signed.data, max_bytes=200_000)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda d: b"", "no document"),
+    (lambda d: b"%PDF-1.7\n" + b"x" * 200_000 + b"\n%%EOF\n", "larger than"),
+    (lambda d: b"GIF89a", "not a signable PDF"),
+    (lambda d: d, "carries no signature"),
+    (lambda d: encrypted_pdf(), "encrypted"),
+], ids=["empty", "oversize", "not-a-pdf", "unsigned", "encrypted"])
+def test_the_api_refuses_bad_documents_as_invalid_argument(queries, draft, make, words):
+    from motcua.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=words):
+        queries.validate_bytes(make(draft))
+
+
+def test_the_api_reports_a_signed_document_and_the_dossier_s_results(queries, signed):
+    from motcua.errors import InvalidArgument, NotFound
+
+    report = queries.validate_bytes(signed.data)
+    assert report.verdict == "valid" and [s.level for s in report.signatures] == ["B-LT", "B-LT"]
+    assert queries.validate_stored(DOSSIER).verdict == "valid"
+    assert [r["_id"] for r in queries.signed_results(DOSSIER)] == ["d1:sign:1"]  # the refused one is no result
+    with pytest.raises(NotFound):
+        queries.validate_stored(DOSSIER, sha256="0" * 64)
+    with pytest.raises(NotFound):
+        queries.signed_results("000.00.12.H56-261207-0009")
+    with pytest.raises(InvalidArgument):
+        queries.signed_results("../etc/passwd")
+    tampered = bytearray(signed.data)
+    tampered[tampered.index(b"\n") + 2] ^= 0x01
+    assert queries.validate_bytes(bytes(tampered)).verdict == "invalid"
