@@ -74,6 +74,7 @@ def main() -> int:
     parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
     parser.add_argument("--routing", default="127.0.0.1:50052", help="routing gRPC API (the officials' client)")
     parser.add_argument("--signing", default="127.0.0.1:50053", help="signing gRPC API (the trust service)")
+    parser.add_argument("--archive", default="127.0.0.1:50055", help="archive gRPC API")
     parser.add_argument("--unit", default="ba-thuoc", help="the receiving unit, e.g. bim-son, phuong-ba-dinh (a ward)")
     parser.add_argument("--procedure", default="1.004616", choices=sorted(SAMPLE_PROCEDURES),
                         help="a sample procedure: 1.004616 district, 1.001193 and 1.001776 commune, "
@@ -105,13 +106,44 @@ def main() -> int:
             signed = [e for e in journey if e.type == SIGNED]
             if signed:
                 show_signed(answer.code, signed[0], args.signing)
-            return 0
+            return show_archive(args.archive, answer.code, settings)
         time.sleep(0.2)
     events.stop()
     officials.stop()
     print(f"officials: acted {dict(officials.acted)}, last errors {officials.errors[-3:]}", file=sys.stderr)
     print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
     return 1
+
+
+def show_archive(address: str, code: str, settings: PlatformSettings) -> int:
+    """The package as the archive API tells it: two locked, verified copies and the ledger entry;
+    then a delete of the primary copy's version, which the S3 server refuses."""
+    import grpc
+    from minio.error import S3Error
+
+    from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
+    from motcua.objects import ObjectStore
+
+    with grpc.insecure_channel(address) as channel:
+        package = archive_pb2_grpc.ArchiveServiceStub(channel).GetPackage(
+            archive_pb2.GetPackageRequest(code=code), timeout=10).package
+    until = package.retain_until.ToDatetime().date().isoformat()
+    print(f"  package sha256={package.package_sha256[:16]}… {package.package_size} bytes, retention "
+          f"{package.retention}, {package.lock_mode} lock until {until}")
+    for copy in package.copies:
+        print(f"  copy {copy.name:<8} s3://{copy.bucket}/{copy.key} version {copy.version_id}")
+    print(f"  ledger entry {package.ledger.seq} hash {package.ledger.hash[:16]}… "
+          f"(previous {package.ledger.prev_hash[:16]}…); fixity: {package.fixity.state}")
+    primary = package.copies[0]
+    store = ObjectStore(settings, bucket=primary.bucket)
+    try:
+        store.client.remove_object(primary.bucket, primary.key, version_id=primary.version_id)
+        print("  DELETE of the package version was accepted: the bucket is not write-once!", file=sys.stderr)
+        return 1
+    except S3Error as exc:
+        print(f"  DELETE of the package version refused by the S3 server: {exc.code}")
+    print("  check the ledger: .venv/bin/python -m archive verify-ledger")
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ from motcua.types.v1 import types_pb2
 pytestmark = pytest.mark.e2e
 
 PROCESSES = 4
-DOSSIERS = 2000
+DOSSIERS = 1000
 CODE = re.compile(r"^(?P<unit>\d{3}\.\d{2}\.\d{2}\.H56)-(?P<day>\d{6})-(?P<seq>\d{4})\Z")
 
 
-def test_four_api_processes_number_two_thousand_dossiers_without_duplicate_or_gap(
+def test_four_api_processes_number_a_thousand_dossiers_without_duplicate_or_gap(
         tmp_path, amqp_uri, s3_endpoint):
     pdf = sample_pdf("Don de nghi")
     with private_vhost(amqp_uri) as vhost:

@@ -3,6 +3,7 @@ grpcio client, seen by an independent AMQP subscriber at every step, archived ex
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import subprocess
@@ -53,7 +54,7 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
         assert {e.routing_key.split(".", 1)[0] for e in seen} == areas
 
     # Every side effect happened once: one record per dossier in each service's own store.
-    from archive.adapters.records import PackageRecord
+    from archive.adapters.records import LedgerRecord
     from intake.adapters.records import DossierRecord
     from notify.adapters.records import NotificationRecord
     from routing.adapters.instances import InstanceRecord
@@ -61,15 +62,17 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
 
     for service, schema, expected in (("intake", DossierRecord, 20), ("routing", InstanceRecord, 20),
                                       ("signing", SigningRecord, 20), ("notify", NotificationRecord, 60),
-                                      ("archive", PackageRecord, 20)):
+                                      ("archive", LedgerRecord, 20)):
         assert platform.count(service, schema) == expected, service
 
     # The packages are valid BagIt bags holding the submitted documents and the signed result,
     # and the result carries two valid signatures according to poppler's pdfsig.
-    objects = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
     for event in [e for e in platform.events.events if e.type == ARCHIVED][:3]:
         archived_event = events_pb2.DossierArchived.FromString(event.body)
-        package = objects.get(ObjectRef.from_dict(document_ref_dict(archived_event.package)))
+        assert [c.name for c in archived_event.copies] == ["primary", "copy"]
+        copy = archived_event.copies[0]
+        package = b"".join(s3_endpoint.store(copy.bucket).open_version(copy.key, copy.version_id))
+        assert hashlib.sha256(package).hexdigest() == archived_event.package_sha256
         with tempfile.TemporaryDirectory() as tmp:
             with tarfile.open(fileobj=io.BytesIO(package)) as tar:
                 tar.extractall(tmp, filter="data")
@@ -82,6 +85,53 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
             out = subprocess.run(["pdfsig", str(Path(tmp) / archived_event.code / results[0])],
                                  capture_output=True, text=True).stdout
             assert out.count("Signature is Valid.") == 2, out
+
+    # The archive: two locked, verified copies per dossier with one ledger entry each; the S3
+    # server refuses to delete a package; the API answers; the ledger verifies, and not once edited.
+    _archive_holds(platform, s3_endpoint, sorted(codes))
+
+
+def _archive_holds(platform: Platform, s3_endpoint, codes: list[str]) -> None:
+    import sys
+    import urllib.request
+
+    from minio.error import S3Error
+
+    from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
+
+    with grpc.insecure_channel(platform.archive_address) as channel:
+        stub = archive_pb2_grpc.ArchiveServiceStub(channel)
+        package = stub.GetPackage(archive_pb2.GetPackageRequest(code=codes[0]), timeout=10).package
+        assert package.lock_mode == "GOVERNANCE" and package.retention == "permanent"  # the catalog's class
+        for copy in package.copies:
+            store = s3_endpoint.store(copy.bucket)
+            mode, until = store.retention(copy.key, copy.version_id)
+            assert mode == "GOVERNANCE" and until.year >= 2100
+            with pytest.raises(S3Error, match="Access Denied|AccessDenied"):
+                store.client.remove_object(copy.bucket, copy.key, version_id=copy.version_id)
+        url = stub.GetDownloadUrl(archive_pb2.GetDownloadUrlRequest(code=codes[0]), timeout=10)
+        with urllib.request.urlopen(url.url) as response:  # noqa: S310 - the test's own S3
+            assert hashlib.sha256(response.read()).hexdigest() == package.package_sha256 == url.sha256
+        result = next(d for d in package.documents if d.role == "result")
+        one = stub.GetDownloadUrl(archive_pb2.GetDownloadUrlRequest(code=codes[0], path=result.path), timeout=10)
+        with urllib.request.urlopen(one.url) as response:  # noqa: S310 - the test's own S3
+            assert hashlib.sha256(response.read()).hexdigest() == result.sha256 == one.sha256
+        verified = stub.VerifyPackage(archive_pb2.VerifyPackageRequest(code=codes[0]), timeout=60)
+        assert (verified.fixity.state, verified.bag_valid) == ("ok", True), verified
+        listed, token = [], ""
+        for area in DISTRICTS:
+            while True:
+                page = stub.ListPackages(archive_pb2.ListPackagesRequest(area=area, page_size=7, page_token=token),
+                                         timeout=10)
+                listed += [p.code for p in page.packages]
+                token = page.next_page_token
+                if not token:
+                    break
+        assert sorted(listed) == codes
+    env = {**os.environ, **platform.env}
+    run = subprocess.run([sys.executable, "-m", "archive", "verify-ledger"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and f"ledger OK: {len(codes)} entries" in run.stdout, run.stdout + run.stderr
 
 
 def test_a_repeated_request_returns_the_first_answer_and_stores_nothing_twice(platform: Platform):

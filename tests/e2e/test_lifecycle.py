@@ -212,6 +212,11 @@ def test_the_whole_life_of_a_dossier_with_hand_computed_due_dates(platform: Plat
 
     tracked = desk.intake.TrackDossier(intake_pb2.TrackDossierRequest(code=code), timeout=10)
     assert tracked.status == 10 and datetime_of(tracked.due_at) == DUE
+
+    # The archival package tells the dossier's life: its PREMIS log (checked by the schema) has
+    # the reception, the steps, the supplement, the signature and the return, in time order, and
+    # its Decree 30/2020 metadata lists the documents with the result's signers.
+    _package_tells_the_life(platform, s3_endpoint, code)
     assert "Công dân" not in str(tracked)
 
 
@@ -266,6 +271,35 @@ def _timestamp(value: dt.datetime):
     from motcua.protobufs import timestamp
 
     return timestamp(value)
+
+
+def _package_tells_the_life(platform: Platform, s3_endpoint: S3Endpoint, code: str) -> None:
+    import io
+    import json
+    import tarfile
+    from pathlib import Path
+
+    import jsonschema
+
+    archived = _event(platform, code, "dossier.archived", events_pb2.DossierArchived)
+    copy = archived.copies[0]
+    packed = b"".join(s3_endpoint.store(copy.bucket).open_version(copy.key, copy.version_id))
+    with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+        premis = json.loads(tar.extractfile(f"{code}/data/metadata/premis.json").read())
+        decree30 = json.loads(tar.extractfile(f"{code}/data/metadata/decree30.json").read())
+    schema = Path(__file__).parents[2] / "services/archive/tests/schemas/premis-events.schema.json"
+    jsonschema.validate(premis, json.loads(schema.read_text()))
+    kinds = [e["motcuaEventType"] for e in premis["events"]]
+    assert kinds[-3:] == ["dossier.returned", "archive.package", "archive.digests"]
+    for kind in ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
+                 "document.signed", "archive.signature_check"):
+        assert kind in kinds, (kind, kinds)
+    # in time order (signing stamps real time, not this platform's moved clock: it may come first)
+    times = [e["eventDateTime"] for e in premis["events"][:-2]]
+    assert times == sorted(times)
+    assert decree30["file"]["retention"] == "permanent" and archived.retention == "permanent"
+    (result,) = [d for d in decree30["documents"] if d["role"] == "result"]
+    assert result["signer"] and result["format"] == "application/pdf" and result["page_count"]
 
 
 def _event(platform: Platform, code: str, kind: str, message):

@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from motcua_dev.fuzzing import CLEAR_STATUSES, fuzz_settings, messages, method_path, methods, raw_requests
 
+from motcua.archive.v1 import archive_pb2
 from motcua.catalog.v1 import catalog_pb2
 from motcua.grpcsupport import MAX_DETAILS
 from motcua.intake.v1 import intake_pb2
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.fuzz
 SERVICES = {intake_pb2.DESCRIPTOR.services_by_name["IntakeService"]: "intake",
             catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]: "intake",
             routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]: "routing",
-            signing_pb2.DESCRIPTOR.services_by_name["SigningService"]: "signing"}
+            signing_pb2.DESCRIPTOR.services_by_name["SigningService"]: "signing",
+            archive_pb2.DESCRIPTOR.services_by_name["ArchiveService"]: "archive"}
 METHODS = methods(*SERVICES)
 UNARY = [m for m in METHODS if not m.client_streaming]
 UPLOAD = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods_by_name["UploadDocument"]

@@ -62,7 +62,7 @@ from motcua.store.sqlite import dumps
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
 from routing.adapters.drafts import ApologyForms
-from routing.adapters.instances import InstanceRecord, to_document
+from routing.adapters.instances import INSTANCES, InstanceRecord, to_document
 from routing.application.repository import Instances
 from routing.application.sweeps import SlaSweep, SweepReport
 from routing.config import RoutingSettings
@@ -139,7 +139,7 @@ def bench_act(args: argparse.Namespace, workdir: Path, env: dict[str, str], work
         # The api's own store file (settings.sqlite_path), opened beside it: SQLite's WAL lets both write.
         store, publisher = SqliteStore(settings.sqlite_path), Publisher(env["MOTCUA_AMQP_URI"])
         try:
-            instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, settings.clock())
+            instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, settings.clock(), records=INSTANCES)
             started = time.perf_counter()
             dossiers = open_dossiers(instances, args.dossiers * len(args.clients))
             seeding = time.perf_counter() - started
@@ -258,7 +258,8 @@ def bench_sweeps(args: argparse.Namespace, workdir: Path, amqp: str,
     turns = [seeder.template(at)["next_check_at"] for at in received]  # when each set becomes due soon
     store, publisher = SqliteStore(path), Publisher(amqp)
     clock = Clock(turns[0])
-    sweep = SlaSweep(Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock), ApologyForms(objects),
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, records=INSTANCES)
+    sweep = SlaSweep(instances, ApologyForms(objects),
                      lease=dt.timedelta(minutes=2), batch=max(500, args.due))
     due_query = {"area": DISTRICT, "next_check_at": {"$lte": clock.now}}
     plan = store.collection(InstanceRecord).query_plan(due_query, [("next_check_at", 1)], limit=1)

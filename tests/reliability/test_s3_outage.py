@@ -26,7 +26,7 @@ import pytest
 from motcua_dev.harness import JOURNEY, Platform, journeys_complete, running_platform, sample_request, submit_all
 from motcua_dev.testing import S3Endpoint, private_seaweedfs
 
-from motcua.objects import ObjectRef, ObjectStore
+from motcua.objects import ObjectStore
 from motcua.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.reliability
@@ -131,7 +131,7 @@ def _outage_while_working(platform: Platform, s3: S3Endpoint, bucket: str) -> No
 
 
 def _assert_exactly_once(platform: Platform, codes: set[str]) -> None:
-    from archive.adapters.records import PackageRecord
+    from archive.adapters.records import LedgerRecord
     from intake.adapters.records import DossierRecord
     from routing.adapters.instances import InstanceRecord
     from signing.adapters.records import SigningRecord
@@ -144,14 +144,14 @@ def _assert_exactly_once(platform: Platform, codes: set[str]) -> None:
         assert platform.count("intake", DossierRecord, {"code": code}) == 1, code
         assert platform.count("routing", InstanceRecord, {"code": code}) == 1, code
         assert platform.count("signing", SigningRecord, {"code": code}) == 1, code
-        assert platform.count("archive", PackageRecord, {"code": code}) == 1, code
+        assert platform.count("archive", LedgerRecord, {"code": code}) == 1, code
     # Nothing else was accepted: every dossier intake holds is one of them.
     assert platform.count("intake", DossierRecord) == len(codes)
-    assert platform.count("archive", PackageRecord) == len(codes)
+    assert platform.count("archive", LedgerRecord) == len(codes)
 
 
 def _assert_nothing_of_refused(platform: Platform, s3: S3Endpoint, bucket: str, refused: list, while_down: list):
-    from archive.adapters.records import PackageRecord
+    from archive.adapters.records import LedgerRecord
     from intake.adapters.records import DossierRecord
     from intake.domain.dossier import dossier_id_for
 
@@ -166,11 +166,16 @@ def _assert_nothing_of_refused(platform: Platform, s3: S3Endpoint, bucket: str, 
     for request in while_down:  # sent and answered while S3 was down: not a byte of it stored
         prefix = f"intake/{dossier_id_for(request.request_id)}/"
         assert list(objects.client.list_objects(bucket, prefix=prefix, recursive=True)) == [], prefix
-    # In the S3 server: one archival package per dossier, the one archive recorded, intact.
-    for package in _all(platform, "archive", PackageRecord):
-        stored = list(objects.client.list_objects(bucket, prefix=f"archive/{package['_id']}/", recursive=True))
-        assert [o.object_name for o in stored] == [package["package"]["key"]], package["code"]
-        assert objects.get(ObjectRef.from_dict(package["package"]))  # verifies size and SHA-256
+    # In the S3 server: one archival package per dossier in each write-once copy, the version
+    # archive recorded, intact (a retry during the outage rebuilt the same bytes: no orphan).
+    for entry in _all(platform, "archive", LedgerRecord):
+        for copy in entry["copies"]:
+            vault = ObjectStore(endpoint=s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key,
+                                bucket=copy["bucket"])
+            stored = list(vault.client.list_objects(copy["bucket"], prefix=f"packages/{entry['area']}/{entry['code']}/",
+                                                    recursive=True, include_version=True))
+            assert [(o.object_name, o.version_id) for o in stored] == [(copy["key"], copy["version_id"])], entry["code"]
+            assert vault.hash_version(copy["key"], copy["version_id"])[0] == entry["package_sha256"]
 
 
 def _all(platform: Platform, service: str, schema: type) -> list[dict]:

@@ -27,7 +27,7 @@ from motcua.worktime import vietnam_calendar
 
 pytestmark = pytest.mark.reliability
 
-DOSSIERS = 150
+DOSSIERS = 60
 APOLOGY = "vn.motcua.dossier.apology_issued.v1"
 OVERDUE = "vn.motcua.dossier.overdue.v1"
 UNIT_ID = "000.00.06.H56"

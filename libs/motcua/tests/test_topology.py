@@ -54,7 +54,9 @@ def test_service_queue_bindings_follow_the_subscriptions():
     archive = topology.service_queue("archive", "bim-son")
     assert archive.name == "archive.bim-son" and archive.durable
     keys = {(b.exchange.name, b.routing_key) for b in archive.bindings}
-    assert keys == {("motcua.work", "archive.bim-son"), ("motcua.events", "bim-son.dossier.returned")}
+    life = ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
+            "document.signed", "dossier.returned")
+    assert keys == {("motcua.work", "archive.bim-son")} | {("motcua.events", f"bim-son.{name}") for name in life}
     notify = {(b.exchange.name, b.routing_key) for b in topology.service_queue("notify", "ba-thuoc").bindings}
     assert notify == {("motcua.work", "notify.ba-thuoc"), ("motcua.events", "ba-thuoc.#")}
     routing = {(b.exchange.name, b.routing_key) for b in topology.service_queue("routing", "bim-son").bindings}
@@ -186,9 +188,10 @@ def test_event_routes_to_the_subscribed_queues_of_its_district_only(channel):
     assert drain(channel, "archive.ba-thuoc") == []
     assert drain(channel, "notify.ba-thuoc") == []
 
-    # archive reacts only to dossier.returned; notify to every event of its district.
-    publish(channel, "motcua.events", "ba-thuoc.dossier.received", b"received-1")
-    assert drain(channel, "notify.ba-thuoc") == [b"received-1"]
+    # archive reacts to a dossier's life and its return, not to notifications; notify to every
+    # event of its district.
+    publish(channel, "motcua.events", "ba-thuoc.notification.sent", b"sent-1")
+    assert drain(channel, "notify.ba-thuoc") == [b"sent-1"]
     for queue in ("archive.ba-thuoc", "archive.bim-son", "notify.bim-son"):
         assert drain(channel, queue) == []
 

@@ -20,6 +20,7 @@ from motcua_dev.testing import S3Endpoint, drop_bucket, new_bucket_store
 from motcua_dev.testing import SettableClock as Clock
 
 from intake.adapters.catalog_file import load_catalog
+from intake.adapters.records import RECORDS
 from intake.application.dossiers import Dossiers
 from intake.config import DEFAULT_CATALOG
 from intake.domain.catalog import Catalog
@@ -144,4 +145,4 @@ def dossiers(store: Store, bucket: ObjectStore, publisher: Publisher, catalog: C
              clock: Clock) -> Dossiers:
     """The Dossiers use case on a fresh store (each backend), a fresh bucket and the private vhost,
     with a real Outbox and Publisher."""
-    return Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, limits, clock=clock)
+    return Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, limits, RECORDS, clock=clock)

@@ -350,6 +350,7 @@ class Platform:
     events: EventCollector
     officials: OfficialsAtWork | None = None
     signing_address: str = ""
+    archive_address: str = ""
 
     def count(self, service: str, schema: type, filter: dict | None = None) -> int:
         """How many records a service's own store holds (read from its SQLite file)."""
@@ -422,7 +423,8 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
                 yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
-                               f"127.0.0.1:{ports['signing']}")
+                               signing_address=f"127.0.0.1:{ports['signing']}" if "signing" in ports else "",
+                               archive_address=f"127.0.0.1:{ports['archive']}" if "archive" in ports else "")
         finally:
             if desk is not None:
                 desk.stop()

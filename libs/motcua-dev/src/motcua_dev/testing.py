@@ -104,6 +104,11 @@ class MemoryObjects:
             raise IntegrityError(ref.key, ref.sha256, hashlib.sha256(data).hexdigest())
         return data
 
+    def open(self, ref, chunk_size: int = 1024 * 1024):
+        """As ObjectStore.open: chunks of the verified object."""
+        data = self.get(ref)
+        return iter([data[i:i + chunk_size] for i in range(0, len(data), chunk_size)] or [b""])
+
 
 def work_data(message_class: type, values: dict):
     """A work message (``motcua.work.v1``) from a plain dict as a test writes it: numbers given

@@ -22,7 +22,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import certifi
@@ -31,6 +31,7 @@ from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.datatypes import Part
 from minio.error import InvalidResponseError, S3Error, ServerError
+from minio.retention import Retention
 from urllib3.exceptions import HTTPError as TransportError
 
 from motcua.errors import Unavailable
@@ -108,6 +109,17 @@ class ObjectRef:
         return cls(
             key=data["key"], sha256=data["sha256"], size=int(data["size"]), media_type=data["media_type"]
         )
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One version of a key in a versioned (object-locked) bucket."""
+
+    key: str
+    version_id: str
+    size: int
+    is_latest: bool
+    is_delete_marker: bool = False
 
 
 class _HashingReader:
@@ -329,6 +341,102 @@ class ObjectStore:
     def presigned_get(self, ref: ObjectRef, expires: timedelta = timedelta(hours=1)) -> str:
         """A URL anyone can GET until it expires; the downloader should check ``ref.sha256``."""
         return self.client.presigned_get_object(self.bucket, ref.key, expires=expires)
+
+    # -- write-once storage (S3 Object Lock; versioned buckets) --------------------------------
+
+    def ensure_locked_bucket(self) -> None:
+        """The bucket, created with Object Lock (and so versioning) enabled. An existing bucket
+        without Object Lock is refused: write-once cannot be switched on afterwards."""
+        with self._reachable():
+            if not self.client.bucket_exists(self.bucket):
+                try:
+                    self.client.make_bucket(self.bucket, object_lock=True)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            try:
+                config = self.client.get_object_lock_config(self.bucket)
+            except S3Error as exc:
+                raise ObjectStoreError(f"bucket {self.bucket!r} has no Object Lock ({exc.code})") from exc
+            if config is None:
+                raise ObjectStoreError(f"bucket {self.bucket!r} has no Object Lock")
+
+    def put_locked(self, key: str, stream: BinaryIO, size: int, sha256: str, media_type: str,
+                   retain_until: datetime, mode: str = "GOVERNANCE", legal_hold: bool = False) -> str:
+        """Store ``size`` bytes of ``stream`` under ``key`` with a retention (``GOVERNANCE`` or
+        ``COMPLIANCE``) until ``retain_until``; the new version's id. Larger than a part, the
+        bytes go by multipart upload, one part in memory at a time."""
+        with self._reachable():
+            result = self.client.put_object(
+                self.bucket, key, stream, size, content_type=media_type, metadata={SHA256_META: sha256},
+                part_size=max(self.part_size, 5 * 1024 * 1024), retention=Retention(mode, retain_until),
+                legal_hold=legal_hold)
+        if not result.version_id:
+            raise ObjectStoreError(f"bucket {self.bucket!r} returned no version id: is it versioned?")
+        return str(result.version_id)
+
+    def versions(self, key: str) -> list[ObjectVersion]:
+        """Every version of exactly ``key`` (delete markers included), newest first."""
+        with self._reachable():
+            listed = self.client.list_objects(self.bucket, prefix=key, include_version=True)
+            return [ObjectVersion(o.object_name, str(o.version_id), int(o.size or 0), str(o.is_latest) == "true"
+                                  or o.is_latest is True, bool(o.is_delete_marker))
+                    for o in listed if o.object_name == key]
+
+    def open_version(self, key: str, version_id: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """Chunks of one version, unverified (the caller hashes them)."""
+        response = self._call(key, self.client.get_object, self.bucket, key, 0, 0, None, None, version_id)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from self._reachable_stream(response.stream(chunk_size))
+            finally:
+                response.close()
+                response.release_conn()
+        return chunks()
+
+    def hash_version(self, key: str, version_id: str) -> tuple[str, int]:
+        """SHA-256 and size of one version, read now."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.open_version(key, version_id):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+
+    def retention(self, key: str, version_id: str) -> tuple[str, datetime] | None:
+        """(mode, retain-until) of a version, None when it has none."""
+        try:
+            found = self._call(key, self.client.get_object_retention, self.bucket, key, version_id)
+        except S3Error as exc:
+            if exc.code in ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"):
+                return None
+            raise
+        return (found.mode, found.retain_until_date) if found is not None else None
+
+    def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
+        method = self.client.enable_object_legal_hold if on else self.client.disable_object_legal_hold
+        self._call(key, method, self.bucket, key, version_id)
+
+    def legal_hold(self, key: str, version_id: str) -> bool:
+        return bool(self._call(key, self.client.is_object_legal_hold_enabled, self.bucket, key, version_id))
+
+    def remove_version(self, key: str, version_id: str, bypass_governance: bool = False) -> None:
+        """Delete one version (refused by the server while it is locked, unless GOVERNANCE is
+        bypassed by an identity allowed to)."""
+        from minio.deleteobjects import DeleteObject
+
+        with self._reachable():
+            if not bypass_governance:
+                self.client.remove_object(self.bucket, key, version_id=version_id)
+                return
+            errors = list(self.client.remove_objects(self.bucket, [DeleteObject(key, version_id)],
+                                                     bypass_governance_mode=True))
+        if errors:
+            raise ObjectStoreError(f"version {version_id} of {key!r} not removed: {errors[0].message}")
+
+    def presigned_get_version(self, key: str, version_id: str | None,
+                              expires: timedelta = timedelta(minutes=5)) -> str:
+        return self.client.presigned_get_object(self.bucket, key, expires=expires, version_id=version_id)
 
     def _call(self, key: str, method: Any, *args: Any) -> Any:
         with self._reachable():

@@ -1,79 +1,283 @@
-"""Archive's use case on fake ports (in-memory store and objects, a recording publisher)."""
+"""Archive's use cases on fake ports (in-memory store, objects and write-once vaults, a recording
+publisher, a fixed clock): two verified copies, one ledger entry, the package's metadata and
+event log, crash and retry, fixity."""
 
 from __future__ import annotations
 
 import io
+import json
 import tarfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import jsonschema
 import pytest
 from motcua_dev.testing import MemoryObjects, memory_units_of_work
 
-from archive.adapters.records import PackageRecord
-from archive.application.archiving import ArchiveDossier, Archivist
+from archive.adapters.bags import build_package
+from archive.adapters.records import DossierLifeRecord, LedgerRecord, LedgerStampRecord
+from archive.application.archiving import ArchiveDossier, ArchivePolicy, Archivist, Lives, RecordLifeEvent
+from archive.application.fixity import Fixity
+from archive.application.ledger import Ledger
 from archive.entrypoints.messages import INBOUND, archive_dossier
 from motcua.events.v1 import events_pb2
 from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_event
+from motcua.objects import IntegrityError
 from motcua.protobufs import document_ref, timestamp
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "premis-events.schema.json").read_text())
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Pages /Count 2 >>\n2 0 obj << /Type /Page >>\n3 0 obj << /Type /Page >>\n%%EOF"
+
+
+class Crash(Exception):
+    pass
 
 
 @pytest.fixture
-def world():
+def world(memory_vaults):
     uows, publisher = memory_units_of_work()
     objects = MemoryObjects()
-    submitted = objects.put_bytes("intake/d1", b"%PDF-1.7 don", "application/pdf").to_dict()
-    result = objects.put_bytes("signing/d1", b"%PDF-1.7 ket qua", "application/pdf").to_dict()
+    submitted = objects.put_bytes("intake/d1", PDF, "application/pdf").to_dict()
+    receipt = objects.put_bytes("intake/d1/forms", b"%PDF-1.7 bien nhan /Type /Page", "application/pdf").to_dict()
+    result = objects.put_bytes("signing/d1", b"%PDF-1.7 ket qua /Type /Page", "application/pdf").to_dict()
+    slip = objects.put_bytes("routing/d1", b"%PDF-1.7 phieu kiem soat /Type /Page", "application/pdf").to_dict()
     command = ArchiveDossier(dossier_id="d1", code="000.01.06.H56-261201-0001", area="bim-son",
                              receiving_unit="phuong-ba-dinh", procedure_code="1.001193",
                              documents=({**submitted, "name": "to-khai.pdf"},), result={**result, "name": "kq.pdf"},
-                             received_at=T0, returned_at=T0)
-    archivist = Archivist(uows, objects, retention="permanent", clock=lambda: T0)
-    return uows, publisher, objects, archivist, command
+                             received_at=T0, returned_at=T0 + timedelta(days=3), event_id="ev-returned",
+                             forms=({**slip, "name": "phieu-kiem-soat-05.pdf"},))
+    lives = Lives(uows, DossierLifeRecord)
+    lives.record(RecordLifeEvent("d1", command.code, "bim-son", "ev-1", "dossier.received", T0, ("phuong-ba-dinh",),
+                                 "received by desk", retention="10", procedure_name="Đăng ký khai sinh",
+                                 applicant="Nguyễn Văn A", receipt={**receipt, "name": "bien-nhan.pdf"}))
+    lives.record(RecordLifeEvent("d1", command.code, "bim-son", "ev-2", "dossier.step_completed",
+                                 T0 + timedelta(hours=2), ("can-bo-1",), "step review completed"))
+    lives.record(RecordLifeEvent("d1", command.code, "bim-son", "ev-3", "document.signed",
+                                 T0 + timedelta(days=1), ("Chủ tịch UBND", "UBND phường Ba Đình"), "signed"))
+    archivist = Archivist(uows, objects, memory_vaults, build_package, LedgerRecord, DossierLifeRecord,
+                          ArchivePolicy(), clock=lambda: T0 + timedelta(days=3, hours=1))
+    return uows, publisher, objects, archivist, command, memory_vaults
 
 
-def test_a_returned_dossier_is_packed_stored_and_announced_once(world):
-    uows, publisher, objects, archivist, command = world
+def entries(uows):
+    return uows.store.collection(LedgerRecord).find({}, sort=[("seq", 1)])
+
+
+def test_a_returned_dossier_is_kept_in_two_verified_locked_copies_with_one_ledger_entry(world):
+    uows, publisher, objects, archivist, command, vaults = world
     archivist(command)
     archivist(command)  # delivered again
-    (record,) = uows.store.collection(PackageRecord).find({"_id": "d1"})
-    assert (record["area"], record["document_count"], record["outbox"]) == ("bim-son", 2, [])
+    (entry,) = entries(uows)
+    assert (entry["seq"], entry["code"], entry["retention"], entry["outbox"]) == (1, command.code, "10", [])
+    assert entry["retain_until"] == "2036-12-04T02:00:00+00:00"  # the return + 10 years (the catalog's class)
+    key = entry["copies"][0]["key"]
+    assert key == f"packages/bim-son/{command.code}/{entry['package_sha256']}.tar"
+    assert [c["name"] for c in entry["copies"]] == ["primary", "copy"]
+    assert all(v.only(key) == vaults[0].only(key) for v in vaults) and vaults[0].writes == vaults[1].writes == 1
     assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
     archived = events_pb2.DossierArchived.FromString(publisher.published[0].body)
-    assert (archived.receiving_unit, archived.area, archived.district) == ("phuong-ba-dinh", "bim-son",
-                                                                           "phuong-ba-dinh")
+    assert (archived.package_sha256, archived.ledger_seq, archived.ledger_hash, archived.retention) == (
+        entry["package_sha256"], 1, entry["hash"], "10")
+    assert [(c.name, c.version_id) for c in archived.copies] == [(c["name"], c["version_id"]) for c in entry["copies"]]
     assert publisher.published[0].routing_key == "bim-son.dossier.archived"
-    with tarfile.open(fileobj=io.BytesIO(objects.objects[record["package"]["key"]])) as tar:
-        assert any(name.endswith("bag-info.txt") for name in tar.getnames())
+
+    with tarfile.open(fileobj=io.BytesIO(vaults[0].only(key))) as tar:
+        names = tar.getnames()
+        premis = json.loads(tar.extractfile(f"{command.code}/data/metadata/premis.json").read())
+        decree30 = json.loads(tar.extractfile(f"{command.code}/data/metadata/decree30.json").read())
+        info = tar.extractfile(f"{command.code}/bag-info.txt").read().decode()
+    assert names == sorted(names, key=lambda n: names.index(n))  # (stable order checked by the bytes test)
+    # the receipt (form 01) and routing's forms (here form 05, the control slip)
+    assert len([n for n in names if n.startswith(f"{command.code}/data/forms/")]) == 2
+    jsonschema.validate(premis, SCHEMA)
+    kinds = [e["motcuaEventType"] for e in premis["events"]]
+    assert kinds == ["dossier.received", "dossier.step_completed", "document.signed", "archive.signature_check",
+                     "dossier.returned", "archive.package", "archive.digests"]
+    assert premis["events"][3]["eventOutcomeInformation"][0]["eventOutcome"] == "not validated"
+    result_meta = next(d for d in decree30["documents"] if d["role"] == "result")
+    assert result_meta["signer"] == ["Chủ tịch UBND", "UBND phường Ba Đình"]
+    submitted_meta = next(d for d in decree30["documents"] if d["role"] == "submitted")
+    assert (submitted_meta["page_count"], submitted_meta["format"], submitted_meta["summary"]) == (
+        2, "application/pdf", "to-khai.pdf")
+    assert decree30["file"]["retention"] == "10" and decree30["file"]["title"].endswith("Đăng ký khai sinh")
+    assert "Bagging-Date: 2026-12-04" in info
+
+
+@pytest.mark.parametrize("stage", ["copied:primary", "copied:copy"])
+def test_a_crash_between_the_copies_or_before_the_ledger_entry_leaves_no_orphan(world, stage):
+    uows, publisher, objects, archivist, command, vaults = world
+
+    def crash(at):
+        if at == stage:
+            raise Crash(at)
+    archivist.checkpoint = crash
+    with pytest.raises(Crash):
+        archivist(command)
+    assert entries(uows) == [] and publisher.published == []
+    archivist.checkpoint = lambda at: None
+    archivist(command)  # the message is delivered again: same bytes, same key, the stored version is reused
+    (entry,) = entries(uows)
+    for vault in vaults:
+        assert vault.writes == 1 and len(vault.versions) == 1
+        assert vault.digest(entry["copies"][0]["key"], next(
+            c["version_id"] for c in entry["copies"] if c["name"] == vault.name)) == entry["package_sha256"]
+    assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
+
+
+def test_a_copy_that_does_not_verify_is_never_announced(world):
+    uows, publisher, objects, archivist, command, vaults = world
+    vaults[1].corrupt_writes = True
+    with pytest.raises(IntegrityError):  # retried by the queue's budget, then parked
+        archivist(command)
+    assert entries(uows) == [] and publisher.published == []
 
 
 def test_an_unreachable_object_store_stores_and_announces_nothing(world):
-    uows, publisher, objects, archivist, command = world
+    uows, publisher, objects, archivist, command, vaults = world
     objects.fail = True
-    with pytest.raises(ConnectionError):  # retried by the queue's budget
+    with pytest.raises(ConnectionError):
         archivist(command)
-    assert uows.store.collection(PackageRecord).get("d1") is None and publisher.published == []
+    assert entries(uows) == [] and publisher.published == [] and vaults[0].versions == {}
 
 
-def test_the_worker_turns_dossier_returned_into_the_command_and_parks_a_malformed_one(world):
-    uows, publisher, objects, archivist, command = world
+def test_ledger_entries_chain_and_tampering_is_named(world):
+    uows, publisher, objects, archivist, command, vaults = world
+    for n in range(1, 4):
+        archivist(ArchiveDossier(**{**command.__dict__, "dossier_id": f"d{n}", "code": f"{command.code[:-1]}{n}"}))
+    book = Ledger(uows, LedgerRecord, LedgerStampRecord)
+    report = book.verify()
+    assert report.ok and report.chain.entries == 3 and not report.timestamped
+    assert any("not timestamped" in line for line in report.lines())
+    ledger = uows.store.collection(LedgerRecord)
+    second = ledger.get("000000000002")
+    ledger.replace({**second, "package_sha256": "f" * 64}, second["version"])  # edited
+    assert (book.verify().chain.broken_seq, "edited" in book.verify().chain.reason) == (2, True)
+    ledger.replace({**ledger.get("000000000002"), "package_sha256": second["package_sha256"]},
+                   ledger.get("000000000002")["version"])
+    assert book.verify().ok
+    ledger.delete("000000000002")  # removed
+    assert book.verify().chain.broken_seq == 2
+
+
+def test_reordered_ledger_entries_are_named():
+    from archive.domain import ledger
+
+    chain, previous = [], None
+    for n in range(1, 5):
+        previous = ledger.seal({"code": f"C{n}", "package_sha256": str(n) * 64}, previous)
+        chain.append(previous)
+    assert ledger.verify(chain).ok
+    swapped = [chain[0], {**chain[2], "seq": 2}, {**chain[1], "seq": 3}, chain[3]]
+    verdict = ledger.verify(swapped)
+    assert (verdict.ok, verdict.broken_seq) == (False, 2)
+    assert ledger.verify([chain[0], chain[2], chain[3]]).broken_seq == 2  # removed, seq gap
+
+
+def test_fixity_sweep_detects_an_overwritten_copy_and_repairs_it_from_the_good_one(world):
+    uows, publisher, objects, archivist, command, vaults = world
+    archivist(command)
+    (entry,) = entries(uows)
+    key = entry["copies"][0]["key"]
+    good = vaults[1].only(key)
+    flipped = good[:100] + bytes([good[100] ^ 0x01]) + good[101:]
+    bad_version = vaults[1].overwrite(key, flipped)  # the lock allows a new version over the key
+    clock = [T0 + timedelta(days=40)]
+    fixity = Fixity(uows, vaults, LedgerRecord, clock=lambda: clock[0], batch=5)
+    publisher.published.clear()
+    (result,) = fixity.sweep()
+    assert result["state"] == "repaired"
+    assert publisher.types() == ["vn.motcua.archive.fixity_failed.v1"]
+    failed = events_pb2.ArchiveFixityFailed.FromString(publisher.published[0].body)
+    assert (failed.copy, failed.reason, failed.bad_version_id, failed.repaired) == (
+        "copy", "overwritten", bad_version, True)
+    assert vaults[1].digest(key, vaults[1].latest(key)) == entry["package_sha256"]
+    assert vaults[1]._data(key, bad_version) == flipped  # kept for the investigation
+    assert fixity.sweep() == []  # not due again before the interval
+    clock[0] += timedelta(days=31)
+    (again,) = fixity.sweep()
+    assert again["state"] == "ok" and len(publisher.published) == 1
+    (entry,) = entries(uows)
+    assert entry["repairs"][0]["bad_version_id"] == bad_version and Ledger(
+        uows, LedgerRecord, LedgerStampRecord).verify().ok  # fixity fields are outside the chain
+
+
+def test_fixity_claims_keep_replicas_apart(world):
+    uows, publisher, objects, archivist, command, vaults = world
+    for n in range(1, 4):
+        archivist(ArchiveDossier(**{**command.__dict__, "dossier_id": f"d{n}", "code": f"{command.code[:-1]}{n}"}))
+    later = T0 + timedelta(days=40)
+    one = Fixity(uows, vaults, LedgerRecord, clock=lambda: later, batch=2)
+    two = Fixity(uows, vaults, LedgerRecord, clock=lambda: later, batch=2)
+    first, second = one.sweep(), two.sweep()
+    assert (len(first), len(second)) == (2, 1)
+
+
+def test_the_worker_turns_events_into_commands_and_parks_a_malformed_one(world):
+    uows, publisher, objects, archivist, command, vaults = world
     event = build_event(name="dossier.returned", source="/t", subject=command.code, area="bim-son",
                         data=events_pb2.DossierReturned(
                             dossier_id="d1", code=command.code, receiving_unit="phuong-ba-dinh",
                             procedure_code="1.001193", documents=[document_ref(d) for d in command.documents],
                             result=document_ref(command.result), received_at=timestamp(T0),
-                            returned_at=timestamp(T0)))
+                            returned_at=timestamp(command.returned_at)))
     built = archive_dossier(event)
     assert (built.dossier_id, built.code, built.area, built.receiving_unit, built.received_at, built.traceparent) == (
         "d1", command.code, "bim-son", "phuong-ba-dinh", T0, event.traceparent)
-    assert [d["key"] for d in built.documents] == [d["key"] for d in command.documents]
-    assert built.result["sha256"] == command.result["sha256"]
-    out = event.to_outgoing()
-    dispatch = INBOUND.dispatch(MessageBus({ArchiveDossier: archivist}))
-    dispatch(Delivery(out.body, out.headers, out.content_type, "archive.bim-son"))
-    assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
+    lives = Lives(uows, DossierLifeRecord)
+    dispatch = INBOUND.dispatch(MessageBus({ArchiveDossier: archivist, RecordLifeEvent: lives.record}))
+    signed = build_event(name="document.signed", source="/t", subject=command.code, area="bim-son",
+                         data=events_pb2.DocumentSigned(dossier_id="d1", code=command.code, signers=["X"],
+                                                        signed_at=timestamp(T0)))
+    for e in (signed, signed, event):
+        out = e.to_outgoing()
+        dispatch(Delivery(out.body, out.headers, out.content_type, "archive.bim-son"))
+    life = uows.store.collection(DossierLifeRecord).get("d1")
+    assert [e["type"] for e in life["events"]].count("document.signed") == 2  # ev-3 and this one, once
+    assert life["frozen"] and publisher.types() == ["vn.motcua.dossier.archived.v1"]
     with pytest.raises(PermanentFailure):
         dispatch(Delivery(b"\x08\xff", out.headers, out.content_type, "archive.bim-son"))
+
+
+def test_a_copy_gone_is_rewritten_from_the_other_and_both_gone_is_damage_reported(world):
+    uows, publisher, objects, archivist, command, vaults = world
+    archivist(command)
+    (entry,) = entries(uows)
+    key = entry["copies"][0]["key"]
+    vaults[0].versions[key] = []  # the primary's version removed (GOVERNANCE bypassed by an insider)
+    publisher.published.clear()
+    fixity = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=40))
+    (result,) = fixity.sweep()
+    assert result["state"] == "repaired" and [f["state"] for f in result["copies"]] == ["missing", "ok"]
+    assert vaults[0].digest(key, vaults[0].latest(key)) == entry["package_sha256"]
+    for vault in vaults:
+        vault.versions[key] = []
+    publisher.published.clear()
+    (result,) = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=80)).sweep()
+    assert result["state"] == "damaged"  # nothing to repair from: said, not hidden
+    failed = [events_pb2.ArchiveFixityFailed.FromString(m.body) for m in publisher.published]
+    assert [(f.copy, f.reason, f.repaired) for f in failed] == [("primary", "missing", False),
+                                                                ("copy", "missing", False)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite_store", "mongo_store"])
+def test_the_ledger_on_both_store_backends(world, backend, request):
+    from motcua_dev.testing import RecordingPublisher
+
+    from motcua.messaging.outbox import Outbox
+    from motcua.unit_of_work import UnitsOfWork
+
+    _, _, objects, archivist, command, vaults = world
+    publisher = RecordingPublisher()
+    uows = UnitsOfWork(request.getfixturevalue(backend), Outbox(publisher))
+    archivist.uows = uows
+    for n in range(1, 4):
+        archivist(ArchiveDossier(**{**command.__dict__, "dossier_id": f"d{n}", "code": f"{command.code[:-1]}{n}"}))
+    archivist(ArchiveDossier(**{**command.__dict__, "dossier_id": "d2", "code": f"{command.code[:-1]}2"}))
+    report = Ledger(uows, LedgerRecord, LedgerStampRecord).verify()
+    assert report.ok and report.chain.entries == 3 and len(publisher.published) == 3
+    fixity = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=40))
+    assert [r["state"] for r in fixity.sweep()] == ["ok"] * 3
+    assert Ledger(uows, LedgerRecord, LedgerStampRecord).verify().ok

@@ -1,45 +1,59 @@
-"""Packages are BagIt bags the bagit validator accepts, and a tampered one it refuses."""
+"""Packages are BagIt bags the bagit validator accepts, byte-for-byte reproducible, and a
+tampered one the validator refuses."""
 
 import hashlib
-import io
-import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
 
 import bagit
 import pytest
 
-from archive.adapters.bags import build_bag
-from archive.domain.package import package_files
+from archive.adapters.bags import build_package, unpack, validate_packed
+from archive.domain.package import BagSpec, package_files
 
 CONTENT = {"aa": b"%PDF-1.4 submitted\n%%EOF\n", "cc": b"%PDF-1.4 signed result\n%%EOF\n"}
+T = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
-def files():
+def spec(name="X-1", info=None):
     def ref(key):
         return {"key": key, "sha256": hashlib.sha256(CONTENT[key]).hexdigest(), "size": len(CONTENT[key]),
                 "media_type": "application/pdf"}
-    return package_files([ref("aa")], ref("cc"))
+    files = tuple(package_files([ref("aa")], ref("cc")))
+    return BagSpec(name, files, info or {"External-Identifier": name, "Bagging-Date": "2026-11-25"}, T,
+                   lambda pages: {"data/metadata/decree30.json": {"pages": dict(pages)}})
 
 
-def unpack(packed: bytes, into) -> bagit.Bag:
-    with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
-        tar.extractall(into, filter="data")
-    return bagit.Bag(str(into / "X-1"))
+def read(file):
+    return [CONTENT[file.key]]
 
 
-def test_the_bag_validates_and_its_manifest_checksum_is_reported(tmp_path):
-    packed, manifest_sha256 = build_bag("X-1", files(), lambda f: CONTENT[f.key], {"External-Identifier": "X-1"})
-    bag = unpack(packed, tmp_path)
-    bag.validate()
-    assert sorted(bag.payload_files()) == sorted(f"data/{f.path}" for f in files())
-    manifest = (tmp_path / "X-1" / "manifest-sha256.txt").read_bytes()
-    assert hashlib.sha256(manifest).hexdigest() == manifest_sha256
+def test_the_bag_validates_and_the_same_dossier_gives_the_same_bytes(tmp_path):
+    with build_package(spec(), read) as first:
+        data = first.path.read_bytes()
+        assert hashlib.sha256(data).hexdigest() == first.sha256 and len(data) == first.size
+        bag = bagit.Bag(str(unpack(first.path, tmp_path)))
+        bag.validate()
+        validate_packed(first.path)
+    with build_package(spec(), read) as second:  # another time, another temporary directory
+        assert second.path.read_bytes() == data and second.sha256 == first.sha256
+    assert sorted(bag.payload_files()) == sorted([f"data/{f.path}" for f in spec().files]
+                                                 + ["data/metadata/decree30.json"])
     assert bag.info["External-Identifier"] == "X-1"
+    manifest = (tmp_path / "X-1" / "manifest-sha256.txt").read_bytes()
+    assert hashlib.sha256(manifest).hexdigest() == first.manifest_sha256
 
 
 def test_a_tampered_bag_fails_validation(tmp_path):
-    packed, _ = build_bag("X-1", files(), lambda f: CONTENT[f.key], {})
-    bag = unpack(packed, tmp_path)
-    (tmp_path / "X-1" / "data" / files()[0].path).write_bytes(b"changed")
+    with build_package(spec(), read) as built:
+        root = unpack(built.path, tmp_path)
+    (root / "data" / spec().files[0].path).write_bytes(b"changed")
     with pytest.raises(bagit.BagValidationError):
-        bagit.Bag(str(tmp_path / "X-1")).validate()
-    assert bag is not None
+        bagit.Bag(str(root)).validate()
+
+
+def test_the_temporary_package_is_gone_after_the_build():
+    with build_package(spec(), read) as built:
+        path = Path(built.path)
+        assert path.exists()
+    assert not path.exists()

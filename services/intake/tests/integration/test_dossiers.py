@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from intake.adapters.records import DossierRecord
+from intake.adapters.records import RECORDS, DossierRecord
 from intake.application.dossiers import Dossiers, SubmitDossier
 from intake.domain.dossier import Status, dossier_id_for
 from intake.domain.submission import Applicant, IncomingDocument
@@ -146,6 +146,7 @@ def test_good_submission_stores_dossier_documents_and_publishes(dossiers: Dossie
     assert (data.dossier_id, data.code, data.receiving_unit, data.unit_id) == (dossier.id, dossier.code, "bim-son",
                                                                          "000.00.06.H56")
     assert data.status == 2 and data.procedure_code == BUILDING_PERMIT
+    assert (data.retention, bool(data.procedure_name)) == ("permanent", True)  # from the catalog, for the archive
     assert data.applicant.identity_number == APPLICANT.identity_number
     assert [d.sha256 for d in data.documents] == [r.sha256 for r in dossier.documents]
     assert data.received_at.ToDatetime(tzinfo=UTC) == dossier.received_at  # the time GetDossier tells
@@ -230,7 +231,7 @@ def test_a_failed_publish_leaves_the_messages_to_the_relay_and_a_retry_gets_the_
     could publish twice); the relay publishes the pending messages."""
     unreachable = Publisher("amqp://guest:guest@127.0.0.1:1/")
     try:
-        broken = Dossiers(UnitsOfWork(store, Outbox(unreachable)), bucket, catalog, limits, clock=clock)
+        broken = Dossiers(UnitsOfWork(store, Outbox(unreachable)), bucket, catalog, limits, RECORDS, clock=clock)
         command = submission()
         first = broken.submit(command)
     finally:
@@ -239,7 +240,7 @@ def test_a_failed_publish_leaves_the_messages_to_the_relay_and_a_retry_gets_the_
     assert len(doc["outbox"]) == 3 and doc["outbox_since"] is not None
     assert all(n == 0 for n in broker.pending().values())
 
-    healthy = Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, limits, clock=clock)
+    healthy = Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, limits, RECORDS, clock=clock)
     assert healthy.submit(command).code == first.code
     assert all(n == 0 for n in broker.pending().values())
     relay = OutboxRelay([store.collection(DossierRecord)], Outbox(publisher), grace=timedelta(0))
@@ -314,14 +315,14 @@ def test_bad_input_gets_a_clear_error_and_nothing_is_stored(dossiers: Dossiers, 
 def test_a_dossier_keeps_the_procedure_version_it_was_received_under(store, bucket, publisher, catalog, limits,
                                                                      clock, broker):
     uows = UnitsOfWork(store, Outbox(publisher))
-    received = Dossiers(uows, bucket, catalog, limits, clock=clock).submit(submission())
+    received = Dossiers(uows, bucket, catalog, limits, RECORDS, clock=clock).submit(submission())
     assert received.procedure_version == catalog.procedure(BUILDING_PERMIT).version == 2
 
     # The operator publishes version 3 of the procedure; the dossier received before stays on 2.
     current = catalog.procedure(BUILDING_PERMIT)
     versions = (*catalog.versions(BUILDING_PERMIT), replace(current, version=3))
     newer = replace(catalog, procedures={**catalog.procedures, BUILDING_PERMIT: versions})
-    after = Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, newer, limits, clock=clock)
+    after = Dossiers(UnitsOfWork(store, Outbox(publisher)), bucket, newer, limits, RECORDS, clock=clock)
     assert after.get(dossier_id=received.id).procedure_version == 2
     assert after.submit(submission()).procedure_version == 3
     assert newer.procedure_version(BUILDING_PERMIT, 2) == current
@@ -351,7 +352,7 @@ def test_a_unit_is_refused_when_no_worker_serves_its_area_and_nothing_is_stored(
     """A ward's dossier goes to its town's area; a commune of an area no worker serves is refused
     with FAILED_PRECONDITION naming the unit and its area, before anything is stored or sent."""
     uows = UnitsOfWork(store, Outbox(publisher))
-    served = Dossiers(uows, bucket, catalog, limits, clock=clock, served_areas=["bim-son"])
+    served = Dossiers(uows, bucket, catalog, limits, RECORDS, clock=clock, served_areas=["bim-son"])
     birth = [document("to-khai.pdf", component="to-khai"), document("giay-chung-sinh.pdf", component="giay-chung-sinh")]
     ward = served.submit(submission(procedure_code=BIRTH, receiving_unit="phuong-ba-dinh", documents=birth))
     assert (ward.receiving_unit, ward.area) == ("phuong-ba-dinh", "bim-son")

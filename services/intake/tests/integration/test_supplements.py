@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from intake.adapters.records import DossierRecord
+from intake.adapters.forms import PDF_FORMS
+from intake.adapters.records import RECORDS, DossierRecord
 from intake.application.dossiers import Dossiers, SubmitDossier, SupplementDossier
+from intake.application.forms import Forms
 from intake.application.progress import Progress
 from intake.domain.dossier import Dossier, Status
 from intake.domain.submission import Applicant, IncomingDocument
@@ -94,8 +96,9 @@ def answer(code: str, *documents: IncomingDocument, uploaded=(), request_id: str
 @pytest.fixture
 def progress(dossiers: Dossiers, store, bucket, catalog, publisher) -> Callable[[Delivery], None]:
     """Intake's worker handling one delivery, as its runtime does."""
-    return dispatcher(Progress(dossiers, UnitsOfWork(store, Outbox(publisher)), bucket, catalog,
-                               "https://dichvucong.example.vn"))
+    forms = Forms(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, "https://dichvucong.example.vn", RECORDS,
+                  PDF_FORMS)
+    return dispatcher(Progress(dossiers, forms))
 
 
 def keys(bucket) -> list[str]:

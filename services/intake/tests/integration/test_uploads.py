@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from intake.adapters.records import UploadRecord
+from intake.adapters.records import RECORDS, UploadRecord
 from intake.application.dossiers import Dossiers
 from intake.application.uploads import Uploads
 from intake.domain.submission import Limits, ResolvedDocument, upload_id_for
@@ -87,7 +87,7 @@ def stored(store: Store, bucket: ObjectStore) -> Stored:
 
 @pytest.fixture
 def uploads(store: Store, bucket: ObjectStore, clock) -> Uploads:
-    return Uploads(store, bucket, Limits(max_document_bytes=LIMIT, max_documents=5), clock=clock)
+    return Uploads(store, bucket, Limits(max_document_bytes=LIMIT, max_documents=5), RECORDS.uploads, clock=clock)
 
 
 @dataclass
@@ -250,7 +250,7 @@ def test_the_api_side_keeps_memory_well_under_the_file_size(dossiers: Dossiers, 
     """A 50 MB stream through the real server in this process: every Python allocation (client,
     grpcio's Python layer, servicer, use case, minio) is traced; the peak stays under half the file."""
     size = 50 * MB
-    uploads = Uploads(store, bucket, Limits(max_document_bytes=64 * MB, max_documents=5))
+    uploads = Uploads(store, bucket, Limits(max_document_bytes=64 * MB, max_documents=5), RECORDS.uploads)
     server, channel = serve(dossiers, uploads)
     sent = hashlib.sha256()
 
@@ -282,7 +282,7 @@ def test_the_api_side_keeps_memory_well_under_the_file_size(dossiers: Dossiers, 
 
 
 def test_at_the_limit_passes_one_byte_over_is_refused(store: Store, bucket: ObjectStore, stored: Stored):
-    uploads = Uploads(store, bucket, Limits(max_document_bytes=64 * 1024, max_documents=5))
+    uploads = Uploads(store, bucket, Limits(max_document_bytes=64 * 1024, max_documents=5), RECORDS.uploads)
 
     with pytest.raises(InvalidArgument) as excinfo:
         uploads.receive(str(uuid.uuid4()), "application/pdf", "", chunked(pdf(64 * 1024 + 1), 4096))

@@ -53,7 +53,7 @@ STEPS = [
 ]
 PERMIT_V1: dict[str, Any] = {
     "version": 1, "effective_from": "2021-03-03", "name": "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ",
-    "sector": "hoat-dong-xay-dung", "level": "district", "fee": 75000,
+    "sector": "hoat-dong-xay-dung", "level": "district", "fee": 75000, "retention": "permanent",
     "components": [
         {"code": "don-de-nghi", "name": "Đơn đề nghị", "media_types": ["application/pdf", "image/png"]},
         {"code": "ban-ve", "name": "Bản vẽ", "required": False, "media_types": ["application/pdf", "image/jpeg"],
@@ -271,6 +271,9 @@ BROKEN = [
                  "must be a whole number, not '75.000 đồng'", id="fee-as-text"),
     pytest.param(_set(f"{PROC}.effective_from", "01/07/2025"), "procedures/xay-dung.yaml", f"{P0}.effective_from",
                  "must be a date such as 2025-07-01", id="date-malformed"),
+    pytest.param(_set(f"{PROC}.retention", "forever"), "procedures/xay-dung.yaml", f"{P0}.retention",
+                 "'forever' is not a retention class: write permanent or a number of years such as 10",
+                 id="retention-unknown"),
     pytest.param(_set("procedures/xay-dung.yaml:procedures.0.versions.1.version", 1), "procedures/xay-dung.yaml",
                  "procedures[0].versions[1].version", "must be greater than the version before it (1)",
                  id="versions-out-of-order"),
@@ -399,6 +402,7 @@ def test_a_procedure_has_versions_and_the_highest_is_current(tmp_path):
     assert (first.supplement_policy, second.supplement_policy, fifth.supplement_policy) == (
         SupplementPolicy.PAUSE, SupplementPolicy.RESTART, SupplementPolicy.RESTART)
     assert [c.code for c in fifth.components] == ["don-de-nghi"]
+    assert (first.retention, second.retention, fifth.retention) == ("permanent",) * 3  # the archive keeps it so
     assert (fifth.duration.desk_days, fifth.duration.online_days) == (10, 10)
     # ...except its number and the date it applies from.
     assert (first.effective_from.isoformat(), second.effective_from.isoformat(), fifth.effective_from) == (

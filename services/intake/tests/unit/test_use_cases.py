@@ -8,7 +8,7 @@ import uuid
 import pytest
 from motcua_dev.testing import MemoryObjects, memory_units_of_work
 
-from intake.adapters.records import DossierRecord
+from intake.adapters.records import RECORDS, DossierRecord
 from intake.application.dossiers import Dossiers, SubmitDossier
 from intake.domain.dossier import Status
 from intake.domain.submission import Applicant, IncomingDocument
@@ -23,7 +23,7 @@ APPLICANT = Applicant(full_name="Trần Thị C", identity_number="038190000123"
 def desk(catalog, limits, clock):
     uows, publisher = memory_units_of_work()
     objects = MemoryObjects()
-    return Dossiers(uows, objects, catalog, limits, clock=clock, served_areas=["bim-son", "thanh-hoa"]), \
+    return Dossiers(uows, objects, catalog, limits, RECORDS, clock=clock, served_areas=["bim-son", "thanh-hoa"]), \
         uows, publisher, objects
 
 

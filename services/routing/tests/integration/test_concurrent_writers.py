@@ -42,10 +42,10 @@ from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
-from routing.adapters.instances import StoredInstance
+from routing.adapters.drafts import ApologyForms, ControlSlips, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
-from routing.application.repository import Instances
+from routing.application.repository import Instances, StoredInstance
 from routing.application.sweeps import SlaSweep
 from routing.domain.actions import Official
 from routing.domain.process import ProcessDefinition
@@ -273,13 +273,14 @@ def race(store: Store, amqp_uri: str, object_store) -> Iterator[Race]:
         publisher = Publisher(uri)
         outbox = Outbox(publisher, grace=GRACE)  # writers publish within 0.5 s, the relay after 1 s
         clock = Clock(MONDAY_9)
-        instances = Instances(UnitsOfWork(store, outbox), CALENDAR, clock, soon_hours=0)
+        instances = Instances(UnitsOfWork(store, outbox), CALENDAR, clock, soon_hours=0, records=INSTANCES)
         collection = instances.collection
         committed = CommittedMessages(collection)
         instances.collection = committed
         sweep = SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
                          stop_notice=StopNotices(object_store))
-        race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),
+        race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
+                          SupplementForms(object_store), ControlSlips(object_store)),
                     dispatcher(instances), sweep, clock, committed, collection, events, stream, uri)
         relay = race.relay_all_along(outbox)
         try:

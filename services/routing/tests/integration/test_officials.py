@@ -5,6 +5,8 @@ RabbitMQ vhost by an independent pika consumer."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import openpyxl
 import pika
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,14 +26,16 @@ from motcua.grpcsupport import MAX_DETAILS, build_server
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.messaging.topology import EVENTS_EXCHANGE
+from motcua.objects import ObjectRef, ObjectStore
 from motcua.protobufs import timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import DraftDocuments, StopNotices
-from routing.adapters.instances import InstanceRecord
+from routing.adapters.drafts import ControlSlips, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.application.officials import Officials
+from routing.application.register import Register
 from routing.application.repository import Instances
 from routing.application.statistics import StatisticsQuery
 from routing.domain.kpi766 import Kpi
@@ -124,13 +129,16 @@ class Env:
     clock: Clock
     store: Store
     channel: grpc.Channel  # for calls with raw bytes
+    objects: ObjectStore
 
     def open(self, n: int, received_at: dt.datetime = FRIDAY_16, procedure_code: str = "1.001776") -> str:
         code = f"000.01.06.H56-{received_at:%y%m%d}-{n:04d}"
         due = ProcessDefinition.from_dict(PROCESS).due_from(received_at, CALENDAR)
         self.officials.open({"dossier_id": f"d{n}", "code": code, "receiving_unit": "dong-son", "area": "dong-son",
                              "procedure_code": procedure_code, "received_at": received_at.isoformat(),
-                             "due_at": due.isoformat(), "process": PROCESS})
+                             "due_at": due.isoformat(), "process": PROCESS, "procedure_name": "Trợ cấp xã hội",
+                             "applicant": {"full_name": f"Người nộp {n}", "address": "Đông Tiến",
+                                           "phone": "0912345678"}})
         return code
 
     def act(self, code: str, official: routing_pb2.Official, action: str, request_id: str = "",
@@ -146,9 +154,11 @@ class Env:
 @pytest.fixture
 def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Iterator[Env]:
     clock = Clock(FRIDAY_16)
-    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock)
-    officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store))
-    servicer = RoutingServicer(officials, StatisticsQuery(store.collection(InstanceRecord), clock))
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock, records=INSTANCES)
+    officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
+                          SupplementForms(object_store), ControlSlips(object_store))
+    statistics = StatisticsQuery(store.collection(InstanceRecord), clock)
+    servicer = RoutingServicer(officials, statistics, Register(instances, statistics.period))
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
         "127.0.0.1", 0, reflection_on=False, workers=4)
@@ -156,7 +166,7 @@ def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Ite
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     probe = Probe(vhost_uri)
     try:
-        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store, channel)
+        yield Env(officials, routing_pb2_grpc.RoutingServiceStub(channel), probe, clock, store, channel, object_store)
     finally:
         probe.close()
         channel.close()
@@ -236,19 +246,102 @@ def test_transfer_to_another_level(env: Env):
     assert error.code() is grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_supplement_request_and_refusal(env: Env):
+def test_the_control_slip_lists_every_hand_over_and_renders_form_05(env: Env, tmp_path):
+    code = env.open(1)
+    env.act(code, DESK, "claim")
+    env.act(code, DESK, "complete")
+    env.act(code, COMMUNE, "forward", target_unit="xa-dong-thinh", reason="đúng địa bàn")
+    env.act(code, OTHER_COMMUNE, "complete")
+
+    slip = env.stub.GetControlSlip(routing_pb2.GetControlSlipRequest(code=code))
+    assert [(r.step_index, r.from_unit, r.to_unit, r.from_official) for r in slip.rows] == [
+        (0, "dong-son", "xa-dong-tien", ""), (1, "xa-dong-tien", "xa-dong-tien", "mc-dong-tien"),
+        (1, "xa-dong-tien", "xa-dong-thinh", ""), (2, "xa-dong-thinh", "huyen-dong-son", "cc-dong-thinh")]
+    assert [r.verdict for r in slip.rows] == ["early", "early", "early", ""]
+    assert all(r.HasField("done_at") for r in slip.rows[:3]) and not slip.rows[3].HasField("done_at")
+    assert slip.code == code
+    # The same state gives the same form, byte for byte; its text is the circular's.
+    assert env.stub.GetControlSlip(routing_pb2.GetControlSlipRequest(code=code)).pdf == slip.pdf
+    (tmp_path / "05.pdf").write_bytes(slip.pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "05.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for expected in ("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", f"Mã hồ sơ: {code}", "Giao: xa-dong-tien",
+                     "Nhận: xa-dong-thinh", "Trước hạn", "Đang giải quyết", "16 giờ 00 ngày 02/10/2026"):
+        assert expected in text, (expected, text)
+    assert rpc_error(env.stub.GetControlSlip, routing_pb2.GetControlSlipRequest(code="khong-co")).code() \
+        is grpc.StatusCode.NOT_FOUND
+    assert rpc_error(env.stub.GetControlSlip, routing_pb2.GetControlSlipRequest()).code() \
+        is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_register_pages_a_units_dossiers_in_order_with_pdf_and_spreadsheet(env: Env, tmp_path):
+    codes = [env.open(n, received_at=FRIDAY_16 + dt.timedelta(minutes=n)) for n in range(1, 6)]
+    other_day = env.open(9, received_at=FRIDAY_16 + dt.timedelta(days=3))
+    start = timestamp(FRIDAY_16)
+
+    def page(token: str = "", **extra: Any) -> routing_pb2.GetRegisterResponse:
+        return env.stub.GetRegister(routing_pb2.GetRegisterRequest(
+            **{"unit": "dong-son", "period_start": start, "period_end": start, "page_size": 2, "page_token": token,
+               **extra}))
+
+    first = page(format=routing_pb2.REGISTER_FORMAT_PDF)
+    second = page(first.next_page_token, format=routing_pb2.REGISTER_FORMAT_XLSX)
+    third = page(second.next_page_token)
+    rows = [*first.rows, *second.rows, *third.rows]
+    assert [r.code for r in rows] == codes and other_day not in [r.code for r in rows]
+    assert [r.number for r in rows] == [1, 2, 3, 4, 5] and third.next_page_token == ""
+    assert (rows[0].applicant_name, rows[0].applicant_contact, rows[0].deciding_unit, rows[0].procedure_name) == (
+        "Người nộp 1", "Đông Tiến, 0912345678", "huyen-dong-son", "Trợ cấp xã hội")
+    assert not any(r.HasField("result_at") or r.HasField("returned_at") for r in rows)
+
+    (tmp_path / "06.pdf").write_bytes(first.document)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "06.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for expected in ("SỔ THEO DÕI HỒ SƠ", "Từ ngày 02/10/2026 đến ngày 02/10/2026", codes[0], "Người nộp 1"):
+        assert expected in text, (expected, text)
+    assert first.media_type == "application/pdf" and codes[2] not in text
+    sheet = openpyxl.load_workbook(io.BytesIO(second.document)).active
+    assert [row[1] for row in sheet.iter_rows(min_row=4, values_only=True)] == codes[2:4]
+    assert next(sheet.iter_rows(min_row=4, values_only=True))[0] == "3"  # STT runs on across pages
+    assert page(first.next_page_token, format=routing_pb2.REGISTER_FORMAT_XLSX).document == second.document
+
+    # Filters: by status (the first dossier is still 4 like the rest) and by procedure.
+    assert len(page(status=4, page_size=10).rows) == 5
+    assert page(procedure_code="9.999999").rows == []
+    for bad, field in ((dict(page_token="nope"), "page_token"), (dict(status=42), "status"),
+                       (dict(format=7), "format"), (dict(page_size=-1), "page_size")):
+        error = rpc_error(page, **bad) if "page_token" not in bad else rpc_error(page, bad["page_token"])
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and field in error.details(), (bad, error.details())
+    no_start = rpc_error(env.stub.GetRegister, routing_pb2.GetRegisterRequest(unit="dong-son"))
+    assert no_start.code() is grpc.StatusCode.INVALID_ARGUMENT and "period_start" in no_start.details()
+
+
+def test_supplement_request_and_refusal(env: Env, tmp_path):
     code, other = env.open(1), env.open(2)
     env.act(code, DESK, "complete")
     env.act(other, DESK, "complete")
     env.probe.events()
     deadline = timestamp(FRIDAY_16 + dt.timedelta(days=10))
-    t = env.act(code, COMMUNE, "request_supplement", reason="thiếu giấy xác nhận", deadline=deadline)
+    t = env.act(code, COMMUNE, "request_supplement", reason="thiếu giấy xác nhận", deadline=deadline,
+                components=["Giấy xác nhận hộ nghèo", "Bản sao CCCD (bản rõ nét)"])
     assert t.status == 5
     (event,) = env.probe.events()
     supplement = event.message(events_pb2.SupplementRequested)
     assert (event.routing_key, supplement.reason, supplement.requested_by, supplement.status) == (
         "dong-son.dossier.supplement_requested", "thiếu giấy xác nhận", "cc-dong-tien", 5)
     assert supplement.supplement_deadline == deadline
+    assert list(supplement.components) == ["Giấy xác nhận hộ nghèo", "Bản sao CCCD (bản rõ nét)"]
+    # Form 02 is stored before the event refers to it, and says what, why and by when.
+    assert supplement.form.name == "phieu-yeu-cau-bo-sung-02.pdf" and supplement.form.media_type == "application/pdf"
+    (tmp_path / "02.pdf").write_bytes(env.objects.get(ObjectRef.from_dict(
+        {"key": supplement.form.key, "sha256": supplement.form.sha256, "size": supplement.form.size,
+         "media_type": supplement.form.media_type})))
+    text = subprocess.run(["pdftotext", str(tmp_path / "02.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for expected in ("PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", code, "Trợ cấp xã hội (1.001776)",
+                     "thiếu giấy xác nhận", "1. Giấy xác nhận hộ nghèo", "2. Bản sao CCCD (bản rõ nét)",
+                     "trước 16 giờ 00 ngày 12/10/2026", "cc-dong-tien"):
+        assert expected in text, (expected, text)
     # Under 5 the applicant holds the dossier: it is nobody's task and officials cannot act.
     assert [x.code for x in env.stub.ListTasks(routing_pb2.ListTasksRequest(unit="xa-dong-tien")).tasks] == [other]
     error = rpc_error(env.act, code, COMMUNE, "complete")

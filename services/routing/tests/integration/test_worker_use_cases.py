@@ -28,7 +28,8 @@ from motcua.store import SqliteStore, Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices
+from routing.adapters.drafts import ApologyForms, ControlSlips, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.sweeps import SlaSweep, SweepReport
@@ -100,10 +101,11 @@ class Env:
 def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     publisher = Publisher(vhost_uri)
     clock = Clock(MONDAY_9)
-    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0)
+    instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0, records=INSTANCES)
     probe = Probe(vhost_uri)
     try:
-        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store)),
+        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
+                          SupplementForms(object_store), ControlSlips(object_store)),
                   dispatcher(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
                                                    stop_notice=StopNotices(object_store)), clock, probe)
     finally:
@@ -173,6 +175,10 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
                 if h["cloudEvents:type"] == "vn.motcua.dossier.returned.v1"]
     message = events_pb2.DossierReturned.FromString(returned[0])
     assert [d.name for d in message.documents] == ["don.pdf"] and message.result.sha256 == "bb"
+    # Form 05, closed by the return, stored before the event that names it (for the archive).
+    (slip,) = message.forms
+    assert slip.name == "phieu-kiem-soat-05.pdf"
+    assert object_store.get(ObjectRef.from_dict(document_ref_dict(slip))).startswith(b"%PDF")
 
 
 def test_a_refused_signing_puts_the_dossier_back_at_the_sign_step_once(env: Env):

@@ -10,6 +10,7 @@ from motcua.errors import Conflict
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_work
 from motcua.work.v1 import work_pb2
+from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances
 from routing.application.systems import NotOpenYet
@@ -27,7 +28,7 @@ def world(social, calendar, open_social):
     received_at = open_social().received_at
     clock = SettableClock(received_at)
     uows, publisher = memory_units_of_work()
-    instances = Instances(uows, calendar, clock)
+    instances = Instances(uows, calendar, clock, records=INSTANCES)
     officials = Officials(instances, drafts=lambda instance, now: dict(DRAFT))
     return instances, officials, dispatcher(instances), publisher, social, received_at, calendar
 

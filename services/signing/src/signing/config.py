@@ -22,14 +22,17 @@ class SigningSettings(PlatformSettings):
         Path("var/softhsm/pin"), description="File holding the token's user PIN (mode 0600; read at start, "
         "never logged).")
     tsa_url: str | None = Field(
-        "http://127.0.0.1:8790/tsa", description="RFC 3161 timestamp authority (HTTP) for the signature "
-        "timestamps (PAdES B-T and above); empty: no timestamp (B-B).")
+        None, description="RFC 3161 time-stamping authority URL (signing and archive): signing timestamps "
+        "every signature there (required: the signing worker does not start without it); archive timestamps "
+        "its ledger head there (unset: the ledger is not timestamped, and says so).")
     pki_url: str = Field(
         "http://127.0.0.1:8790", description="The CA's enrollment API (POST /issue, /revoke), used by "
         "`python -m signing enroll|revoke`; the development CA of motcua_dev.pki under `make run`.")
-    trust_roots: Path = Field(
-        Path("var/pki/root.pem"), description="PEM file of the root certificates signatures are validated "
-        "against (signing checks its signers' chains; the SigningService API checks documents).")
+    trust_roots: Path | None = Field(
+        None, description="PEM root certificates (signing and archive): signing validates its signers' chains "
+        "and the SigningService API validates documents against them (required by signing); archive's "
+        "`verify-ledger` checks the TSA's certificate chains to them (unset: only the token's imprint and "
+        "signature are checked).")
     signing_lta: bool = Field(
         False, description="Add a document timestamp after the seal (PAdES B-LTA) instead of stopping at B-LT.")
     signing_revocation: bool = Field(

@@ -39,7 +39,9 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "routing": ("dossier.supplemented", "dossier.withdrawn"),
     "signing": (),
     "notify": ("#",),
-    "archive": ("dossier.returned",),
+    # a dossier's life (the PREMIS log of its package), then its return (archive it)
+    "archive": ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
+                "document.signed", "dossier.returned"),
 }
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would accept a trailing newline

@@ -17,12 +17,27 @@ incremented by every write).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Doc = dict[str, Any]
 Filter = Mapping[str, Any]
 Sort = Sequence[tuple[str, int]]  # (field, 1 ascending | -1 descending)
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """How one kind of aggregate is stored, handed to the application by its entrypoint (the
+    application never imports its adapters): ``schema`` (the collection's mongoengine Document
+    class, opaque to the use case, which only passes it to the unit of work), and the two
+    functions between the domain object and the document that crosses this port. A service whose
+    mapping needs more than the object (routing's indicator columns, its calendar) passes those
+    as further arguments."""
+
+    schema: type
+    to_document: Callable[..., Doc]
+    from_document: Callable[..., Any]
 
 
 class StoreError(Exception):

@@ -1,34 +1,132 @@
-"""Builds an archival package as a BagIt bag (RFC 8493) packed in a tar file, with the bagit
-library, and checks it with the same library's validator before it is stored."""
+"""Builds an archival package as a BagIt bag (RFC 8493, the ``bagit`` library) packed in a tar
+file on disk, deterministically: payload and tag files in sorted order, fixed modification time
+(the dossier's return), owner 0/0, fixed modes, a bag-info without today's date. The same dossier
+gives the same bytes, so a retry after a crash finds the copy it wrote before under the same key.
+
+Nothing is held in memory: documents are streamed from S3 into the bag directory, the tar is
+written to a temporary file and hashed from there (the caller uploads it by multipart)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
+import json
+import os
+import re
+import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import bagit
 
-from archive.domain.package import PackageFile
+from archive.domain.package import BagSpec, BuiltPackage, PackageFile
+
+CHUNK = 1024 * 1024
+_PDF_PAGE = re.compile(rb"/Type\s{0,16}/Page(?![a-zA-Z])")
+_OVERLAP = 64  # longer than any match
 
 
-def build_bag(name: str, files: list[PackageFile], read: Callable[[PackageFile], bytes],
-              info: dict[str, str]) -> tuple[bytes, str]:
-    """The packed bag and the SHA-256 of its manifest-sha256.txt."""
-    with tempfile.TemporaryDirectory(prefix="motcua-bag-") as tmp:
-        root = Path(tmp) / name
+@contextlib.contextmanager
+def build_package(spec: BagSpec, read: Callable[[PackageFile], Iterable[bytes]],
+                  workdir: str | None = None) -> Iterator[BuiltPackage]:
+    """The packed, validated bag as a temporary tar file for the duration of the context."""
+    with tempfile.TemporaryDirectory(prefix="motcua-bag-", dir=workdir) as tmp:
+        root = Path(tmp) / spec.name
         root.mkdir()
-        for file in files:
+        pages: dict[str, int | None] = {}
+        for file in spec.files:
             target = root / file.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(read(file))
-        bag = bagit.make_bag(str(root), bag_info=info, checksums=["sha256"])
-        bag.validate()  # checks every payload file against the manifest
+            with open(target, "wb") as out:
+                for chunk in read(file):
+                    out.write(chunk)
+            pages[file.path] = page_count(target, file.media_type)
+        for path, document in sorted(spec.metadata(pages).items()):
+            if not path.startswith("data/"):
+                raise ValueError(f"metadata goes under data/, not {path!r}")
+            target = root / path.removeprefix("data/")  # make_bag moves the payload into data/
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode() + b"\n")
+        bag = bagit.make_bag(str(root), bag_info=dict(spec.info), checksums=["sha256"])
+        bag.validate()  # every payload file against the manifest
         manifest = (root / "manifest-sha256.txt").read_bytes()
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            tar.add(root, arcname=name)
-        return buffer.getvalue(), hashlib.sha256(manifest).hexdigest()
+        tar_path = Path(tmp) / f"{spec.name}.tar"
+        digest, size = write_tar(root, spec.name, tar_path, int(spec.mtime.timestamp()))
+        yield BuiltPackage(tar_path, digest, size, hashlib.sha256(manifest).hexdigest())
+
+
+def write_tar(root: Path, arcname: str, target: Path, mtime: int) -> tuple[str, int]:
+    """A reproducible POSIX tar of ``root`` (sorted; fixed times, owners, modes); its SHA-256 and
+    size."""
+    with tarfile.open(target, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, name in _sorted_tree(root, arcname):
+            info = tar.gettarinfo(str(path), arcname=name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = mtime, 0, 0, "", ""
+            info.mode = 0o755 if info.isdir() else 0o644
+            if info.isfile():
+                with open(path, "rb") as data:
+                    tar.addfile(info, data)
+            else:
+                tar.addfile(info)
+    digest = hashlib.sha256()
+    with open(target, "rb") as packed:
+        while chunk := packed.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest(), target.stat().st_size
+
+
+def _sorted_tree(root: Path, arcname: str) -> Iterator[tuple[Path, str]]:
+    yield root, arcname
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, root)
+        prefix = arcname if rel == "." else f"{arcname}/{rel}"
+        for name in sorted(dirnames + filenames):
+            if name in dirnames:
+                continue
+            yield Path(dirpath) / name, f"{prefix}/{name}"
+        for name in dirnames:
+            yield Path(dirpath) / name, f"{prefix}/{name}"
+
+
+def page_count(path: Path, media_type: str) -> int | None:
+    """Pages of a PDF (its page objects counted), 1 for an image, None otherwise."""
+    if media_type.startswith("image/"):
+        return 1
+    if media_type != "application/pdf":
+        return None
+    count, tail = 0, b""
+    with open(path, "rb") as pdf:  # chunk by chunk: a match near a chunk's end waits for the next
+        while chunk := pdf.read(CHUNK):
+            window = tail + chunk
+            keep = max(len(window) - _OVERLAP, 0)
+            count += sum(1 for m in _PDF_PAGE.finditer(window) if m.end() <= keep)
+            tail = window[keep:]
+    count += sum(1 for _ in _PDF_PAGE.finditer(tail))
+    return count or None
+
+
+def unpack(packed: Path, into: Path) -> Path:
+    """Extract a package (for validation): the bag directory."""
+    with tarfile.open(packed) as tar:
+        names = tar.getnames()
+        tar.extractall(into, filter="data")
+    return into / names[0].split("/")[0]
+
+
+def validate_packed(packed: Path) -> None:
+    """Unpack and validate the bag (bagit.BagValidationError / BagError when it does not hold)."""
+    with tempfile.TemporaryDirectory(prefix="motcua-check-") as tmp:
+        bagit.Bag(str(unpack(packed, Path(tmp)))).validate()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def validate_problem(packed: Path) -> str | None:
+    """Why the packed bag does not validate, None when it does."""
+    try:
+        validate_packed(packed)
+    except (bagit.BagError, tarfile.TarError, OSError, IndexError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None

@@ -1,27 +1,57 @@
-"""Archive's use case: when a dossier is returned, pack its documents and signed result into an
-archival package, store it, and publish dossier.archived — once per dossier, however often the
-dossier.returned event arrives (one package record per dossier, written in a unit of work)."""
+"""Archive's use cases for a dossier: record what happens to it (the events archive subscribes to
+are its life, the PREMIS log of the package) and, when it is returned, make its archival package
+and keep it write-once in two verified copies with a ledger entry.
+
+Archiving is written to survive a crash at any point and to run again from the top:
+
+1. freeze the dossier's life record (later events are not part of the package);
+2. build the package (deterministic bytes: same dossier, same SHA-256, same key);
+3. for each copy, find a stored version with those bytes (an earlier attempt's) or write one
+   under Object Lock, then read it back and check its SHA-256;
+4. append the ledger entry (unique per dossier, hash-chained) with dossier.archived in its
+   outbox — published only now that both copies are verified.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from archive.adapters.bags import build_bag
-from archive.adapters.records import PackageRecord
-from archive.domain.package import PackageFile, bag_info, package_files
+from archive.application.ports import BagSpec, Offload, Packer, Vault, direct, offloaded
+from archive.domain import ledger
+from archive.domain.package import PackageFile, bag_info, decree30_metadata, package_files, premis_log
+from archive.domain.retention import Retention
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import build_event
-from motcua.objects import ObjectRef, ObjectStore
+from motcua.objects import IntegrityError, ObjectRef
 from motcua.protobufs import document_ref, timestamp
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 
 log = logging.getLogger(__name__)
 SOURCE = "/motcua/archive"
-OBJECT_PREFIX = "archive"
+PACKAGE_MEDIA_TYPE = "application/x-tar"
+
+
+@dataclass(frozen=True)
+class RecordLifeEvent:
+    """One event of a dossier's life (received, assigned, step completed, supplemented, signed)."""
+
+    dossier_id: str
+    code: str
+    area: str
+    event_id: str
+    type: str  # dossier.received, document.signed, ...
+    at: datetime
+    actors: tuple[str, ...] = ()
+    detail: str = ""
+    retention: str = ""  # from dossier.received: the procedure's retention class
+    procedure_name: str = ""
+    applicant: str = ""
+    receipt: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,43 +68,171 @@ class ArchiveDossier:
     received_at: datetime
     returned_at: datetime
     traceparent: str | None = None
+    event_id: str = ""
+    forms: tuple[dict[str, Any], ...] = ()  # routing's forms: 05 (control slip), 02, 04
 
 
+@dataclass(frozen=True)
+class ArchivePolicy:
+    default_retention: str = "permanent"
+    lock_mode: str = "GOVERNANCE"  # COMPLIANCE in production
+    permanent_lock_years: int = 100
+    access_regime: str = "restricted"
+    fixity_interval: timedelta = timedelta(days=30)
+
+
+@dataclass
+class Lives:
+    """What the archive learns of dossiers before they are returned."""
+
+    uows: UnitsOfWork
+    schema: type  # the life record's schema (opaque here)
+
+    def record(self, c: RecordLifeEvent) -> None:
+        self.uows.run(lambda uow: self._record(uow, c), what=f"recording {c.type} of {c.code}")
+
+    def _record(self, uow: UnitOfWork, c: RecordLifeEvent) -> None:
+        doc = uow.get(self.schema, c.dossier_id)
+        item = {"id": c.event_id, "type": c.type, "at": c.at.astimezone(UTC).isoformat(), "actors": list(c.actors),
+                "detail": c.detail}
+        if doc is None:
+            doc = {"_id": c.dossier_id, "code": c.code, "area": c.area, "events": [], "frozen": False}
+            write = uow.add
+        else:
+            if doc.get("frozen"):
+                log.warning("event after the package was made; not in the package",
+                            extra={"code": c.code, "type": c.type})
+                return
+            if any(e["id"] == c.event_id for e in doc["events"]):
+                return  # delivered again
+            write = uow.save
+        doc["events"] = [*doc["events"], item]
+        for name in ("retention", "procedure_name", "applicant"):
+            if getattr(c, name):
+                doc[name] = getattr(c, name)
+        if c.receipt:
+            doc["receipt"] = c.receipt
+        write(self.schema, doc)
+        uow.commit()
+
+
+@dataclass
 class Archivist:
     """Handles :class:`ArchiveDossier`."""
 
-    def __init__(self, uows: UnitsOfWork, objects: ObjectStore, retention: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
-        self._uows = uows
-        self._objects = objects
-        self._retention = retention
-        self._clock = clock
+    uows: UnitsOfWork
+    objects: Any  # motcua.objects.ObjectStore: where the dossier's documents are (the platform's bucket)
+    vaults: Sequence[Vault]  # the write-once copies: primary and copy
+    pack: Packer
+    ledger_schema: type
+    life_schema: type
+    policy: ArchivePolicy = field(default_factory=ArchivePolicy)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    offload: Offload = direct
+    # test hook: called with a stage name ("copied:primary", "copied:copy") — a crash point
+    checkpoint: Callable[[str], None] = lambda stage: None
 
     def __call__(self, command: ArchiveDossier) -> None:
-        self._uows.run(lambda uow: self._archive(uow, command), what=f"archiving {command.code}")
+        if self.uows.start().collection(self.ledger_schema).find({"dossier_id": command.dossier_id}, limit=1):
+            return  # archived before: its entry (or the relay) publishes what it caused
+        life = self.uows.run(lambda uow: self._freeze(uow, command), what=f"freezing {command.code}")
+        retention = Retention.parse(life.get("retention") or self.policy.default_retention)
+        retain_until = retention.retain_until(command.returned_at, self.policy.permanent_lock_years)
+        spec, files = self._spec(command, life, retention)
+        with offloaded(self.offload, self.pack(spec, self._read)) as built:
+            key = f"packages/{command.area}/{command.code}/{built.sha256}.tar"
+            copies = []
+            for vault in self.vaults:
+                version = self.offload(vault.find, key, built.sha256)
+                if version is None:
+                    version = self.offload(vault.write, key, built.path, built.sha256, built.size, retain_until)
+                found = self.offload(vault.digest, key, version)
+                if found != built.sha256:  # retried from the queue; the next attempt writes again
+                    raise IntegrityError(f"{vault.name}:{key}@{version}", built.sha256, str(found))
+                copies.append({**vault.describe(), "key": key, "version_id": version})
+                self.checkpoint(f"copied:{vault.name}")
+            entry = {
+                "dossier_id": command.dossier_id, "code": command.code, "area": command.area,
+                "package_sha256": built.sha256, "package_size": built.size, "copies": copies,
+                "retention": retention.label(), "retain_until": retain_until.isoformat(),
+                "lock_mode": self.policy.lock_mode, "manifest_sha256": built.manifest_sha256,
+                "document_count": len(files),
+                "documents": [{"path": f"data/{f.path}", "key": f.key, "sha256": f.sha256, "size": f.size,
+                               "role": f.role, "media_type": f.media_type} for f in files],
+            }
+        self.uows.run(lambda uow: self._enter(uow, command, entry), what=f"ledger entry of {command.code}")
 
-    def _archive(self, uow: UnitOfWork, c: ArchiveDossier) -> None:
-        if uow.get(PackageRecord, c.dossier_id) is not None:
-            return  # archived before: its write (or the relay) publishes what it caused
-        files = package_files(list(c.documents), c.result)
+    def _freeze(self, uow: UnitOfWork, c: ArchiveDossier) -> dict[str, Any]:
+        doc = uow.get(self.life_schema, c.dossier_id)
+        if doc is not None and doc.get("frozen"):
+            return doc
+        returned = {"id": c.event_id or f"{c.dossier_id}-returned", "type": "dossier.returned",
+                    "at": c.returned_at.astimezone(UTC).isoformat(), "actors": [c.receiving_unit],
+                    "detail": "result returned to the applicant"}
+        if doc is None:
+            doc = {"_id": c.dossier_id, "code": c.code, "area": c.area, "events": [returned], "frozen": True}
+            uow.add(self.life_schema, doc)
+        else:
+            doc = {**doc, "frozen": True, "events": [*doc["events"], returned]}
+            uow.save(self.life_schema, doc)
+        uow.commit()
+        return doc
+
+    def _spec(self, c: ArchiveDossier, life: Mapping[str, Any], retention: Retention
+              ) -> tuple[BagSpec, list[PackageFile]]:
+        forms = ([life["receipt"]] if life.get("receipt") else []) + list(c.forms)
+        files = package_files(list(c.documents), c.result, forms)
+        signed = [e for e in life.get("events", ()) if e["type"] == "document.signed"]
+        signers = signed[-1]["actors"] if signed else []
+        signed_at = datetime.fromisoformat(signed[-1]["at"]) if signed else None
         info = bag_info(code=c.code, procedure_code=c.procedure_code, receiving_unit=c.receiving_unit,
                         received_at=c.received_at, returned_at=c.returned_at, document_count=len(files),
-                        retention=self._retention)
-        packed, manifest_sha256 = build_bag(c.code, files, self._read, info)
-        package = self._objects.put_bytes(f"{OBJECT_PREFIX}/{c.dossier_id}", packed, "application/x-tar").to_dict()
-        now = self._clock()
+                        retention=retention.label())
+
+        def metadata(pages: Mapping[str, int | None]) -> dict[str, object]:
+            return {
+                "data/metadata/decree30.json": decree30_metadata(
+                    code=c.code, procedure_code=c.procedure_code, procedure_name=life.get("procedure_name", ""),
+                    receiving_unit=c.receiving_unit, applicant=life.get("applicant", ""),
+                    received_at=c.received_at, returned_at=c.returned_at, retention=retention.label(),
+                    access_regime=self.policy.access_regime, files=files, pages=pages, signers=signers,
+                    signed_at=signed_at),
+                "data/metadata/premis.json": premis_log(code=c.code, life=life.get("events", ()),
+                                                        package_created_at=c.returned_at, files=files),
+            }
+        return BagSpec(c.code, tuple(files), info, c.returned_at, metadata), files
+
+    def _enter(self, uow: UnitOfWork, c: ArchiveDossier, fields: dict[str, Any]) -> None:
+        entries = uow.collection(self.ledger_schema)
+        if entries.find({"dossier_id": c.dossier_id}, limit=1):
+            return  # a concurrent delivery entered it first
+        previous = entries.find({}, sort=[("seq", -1)], limit=1)
+        now = self.clock()
+        entry = ledger.seal({**fields, "recorded_at": now.astimezone(UTC).isoformat()},
+                           previous[0] if previous else None)
         archived = build_event(
             name="dossier.archived", source=SOURCE, subject=c.code, area=c.area, traceparent=c.traceparent,
             data=events_pb2.DossierArchived(
                 dossier_id=c.dossier_id, code=c.code, district=c.receiving_unit, receiving_unit=c.receiving_unit,
-                area=c.area, package=document_ref({**package, "name": f"{c.code}.tar"}),
-                manifest_sha256=manifest_sha256, document_count=len(files), archived_at=timestamp(now)))
-        uow.add(PackageRecord, {"_id": c.dossier_id, "code": c.code, "area": c.area, "package": package,
-                                "manifest_sha256": manifest_sha256, "document_count": len(files),
-                                "archived_at": now}, [archived])
+                area=c.area, package=document_ref({
+                    "key": fields["copies"][0]["key"], "sha256": fields["package_sha256"],
+                    "size": fields["package_size"], "media_type": PACKAGE_MEDIA_TYPE, "name": f"{c.code}.tar"}),
+                manifest_sha256=fields["manifest_sha256"], document_count=fields["document_count"],
+                archived_at=timestamp(now), package_sha256=fields["package_sha256"],
+                copies=[events_pb2.ArchivedCopy(**copy) for copy in fields["copies"]],
+                retention=fields["retention"], retain_until=timestamp(datetime.fromisoformat(fields["retain_until"])),
+                lock_mode=fields["lock_mode"], ledger_seq=entry["seq"], ledger_hash=entry["hash"]))
+        uow.add(self.ledger_schema, {
+            **entry, "_id": f"{entry['seq']:012d}", "fixity_due_at": now + self.policy.fixity_interval,
+            "fixity": {"state": "verified at writing", "checked_at": now.isoformat()}, "legal_hold": False,
+            "repairs": []}, [archived])
         uow.commit()
-        log.info("dossier archived", extra={"files": len(files), "bytes": package["size"]})
+        log.info("dossier archived", extra={"code": c.code, "seq": entry["seq"], "bytes": fields["package_size"]})
 
-    def _read(self, file: PackageFile) -> bytes:
-        return self._objects.get(ObjectRef(key=file.key, sha256=file.sha256, size=file.size,
+    def _read(self, file: PackageFile) -> Iterable[bytes]:
+        return self.objects.open(ObjectRef(key=file.key, sha256=file.sha256, size=file.size,
                                            media_type=file.media_type))
+
+
+def dumps(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, sort_keys=True).encode()

@@ -171,6 +171,15 @@ def _share(value: Any) -> tuple[float, bool]:
     return number, percent
 
 
+def _retention(value: Any) -> str | None:
+    """A retention class: `permanent` or a whole number of years (1..999)."""
+    if value is None or value == "permanent":
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 999:
+        return str(value)
+    raise _fail(f"{value!r} is not a retention class: write permanent or a number of years such as 10")
+
+
 Slug = Annotated[str, _matching(SLUG_RE, "a slug: lowercase ASCII letters and digits joined by single "
                                          "hyphens, e.g. 'bim-son'")]
 UnitId = Annotated[str, _matching(UNIT_ID_RE, "an electronic unit identifier: four dot-separated groups "
@@ -242,6 +251,8 @@ class VersionEntry(_Model):
     units: list[Slug] = Field(default_factory=list)
     fee: Count
     fee_note: str = ""
+    # Retention class of the procedure's dossiers in the archive: `permanent` or years (1..999).
+    retention: Annotated[Any, AfterValidator(_retention)] = None
     components: list[ComponentEntry] = Field(min_length=1)
     duration: DurationEntry
     time_type: TimeTypeName
@@ -747,6 +758,7 @@ def _procedure(code: str, v: VersionEntry) -> Procedure:
     return Procedure(
         code=code, version=v.version, name=v.name, sector=v.sector, level=v.level,
         handling_level=v.handling_level, fee=v.fee, fee_note=v.fee_note, effective_from=v.effective_from,
+        retention=v.retention or "",
         components=tuple(Component(code=c.code, name=c.name, required=c.required,
                                    media_types=frozenset(c.media_types), originals=c.originals, copies=c.copies,
                                    max_bytes=c.max_bytes) for c in v.components),

@@ -3,7 +3,8 @@ appointment (giấy tiếp nhận hồ sơ và hẹn trả kết quả), and for
 (phiếu từ chối tiếp nhận, giải quyết hồ sơ).
 
 An adapter: it knows fpdf2 and qrcode, nothing of the rest of intake. The caller maps a dossier
-onto :class:`ReceiptData` / :class:`RefusalData`, plain frozen values. Text is set in embedded
+onto :class:`~intake.domain.forms.ReceiptData` / :class:`~intake.domain.forms.RefusalData`, plain
+frozen values of the domain. Text is set in embedded
 DejaVu fonts so Vietnamese diacritics survive, normalised to NFC first (precomposed letters, the
 glyphs the font has). Times print in Asia/Ho_Chi_Minh. The same data gives the same bytes: the
 PDF's creation date is the form's own time, so a redelivered message stores the same
@@ -14,17 +15,17 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import qrcode
 from fpdf import FPDF, FontFace
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian fonts-dejavu-core
-FONT = "DejaVu"
+from intake.application.ports import FormRenderer
+from intake.domain.forms import Component, ReceiptData, RefusalData
+from motcua.fonts import FONT, new_document
+
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 RECEIPT_TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
 REFUSAL_TITLE = "PHIẾU TỪ CHỐI TIẾP NHẬN, GIẢI QUYẾT HỒ SƠ"
@@ -33,71 +34,6 @@ LEFT_COLUMN = 86  # mm: the issuing unit, beside the national motto
 QR_SIZE = 28  # mm
 LINE = 6  # mm, the body's line height at 11 pt
 SIGNATURE_HEIGHT = 45  # mm the signature block needs, kept on one page
-
-Component = tuple[str, int, int]  # (name, originals "bản chính", copies "bản sao")
-
-
-def _aware(name: str, value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
-
-
-@dataclass(frozen=True)
-class ReceiptData:
-    """What form 01 shows. Optional applicant details are left out when empty."""
-
-    unit_name: str  # the receiving unit, e.g. "Bộ phận Một cửa UBND phường Ba Đình"
-    code: str  # the dossier code, also in the QR code and the lookup address
-    applicant_name: str
-    procedure_name: str
-    procedure_code: str  # the national code, e.g. "1.004616"
-    components: tuple[Component, ...]
-    duration: str  # e.g. "15 ngày làm việc"
-    received_at: datetime  # tz-aware; also the PDF's creation date
-    appointment_at: datetime  # tz-aware
-    lookup_url: str  # the code is appended: "<lookup_url>/<code>"
-    official_name: str  # the official who received the dossier
-    agency_name: str = ""  # the governing agency above the unit, e.g. "UBND TỈNH THANH HÓA"
-    place: str = ""  # for the dated line, e.g. "Thanh Hóa" → "Thanh Hóa, ngày 25 tháng 11 năm 2026"
-    applicant_id_number: str = ""  # số định danh cá nhân / CCCD, or a business's tax code
-    applicant_address: str = ""
-    applicant_phone: str = ""
-    applicant_email: str = ""
-    result_delivery: str = ""  # where/how the result is returned, e.g. "Tại Bộ phận Một cửa"
-
-    def __post_init__(self) -> None:
-        _aware("received_at", self.received_at)
-        _aware("appointment_at", self.appointment_at)
-        rows = tuple((str(name), int(originals), int(copies)) for name, originals, copies in self.components)
-        if any(originals < 0 or copies < 0 for _, originals, copies in rows):
-            raise ValueError("component counts must not be negative")
-        object.__setattr__(self, "components", rows)
-
-
-@dataclass(frozen=True)
-class RefusalData:
-    """What form 03 shows. ``code`` is given when the refused dossier had one (online)."""
-
-    unit_name: str
-    applicant_name: str
-    procedure_name: str
-    procedure_code: str
-    reasons: tuple[str, ...]  # at least one; a list is accepted and kept as a tuple
-    refused_at: datetime  # tz-aware; also the PDF's creation date
-    official_name: str
-    agency_name: str = ""
-    place: str = ""
-    code: str = ""
-    applicant_id_number: str = ""
-    applicant_address: str = ""
-
-    def __post_init__(self) -> None:
-        _aware("refused_at", self.refused_at)
-        reasons = tuple(str(reason) for reason in self.reasons if str(reason).strip())
-        if not reasons:
-            raise ValueError("a refusal needs at least one reason")
-        object.__setattr__(self, "reasons", reasons)
-
 
 # -- the forms ---------------------------------------------------------------------------------
 
@@ -146,6 +82,9 @@ def render_refusal(refusal: RefusalData) -> bytes:
     return bytes(pdf.output())
 
 
+PDF_FORMS = FormRenderer(receipt=render_receipt, refusal=render_refusal)  # what the entrypoints inject
+
+
 # -- layout helpers ----------------------------------------------------------------------------
 
 
@@ -163,14 +102,12 @@ class _Form(FPDF):
 
 
 def _new_pdf(created: datetime, title: str, *, footer: str) -> _Form:
-    pdf = _Form(format="A4")
+    pdf = new_document(_Form)
     pdf.footer_text = footer
     pdf.set_creation_date(created.astimezone(VIETNAM))  # one instant, one byte string
     pdf.set_creator("motcua intake")
     pdf.set_title(title)
     pdf.set_lang("vi")
-    for style, file in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf")):
-        pdf.add_font(FONT, style, str(FONT_DIR / file))
     pdf.set_margins(MARGIN, 14, MARGIN)
     pdf.set_auto_page_break(True, margin=18)
     pdf.add_page()

@@ -8,9 +8,11 @@ from typing import Any
 
 from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
 
+from intake.application.ports import Records
 from intake.domain.dossier import DocumentRef, Dossier, Status
 from intake.domain.submission import Upload
 from motcua.messaging.outbox import AggregateSchema
+from motcua.store.port import Mapper
 
 
 class DossierRecord(AggregateSchema):
@@ -102,3 +104,8 @@ def upload_to_document(upload: Upload) -> dict[str, Any]:
 def upload_from_document(doc: dict[str, Any]) -> Upload:
     return Upload(id=doc["_id"], request_id=doc["request_id"], sha256=doc["sha256"], size=doc["size"],
                   media_type=doc["media_type"], key=doc["key"], created_at=doc["created_at"])
+
+
+# What the entrypoints hand intake's use cases.
+RECORDS = Records(dossiers=Mapper(DossierRecord, to_document, from_document),
+                  uploads=Mapper(UploadRecord, upload_to_document, upload_from_document))

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from intake.adapters.records import DossierRecord, from_document, to_document
 from intake.application import events
+from intake.application.ports import Records
 from intake.application.uploads import Uploads
 from intake.domain import lifecycle
 from intake.domain.catalog import Catalog, Procedure
@@ -111,18 +111,19 @@ class Dossiers:
     run again on what another writer left when it met theirs."""
 
     def __init__(self, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog,
-                 limits: Limits, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 limits: Limits, records: Records, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  calendar: Calendar | None = None, served_areas: Iterable[str] | None = None):
         self._calendar = calendar or vietnam_calendar()
         self._uows = uows
-        self._dossiers: Collection = uows.store.collection(DossierRecord)
+        self._records = records.dossiers
+        self._dossiers: Collection = uows.store.collection(records.dossiers.schema)
         self._objects = objects
         self._catalog = catalog
         # Areas whose workers run: a dossier of any other area would wait in a queue no one reads.
         self._served_areas = frozenset(served_areas) if served_areas is not None else None
         self._limits = limits
         self._clock = clock
-        self.uploads = Uploads(uows.store, objects, limits, clock)
+        self.uploads = Uploads(uows.store, objects, limits, records.uploads, clock)
 
     def bus(self) -> MessageBus:
         """The handlers of intake's commands (what the api's servicer hands its calls to)."""
@@ -179,11 +180,11 @@ class Dossiers:
             else:
                 messages = [events.dossier_submitted(dossier, trace)]
             lifecycle.remember_answer(dossier, command.request_id, command.fingerprint, version=1)  # insert's
-            uow.add(self._dossiers, to_document(dossier), messages)
+            uow.add(self._dossiers, self._records.to_document(dossier), messages)
             (stored,) = uow.commit()
             with bind(dossier_code=dossier.code):
                 log.info("dossier submitted", extra={"documents": len(refs), "channel": dossier.channel})
-            return from_document(stored)
+            return self._records.from_document(stored)
 
     def accept(self, request_id: str, code: str, official: str, traceparent: str | None = None,
                fingerprint: str = "") -> Dossier:
@@ -276,10 +277,10 @@ class Dossiers:
             doc = self._find_code(code)
             if doc is None:
                 return  # not a dossier of ours (another intake's, or a test's)
-            dossier = from_document(doc)
+            dossier = self._records.from_document(doc)
             if lifecycle.handled(dossier, event_id=event_id) or not apply(dossier):
                 return
-            uow.save(self._dossiers, {**doc, **to_document(dossier)})
+            uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)})
             uow.commit()
         self._uows.run(follow, what=f"following routing's events on dossier {code}")
 
@@ -290,7 +291,8 @@ class Dossiers:
                           official=official, request_id=request_id)
         process = process_definition(self._catalog, procedure, self._catalog.unit(dossier.receiving_unit),
                                      online=channel is Channel.ONLINE)
-        return [events.dossier_received(dossier, trace), events.route_dossier(dossier, process, trace),
+        return [events.dossier_received(dossier, trace, procedure),
+                events.route_dossier(dossier, process, trace, procedure.name),
                 events.render_form(dossier, "01", trace)]
 
     def _change(self, code: str, request_id: str, change, traceparent: str | None, fingerprint: str = "") -> Dossier:
@@ -304,7 +306,7 @@ class Dossiers:
             doc = self._find_code(code)
             if doc is None:
                 raise NotFound(f"no dossier {quote(code)}")
-            dossier = from_document(doc)
+            dossier = self._records.from_document(doc)
             require_area(dossier.area)  # the calling agency's access list
             if lifecycle.handled(dossier, request_id=request_id):
                 if fingerprint and lifecycle.fingerprint_of(dossier, request_id) not in ("", fingerprint):
@@ -317,10 +319,10 @@ class Dossiers:
                 messages = change(dossier, now, trace)
                 # What the write below stores (at the next version) is what a retry will be answered.
                 lifecycle.remember_answer(dossier, request_id, fingerprint, version=doc["version"] + 1)
-                uow.save(self._dossiers, {**doc, **to_document(dossier)}, messages)
+                uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)}, messages)
                 (stored,) = uow.commit()
                 log.info("dossier changed", extra={"action": dossier.history[-1]["action"]})
-                return from_document(stored)
+                return self._records.from_document(stored)
         return self._uows.run(act, what=f"changing dossier {code}")
 
     def _find_code(self, code: str) -> dict | None:
@@ -333,7 +335,7 @@ class Dossiers:
         doc = self._dossiers.get(dossier_id) if dossier_id else self._find_code(code)
         if doc is None:
             raise NotFound(f"no dossier {quote(dossier_id or code)}")
-        return from_document(doc)
+        return self._records.from_document(doc)
 
     def _by_request_id(self, request_id: str) -> dict | None:
         found = self._dossiers.find({"request_id": request_id}, limit=1)
@@ -345,7 +347,7 @@ class Dossiers:
                                 "submission; use a new request id")
         # Nothing is published here: the first call may still be publishing what it wrote, and
         # what a crash left pending is the relay's (after MOTCUA_OUTBOX_GRACE_S).
-        return lifecycle.first_answer(from_document(existing), command.request_id)
+        return lifecycle.first_answer(self._records.from_document(existing), command.request_id)
 
     def _procedure_of(self, dossier: Dossier) -> Procedure:
         """The procedure version the dossier was received under."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from intake.domain.catalog import Procedure
 from intake.domain.dossier import DocumentRef, Dossier
 from motcua.events.v1 import events_pb2
 from motcua.messaging.envelope import CloudEvent, WorkMessage, build_event, build_work
@@ -41,8 +42,11 @@ def dossier_submitted(dossier: Dossier, traceparent: str | None) -> CloudEvent:
         submitted_at=timestamp(dossier.submitted_at), status=int(dossier.status)), traceparent)
 
 
-def dossier_received(dossier: Dossier, traceparent: str | None) -> CloudEvent:
+def dossier_received(dossier: Dossier, traceparent: str | None, procedure: Procedure | None = None) -> CloudEvent:
+    """``procedure`` (the catalog version received under) adds its retention class and name, which
+    the archive keeps the dossier by."""
     return _event("dossier.received", dossier, events_pb2.DossierReceived(
+        retention=procedure.retention if procedure else "", procedure_name=procedure.name if procedure else "",
         dossier_id=dossier.id, code=dossier.code, procedure_code=dossier.procedure_code,
         **where(dossier), unit_id=dossier.unit_id,
         applicant=applicant_message(dossier.applicant), documents=document_refs(dossier),
@@ -74,7 +78,8 @@ def dossier_supplemented(dossier: Dossier, added: list[DocumentRef], traceparent
         due_at=timestamp(dossier.due_at), status=int(dossier.status)), traceparent)
 
 
-def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | None) -> WorkMessage:
+def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | None,
+                  procedure_name: str = "") -> WorkMessage:
     """Asks routing to open the dossier's workflow, with the process definition resolved for this
     dossier (``intake.domain.process``), to the queue of the dossier's area."""
     return build_work(service="routing", area=dossier.area, type="routing.route_dossier",
@@ -83,7 +88,8 @@ def route_dossier(dossier: Dossier, process: dict[str, Any], traceparent: str | 
                           procedure_version=dossier.procedure_version or 0, receiving_unit=dossier.receiving_unit,
                           area=dossier.area, unit_id=dossier.unit_id, received_at=timestamp(dossier.received_at),
                           due_at=timestamp(dossier.due_at) if dossier.due_at else None, channel=dossier.channel,
-                          process=process_message(process), documents=document_refs(dossier)))
+                          process=process_message(process), documents=document_refs(dossier),
+                          applicant=applicant_message(dossier.applicant), procedure_name=procedure_name))
 
 
 def process_message(process: dict[str, Any]) -> work_pb2.ProcessDefinition:

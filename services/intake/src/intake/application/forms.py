@@ -10,10 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from intake.adapters.forms import ReceiptData, RefusalData, render_receipt, render_refusal
-from intake.adapters.records import DossierRecord, from_document, to_document
+from intake.application.ports import FormRenderer, Records
 from intake.domain.catalog import Catalog, Procedure, TimeType
 from intake.domain.dossier import Dossier
+from intake.domain.forms import ReceiptData, RefusalData
 from motcua.objects import ObjectStore
 from motcua.store.port import Collection
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
@@ -31,9 +31,11 @@ def duration_text(procedure: Procedure, online: bool) -> str:
 
 class Forms:
     def __init__(self, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog, lookup_url: str,
-                 offload: Callable[..., Any] = lambda f, *a: f(*a)):
+                 records: Records, renderer: FormRenderer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._uows = uows
-        self._dossiers: Collection = uows.store.collection(DossierRecord)
+        self._records = records.dossiers
+        self._dossiers: Collection = uows.store.collection(records.dossiers.schema)
+        self._renderer = renderer
         self._objects = objects
         self._catalog = catalog
         self._lookup_url = lookup_url
@@ -46,13 +48,13 @@ class Forms:
         doc = self._dossiers.get(dossier_id)
         if doc is None:
             raise LookupError(f"no dossier {dossier_id}")  # retried: the write may be on its way
-        dossier = from_document(doc)
+        dossier = self._records.from_document(doc)
         if dossier.receipt is not None:
             return  # issued before: a repeated message changes nothing
         pdf = self._offload(self._render, dossier, form)
         ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
         dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
-        uow.save(self._dossiers, {**doc, **to_document(dossier)})
+        uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)})
         uow.commit()
         log.info("form issued", extra={"form": form})
 
@@ -65,7 +67,7 @@ class Forms:
                         if row["action"] == ("refused" if form == "03" else "received"))
         official = decision.get("actor") or DESK_OFFICIAL
         if form == "03":
-            return render_refusal(RefusalData(
+            return self._renderer.refusal(RefusalData(
                 unit_name=unit.name, applicant_name=applicant.get("full_name", ""),
                 procedure_name=procedure.name, procedure_code=procedure.code,
                 reasons=tuple(dossier.refusal_reasons), refused_at=datetime.fromisoformat(decision["at"]),
@@ -75,7 +77,7 @@ class Forms:
         received = Counter(d.component for d in dossier.documents)
         components = tuple((c.name, c.originals * received[c.code], c.copies * received[c.code])
                            for c in procedure.components if received[c.code])
-        return render_receipt(ReceiptData(
+        return self._renderer.receipt(ReceiptData(
             unit_name=unit.name, code=dossier.code, applicant_name=applicant.get("full_name", ""),
             procedure_name=procedure.name, procedure_code=procedure.code, components=components,
             duration=duration_text(procedure, online=dossier.channel == "online"),

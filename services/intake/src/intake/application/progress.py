@@ -5,18 +5,13 @@ becomes one of these messages is the worker's edge (``intake.entrypoints.message
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from intake.application.dossiers import Dossiers
 from intake.application.forms import Forms
-from intake.domain.catalog import Catalog
 from intake.domain.dossier import Status
 from motcua.messagebus import MessageBus
-from motcua.objects import ObjectStore
-from motcua.unit_of_work import UnitsOfWork
 
 # routing's event → (the status it means, the action shown to the public)
 PROGRESS_EVENTS: dict[str, tuple[Status, str]] = {
@@ -81,10 +76,9 @@ class RecordSupplementRequest:
 class Progress:
     """Handles intake's worker messages."""
 
-    def __init__(self, dossiers: Dossiers, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog,
-                 lookup_url: str, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+    def __init__(self, dossiers: Dossiers, forms: Forms):
         self._dossiers = dossiers
-        self._forms = Forms(uows, objects, catalog, lookup_url, offload)
+        self._forms = forms
 
     def issue_form(self, m: IssueForm) -> None:
         self._forms.issue(m.dossier_id, m.form)

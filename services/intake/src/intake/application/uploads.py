@@ -32,7 +32,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
-from intake.adapters.records import UploadRecord, upload_from_document, upload_to_document
 from intake.domain.submission import (
     ContentCheck,
     Limits,
@@ -44,7 +43,7 @@ from intake.domain.submission import (
 )
 from motcua.errors import AlreadyExists, InvalidArgument, NotFound, quote
 from motcua.objects import ObjectStore, ObjectTooLarge
-from motcua.store.port import Collection, DuplicateKey, Store
+from motcua.store.port import Collection, DuplicateKey, Mapper, Store
 from motcua.store.schema import utc_ms
 
 log = logging.getLogger(__name__)
@@ -54,9 +53,10 @@ UPLOAD_PART_SIZE = 5 * 1024 * 1024
 
 
 class Uploads:
-    def __init__(self, store: Store, objects: ObjectStore, limits: Limits,
+    def __init__(self, store: Store, objects: ObjectStore, limits: Limits, records: Mapper,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
-        self._uploads: Collection = store.collection(UploadRecord)
+        self._records = records  # Upload ⇄ document (intake.adapters.records.RECORDS.uploads)
+        self._uploads: Collection = store.collection(records.schema)
         # The same bucket and client, with smaller parts (the memory an upload holds is ~3 parts).
         self._objects = copy.copy(objects)
         self._objects.part_size = min(objects.part_size, UPLOAD_PART_SIZE)
@@ -83,7 +83,7 @@ class Uploads:
         upload = Upload(id=upload_id, request_id=request_id, sha256=ref.sha256, size=ref.size,
                         media_type=media_type, key=ref.key, created_at=utc_ms(self._clock()))
         try:
-            stored = self._uploads.insert(upload_to_document(upload))
+            stored = self._uploads.insert(self._records.to_document(upload))
         except DuplicateKey:
             # A first attempt with the same request id finished while ours ran.
             winner = self._uploads.get(upload_id)
@@ -94,7 +94,7 @@ class Uploads:
                 self._remove_unreferenced(upload.key)
             return self._repeat(winner, media_type, expected, (), digest=upload.sha256, size=upload.size)
         log.info("document uploaded", extra={"upload_id": upload_id, "size": upload.size})
-        return upload_from_document(stored)
+        return self._records.from_document(stored)
 
     def resolve(self, uploaded: Sequence[tuple[str, str, str]]) -> list[ResolvedDocument]:
         """The uploads a submission names, as ``(upload_id, name, component)``, with what the
@@ -110,7 +110,7 @@ class Uploads:
             if doc is None:
                 raise NotFound(f"{where}.upload_id: no upload {quote(upload_id)}; upload the document with "
                                "UploadDocument first")
-            upload = upload_from_document(doc)
+            upload = self._records.from_document(doc)
             resolved.append(ResolvedDocument(upload_id=upload.id, name=name, component=component,
                                              media_type=upload.media_type, size=upload.size,
                                              sha256=upload.sha256, key=upload.key))
@@ -126,7 +126,7 @@ class Uploads:
                 digest: str | None = None, size: int | None = None) -> Upload:
         """A request id seen before: the first answer if the content is the same (hashed here, not
         stored again), else AlreadyExists."""
-        first = upload_from_document(existing)
+        first = self._records.from_document(existing)
         if digest is None or size is None:
             hashing, size = hashlib.sha256(), 0
             for chunk in chunks:

@@ -142,6 +142,8 @@ class Procedure:
     process: tuple[Step, ...] = ()
     units: frozenset[str] = frozenset()  # receiving units (slugs); empty: every unit of ``level``
     effective_from: date | None = None
+    # How long the archive keeps its dossiers: `permanent` or a number of years ("": the archive's default).
+    retention: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "components", tuple(self.components))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from datetime import datetime
 
 import grpc
 
 from intake.adapters.catalog_file import load_catalog
+from intake.adapters.records import RECORDS
 from intake.application.dossiers import (
     AcceptDossier,
     Dossiers,
@@ -30,7 +29,7 @@ from intake.entrypoints.uploads import upload_document
 from motcua import logs
 from motcua.access import require_area
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, request_fingerprint, server_security
+from motcua.grpcsupport import request_fingerprint, serve
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.protobufs import document_ref, timestamp
 from motcua.runtime import Infrastructure
@@ -157,7 +156,7 @@ def _traceparent(context: grpc.ServicerContext) -> str | None:
 
 def build_dossiers(settings: IntakeSettings, infra: Infrastructure, catalog: Catalog | None = None) -> Dossiers:
     return Dossiers(infra.units_of_work(), infra.objects, catalog or load_catalog(settings.catalog_file),
-                    limits_of(settings), clock=settings.clock(), served_areas=settings.served_areas())
+                    limits_of(settings), RECORDS, clock=settings.clock(), served_areas=settings.served_areas())
 
 
 def limits_of(settings: IntakeSettings) -> Limits:
@@ -177,21 +176,9 @@ def main() -> int:
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         catalog_servicer.add_catalog_service(server, catalog)
 
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY intake api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    return serve("intake api", settings,
+                 [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":

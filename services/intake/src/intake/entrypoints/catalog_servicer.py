@@ -217,4 +217,5 @@ def procedure_message(procedure: Procedure, catalog: Catalog) -> catalog_pb2.Pro
         time_type=TIME_TYPES[TimeType(procedure.time_type)],
         supplement_policy=POLICIES[SupplementPolicy(procedure.supplement_policy)],
         steps=[step_message(s) for s in procedure.process],
-        effective_from=procedure.effective_from.isoformat() if procedure.effective_from else "")
+        effective_from=procedure.effective_from.isoformat() if procedure.effective_from else "",
+        retention=procedure.retention)

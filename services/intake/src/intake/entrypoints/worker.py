@@ -10,7 +10,9 @@ import sys  # noqa: E402
 from eventlet import tpool  # noqa: E402
 
 from intake.adapters.catalog_file import load_catalog  # noqa: E402
-from intake.adapters.records import DossierRecord  # noqa: E402
+from intake.adapters.forms import PDF_FORMS  # noqa: E402
+from intake.adapters.records import RECORDS, DossierRecord  # noqa: E402
+from intake.application.forms import Forms  # noqa: E402
 from intake.application.progress import Progress  # noqa: E402
 from intake.config import IntakeSettings  # noqa: E402
 from intake.entrypoints.api import build_dossiers  # noqa: E402
@@ -23,8 +25,9 @@ def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)
-    progress = Progress(build_dossiers(settings, infra, catalog), infra.units_of_work(), infra.objects, catalog,
-                        settings.lookup_url, offload=tpool.execute)
+    forms = Forms(infra.units_of_work(), infra.objects, catalog, settings.lookup_url, RECORDS, PDF_FORMS,
+                  offload=tpool.execute)
+    progress = Progress(build_dossiers(settings, infra, catalog), forms)
     return WorkerRuntime(infra, "intake", dispatcher(progress), [DossierRecord])
 
 

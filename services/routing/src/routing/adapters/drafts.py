@@ -1,21 +1,23 @@
 """The PDFs routing renders, with an embedded Unicode font so Vietnamese diacritics survive: the
-draft result document (the decision the officials approved, sent to signing) and form 04, the
-apology with a new appointment (Circular 01/2018/TT-VPCP)."""
+draft result document (the decision the officials approved, sent to signing), form 04, the
+apology with a new appointment, and form 05, the processing control slip (Circular
+01/2018/TT-VPCP)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 
+from motcua.fonts import new_document
 from motcua.objects import ObjectStore
-from motcua.worktime import VN_TZ
+from motcua.vntext import day as _day
+from motcua.vntext import when as _when
+from routing.domain.actions import RequestSupplement
+from routing.domain.control_slip import ControlSlip, control_slip
 from routing.domain.instance import WorkflowInstance
-
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
 def render_draft(*, code: str, procedure_code: str, unit_id: str, title: str, dated: datetime) -> bytes:
@@ -59,12 +61,73 @@ def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at
     return bytes(pdf.output())
 
 
+SUPPLEMENT_TITLE = "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ"
+
+
+def render_supplement_request(*, code: str, procedure_code: str, procedure_name: str, unit: str,
+                              received_at: datetime, reason: str, components: tuple[str, ...], deadline: datetime,
+                              official: str, issued_at: datetime) -> bytes:
+    """Form 02 (Mẫu số 02, Thông tư 01/2018/TT-VPCP): what the applicant must add or correct, why,
+    and by when. The same inputs give the same bytes."""
+    pdf = _letterhead(SUPPLEMENT_TITLE, issued_at)
+    procedure = f"{procedure_name} ({procedure_code})" if procedure_name else procedure_code
+    lines = [f"Mã hồ sơ: {code}",
+             f"Ngày {_day(received_at)}, {unit} tiếp nhận hồ sơ thủ tục {procedure}.",
+             f"Sau khi xem xét, đề nghị Ông/Bà bổ sung, hoàn thiện hồ sơ. Lý do: {reason}",
+             "Nội dung yêu cầu bổ sung, hoàn thiện:"]
+    lines += [f"{n}. {component}" for n, component in enumerate(components, 1)] or ["(theo lý do nêu trên)"]
+    lines += [f"Thời hạn bổ sung: trước {_when(deadline)}.",
+              "Thời gian chờ bổ sung không tính vào thời hạn giải quyết hồ sơ theo quy trình của thủ tục.",
+              f"Người yêu cầu: {official}. Ngày lập phiếu: {_when(issued_at)}."]
+    for line in lines:
+        pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+    return bytes(pdf.output())
+
+
+CONTROL_SLIP_TITLE = "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"
+# Form 05's table: (heading, width in mm); A4 portrait leaves 190 mm between fpdf2's margins.
+SLIP_COLUMNS = (("Tên cơ quan", 50), ("Thời gian giao, nhận hồ sơ", 52), ("Hạn xử lý", 30),
+                ("Kết quả giải quyết hồ sơ (trước hạn/đúng hạn/quá hạn)", 38), ("Ghi chú", 20))
+
+
+def render_control_slip(slip: ControlSlip, *, unit_names: Mapping[str, str] | None = None,
+                        dated: datetime) -> bytes:
+    """Form 05 (Mẫu số 05, Thông tư 01/2018/TT-VPCP): one pair of rows per hand-over — "Giao" by
+    the holder before, "Nhận" by the holder after — with the time, the holder's deadline and the
+    verdict of the holder who received it. ``unit_names`` shows units by name where known (the
+    slug otherwise). The same slip and date give the same bytes."""
+    def name(unit: str) -> str:
+        return (unit_names or {}).get(unit) or unit
+
+    pdf = _letterhead(CONTROL_SLIP_TITLE, dated)
+    for line in (f"Mã hồ sơ: {slip.code}",
+                 f"(Kèm theo Giấy tiếp nhận hồ sơ và hẹn trả kết quả mã số: {slip.code})",
+                 f"Thủ tục: {slip.procedure_code}. Tiếp nhận: {_when(slip.received_at)} "
+                 f"tại {name(slip.receiving_unit)}.",
+                 f"Hẹn trả kết quả: {_when(slip.due_at)}."):
+        pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("DejaVu", "", 9)
+    with pdf.table(col_widths=tuple(w for _, w in SLIP_COLUMNS), text_align="LEFT", line_height=5) as table:
+        heading = table.row()
+        for title, _ in SLIP_COLUMNS:
+            heading.cell(title)
+        for n, r in enumerate(slip.rows, 1):
+            row = table.row()
+            row.cell(f"{n}. Giao: {name(r.from_unit)}" + (f" ({r.from_actor})" if r.from_actor else "")
+                     + f"\nNhận: {name(r.to_unit)}" + (f" — {r.step_name}" if r.step_name else ""))
+            row.cell(f"{_when(r.handed_at)}")
+            row.cell(_when(r.deadline))
+            row.cell(r.verdict_text + (f" ({_when(r.done_at)})" if r.done_at else ""))
+            row.cell("")
+    return bytes(pdf.output())
+
+
 def _letterhead(title: str, dated: datetime) -> FPDF:
-    pdf = FPDF(format="A4")
+    pdf = new_document(FPDF)
     pdf.set_creation_date(dated)
     pdf.set_creator("motcua routing")
-    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 13)
     pdf.cell(0, 8, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", align="C", new_x="LMARGIN", new_y="NEXT")
@@ -76,18 +139,6 @@ def _letterhead(title: str, dated: datetime) -> FPDF:
     pdf.ln(6)
     pdf.set_font("DejaVu", "", 11)
     return pdf
-
-
-def _local(t: datetime) -> datetime:
-    return t.astimezone(VN_TZ)
-
-
-def _day(t: datetime) -> str:
-    return f"{_local(t):%d/%m/%Y}"
-
-
-def _when(t: datetime) -> str:
-    return f"{_local(t):%H} giờ {_local(t):%M} ngày {_day(t)}"
 
 
 DRAFT_TITLE = "QUYẾT ĐỊNH giải quyết thủ tục hành chính"
@@ -127,6 +178,42 @@ class ApologyForms:
             reason=reason, issued_at=now))
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-xin-loi-04.pdf"}
+
+
+class SupplementForms:
+    """Renders form 02 for a supplement an official requests and stores it beside the dossier's
+    other objects (content-addressed: a retried request stores nothing new); returns its reference."""
+
+    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+        self._objects = objects
+        self._offload = offload
+
+    def __call__(self, instance: WorkflowInstance, request: RequestSupplement, official: str,
+                 now: datetime) -> dict[str, Any]:
+        step = instance.current
+        assert request.deadline is not None  # the command checks it
+        pdf = self._offload(lambda: render_supplement_request(
+            code=instance.code, procedure_code=instance.procedure_code, procedure_name=instance.procedure_name,
+            unit=step.unit if step else instance.receiving_unit, received_at=instance.received_at,
+            reason=request.reason, components=request.components, deadline=request.deadline, official=official,
+            issued_at=now))
+        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
+        return {**ref.to_dict(), "name": "phieu-yeu-cau-bo-sung-02.pdf"}
+
+
+class ControlSlips:
+    """Renders form 05 of a dossier whose result is being returned and stores it beside its other
+    objects; returns its document reference (the same state, the same object)."""
+
+    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+        self._objects = objects
+        self._offload = offload
+
+    def __call__(self, instance: WorkflowInstance) -> dict[str, Any]:
+        slip = control_slip(instance)
+        pdf = self._offload(lambda: render_control_slip(slip, dated=instance.closed_at or instance.timeline[-1].at))
+        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
+        return {**ref.to_dict(), "name": "phieu-kiem-soat-05.pdf"}
 
 
 class StopNotices:

@@ -21,13 +21,13 @@ declared index), so each question officials and sweeps ask has its index:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from mongoengine import DateTimeField, DictField, IntField, StringField
 
 from motcua.messaging.outbox import AggregateSchema
+from motcua.store.port import Mapper
 from motcua.worktime import Calendar
 from routing.domain.instance import WorkflowInstance
 from routing.domain.kpi766 import DossierSnapshot, finish_class, open_state, snapshot_of
@@ -45,6 +45,7 @@ class InstanceRecord(AggregateSchema):
             ("area", "next_check_at"),
             ("receiving_unit", "status", "due_at"),
             ("procedure_code", "receiving_unit"),
+            ("receiving_unit", "received_at"),  # the unit's register (form 06), in order of reception
             ("receiving_unit", "channel", "received_at"),
             ("area", "channel", "received_at"),
             ("receiving_unit", "finish_class", "ended_at"),
@@ -79,23 +80,6 @@ class InstanceRecord(AggregateSchema):
     revision = IntField(min_value=1)  # changes of the instance (see StoredInstance.version)
 
 
-@dataclass(frozen=True)
-class StoredInstance:
-    """An instance as loaded, with the stored document (its store version and outbox).
-
-    ``version`` is the instance's *revision*: it counts the changes of the dossier, and is what
-    officials name as ``expected_version``. The store's own ``version`` (the compare-and-set of
-    every write) also moves when the outbox is cleared or a sweep claims the document; naming it
-    would make an official's action fail for bookkeeping nobody sees."""
-
-    instance: WorkflowInstance
-    doc: dict[str, Any]
-
-    @property
-    def version(self) -> int:
-        return int(self.doc.get("revision") or 1)
-
-
 def to_document(instance: WorkflowInstance, now: dt.datetime,
                 soon_hours: Decimal | int = DEFAULT_SOON_HOURS) -> dict[str, Any]:
     """The document fields of ``instance`` (without version and outbox)."""
@@ -119,5 +103,8 @@ def indicator_fields(snapshot: DossierSnapshot) -> dict[str, Any]:
             "returned_at": snapshot.returned_at, "open_state": open_state(snapshot)}
 
 
-def from_document(doc: dict[str, Any], calendar: Calendar) -> StoredInstance:
-    return StoredInstance(WorkflowInstance.from_dict(doc["instance"], calendar), doc)
+def from_document(doc: dict[str, Any], calendar: Calendar) -> WorkflowInstance:
+    return WorkflowInstance.from_dict(doc["instance"], calendar)
+
+
+INSTANCES = Mapper(InstanceRecord, to_document, from_document)  # what the entrypoints hand Instances

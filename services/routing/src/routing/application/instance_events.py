@@ -100,7 +100,8 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
     if kind is FactKind.SUPPLEMENT_REQUESTED:
         return "dossier.supplement_requested", events_pb2.SupplementRequested(
             **common, reason=d.get("reason", ""), requested_by=fact.actor, requested_at=at,
-            supplement_deadline=_at(d.get("deadline")), due_at=timestamp(w.due_at), status=int(w.status))
+            supplement_deadline=_at(d.get("deadline")), due_at=timestamp(w.due_at), status=int(w.status),
+            components=d.get("components") or [], form=document_ref(d["form"]) if d.get("form") else None)
     if kind is FactKind.PAYMENT_REQUESTED:
         return "dossier.payment_requested", events_pb2.PaymentRequested(
             **common, amount=int(d.get("amount", 0)), note=d.get("note", ""), requested_by=fact.actor,
@@ -123,7 +124,7 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
         return "dossier.returned", events_pb2.DossierReturned(
             **common, procedure_code=w.procedure_code, result=_ref(w.result), returned_at=at,
             documents=[document_ref(d) for d in w.documents],
-            status=int(w.status), received_at=timestamp(w.received_at))
+            status=int(w.status), received_at=timestamp(w.received_at), forms=[document_ref(f) for f in w.forms])
     if kind is FactKind.REFUSED:
         return "dossier.stopped", events_pb2.DossierStopped(
             **common, reason=d.get("reason", ""), cause=d.get("cause", ""), actor=fact.actor, step=fact.step_name,

@@ -16,10 +16,7 @@ answer whatever happened since, and the same id with another payload is AlreadyE
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -30,17 +27,30 @@ from typing import Any
 from motcua.errors import Conflict, FailedPrecondition, InvalidArgument, quote
 from motcua.messagebus import MessageBus
 from motcua.unit_of_work import UnitOfWork
-from routing.adapters.instances import StoredInstance
-from routing.application.repository import Instances
+from routing.application import paging
+from routing.application.repository import Instances, StoredInstance
 from routing.domain import fields
-from routing.domain.actions import Action, Approve, Command, Official, Refuse, parse
+from routing.domain.actions import (
+    Action,
+    Approve,
+    Command,
+    Official,
+    Refuse,
+    RequestSupplement,
+    ReturnResult,
+    parse,
+)
 from routing.domain.instance import TimelineRow, WorkflowInstance
 from routing.domain.process import ProcessDefinition, working_minutes
 from routing.domain.status import Status
 
-# Render and store the draft result an official approves, the notice of a refusal: document references.
+# Render and store the draft result an official approves, the notice of a refusal, form 02 of a
+# supplement request (given the request and the official's id), form 05 of a returned dossier:
+# document references.
 Drafts = Callable[[WorkflowInstance, dt.datetime], dict[str, Any]]
 Notices = Callable[[WorkflowInstance, str, dt.datetime], dict[str, Any]]
+SupplementForms = Callable[[WorkflowInstance, RequestSupplement, str, dt.datetime], dict[str, Any]]
+ControlSlips = Callable[[WorkflowInstance], dict[str, Any]]
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +122,12 @@ class ActOnDossier:
 
 
 class Officials:
-    def __init__(self, instances: Instances, drafts: Drafts | None = None, notices: Notices | None = None):
+    def __init__(self, instances: Instances, drafts: Drafts | None = None, notices: Notices | None = None,
+                 supplement_forms: SupplementForms | None = None, control_slips: ControlSlips | None = None):
         self._instances = instances
+        self._control_slips = control_slips
         self._notices = notices
+        self._supplement_forms = supplement_forms
         self._calendar = instances.calendar
         self._clock = instances.clock
         self._soon_hours = instances.soon_hours
@@ -156,23 +169,10 @@ class Officials:
         elif which is TaskFilter.DUE_SOON:
             deadline = {"$gt": now,
                         "$lte": self._calendar.add_working_hours(now, working_minutes(Decimal(self._soon_hours)))}
-        after = _decode_token(page_token)
-        if after is not None:
-            deadline["$gte"] = after[0]
         if deadline:
             query["step_deadline"] = deadline
-        sort = [("step_deadline", 1), ("_id", 1)]
-        limit = size + 1
-        collection = self._instances.collection
-        while True:
-            docs = collection.find(query, sort=sort, limit=limit)
-            fresh = [d for d in docs if after is None or (d["step_deadline"], d["_id"]) > after]
-            if len(fresh) > size or len(docs) < limit:
-                break
-            limit *= 2  # a cursor inside many equal deadlines: read further
-        page = fresh[:size]
-        token = _encode_token(page[-1]) if len(fresh) > size else ""
-        return TaskPage([self._instances.loaded(d) for d in page], token)
+        docs, token = paging.page(self._instances.collection, query, "step_deadline", size, page_token)
+        return TaskPage([self._instances.loaded(d) for d in docs], token)
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -237,6 +237,9 @@ class Officials:
             if seen is not None:
                 return Timeline.answered(settled, request_id)  # a retry: the first answer
             return Timeline.of(settled.instance, settled.version)  # nothing to change (claimed already)
+        if isinstance(command, ReturnResult):
+            # Form 05, closed by the return, stored before the write whose dossier.returned names it.
+            instance.control_slip = self._renderer(self._control_slips, command, instance)(instance)
         # The write below adds a row, so it moves the revision by one: that is the answer, kept.
         instance.remember_answer(request_id, fingerprint, Timeline.of(instance, stored.version + 1).to_answer())
         self._instances.stage(uow, stored, now, traceparent)
@@ -251,6 +254,10 @@ class Officials:
         if isinstance(command, Approve) and not command.draft:
             instance.authorize(command.action, official)
             return replace(command, draft=self._renderer(self._drafts, command, instance)(instance, now))
+        if isinstance(command, RequestSupplement) and not command.form:
+            instance.authorize(command.action, official)
+            form = self._renderer(self._supplement_forms, command, instance)(instance, command, official.id, now)
+            return replace(command, form=form)
         if isinstance(command, Refuse) and not command.notice:
             instance.authorize(command.action, official)
             notice = self._renderer(self._notices, command, instance)(instance, command.reason, now)
@@ -270,24 +277,3 @@ def known_unit_id(definition: ProcessDefinition, unit: str) -> str:
     "" when it names none (the forward is then refused: ``unit_id`` is required)."""
     known = [(s.unit, s.unit_id) for s in definition.steps] + [(t.unit, t.unit_id) for t in definition.transfer_targets]
     return next((unit_id for slug, unit_id in known if slug == unit.strip()), "")
-
-
-# -- page tokens: an opaque cursor (the last task's step deadline and id) ---------------------------
-
-
-def _encode_token(doc: Mapping[str, Any]) -> str:
-    raw = json.dumps([doc["step_deadline"].isoformat(), doc["_id"]]).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def _decode_token(token: str) -> tuple[dt.datetime, str] | None:
-    if not token:
-        return None
-    try:
-        deadline, doc_id = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-        at = dt.datetime.fromisoformat(deadline)
-        if at.tzinfo is None or not isinstance(doc_id, str):
-            raise ValueError(token)
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
-        raise InvalidArgument("page_token", "is not a token this service returned") from None
-    return at, doc_id

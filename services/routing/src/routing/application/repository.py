@@ -15,14 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from motcua.errors import AlreadyExists, InvalidArgument, NotFound, quote
-from motcua.store.port import Collection
+from motcua.store.port import Collection, Mapper
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 from motcua.worktime import Calendar
-from routing.adapters.instances import InstanceRecord, StoredInstance, from_document, to_document
 from routing.application.instance_events import messages_of
 from routing.domain import fields
 from routing.domain.actions import Actor, Command
@@ -34,11 +34,33 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class StoredInstance:
+    """An instance as loaded, with the stored document (its store version and outbox).
+
+    ``version`` is the instance's *revision*: it counts the changes of the dossier, and is what
+    officials name as ``expected_version``. The store's own ``version`` (the compare-and-set of
+    every write) also moves when the outbox is cleared or a sweep claims the document; naming it
+    would make an official's action fail for bookkeeping nobody sees."""
+
+    instance: WorkflowInstance
+    doc: dict[str, Any]
+
+    @property
+    def version(self) -> int:
+        return int(self.doc.get("revision") or 1)
+
+
 class Instances:
+    """The repository of workflow instances: loads and stages them in units of work. How an
+    instance is stored (``records``: ``routing.adapters.instances.INSTANCES``) is injected."""
+
     def __init__(self, uows: UnitsOfWork, calendar: Calendar,
-                 clock: Callable[[], dt.datetime], soon_hours: Decimal | int = DEFAULT_SOON_HOURS):
+                 clock: Callable[[], dt.datetime], soon_hours: Decimal | int = DEFAULT_SOON_HOURS, *,
+                 records: Mapper):
         self._uows = uows
-        self.collection: Collection = uows.store.collection(InstanceRecord)
+        self._records = records
+        self.collection: Collection = uows.store.collection(records.schema)
         self.calendar = calendar
         self.clock = clock
         self.soon_hours = soon_hours
@@ -61,7 +83,7 @@ class Instances:
         return self.loaded(doc)
 
     def loaded(self, doc: dict[str, Any]) -> StoredInstance:
-        return from_document(doc, self.calendar)
+        return StoredInstance(self._records.from_document(doc, self.calendar), doc)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -90,10 +112,11 @@ class Instances:
             procedure_code=body.get("procedure_code"),
             received_at=body.get("received_at"), due_at=body.get("due_at"), now=now, calendar=self.calendar,
             request_id=f"open:{dossier_id}", channel=body.get("channel") or "desk",
-            documents=body.get("documents") or [])
+            documents=body.get("documents") or [], applicant=body.get("applicant") or {},
+            procedure_name=body.get("procedure_name") or "")
         if self.collection.find({"code": instance.code}, limit=1):
             raise AlreadyExists(f"dossier code {quote(instance.code)} already belongs to another dossier")
-        uow.add(self.collection, {**to_document(instance, now, self.soon_hours), "revision": 1},
+        uow.add(self.collection, {**self._records.to_document(instance, now, self.soon_hours), "revision": 1},
                 messages_of(instance, traceparent))
         (stored,) = uow.commit()
         log.info("workflow instance opened", extra={"dossier_code": instance.code})
@@ -104,7 +127,7 @@ class Instances:
         """Stage ``stored.instance`` as changed (its facts become the outbox) over the version it was
         read at; the unit of work's commit raises VersionConflict when someone wrote it meanwhile."""
         instance = stored.instance
-        fields_ = to_document(instance, now, self.soon_hours)
+        fields_ = self._records.to_document(instance, now, self.soon_hours)
         changed = fields_["instance"] != stored.doc["instance"]
         uow.save(self.collection, {**stored.doc, **fields_, "revision": stored.version + changed, **(changes or {})},
                  messages_of(instance, traceparent))

@@ -27,8 +27,7 @@ from typing import Any
 
 from motcua.logs import bind
 from motcua.store.port import VersionConflict
-from routing.adapters.instances import StoredInstance
-from routing.application.repository import Instances
+from routing.application.repository import Instances, StoredInstance
 from routing.domain.actions import CLOCK, Apologize, SupplementExpired
 from routing.domain.instance import WorkflowInstance
 from routing.domain.process import SupplementExpiry

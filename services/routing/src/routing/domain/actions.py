@@ -226,6 +226,8 @@ class RequestSupplement(Command):
     action = A.REQUEST_SUPPLEMENT
     reason: str = ""
     deadline: dt.datetime | None = None  # by when the applicant must supplement
+    components: tuple[str, ...] = ()  # what is missing or to be corrected, as form 02 lists it
+    form: Mapping[str, Any] | None = None  # form 02 (PDF) as rendered and stored
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -233,6 +235,12 @@ class RequestSupplement(Command):
         if self.deadline is None:
             raise InvalidArgument("deadline", "is required")
         object.__setattr__(self, "deadline", fields.instant(self.deadline, "deadline"))
+        if not isinstance(self.components, tuple | list) or not all(
+                isinstance(c, str) and c.strip() for c in self.components):
+            raise InvalidArgument("components", "must be a list of non-blank texts")
+        object.__setattr__(self, "components", tuple(c.strip() for c in self.components))
+        if self.form is not None:
+            fields.mapping(self.form, "form")
 
 
 @dataclass(frozen=True)
@@ -385,7 +393,7 @@ def parse(action: Any, data: Mapping[str, Any] | None = None) -> Command:
         raise InvalidArgument(unknown[0], f"is not a field of {name.value} (fields: {', '.join(sorted(known))})")
     for key in _INSTANTS & set(data):
         data[key] = fields.optional_instant(data[key], key)
-    for key in ("signers", "documents"):
+    for key in ("signers", "documents", "components"):
         if isinstance(data.get(key), list):
             data[key] = tuple(data[key])
     return command(**data)

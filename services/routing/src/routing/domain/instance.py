@@ -201,6 +201,21 @@ class Fact:
 
 
 @dataclass
+class HandOver(_Record):
+    """The dossier handed from one holder to the next — a step made active, a forward, a transfer,
+    a step sent back — which the processing control slip (form 05) lists row by row."""
+
+    at: dt.datetime
+    step_index: int
+    step_name: str
+    to_unit: str
+    from_unit: str = ""  # the holder before: the previous hand-over's unit, or the receiving unit
+    from_actor: str = ""  # the official who held it there, when one had claimed or done it
+
+    _instants = frozenset({"at"})
+
+
+@dataclass
 class SupplementRequest(_Record):
     reason: str
     deadline: dt.datetime
@@ -211,6 +226,8 @@ class SupplementRequest(_Record):
     due_before: dt.datetime | None = None  # the due date when the supplement came in ...
     due_after: dt.datetime | None = None  # ... and after the policy moved it
     expired: bool = False  # the deadline passed (and the keep_waiting policy kept it open)
+    components: list[str] = field(default_factory=list)  # what the applicant is asked for
+    form: dict[str, Any] | None = None  # form 02 as stored
 
     _instants = frozenset({"deadline", "requested_at", "received_at", "due_before", "due_after"})
 
@@ -293,6 +310,10 @@ class WorkflowInstance:
     closed_at: dt.datetime | None = None  # reached a terminal status (7, 8, 10)
     returned: dict[str, str] | None = None  # {channel, receiver} of the delivered result
     alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
+    handovers: list[HandOver] = field(default_factory=list)  # form 05's rows, oldest first
+    applicant: dict[str, str] = field(default_factory=dict)  # full_name, address, phone, email (form 06)
+    control_slip: dict[str, Any] | None = None  # form 05 as stored when the result was returned
+    procedure_name: str = ""
     facts: list[Fact] = field(default_factory=list, compare=False)
 
     # -- creation -------------------------------------------------------------------------------
@@ -301,7 +322,8 @@ class WorkflowInstance:
     def open(cls, *, definition: ProcessDefinition, dossier_id: str, code: str, receiving_unit: str,
              procedure_code: str, received_at: dt.datetime, due_at: dt.datetime, now: dt.datetime,
              calendar: Calendar, request_id: str = "", channel: str = "desk", area: str = "",
-             documents: list[dict[str, Any]] | tuple = ()) -> WorkflowInstance:
+             documents: list[dict[str, Any]] | tuple = (), applicant: Mapping[str, str] | None = None,
+             procedure_name: str = "") -> WorkflowInstance:
         """A new instance in status 4 with its first step active and every step's deadline."""
         data = {"dossier_id": dossier_id, "code": code, "receiving_unit": receiving_unit,
                 "procedure_code": procedure_code, "area": area}
@@ -320,14 +342,25 @@ class WorkflowInstance:
             raise InvalidArgument("channel", f"{channel!r} is not one of: {', '.join(CHANNELS)}")
         if not isinstance(documents, list | tuple) or not all(isinstance(d, Mapping) for d in documents):
             raise InvalidArgument("documents", "must be a list of document references")
+        if applicant is not None and not (isinstance(applicant, Mapping)
+                                          and all(isinstance(v, str) for v in applicant.values())):
+            raise InvalidArgument("applicant", "must map its fields to text")
         instance = cls(definition=definition, received_at=received_at, due_at=due_at, steps=steps,
-                       calendar=calendar, channel=channel,
-                       documents=[dict(d) for d in documents], **ids)
+                       calendar=calendar, channel=channel, documents=[dict(d) for d in documents],
+                       applicant=dict(applicant or {}), procedure_name=str(procedure_name or ""), **ids)
         instance._activate(steps[0], now)
         instance._record(OPENED, None, now, steps[0], note=f"due {due_at.isoformat()}", request_id=request_id)
         return instance
 
     # -- questions ------------------------------------------------------------------------------
+
+    @property
+    def forms(self) -> list[dict[str, Any]]:
+        """The forms issued in the dossier's life for its archive: form 05 (once returned), form 02
+        of each supplement request, form 04 of each apology."""
+        issued = [self.control_slip] if self.control_slip else []
+        issued += [s.form for s in self.supplements if s.form]
+        return issued + [a.form for a in self.apologies if a.form]
 
     @property
     def current(self) -> WorkflowStep | None:
@@ -578,9 +611,11 @@ class WorkflowInstance:
         if c.deadline <= now:
             raise InvalidArgument("deadline", f"{c.deadline.isoformat()} is not after now ({now.isoformat()})")
         self.supplements.append(SupplementRequest(c.reason, c.deadline.astimezone(self.calendar.tz), now, by.id,
-                                                  step.index))
+                                                  step.index, components=list(c.components),
+                                                  form=dict(c.form) if c.form else None))
         self.status = Status.SUPPLEMENT_REQUESTED
-        self._fact(FactKind.SUPPLEMENT_REQUESTED, now, step, by.id, reason=c.reason, deadline=c.deadline)
+        self._fact(FactKind.SUPPLEMENT_REQUESTED, now, step, by.id, reason=c.reason, deadline=c.deadline,
+                   components=list(c.components), form=dict(c.form) if c.form else None)
         self._record(c.action, by, now, step, c.reason, request_id)
         return True
 
@@ -710,10 +745,18 @@ class WorkflowInstance:
     # -- helpers --------------------------------------------------------------------------------
 
     def _activate(self, step: WorkflowStep, now: dt.datetime, **data: Any) -> None:
+        self._hand_over(step, now)
         step.state, step.actor, step.started_at = StepState.ACTIVE, "", now
         self._fact(FactKind.ASSIGNED, now, step, **data)
         if step is self.steps[-1] and self.status is Status.PROCESSING:
             self._result_ready(now)  # 4 → 9: only the return step is left
+
+    def _hand_over(self, to: WorkflowStep, now: dt.datetime) -> None:
+        previous = self.handovers[-1] if self.handovers else None
+        self.handovers.append(HandOver(
+            at=now, step_index=to.index, step_name=to.title, to_unit=to.unit,
+            from_unit=previous.to_unit if previous else self.receiving_unit,
+            from_actor=self.steps[previous.step_index].actor if previous else ""))
 
     def _advance(self, done: WorkflowStep, now: dt.datetime) -> None:
         if done.index + 1 < len(self.steps):
@@ -815,6 +858,8 @@ class WorkflowInstance:
             "finished_at": fields.iso(self.finished_at), "closed_at": fields.iso(self.closed_at),
             "returned": self.returned, "channel": self.channel, "area": self.area,
             "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts), "notice": self.notice,
+            "handovers": [h.to_dict() for h in self.handovers], "applicant": dict(self.applicant),
+            "procedure_name": self.procedure_name, "control_slip": self.control_slip,
         }
 
     @classmethod
@@ -837,7 +882,11 @@ class WorkflowInstance:
             closed_at=fields.optional_instant(data.get("closed_at"), "closed_at"),
             returned=data.get("returned"), channel=data.get("channel", "desk"),
             area=data.get("area") or data["district"], documents=list(data.get("documents", [])),
-            alerts=list(data.get("alerts", [])), notice=data.get("notice"), calendar=calendar)
+            alerts=list(data.get("alerts", [])), notice=data.get("notice"),
+            handovers=[HandOver.from_dict(h) for h in data.get("handovers", [])],
+            applicant=dict(data.get("applicant") or {}), procedure_name=data.get("procedure_name", ""),
+            control_slip=data.get("control_slip"),
+            calendar=calendar)
 
 
 def _joined(*parts: str) -> str:

@@ -140,10 +140,16 @@ def finish_class(d: DossierSnapshot) -> str | None:
         return None
     if d.status is Status.WITHDRAWN:
         return Kpi.WITHDRAWN.value
-    ended, due = local_date(d.finished_at), local_date(d.due_at) if d.due_at is not None else None
-    if due is None or ended == due:
+    return by_date(d.finished_at, d.due_at)
+
+
+def by_date(done: dt.datetime, due: dt.datetime | None) -> str:
+    """``early``, ``on_time`` or ``late``: the day something was done against the day it was due
+    (Decision 766 judges by date, in Vietnam's time); without a due date it is on time."""
+    ended, due_day = local_date(done), local_date(due) if due is not None else None
+    if due_day is None or ended == due_day:
         return "on_time"
-    return "early" if ended < due else "late"
+    return "early" if ended < due_day else "late"
 
 
 FINISH_KPIS = {"early": Kpi.FINISHED_EARLY, "on_time": Kpi.FINISHED_ON_TIME, "late": Kpi.FINISHED_LATE,

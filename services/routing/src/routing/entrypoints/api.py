@@ -6,27 +6,36 @@ motcua.grpcsupport.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, request_fingerprint, server_security
+from motcua.grpcsupport import request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
-from routing.adapters.drafts import DraftDocuments, StopNotices
-from routing.adapters.instances import InstanceRecord, StoredInstance
+from routing.adapters.drafts import (
+    ControlSlips,
+    DraftDocuments,
+    StopNotices,
+    SupplementForms,
+    render_control_slip,
+)
+from routing.adapters.instances import INSTANCES, InstanceRecord
+from routing.adapters.registers import register_pdf, register_xlsx
 from routing.application.officials import ActOnDossier, Officials, TaskFilter, Timeline
-from routing.application.repository import Instances
+from routing.application.register import Register, RegisterPage
+from routing.application.repository import Instances, StoredInstance
 from routing.application.statistics import StatisticsQuery
 from routing.config import RoutingSettings
 from routing.domain.actions import Official
+from routing.domain.control_slip import SlipRow, control_slip
+from routing.domain.register import RegisterRow
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_name
@@ -34,16 +43,25 @@ SERVICE_NAME = routing_pb2.DESCRIPTOR.services_by_name["RoutingService"].full_na
 FILTERS = {routing_pb2.TASK_FILTER_UNSPECIFIED: TaskFilter.OPEN, routing_pb2.TASK_FILTER_OPEN: TaskFilter.OPEN,
            routing_pb2.TASK_FILTER_DUE_SOON: TaskFilter.DUE_SOON, routing_pb2.TASK_FILTER_OVERDUE: TaskFilter.OVERDUE}
 CHANNEL_ALIASES = {"electronic": "online"}  # the proto's word for the domain's "online"
+REGISTER_FORMATS: dict[int, tuple[Callable[[RegisterPage], bytes] | None, str]] = {
+    routing_pb2.REGISTER_FORMAT_UNSPECIFIED: (None, ""),
+    routing_pb2.REGISTER_FORMAT_PDF: (register_pdf, "application/pdf"),
+    routing_pb2.REGISTER_FORMAT_XLSX: (register_xlsx,
+                                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     """Translates calls: an official's action becomes a command handed to the bus; reads ask the
     use cases directly."""
 
-    def __init__(self, officials: Officials, statistics: StatisticsQuery):
+    def __init__(self, officials: Officials, statistics: StatisticsQuery, register: Register,
+                 render_slip: Callable[..., bytes] = render_control_slip):
         self._officials = officials
         self._bus = officials.bus()
         self._statistics = statistics
+        self._render_slip = render_slip
+        self._register = register
 
     def ListTasks(self, request: routing_pb2.ListTasksRequest, context: grpc.ServicerContext):
         if request.filter not in FILTERS:
@@ -57,6 +75,28 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def GetTimeline(self, request: routing_pb2.GetTimelineRequest, context: grpc.ServicerContext):
         stored = self._officials.timeline(dossier_id=request.dossier_id, code=request.code)
         return timeline_message(Timeline.of(stored.instance, stored.version))
+
+    def GetControlSlip(self, request: routing_pb2.GetControlSlipRequest, context: grpc.ServicerContext):
+        instance = self._officials.timeline(dossier_id=request.dossier_id, code=request.code).instance
+        slip = control_slip(instance)
+        # Dated at the dossier's latest change: the same state gives the same bytes.
+        pdf = self._render_slip(slip, dated=instance.timeline[-1].at)
+        return routing_pb2.GetControlSlipResponse(code=slip.code, rows=[handover_message(r) for r in slip.rows],
+                                                  pdf=pdf)
+
+    def GetRegister(self, request: routing_pb2.GetRegisterRequest, context: grpc.ServicerContext):
+        if not request.HasField("period_start"):
+            raise InvalidArgument("period_start", "is required")
+        if request.format not in REGISTER_FORMATS:
+            raise InvalidArgument("format", f"unknown register format {request.format}")
+        end = datetime_of(request.period_end, "period_end") if request.HasField("period_end") else None
+        page = self._register.page(unit=request.unit, start=datetime_of(request.period_start, "period_start"), end=end,
+                                   procedure_code=request.procedure_code, status=request.status,
+                                   page_size=request.page_size, page_token=request.page_token)
+        render, media_type = REGISTER_FORMATS[request.format]
+        return routing_pb2.GetRegisterResponse(
+            rows=[register_row_message(n, r) for n, r in enumerate(page.rows, page.first_number)],
+            next_page_token=page.next_page_token, document=render(page) if render else b"", media_type=media_type)
 
     def Act(self, request: routing_pb2.ActRequest, context: grpc.ServicerContext):
         timeline = self._bus.handle(ActOnDossier(
@@ -102,6 +142,8 @@ def action_fields(request: routing_pb2.ActRequest) -> dict[str, Any]:
         out["channel"] = CHANNEL_ALIASES.get(request.channel, request.channel)
     if request.receiver:
         out["receiver"] = request.receiver
+    if request.components:
+        out["components"] = list(request.components)
     return out
 
 
@@ -130,14 +172,28 @@ def timeline_message(t: Timeline) -> routing_pb2.GetTimelineResponse:
         version=t.version)
 
 
-def build_officials(settings: RoutingSettings, infra: Infrastructure) -> Officials:
+def register_row_message(number: int, r: RegisterRow) -> routing_pb2.RegisterRow:
+    return routing_pb2.RegisterRow(
+        number=number, code=r.code, procedure_code=r.procedure_code, procedure_name=r.procedure_name,
+        applicant_name=r.applicant_name, applicant_contact=r.applicant_contact, deciding_unit=r.deciding_unit,
+        received_at=timestamp(r.received_at), due_at=timestamp(r.due_at), sent_at=_optional(r.sent_at),
+        result_at=_optional(r.result_at), returned_at=_optional(r.returned_at), status=r.status, note=r.note)
+
+
+def handover_message(r: SlipRow) -> routing_pb2.HandOver:
+    return routing_pb2.HandOver(
+        step_index=r.step_index, step_name=r.step_name, from_unit=r.from_unit, from_official=r.from_actor,
+        to_unit=r.to_unit, handed_at=timestamp(r.handed_at), deadline=timestamp(r.deadline),
+        done_at=_optional(r.done_at), verdict=r.verdict)
+
+
+def build_servicer(settings: RoutingSettings, infra: Infrastructure) -> RoutingServicer:
     instances = Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(),
-                          settings.sla_due_soon_hours)
-    return Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects))
-
-
-def build_statistics(settings: RoutingSettings, infra: Infrastructure) -> StatisticsQuery:
-    return StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
+                          settings.sla_due_soon_hours, records=INSTANCES)
+    statistics = StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
+    officials = Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects),
+                          SupplementForms(infra.objects), ControlSlips(infra.objects))
+    return RoutingServicer(officials, statistics, Register(instances, statistics.period))
 
 
 def main() -> int:
@@ -145,22 +201,10 @@ def main() -> int:
     logs.configure("routing-api", settings.log_level)
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
-    servicer = RoutingServicer(build_officials(settings, infra), build_statistics(settings, infra))
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY routing api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    servicer = build_servicer(settings, infra)
+    return serve("routing api", settings,
+                 [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":

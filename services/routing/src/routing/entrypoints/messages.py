@@ -17,6 +17,8 @@ from routing.application.repository import Instances
 from routing.application.systems import OpenWorkflow, ReportToWorkflow, RoutingWork
 from routing.domain.actions import INTAKE, SIGNING, Signed, SigningFailed, SupplementReceived, Withdrawn
 
+APPLICANT_FIELDS = ("full_name", "address", "phone", "email")  # what the register (form 06) shows
+
 
 def open_workflow(work: WorkMessage) -> OpenWorkflow:
     route = work.decode(work_pb2.RouteDossier)
@@ -34,6 +36,8 @@ def route_body(route: work_pb2.RouteDossier) -> dict[str, Any]:
         "received_at": datetime_of(route.received_at, "received_at") if route.HasField("received_at") else None,
         "due_at": datetime_of(route.due_at, "due_at") if route.HasField("due_at") else None,
         "documents": [document_ref_dict(d) for d in route.documents],
+        "applicant": {k: getattr(route.applicant, k) for k in APPLICANT_FIELDS if getattr(route.applicant, k)},
+        "procedure_name": route.procedure_name,
         "process": {
             "steps": [{"role": s.role, "unit": s.unit, "unit_id": s.unit_id, "level": s.level, "share": s.share,
                        "name": s.name, "forward": s.forward} for s in process.steps],

@@ -15,7 +15,7 @@ from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from motcua.worktime import vietnam_calendar  # noqa: E402
 from routing.adapters.drafts import ApologyForms, StopNotices  # noqa: E402
-from routing.adapters.instances import InstanceRecord  # noqa: E402
+from routing.adapters.instances import INSTANCES, InstanceRecord  # noqa: E402
 from routing.application.repository import Instances  # noqa: E402
 from routing.application.sweeps import SlaSweep  # noqa: E402
 from routing.config import RoutingSettings  # noqa: E402
@@ -23,7 +23,8 @@ from routing.entrypoints.messages import dispatcher  # noqa: E402
 
 
 def build_instances(settings: RoutingSettings, infra: Infrastructure) -> Instances:
-    return Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(), settings.sla_due_soon_hours)
+    return Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(), settings.sla_due_soon_hours,
+                     records=INSTANCES)
 
 
 def make_runtime(settings: RoutingSettings) -> WorkerRuntime:

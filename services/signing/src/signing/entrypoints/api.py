@@ -5,9 +5,7 @@ the access list as the other apis (motcua.grpcsupport); every bad input is INVAL
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +13,7 @@ import grpc
 
 from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, server_security
+from motcua.grpcsupport import serve
 from motcua.objects import ObjectRef
 from motcua.protobufs import timestamp
 from motcua.runtime import Infrastructure
@@ -95,7 +93,7 @@ def result_message(r: dict[str, Any]) -> signing_pb2.SignedResult:
 
 
 def build_queries(settings: SigningSettings, infra: Infrastructure) -> SigningQueries:
-    roots = [settings.trust_roots.read_bytes()] if settings.trust_roots.exists() else []
+    roots = [settings.trust_roots.read_bytes()] if settings.trust_roots and settings.trust_roots.exists() else []
     if not roots:
         log.warning("no trusted roots: every chain is untrusted", extra={"trust_roots": str(settings.trust_roots)})
     records = infra.store.collection(SigningRecord)
@@ -110,22 +108,8 @@ def main() -> int:
     logs.configure("signing-api", settings.log_level)
     infra = Infrastructure.connect(settings)
     servicer = SigningServicer(build_queries(settings, infra))
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME], lambda s: signing_pb2_grpc.add_SigningServiceServicer_to_server(servicer, s),
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY signing api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
-
+    return serve("signing api", settings, [SERVICE_NAME],
+                 lambda s: signing_pb2_grpc.add_SigningServiceServicer_to_server(servicer, s), on_stop=infra.close)
 
 if __name__ == "__main__":
     sys.exit(main())

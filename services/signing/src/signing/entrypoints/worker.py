@@ -34,6 +34,9 @@ def make_runtime(settings: SigningSettings) -> WorkerRuntime:
     config = engine_config(settings)
     # Fail at start, with the reason, when the token or the trusted roots cannot be opened (not on
     # the first dossier): the PIN file, the module, the token label, MOTCUA_TRUST_ROOTS.
+    if not settings.tsa_url or settings.trust_roots is None:
+        raise SystemExit("signing needs MOTCUA_TSA_URL (the RFC 3161 TSA) and MOTCUA_TRUST_ROOTS (the root CA "
+                         "certificates): `make run` sets both for the development PKI")
     TokenKeys(config.pkcs11_module, config.pkcs11_token, config.pkcs11_pin_file).close()
     settings.trust_roots.read_bytes()
     signer = SignerPool(config, settings.signing_processes) if settings.signing_processes > 0 \
