@@ -2,12 +2,16 @@
 event by event, as an independent subscriber of `motcua.events` sees it, until it is archived.
 The demo also plays the officials of every unit: through the RoutingService API it completes each
 step as it comes (receive, assign, review, approve), has the leader approve the draft for signing
-and the desk return the result."""
+and the desk return the result. Once the result is signed it asks the SigningService to validate
+it (a stock grpcio client), prints the report, stores the signed PDF under var/demo/ and shows what
+poppler's pdfsig says of it."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,18 +39,49 @@ PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.result_ready": events_pb2.ResultReady, "dossier.returned": events_pb2.DossierReturned,
     "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
     "notification.failed": events_pb2.NotificationFailed,
+    "dossier.signing_failed": events_pb2.SigningFailed,
 }.items()}
-SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "channel", "manifest_sha256", "document_count",
-         "reason")
+SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "level", "official_id", "seal_unit", "reason",
+         "channel", "manifest_sha256", "document_count")
 SENT = "vn.motcua.notification.sent.v1"
+SIGNED = "vn.motcua.document.signed.v1"
+
+
+def show_signed(code: str, event, signing_address: str) -> None:
+    """The SigningService's report on the signed result, and pdfsig's view of the PDF."""
+    import grpc
+
+    from motcua.objects import ObjectRef, ObjectStore
+    from motcua.protobufs import document_ref_dict
+    from motcua.signing.v1 import signing_pb2, signing_pb2_grpc
+
+    signed = events_pb2.DocumentSigned.FromString(event.body)
+    with grpc.insecure_channel(signing_address) as channel:
+        report = signing_pb2_grpc.SigningServiceStub(channel).ValidateDocument(
+            iter([signing_pb2.ValidateDocumentRequest(stored=signing_pb2.StoredDocument(code=code))]), timeout=60)
+    print(f"SigningService.ValidateDocument({code}): {signing_pb2.Verdict.Name(report.verdict)}")
+    for s in report.signatures:
+        print(f"  {s.field_name:<13} {s.signer} — {s.subject}; issuer {s.issuer}; {s.level}; "
+              f"timestamp {s.timestamp.ToDatetime():%Y-%m-%d %H:%M:%S}Z; intact={s.intact} trusted={s.trusted} "
+              f"revocation={s.revocation} modifications={s.modifications}")
+    data = ObjectStore(PlatformSettings.load()).get(ObjectRef.from_dict(document_ref_dict(signed.signed)))
+    path = Path("var/demo") / f"{code}.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"signed result stored in {path}")
+    if shutil.which("pdfsig"):
+        out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+        print("pdfsig: " + "\n        ".join(line for line in out.splitlines()
+                                           if "Common Name" in line or "Validation" in line or "Field" in line))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
     parser.add_argument("--routing", default="127.0.0.1:50052", help="routing gRPC API (the officials' client)")
+    parser.add_argument("--signing", default="127.0.0.1:50053", help="signing gRPC API (the trust service)")
     parser.add_argument("--archive", default="127.0.0.1:50055", help="archive gRPC API")
-    parser.add_argument("--unit", default="bim-son", help="the receiving unit, e.g. phuong-ba-dinh (a ward)")
+    parser.add_argument("--unit", default="ba-thuoc", help="the receiving unit, e.g. bim-son, phuong-ba-dinh (a ward)")
     parser.add_argument("--procedure", default="1.004616", choices=sorted(SAMPLE_PROCEDURES),
                         help="a sample procedure: 1.004616 district, 1.001193 and 1.001776 commune, "
                         "1.004227 province (at van-phong-dang-ky-dat-dai)")
@@ -80,6 +115,9 @@ def main() -> int:
             events.stop()
             officials.stop()
             print(f"dossier {answer.code} is archived")
+            signed = [e for e in journey if e.type == SIGNED]
+            if signed:
+                show_signed(answer.code, signed[0], args.signing)
             show_messages(request.applicant.email, request.applicant.phone, args.var)
             subscriber.show(answer.code)
             return show_archive(args.archive, answer.code, settings)

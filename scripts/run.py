@@ -15,7 +15,8 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, mailbox_spec, platform_specs
+from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, PKI_PORT, mailbox_spec, platform_specs
+from motcua_dev.signing_env import signing_environment
 
 from motcua.messaging import topology
 from motcua.settings import PlatformSettings
@@ -36,6 +37,12 @@ def main() -> int:
         env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
         # one machine, for development: webhooks may go to http://127.0.0.1 (the demo's subscriber)
         env = {"MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
+        # the development PKI served from this process on PKI_PORT; the signing keys in the SoftHSM2
+        # token under var/softhsm (every catalog unit's seal and the dev roster's officials enrolled)
+        signing = signing_environment(ROOT / "var" / "pki", ROOT / "var" / "softhsm", port=PKI_PORT, env=env)
+        env.update(signing.__enter__())
+        print(f"[run] development PKI on http://127.0.0.1:{PKI_PORT} (CRL, OCSP, TSA); signing keys in the "
+              f"SoftHSM2 token {env['MOTCUA_PKCS11_TOKEN']!r} (python -m signing list)")
         specs = platform_specs(env)
         # notify's providers, unless something already listens there (another `make run`, a real relay)
         mailbox = not any(infra.port_open("127.0.0.1", port) for port in MAILBOX_PORTS.values())
@@ -54,6 +61,8 @@ def main() -> int:
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
             return stack.run_forever()
     finally:
+        if "signing" in locals():
+            signing.__exit__(None, None, None)
         if weed is not None:
             weed.stop()
             print("[run] stopped SeaweedFS")

@@ -24,6 +24,7 @@ from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua_dev import infra
 from motcua_dev.devstack import ProcessSpec, Stack
 from motcua_dev.platform import API_PORTS, api_spec, platform_specs
+from motcua_dev.signing_env import signing_environment
 
 
 @contextlib.contextmanager
@@ -349,6 +350,7 @@ class Platform:
     routing_address: str
     events: EventCollector
     officials: OfficialsAtWork | None = None
+    signing_address: str = ""
     archive_address: str = ""
     notify_address: str = ""  # SubscriptionService
     mail: Any = None  # motcua_dev.mailbox.SmtpSink: the e-mails notify delivered, counted where they land
@@ -421,6 +423,10 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                "MOTCUA_NOTIFY_WEBHOOK_RETRY_S": "0.5,1,2,4,8,8,8", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true",
                "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
         ports = {service: infra.free_port() for service in API_PORTS}
+        # the signing keys in a SoftHSM2 token of the platform's own, certified by a development
+        # PKI served from this process (every catalog unit's seal and the roster's officials)
+        signing = signing_environment(workdir / "pki", workdir / "softhsm", env=env)
+        env.update(signing.__enter__())
         events = EventCollector(vhost_uri, durable=durable_events).start()
         stack = Stack(platform_specs(env, ports), workdir / "logs", echo=echo)
         desk = None
@@ -431,6 +437,7 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
                 yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
+                               signing_address=f"127.0.0.1:{ports['signing']}" if "signing" in ports else "",
                                archive_address=f"127.0.0.1:{ports['archive']}" if "archive" in ports else "",
                                notify_address=f"127.0.0.1:{ports['notify']}" if "notify" in ports else "",
                                mail=mail, sms=sms)
@@ -440,3 +447,4 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
             events.stop()
             mail.stop()
             sms.stop()
+            signing.__exit__(None, None, None)

@@ -14,7 +14,9 @@ from motcua.messaging.topology import SERVICES
 from motcua_dev.devstack import ProcessSpec
 
 # service → gRPC port of its api process under `make run` (services without an API are absent)
-API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052, "notify": 50054, "archive": 50055}
+API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052, "signing": 50053, "notify": 50054, "archive": 50055}
+# the development PKI (CA certificates, CRLs, OCSP, RFC 3161 TSA, enrollment) under `make run`
+PKI_PORT = 8790
 READY = r"^READY "
 # The local SMTP server and SMS gateway stand-in of `make run` (notify's default settings point there).
 MAILBOX_PORTS = {"smtp": 8025, "sms": 8026}
