@@ -72,9 +72,17 @@ def test_the_applicant_is_told_by_email_and_sms_and_a_subscriber_gets_signed_web
             assert len(mine) == len(ids) and receiver.rejected == 0
             assert {r["event"]["type"] for r in mine} >= {"vn.motcua.dossier.received.v1", SENT}
 
-            deliveries = api.ListDeliveries(notify_pb2.ListDeliveriesRequest(subscription_id=sid, page_size=500),
+            # The receiver answered each POST; notify records "delivered" just after (and other
+            # dossiers' or later events may still be on their way): this dossier's, once recorded.
+            def recorded():
+                listed = api.ListDeliveries(notify_pb2.ListDeliveriesRequest(subscription_id=sid, page_size=500),
                                             timeout=10).deliveries
-            assert {d.status for d in deliveries} == {"delivered"}
+                return [d for d in listed if d.event_id in ids]
+
+            assert _wait(lambda: {d.status for d in recorded()} == {"delivered"}, 30), \
+                [(d.event_type, d.status) for d in recorded()]
+            deliveries = recorded()
+            assert len(deliveries) == len(ids)
             assert all(d.attempts and d.attempts[-1].outcome == "accepted" for d in deliveries)
 
             # a subscriber that lost its data asks again: the same webhook-ids come again
