@@ -29,6 +29,7 @@ def main() -> int:
     infra.ensure_rabbitmq(settings.amqp_uri)
     weed = infra.ensure_seaweedfs(settings)  # None when an S3 service already answered
     try:
+        topology.use_queue_type(settings.queue_type)
         with Connection(settings.amqp_uri) as connection:
             queues = topology.declare(connection, topology.SERVICES, settings.served_areas(),
                                       settings.retry_delays_ms)

@@ -28,7 +28,7 @@ from intake.domain.lifecycle import Channel
 from intake.domain.submission import Applicant, IncomingDocument, Limits
 from intake.entrypoints import catalog_servicer
 from intake.entrypoints.uploads import upload_document
-from motcua import logs
+from motcua import logs, metrics
 from motcua.access import require_area
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import build_server, request_fingerprint, server_security
@@ -169,6 +169,7 @@ def limits_of(settings: IntakeSettings) -> Limits:
 def main() -> int:
     settings = IntakeSettings.load()
     logs.configure("intake-api", settings.log_level)
+    metrics.serve(settings, "intake-api")
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)  # once, shared by both services
@@ -182,7 +183,7 @@ def main() -> int:
     server, port, _ = build_server(
         [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
         settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
+        tls=tls, access_list=access_list, health_port=settings.grpc_health_port)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from motcua import logs
+from motcua import logs, metrics
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import build_server, request_fingerprint, server_security
 from motcua.protobufs import datetime_of, timestamp
@@ -195,6 +195,7 @@ def build_servicer(settings: RoutingSettings, infra: Infrastructure) -> RoutingS
 def main() -> int:
     settings = RoutingSettings.load()
     logs.configure("routing-api", settings.log_level)
+    metrics.serve(settings, "routing-api")
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     servicer = build_servicer(settings, infra)
@@ -202,7 +203,7 @@ def main() -> int:
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
         settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list)
+        tls=tls, access_list=access_list, health_port=settings.grpc_health_port)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
