@@ -3,7 +3,8 @@
 Makes sure RabbitMQ and an S3 service answer (starting SeaweedFS from var/seaweedfs when nothing
 listens on the S3 endpoint), declares the messaging topology for every area of the catalog,
 then starts each service's api and worker processes under one supervisor and prints where the
-gRPC APIs listen. Ctrl-C stops the processes and the SeaweedFS it started.
+gRPC APIs listen and where each process serves its Prometheus metrics (a free port each).
+Ctrl-C stops the processes and the SeaweedFS it started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, platform_specs
+from motcua_dev.platform import API_PORTS, metrics_urls, platform_specs
 
 from motcua.messaging import topology
 from motcua.settings import PlatformSettings
@@ -41,6 +42,8 @@ def main() -> int:
             for service, port in API_PORTS.items():
                 print(f"[run] {service} gRPC API listening on {settings.grpc_host}:{port} "
                       f"(health, reflection={'on' if settings.grpc_reflection else 'off'})")
+            for name, url in metrics_urls(stack).items():
+                print(f"[run] {name} metrics at {url} (worker health: /readyz, /livez)")
             print(f"[run] workers consume the queues of {', '.join(settings.served_areas())}; "
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
             return stack.run_forever()
