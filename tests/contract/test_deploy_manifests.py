@@ -680,3 +680,12 @@ def test_every_pod_meets_the_restricted_pod_security_standard(objects):
             assert not security.get("capabilities", {}).get("add"), where
         for volume in spec.get("volumes", []):
             assert "hostPath" not in volume, where
+
+
+def test_every_api_process_serves_metrics_and_the_plaintext_health_port():
+    """The manifests probe every api on MOTCUA_GRPC_HEALTH_PORT and scrape MOTCUA_METRICS_PORT: each
+    api's main must hand both to the kernel (a new api copied from an old one may lack them)."""
+    for svc in APIS:
+        source = (ROOT / "services" / svc / "src" / svc / "entrypoints" / "api.py").read_text(encoding="utf-8")
+        assert "health_port=settings.grpc_health_port" in source, f"{svc}: build_server(..., health_port=...)"
+        assert f'metrics.serve(settings, "{svc}-api")' in source, f"{svc}: metrics.serve(settings, ...)"
