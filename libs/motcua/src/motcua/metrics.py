@@ -37,6 +37,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
+from motcua import tracing
+
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -81,19 +83,37 @@ def rpc(method: str, behaviour: Callable, response_streaming: bool) -> Callable:
 
     def unary(request: Any, context: Any) -> Any:
         started = time.perf_counter()
-        try:
-            return behaviour(request, context)
-        finally:
-            done(context, started)
+        with tracing.span(method, "server", _traceparent(context), {"rpc.method": method}) as span:
+            try:
+                return behaviour(request, context)
+            finally:
+                done(context, started)
+                _trace_status(span, context)
 
     def streaming(request: Any, context: Any) -> Iterator[Any]:
         started = time.perf_counter()
-        try:
-            yield from behaviour(request, context)
-        finally:
-            done(context, started)
+        with tracing.span(method, "server", _traceparent(context), {"rpc.method": method}) as span:
+            try:
+                yield from behaviour(request, context)
+            finally:
+                done(context, started)
+                _trace_status(span, context)
 
     return streaming if response_streaming else unary
+
+
+def _traceparent(context: Any) -> str | None:
+    try:
+        value = dict(context.invocation_metadata() or ()).get("traceparent")
+    except Exception:  # noqa: BLE001 - no parent then
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _trace_status(span: Any, context: Any) -> None:
+    if span is not None:
+        code = getattr(context.code(), "name", None) or "OK"
+        tracing.set_attribute(span, "rpc.grpc.status_code", code)
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -217,8 +237,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(settings: Any, process: str) -> tuple[str, int] | None:
-    """Start the metrics endpoint when ``settings.metrics_port`` is set (0: a free port); prints
-    ``METRICS <process> http://host:port/metrics``. Returns the bound address, or None."""
+    """The process's observability, at start: traces when ``settings.otlp_endpoint`` is set
+    (:mod:`motcua.tracing`), and the metrics endpoint when ``settings.metrics_port`` is set (0: a
+    free port); prints ``METRICS <process> http://host:port/metrics``. Returns the metrics
+    endpoint's address, or None."""
+    _safely(lambda: tracing.configure(settings, process))
     if settings.metrics_port is None:
         return None
     handler = type("Handler", (_Handler,), {"lost_s": float(settings.consumer_lost_s)})

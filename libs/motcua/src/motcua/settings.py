@@ -110,6 +110,10 @@ class PlatformSettings(BaseSettings):
         None, description="Port of the process's Prometheus metrics (HTTP `/metrics`; a worker also serves "
         "`/readyz` and `/livez` there). Empty: no metrics server; 0: a free port, printed at start.")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics server binds.")
+    otlp_endpoint: str | None = Field(
+        None, description="OpenTelemetry collector's OTLP/HTTP base URL (e.g. `http://otel-collector:4318`): "
+        "each process then exports a span per gRPC call and per delivery, under the `traceparent` it "
+        "received. Empty: no traces.")
     grpc_health_port: int | None = Field(
         None, description="Port of a second, plaintext gRPC server of the api process serving only "
         "`grpc.health.v1.Health`: what the kubelet probes while the api port asks for client certificates. "

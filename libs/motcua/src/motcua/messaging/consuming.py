@@ -40,7 +40,7 @@ from typing import Any
 
 from mongoengine import DateTimeField, Document, IntField, StringField
 
-from motcua import metrics
+from motcua import metrics, tracing
 from motcua.logs import bind, clip, quote
 from motcua.messaging import topology
 from motcua.messaging.envelope import (
@@ -209,11 +209,14 @@ class MessageHandling:
         requeues it, or parks it through a :class:`RedeliveryGuard`). Counted in motcua.metrics."""
         started = time.perf_counter()
         outcome = "unsettled"
-        try:
-            outcome = self._run(delivery, handler)
-            return outcome
-        finally:
-            metrics.message_handled(delivery.queue, outcome, time.perf_counter() - started)
+        attributes = {"messaging.destination.name": delivery.queue, "messaging.message.id": delivery.id}
+        with tracing.span(f"{delivery.queue} process", "consumer", delivery.traceparent, attributes) as span:
+            try:
+                outcome = self._run(delivery, handler)
+                return outcome
+            finally:
+                metrics.message_handled(delivery.queue, outcome, time.perf_counter() - started)
+                tracing.set_attribute(span, "motcua.outcome", outcome)
 
     def _run(self, delivery: Delivery, handler: Callable[[Delivery], None]) -> str:
         mid = delivery.id
