@@ -42,8 +42,10 @@ ARG SERVICE
 # tests/contract/test_deploy_manifests.py::test_the_image_installs_what_the_code_opens_from_the_os
 # ties each path the code opens to a package here):
 #   fonts-dejavu-core   /usr/share/fonts/truetype/dejavu  (PDF forms, drafts, registers: motcua.fonts)
+#   softhsm2            /usr/lib/softhsm/libsofthsm2.so   (signing's default PKCS#11 module; a real HSM's
+#                                                          module is mounted and named by MOTCUA_PKCS11_MODULE)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends fonts-dejavu-core \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core softhsm2 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 motcua \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \

@@ -2,13 +2,19 @@
 event by event, as an independent subscriber of `motcua.events` sees it, until it is archived.
 The demo also plays the officials of every unit: through the RoutingService API it completes each
 step as it comes (receive, assign, review, approve), has the leader approve the draft for signing
-and the desk return the result."""
+and the desk return the result. Once the result is signed it asks the SigningService to validate
+it (a stock grpcio client), prints the report, stores the signed PDF under var/demo/ and shows what
+poppler's pdfsig says of it."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from motcua_dev.harness import (
     ARCHIVED,
@@ -19,9 +25,12 @@ from motcua_dev.harness import (
     sample_units,
     submit_all,
 )
+from motcua_dev.mailbox import WebhookReceiver, read_mailbox, read_sms
 
 from motcua.events.v1 import events_pb2
 from motcua.settings import PlatformSettings
+
+VAR = Path(__file__).resolve().parent.parent / "var"
 
 PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.received": events_pb2.DossierReceived, "dossier.assigned": events_pb2.DossierAssigned,
@@ -29,28 +38,67 @@ PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.signing_requested": events_pb2.SigningRequested, "document.signed": events_pb2.DocumentSigned,
     "dossier.result_ready": events_pb2.ResultReady, "dossier.returned": events_pb2.DossierReturned,
     "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
+    "notification.failed": events_pb2.NotificationFailed,
+    "dossier.signing_failed": events_pb2.SigningFailed,
 }.items()}
-SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "channel", "manifest_sha256", "document_count")
+SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "level", "official_id", "seal_unit", "reason",
+         "channel", "manifest_sha256", "document_count")
+SENT = "vn.motcua.notification.sent.v1"
+SIGNED = "vn.motcua.document.signed.v1"
+
+
+def show_signed(code: str, event, signing_address: str) -> None:
+    """The SigningService's report on the signed result, and pdfsig's view of the PDF."""
+    import grpc
+
+    from motcua.objects import ObjectRef, ObjectStore
+    from motcua.protobufs import document_ref_dict
+    from motcua.signing.v1 import signing_pb2, signing_pb2_grpc
+
+    signed = events_pb2.DocumentSigned.FromString(event.body)
+    with grpc.insecure_channel(signing_address) as channel:
+        report = signing_pb2_grpc.SigningServiceStub(channel).ValidateDocument(
+            iter([signing_pb2.ValidateDocumentRequest(stored=signing_pb2.StoredDocument(code=code))]), timeout=60)
+    print(f"SigningService.ValidateDocument({code}): {signing_pb2.Verdict.Name(report.verdict)}")
+    for s in report.signatures:
+        print(f"  {s.field_name:<13} {s.signer} — {s.subject}; issuer {s.issuer}; {s.level}; "
+              f"timestamp {s.timestamp.ToDatetime():%Y-%m-%d %H:%M:%S}Z; intact={s.intact} trusted={s.trusted} "
+              f"revocation={s.revocation} modifications={s.modifications}")
+    data = ObjectStore(PlatformSettings.load()).get(ObjectRef.from_dict(document_ref_dict(signed.signed)))
+    path = Path("var/demo") / f"{code}.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"signed result stored in {path}")
+    if shutil.which("pdfsig"):
+        out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+        print("pdfsig: " + "\n        ".join(line for line in out.splitlines()
+                                           if "Common Name" in line or "Validation" in line or "Field" in line))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", default="127.0.0.1:50051", help="intake gRPC API")
     parser.add_argument("--routing", default="127.0.0.1:50052", help="routing gRPC API (the officials' client)")
+    parser.add_argument("--signing", default="127.0.0.1:50053", help="signing gRPC API (the trust service)")
     parser.add_argument("--archive", default="127.0.0.1:50055", help="archive gRPC API")
-    parser.add_argument("--unit", default="bim-son", help="the receiving unit, e.g. phuong-ba-dinh (a ward)")
+    parser.add_argument("--unit", default="ba-thuoc", help="the receiving unit, e.g. bim-son, phuong-ba-dinh (a ward)")
     parser.add_argument("--procedure", default="1.004616", choices=sorted(SAMPLE_PROCEDURES),
                         help="a sample procedure: 1.004616 district, 1.001193 and 1.001776 commune, "
                         "1.004227 province (at van-phong-dang-ky-dat-dai)")
+    parser.add_argument("--notify", default="127.0.0.1:50054", help="notify's SubscriptionService (webhooks)")
+    parser.add_argument("--var", type=Path, default=VAR, help="where the local SMTP server and SMS gateway write")
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
     settings = PlatformSettings.load()
     events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
+    subscriber = Subscriber(args.notify).start()  # a system subscribed to webhooks, verifying each
     officials = OfficialsAtWork(args.routing, list(sample_units()), interval=0.3).start()
     request = sample_request(args.unit, int(time.time()) % 10**9, procedure_code=args.procedure)
+    request.applicant.phone = "0912345678"  # the applicant is told by e-mail and by SMS
     (answer,) = submit_all(args.address, [request])
     print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
     shown = 0
+    archived_by = float("inf")
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         journey = [e for e in events.by_subject().get(answer.code, [])]
@@ -62,17 +110,96 @@ def main() -> int:
             print(f"  {event.headers.get('cloudEvents:time', '')[11:23]}  {event.type:<42} "
                   f"key={event.routing_key:<32} {details}")
         shown = len(journey)
-        if any(e.type == ARCHIVED for e in journey):
+        told = sum(1 for e in journey if e.type == SENT)
+        if any(e.type == ARCHIVED for e in journey) and (told >= 6 or time.monotonic() > archived_by + 10):
             events.stop()
             officials.stop()
             print(f"dossier {answer.code} is archived")
+            signed = [e for e in journey if e.type == SIGNED]
+            if signed:
+                show_signed(answer.code, signed[0], args.signing)
+            show_messages(request.applicant.email, request.applicant.phone, args.var)
+            subscriber.show(answer.code)
             return show_archive(args.archive, answer.code, settings)
+        if archived_by == float("inf") and any(e.type == ARCHIVED for e in journey):
+            archived_by = time.monotonic()  # then a few seconds for the last notifications
         time.sleep(0.2)
     events.stop()
     officials.stop()
+    subscriber.stop()
     print(f"officials: acted {dict(officials.acted)}, last errors {officials.errors[-3:]}", file=sys.stderr)
     print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
     return 1
+
+
+class Subscriber:
+    """The provincial data platform as a webhook subscriber: a receiver on this machine that
+    verifies every delivery with the standardwebhooks library, subscribed through notify's
+    SubscriptionService for the demo's duration."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.receiver = WebhookReceiver()
+        self.subscription = ""
+        self.error = ""
+
+    def start(self) -> Subscriber:
+        import grpc
+
+        from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
+
+        self.receiver.start()
+        try:
+            with grpc.insecure_channel(self.address) as channel:
+                created = notify_pb2_grpc.SubscriptionServiceStub(channel).CreateSubscription(
+                    notify_pb2.CreateSubscriptionRequest(
+                        request_id=f"demo-{time.time_ns()}", url=self.receiver.url, event_types=["*"], areas=["*"],
+                        description="make demo: the provincial data platform"), timeout=10)
+        except grpc.RpcError as error:
+            self.error = f"{error.code().name}: {error.details()}"
+            return self
+        self.receiver.secrets = [created.secret]
+        self.subscription = created.subscription.subscription_id
+        return self
+
+    def stop(self) -> None:
+        if self.subscription:
+            import grpc
+
+            from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
+
+            with grpc.insecure_channel(self.address) as channel, contextlib.suppress(grpc.RpcError):
+                notify_pb2_grpc.SubscriptionServiceStub(channel).DeleteSubscription(
+                    notify_pb2.DeleteSubscriptionRequest(subscription_id=self.subscription), timeout=10)
+            self.subscription = ""
+        self.receiver.stop()
+
+    def show(self, code: str) -> None:
+        time.sleep(1.5)  # the last events' webhooks
+        mine = [r for r in self.receiver.received if r["event"].get("subject") == code]
+        print(f"\nthe subscriber's webhooks ({self.receiver.url}, every signature verified with standardwebhooks):")
+        if self.error:
+            print(f"  (could not subscribe at {self.address}: {self.error})")
+        for r in mine:
+            print(f"  ── webhook-id {r['id']}  {r['event']['type']}")
+        print(f"  {len(mine)} verified, {self.receiver.rejected} rejected")
+        self.stop()
+
+
+def show_messages(email: str, phone: str, var: Path = VAR) -> None:
+    """What the applicant got, as the local SMTP server and SMS gateway of `make run` received it."""
+    mails = read_mailbox(var / "mail", email)
+    print(f"\nthe applicant's e-mails ({email}, from var/mail/):")
+    for message in mails:
+        text = message.get_body(("plain",)).get_content().strip()
+        print(f"  ── {message['Date']}  {message['Subject']}")
+        print("\n".join(f"     {line}" for line in text.splitlines()))
+    texts = read_sms(var / "sms", phone)
+    print(f"\nthe applicant's SMS ({phone}, from var/sms/sms.jsonl):")
+    for sms in texts:
+        print(f"  ── {sms.get('from')}: {sms.get('text')}")
+    if not mails and not texts:
+        print("  (none: is `make run`'s local SMTP server and SMS gateway running? see var/log/mailbox.log)")
 
 
 def show_archive(address: str, code: str, settings: PlatformSettings) -> int:

@@ -16,7 +16,8 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, metrics_urls, platform_specs
+from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, PKI_PORT, mailbox_spec, metrics_urls, platform_specs
+from motcua_dev.signing_env import signing_environment
 
 from motcua.messaging import topology
 from motcua.settings import PlatformSettings
@@ -36,7 +37,20 @@ def main() -> int:
                                       settings.retry_delays_ms)
         print(f"[run] declared {len(queues)} queues for areas {', '.join(settings.served_areas())}")
         env = {key: value for key, value in os.environ.items() if key.startswith("MOTCUA_")}
-        stack = Stack(platform_specs(env), ROOT / "var" / "log")
+        # one machine, for development: webhooks may go to http://127.0.0.1 (the demo's subscriber)
+        env = {"MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
+        # the development PKI served from this process on PKI_PORT; the signing keys in the SoftHSM2
+        # token under var/softhsm (every catalog unit's seal and the dev roster's officials enrolled)
+        signing = signing_environment(ROOT / "var" / "pki", ROOT / "var" / "softhsm", port=PKI_PORT, env=env)
+        env.update(signing.__enter__())
+        print(f"[run] development PKI on http://127.0.0.1:{PKI_PORT} (CRL, OCSP, TSA); signing keys in the "
+              f"SoftHSM2 token {env['MOTCUA_PKCS11_TOKEN']!r} (python -m signing list)")
+        specs = platform_specs(env)
+        # notify's providers, unless something already listens there (another `make run`, a real relay)
+        mailbox = not any(infra.port_open("127.0.0.1", port) for port in MAILBOX_PORTS.values())
+        if mailbox:
+            specs.insert(0, mailbox_spec(str(ROOT / "var")))
+        stack = Stack(specs, ROOT / "var" / "log")
         with stack:
             stack.wait_ready(timeout=120)
             for service, port in API_PORTS.items():
@@ -44,10 +58,15 @@ def main() -> int:
                       f"(health, reflection={'on' if settings.grpc_reflection else 'off'})")
             for name, url in metrics_urls(stack).items():
                 print(f"[run] {name} metrics at {url} (worker health: /readyz, /livez)")
+            if mailbox:
+                print(f"[run] notify delivers to the local SMTP server 127.0.0.1:{MAILBOX_PORTS['smtp']} "
+                      f"(var/mail/*.eml) and SMS gateway stand-in 127.0.0.1:{MAILBOX_PORTS['sms']} (var/sms/sms.jsonl)")
             print(f"[run] workers consume the queues of {', '.join(settings.served_areas())}; "
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
             return stack.run_forever()
     finally:
+        if "signing" in locals():
+            signing.__exit__(None, None, None)
         if weed is not None:
             weed.stop()
             print("[run] stopped SeaweedFS")

@@ -370,7 +370,7 @@ def test_every_environment_variable_is_a_settings_field(objects):
 DOCKERFILE = ROOT / "Dockerfile"
 # What the code opens from the OS at run time → the Debian package that provides it. A new path in
 # the code fails the test below until it is listed here and installed by the Dockerfile.
-OS_FILES = {"/usr/share/fonts/truetype/dejavu": "fonts-dejavu-core"}
+OS_FILES = {"/usr/share/fonts/truetype/dejavu": "fonts-dejavu-core", "/usr/lib/softhsm/": "softhsm2"}
 CODE_ROOTS = (ROOT / "libs" / "motcua" / "src", *(ROOT / "services" / svc / "src" for svc in SERVICES))
 
 
@@ -683,9 +683,13 @@ def test_every_pod_meets_the_restricted_pod_security_standard(objects):
 
 
 def test_every_api_process_serves_metrics_and_the_plaintext_health_port():
-    """The manifests probe every api on MOTCUA_GRPC_HEALTH_PORT and scrape MOTCUA_METRICS_PORT: each
-    api's main must hand both to the kernel (a new api copied from an old one may lack them)."""
+    """The manifests probe every api on MOTCUA_GRPC_HEALTH_PORT and scrape MOTCUA_METRICS_PORT:
+    grpcsupport.serve starts both, so each api's main must run through it."""
+    from motcua import grpcsupport
+
+    source = Path(grpcsupport.__file__).read_text(encoding="utf-8")
+    body = source[source.index("def serve("):]
+    assert "health_port=settings.grpc_health_port" in body and "metrics.serve(settings" in body
     for svc in APIS:
-        source = (ROOT / "services" / svc / "src" / svc / "entrypoints" / "api.py").read_text(encoding="utf-8")
-        assert "health_port=settings.grpc_health_port" in source, f"{svc}: build_server(..., health_port=...)"
-        assert f'metrics.serve(settings, "{svc}-api")' in source, f"{svc}: metrics.serve(settings, ...)"
+        api = (ROOT / "services" / svc / "src" / svc / "entrypoints" / "api.py").read_text(encoding="utf-8")
+        assert f'serve("{svc} api", settings' in api, f"{svc}: its main must run motcua.grpcsupport.serve"

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -14,10 +15,24 @@ from pathlib import Path
 import bagit
 import grpc
 import pytest
-from motcua_dev.harness import ARCHIVED, JOURNEY, Platform, journeys_complete, sample_request, submit_all
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from motcua_dev.harness import (
+    ARCHIVED,
+    JOURNEY,
+    SAMPLE_PROCEDURES,
+    Platform,
+    journey,
+    journeys_complete,
+    sample_pdf,
+    sample_request,
+    submit_all,
+)
 
 from motcua.events.v1 import events_pb2
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
+from motcua.objects import ObjectRef
+from motcua.protobufs import document_ref_dict
+from motcua.signing.v1 import signing_pb2, signing_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +85,11 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
                                       ("signing", SigningRecord, 20), ("notify", NotificationRecord, 60),
                                       ("archive", LedgerRecord, 20)):
         assert platform.count(service, schema) == expected, service
+    # ... and the applicants' e-mails arrived, each once, at the SMTP server (notification.sent
+    # now means the server accepted it)
+    mails = [m for m in platform.mail.messages if any(code in str(m["Subject"]) for code in codes)]
+    assert len(mails) == 60 and len({str(m["Message-ID"]) for m in mails}) == 60
+    assert all(m.get_body(("html",)) is not None and m.get_body(("plain",)) is not None for m in mails)
 
     # The packages are valid BagIt bags holding the submitted documents and the signed result,
     # and the result carries two valid signatures according to poppler's pdfsig.
@@ -153,3 +173,115 @@ def test_a_repeated_request_returns_the_first_answer_and_stores_nothing_twice(pl
     with grpc.insecure_channel(platform.intake_address) as channel, pytest.raises(grpc.RpcError) as error:
         intake_pb2_grpc.IntakeServiceStub(channel).SubmitDossier(reused, timeout=10)
     assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+# -- signing as a trust service -----------------------------------------------------------------
+
+SIGNED = "vn.motcua.document.signed.v1"
+FAILED = "vn.motcua.dossier.signing_failed.v1"
+# unit, procedure → (personal signer, seal)
+CASES = {
+    ("bim-son", "1.004616"): ("Nguyễn Văn An", "UBND thị xã Bỉm Sơn"),
+    ("ba-thuoc", "1.004616"): ("Hà Văn Bình", "UBND huyện Bá Thước"),
+    ("xa-luong-ngoai", "1.001193"): ("Hà Thị Mai", "UBND xã Lương Ngoại"),
+    ("xa-dien-quang", "1.001776"): ("Hà Văn Bình", "UBND huyện Bá Thước"),  # decided and sealed at the district
+}
+
+
+def _cli(platform: Platform, *args: str) -> str:
+    env = {**os.environ, **platform.env}
+    return subprocess.run([sys.executable, "-m", "signing", *args], env=env, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _validate(stub, requests) -> signing_pb2.ValidateDocumentResponse:
+    return stub.ValidateDocument(iter(requests), timeout=60)
+
+
+def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(platform: Platform, s3_endpoint):
+    """Signing as a trust service, across Bỉm Sơn and Bá Thước, with every service as processes:
+
+    * who signs comes from the workflow: the official who approved (the harness plays ``sign-<unit>``,
+      enrolled from the dev roster) and the seal of the unit that issues the result (the seal step's
+      unit: a Bá Thước dossier is sealed by UBND huyện Bá Thước, a commune's birth registration by the
+      commune, a commune-received allowance decided at the district by the district);
+    * the keys live in the platform's SoftHSM2 token, certified by the development PKI served over
+      HTTP; results reach PAdES B-LT (``document.signed`` says so, with the token's time);
+    * an official whose certificate was revoked before signing (Thọ Xuân's) is refused: routing
+      publishes ``dossier.signing_failed`` naming the certificate, nothing is signed;
+    * SigningService.ValidateDocument over a stock grpcio client reports each signature; bad input is
+      INVALID_ARGUMENT.
+    """
+    revoked = _cli(platform, "revoke", "official", "sign-tho-xuan", "--reason", "key_compromise")
+    assert "revoked" in revoked
+
+    requests = [sample_request(unit, n, procedure_code=procedure) for n, (unit, procedure) in enumerate(CASES)]
+    refused_request = sample_request("tho-xuan", 50)
+    answers = submit_all(platform.intake_address, [*requests, refused_request])
+    by_code = {a.code: key for a, key in zip(answers, [*CASES, None], strict=True)}
+    refused_code = answers[-1].code
+    expected = {code: journey(SAMPLE_PROCEDURES[key[1]][1]) for code, key in by_code.items() if key}
+    assert platform.events.wait_until(journeys_complete(expected), timeout=240), platform.progress(set(expected))
+    assert platform.events.wait_until(lambda events: any(e.type == FAILED and e.subject == refused_code
+                                                         for e in events), timeout=60)
+
+    # document.signed: the official and the seal of the dossier's issuing unit, at B-LT, with the
+    # time of the seal's timestamp token
+    signed = {e.subject: events_pb2.DocumentSigned.FromString(e.body) for e in platform.events.seen(SIGNED)}
+    for code, key in by_code.items():
+        if key is None:
+            assert code not in signed  # refused: nothing signed
+            continue
+        event = signed[code]
+        assert list(event.signers) == list(CASES[key]), (key, event.signers)
+        assert event.level == "B-LT" and event.signed_at.seconds > 0
+        assert event.official_id.startswith("sign-")
+    failure = events_pb2.SigningFailed.FromString(
+        next(e for e in platform.events.seen(FAILED) if e.subject == refused_code).body)
+    assert "revoked" in failure.reason and "Lê Văn Quý" in failure.reason, failure.reason
+    assert failure.official_id == "sign-tho-xuan"
+
+    bt_code = next(code for code, key in by_code.items() if key == ("ba-thuoc", "1.004616"))
+    objects = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
+    signed_pdf = objects.get(ObjectRef.from_dict(document_ref_dict(signed[bt_code].signed)))
+
+    # pdfsig: both signatures valid
+    out = subprocess.run(["pdfsig", "-"], input=signed_pdf, capture_output=True).stdout.decode()
+    if "Signature is Valid." not in out:  # older poppler reads no stdin
+        path = platform.data_dir / "bt.pdf"
+        path.write_bytes(signed_pdf)
+        out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+    assert out.count("Signature is Valid.") == 2, out
+    assert "UBND huyện Bá Thước" in out
+
+    with grpc.insecure_channel(platform.signing_address) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="motcua.signing.v1.SigningService"), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        stub = signing_pb2_grpc.SigningServiceStub(channel)
+
+        stored = _validate(stub, [signing_pb2.ValidateDocumentRequest(stored=signing_pb2.StoredDocument(code=bt_code))])
+        streamed = _validate(stub, [signing_pb2.ValidateDocumentRequest(chunk=signed_pdf[i:i + 65536])
+                                    for i in range(0, len(signed_pdf), 65536)])
+        for report in (stored, streamed):
+            assert report.verdict == signing_pb2.VERDICT_VALID, report
+            official, seal = report.signatures
+            assert (official.signer, seal.signer) == ("Hà Văn Bình", "UBND huyện Bá Thước")
+            for s in report.signatures:
+                assert (s.level, s.intact, s.trusted, s.revocation) == ("B-LT", True, True, "good"), s
+                assert "Issuing CA" in s.issuer and s.timestamp.seconds > 0
+            assert official.modifications == "form_filling" and seal.modifications in ("none", "lta_updates")
+
+        listed = stub.ListSignatures(signing_pb2.ListSignaturesRequest(code=bt_code), timeout=10)
+        assert [(r.level, r.seal_unit, list(r.signers)) for r in listed.results] == [
+            ("B-LT", "ba-thuoc", ["Hà Văn Bình", "UBND huyện Bá Thước"])]
+
+        for bad in ([signing_pb2.ValidateDocumentRequest(chunk=b"not a pdf at all")],
+                    [signing_pb2.ValidateDocumentRequest(chunk=sample_pdf("no signature"))],
+                    []):
+            with pytest.raises(grpc.RpcError) as error:
+                _validate(stub, bad)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ListSignatures(signing_pb2.ListSignaturesRequest(code=refused_code), timeout=10)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND

@@ -26,7 +26,8 @@ from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 REPORT = Path(os.environ.get("MOTCUA_FUZZ_REPORT", "var/fuzz/report.json"))  # cases and statuses per RPC
 # The records an api writes for a request, by service: (table, columns that name the record).
 STORED = {"intake": (("dossiers", ("code",)), ("uploads", ())), "routing": (("workflow_instances", ("code",)),),
-          "archive": (("ledger", ("code",)),)}
+          "notify": (("subscriptions", ()), ("webhook_deliveries", ())),
+          "signing": (("signing_requests", ("code",)),), "archive": (("ledger", ("code",)),)}
 SEEDS = [("bim-son", "1.004616"), ("phuong-ba-dinh", "1.001193"), ("xa-xuan-hoa", "1.001776"),
          ("van-phong-dang-ky-dat-dai", "1.004227")]
 
@@ -39,8 +40,9 @@ class Fuzz:
     messages: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     def address(self, service: str) -> str:
-        return {"intake": self.platform.intake_address, "archive": self.platform.archive_address}.get(
-            service, self.platform.routing_address)
+        return {"intake": self.platform.intake_address, "routing": self.platform.routing_address,
+                "notify": self.platform.notify_address, "signing": self.platform.signing_address,
+                "archive": self.platform.archive_address}[service]
 
     def snapshot(self, service: str, names: tuple[str, ...]) -> dict[str, Any]:
         """What the service's store holds that a request could have added or changed: each

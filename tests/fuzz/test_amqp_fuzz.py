@@ -27,10 +27,12 @@ from motcua.settings import SAMPLE_CATALOG
 pytestmark = pytest.mark.fuzz
 
 AREAS = catalog_areas(SAMPLE_CATALOG)
-WORK_TYPES = ["routing.route_dossier", "routing.signing_completed", "signing.sign_document", "intake.render_form"]
+WORK_TYPES = ["routing.route_dossier", "routing.signing_completed", "signing.sign_document", "intake.render_form",
+              "notify.deliver"]
 EVENT_TYPES = [f"vn.motcua.{name}.v1" for name in ("dossier.received", "dossier.assigned", "dossier.returned",
                                                      "dossier.supplement_requested", "dossier.withdrawn",
-                                                     "document.signed", "dossier.result_ready")]
+                                                     "document.signed", "dossier.result_ready",
+                                                     "dossier.payment_requested", "dossier.apology_issued")]
 SEQ = "fuzz-seq"  # our own tag, set last so no generated header replaces it
 
 

@@ -24,17 +24,22 @@ from motcua.archive.v1 import archive_pb2
 from motcua.catalog.v1 import catalog_pb2
 from motcua.grpcsupport import MAX_DETAILS
 from motcua.intake.v1 import intake_pb2
+from motcua.notify.v1 import notify_pb2
 from motcua.routing.v1 import routing_pb2
+from motcua.signing.v1 import signing_pb2
 
 pytestmark = pytest.mark.fuzz
 
 SERVICES = {intake_pb2.DESCRIPTOR.services_by_name["IntakeService"]: "intake",
             catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]: "intake",
             routing_pb2.DESCRIPTOR.services_by_name["RoutingService"]: "routing",
+            notify_pb2.DESCRIPTOR.services_by_name["SubscriptionService"]: "notify",
+            signing_pb2.DESCRIPTOR.services_by_name["SigningService"]: "signing",
             archive_pb2.DESCRIPTOR.services_by_name["ArchiveService"]: "archive"}
 METHODS = methods(*SERVICES)
 UNARY = [m for m in METHODS if not m.client_streaming]
 UPLOAD = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods_by_name["UploadDocument"]
+VALIDATE = signing_pb2.DESCRIPTOR.services_by_name["SigningService"].methods_by_name["ValidateDocument"]
 
 
 def _name(method: MethodDescriptor) -> str:
@@ -134,6 +139,30 @@ def test_upload_streams(fuzz):
         @given(stream=uploads(fuzz.hints))
         def fuzz_one(stream: list[Message]) -> None:
             check_call(fuzz, "stream", UPLOAD, lambda: call(iter(stream), timeout=120), stream)
+
+        fuzz_one()
+    _still_running(fuzz)
+
+
+def validations(hints: dict[str, list[Any]]) -> st.SearchStrategy[list[Message]]:
+    """ValidateDocument streams: any messages in any order, and chunks that may start like a PDF
+    (a real unsigned PDF among them: no signature is INVALID_ARGUMENT too)."""
+    part = messages(VALIDATE.input_type, hints)
+    chunk = st.one_of(st.binary(max_size=256), st.just(hints["content"][0]),
+                      st.builds(lambda b: b"%PDF-1.7\n" + b + b"\n%%EOF\n", st.binary(max_size=256))).map(
+        lambda c: signing_pb2.ValidateDocumentRequest(chunk=c))
+    return st.one_of(st.lists(part, max_size=6), st.lists(chunk, max_size=6))
+
+
+def test_validate_document_streams(fuzz):
+    with grpc.insecure_channel(fuzz.address("signing")) as channel:
+        call = channel.stream_unary(method_path(VALIDATE), request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=signing_pb2.ValidateDocumentResponse.FromString)
+
+        @fuzz_settings()
+        @given(stream=validations(fuzz.hints))
+        def fuzz_one(stream: list[Message]) -> None:
+            check_call(fuzz, "stream", VALIDATE, lambda: call(iter(stream), timeout=120), stream)
 
         fuzz_one()
     _still_running(fuzz)

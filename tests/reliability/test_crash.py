@@ -57,6 +57,31 @@ def test_routing_worker_killed_with_dossiers_in_flight(platform: Platform):
     assert_exactly_once(platform, codes)
 
 
+def test_signing_worker_killed_mid_batch_signs_each_document_once(platform: Platform):
+    """kill -9 of the signing worker (its pool of signing processes goes with it) while a batch is
+    being signed: after the restart every dossier's result is signed once — one signing record and
+    one document.signed per dossier, the whole journey once."""
+    from signing.adapters.records import SigningRecord
+
+    signed_before = platform.events.count("vn.motcua.document.signed.v1")
+    answers = submit_all(platform.intake_address, [sample_request(DISTRICTS[n % 2], 700 + n, documents=1)
+                                                   for n in range(16)])
+    codes = {a.code for a in answers}
+    assert platform.events.wait_until(
+        lambda _: platform.events.count("vn.motcua.document.signed.v1") >= signed_before + 3, timeout=180)
+    platform.stack.kill("signing-worker")
+    unsigned = [c for c in codes if "vn.motcua.document.signed.v1" not in platform.events.distinct_types(c)]
+    assert unsigned, "the batch was signed before the worker was killed: nothing was tested"
+    time.sleep(1)
+    platform.stack.restart("signing-worker")
+    platform.stack.wait_ready(timeout=90, names=["signing-worker"])
+
+    assert platform.events.wait_until(journeys_complete(codes), timeout=300), platform.progress(codes)
+    assert_exactly_once(platform, codes)
+    for code in codes:
+        assert platform.count("signing", SigningRecord, {"code": code}) == 1, code
+
+
 def test_intake_api_killed_between_commit_and_publish(platform: Platform, tmp_path):
     """An api process that dies right after committing a dossier, before publishing its events
     (the fault is injected by a wrapper that patches the outbox in that process, then runs the

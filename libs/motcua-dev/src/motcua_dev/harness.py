@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pika
@@ -23,6 +24,7 @@ from motcua.messaging.topology import EVENTS_EXCHANGE
 from motcua_dev import infra
 from motcua_dev.devstack import ProcessSpec, Stack
 from motcua_dev.platform import API_PORTS, api_spec, platform_specs
+from motcua_dev.signing_env import signing_environment
 
 
 @contextlib.contextmanager
@@ -348,7 +350,11 @@ class Platform:
     routing_address: str
     events: EventCollector
     officials: OfficialsAtWork | None = None
+    signing_address: str = ""
     archive_address: str = ""
+    notify_address: str = ""  # SubscriptionService
+    mail: Any = None  # motcua_dev.mailbox.SmtpSink: the e-mails notify delivered, counted where they land
+    sms: Any = None  # motcua_dev.mailbox.SmsGatewayStandIn
 
     def count(self, service: str, schema: type, filter: dict | None = None) -> int:
         """How many records a service's own store holds (read from its SQLite file)."""
@@ -412,7 +418,21 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                # No due-soon warnings: a journey's events must not depend on the hour the test runs
                # (the receive step's 6 working hours are "due soon" from the moment it opens).
                "MOTCUA_SLA_DUE_SOON_HOURS": "0", **s3_env, **(extra_env or {})}
+        from motcua_dev.mailbox import SmsGatewayStandIn, SmtpSink
+
+        # notify's providers, in this process: tests count deliveries where they land
+        mail = SmtpSink(workdir / "mail").start()
+        sms = SmsGatewayStandIn(workdir / "sms").start()
+        env = {"MOTCUA_NOTIFY_SMTP_PORT": str(mail.port), "MOTCUA_NOTIFY_SMS_URL": sms.url,
+               "MOTCUA_NOTIFY_EMAIL_RETRY_S": "0.5,1,2,4,8,8,8", "MOTCUA_NOTIFY_SMS_RETRY_S": "0.5,1,2,4,8,8,8",
+               "MOTCUA_NOTIFY_SENDING_LEASE_S": "5", "MOTCUA_NOTIFY_DUE_INTERVAL_S": "0.25",
+               "MOTCUA_NOTIFY_WEBHOOK_RETRY_S": "0.5,1,2,4,8,8,8", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true",
+               "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
         ports = {service: infra.free_port() for service in API_PORTS}
+        # the signing keys in a SoftHSM2 token of the platform's own, certified by a development
+        # PKI served from this process (every catalog unit's seal and the roster's officials)
+        signing = signing_environment(workdir / "pki", workdir / "softhsm", env=env)
+        env.update(signing.__enter__())
         events = EventCollector(vhost_uri, durable=durable_events).start()
         stack = Stack(platform_specs(env, ports), workdir / "logs", echo=echo)
         desk = None
@@ -423,8 +443,14 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                 units = list(officials or sample_units()) if officials is not None else []
                 desk = OfficialsAtWork(routing, units).start() if officials is not None else None
                 yield Platform(stack, env, data_dir, f"127.0.0.1:{ports['intake']}", routing, events, desk,
-                               archive_address=f"127.0.0.1:{ports['archive']}" if "archive" in ports else "")
+                               signing_address=f"127.0.0.1:{ports['signing']}" if "signing" in ports else "",
+                               archive_address=f"127.0.0.1:{ports['archive']}" if "archive" in ports else "",
+                               notify_address=f"127.0.0.1:{ports['notify']}" if "notify" in ports else "",
+                               mail=mail, sms=sms)
         finally:
             if desk is not None:
                 desk.stop()
             events.stop()
+            mail.stop()
+            sms.stop()
+            signing.__exit__(None, None, None)

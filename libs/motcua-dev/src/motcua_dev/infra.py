@@ -112,10 +112,12 @@ def ensure_debian_tools() -> None:
         missing.append("libnss3-tools")
     if not DEJAVU_FONT.exists():
         missing.append("fonts-dejavu-core")
+    if not shutil.which("softhsm2-util"):  # the PKCS#11 token the signing service keeps its keys in
+        missing.append("softhsm2")
     if missing:
         apt_install(missing)
     else:
-        say("poppler-utils, libnss3-tools and fonts-dejavu-core are installed")
+        say("poppler-utils, libnss3-tools, fonts-dejavu-core and softhsm2 are installed")
 
 
 # -- RabbitMQ ----------------------------------------------------------------------------------

@@ -16,11 +16,24 @@ from motcua.messaging.topology import SERVICES
 from motcua_dev.devstack import ProcessSpec
 
 # service → gRPC port of its api process under `make run` (services without an API are absent)
-API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052, "archive": 50055}
+API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052, "signing": 50053, "notify": 50054, "archive": 50055}
+# the development PKI (CA certificates, CRLs, OCSP, RFC 3161 TSA, enrollment) under `make run`
+PKI_PORT = 8790
 READY = r"^READY "
 # Every process serves Prometheus metrics on a free port (MOTCUA_METRICS_PORT=0) and prints
 # "METRICS <process> <url>" first thing (motcua.metrics).
 METRICS_LINE = re.compile(r"^METRICS (\S+) (http://\S+)$", re.M)
+# The local SMTP server and SMS gateway stand-in of `make run` (notify's default settings point there).
+MAILBOX_PORTS = {"smtp": 8025, "sms": 8026}
+
+
+def mailbox_spec(directory: str = "var", smtp_port: int = MAILBOX_PORTS["smtp"],
+                 sms_port: int = MAILBOX_PORTS["sms"]) -> ProcessSpec:
+    """The providers' stand-ins (:mod:`motcua_dev.mailbox`): what notify delivers lands in
+    ``<directory>/mail/*.eml`` and ``<directory>/sms/sms.jsonl``."""
+    return ProcessSpec(name="mailbox", argv=[sys.executable, "-m", "motcua_dev.mailbox", "--dir", directory,
+                                             "--smtp-port", str(smtp_port), "--sms-port", str(sms_port)],
+                       ready_pattern=READY)
 
 
 def api_spec(service: str, env: Mapping[str, str], port: int, name: str | None = None) -> ProcessSpec:

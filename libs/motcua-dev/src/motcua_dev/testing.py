@@ -617,3 +617,35 @@ def _ca(cn: str) -> tuple[Any, Any, Any]:
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     return key, name, _cert(cn, key, name, key, ca=True)
+
+
+# -- signing: the development PKI over HTTP and a SoftHSM2 token ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory):
+    """The development PKI (root + issuing CA, CRLs, OCSP, RFC 3161 TSA, enrollment) served over
+    HTTP from a thread on a free port, for the whole session; yields a
+    :class:`motcua_dev.pki.DevPkiServer` (``tsa_url``, ``ocsp_url``, ``crl_url``, ``base_url``,
+    ``root_pem_file``, ``ca`` to issue or revoke directly, ``env()``)."""
+    from motcua_dev.pki import serving
+
+    with serving(tmp_path_factory.mktemp("dev-pki")) as pki:
+        yield pki
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory):
+    """A fresh SoftHSM2 token of the session's own (``SOFTHSM2_CONF`` set in this process's
+    environment for the session); yields a :class:`motcua_dev.hsm.Token` (``env()`` has the
+    MOTCUA_PKCS11_* settings)."""
+    from motcua_dev.hsm import ensure_token
+
+    token = ensure_token(tmp_path_factory.mktemp("softhsm"), label="motcua-test")
+    previous = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(token.conf)
+    yield token
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous

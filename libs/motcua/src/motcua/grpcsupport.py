@@ -19,6 +19,7 @@ import functools
 import hashlib
 import logging
 import re
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
@@ -416,3 +417,25 @@ class _WithHealthPort:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
+def serve(name: str, settings: Any, service_names: Iterable[str], add_servicers: Callable[[grpc.Server], None],
+          on_stop: Callable[[], None] = lambda: None) -> int:
+    """Run an api process until SIGTERM or SIGINT: its metrics endpoint and traces
+    (:func:`motcua.metrics.serve`), the server ``build_server`` makes with the settings' host,
+    port, reflection, workers, mutual TLS, access list and plaintext health port; prints ``READY <name>
+    listening on host:port`` once serving (what the supervisor and the harness wait for); on a
+    signal, lets calls in flight finish (5 s), then ``on_stop`` (close the infrastructure)."""
+    metrics.serve(settings, name.replace(" ", "-"))  # the process's metrics endpoint and traces
+    tls, access_list = server_security(settings)
+    server, port, _ = build_server(service_names, add_servicers, settings.grpc_host, settings.grpc_port,
+                                   settings.grpc_reflection, settings.grpc_workers, tls=tls,
+                                   access_list=access_list, health_port=settings.grpc_health_port)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    server.start()
+    log.info("api ready", extra={"port": port})
+    print(f"READY {name} listening on {settings.grpc_host}:{port}", flush=True)
+    stopped.wait()
+    server.stop(grace=5).wait()
+    on_stop()
+    return 0

@@ -40,11 +40,15 @@ class ArchiveSettings(PlatformSettings):
     archive_fixity_batch: int = Field(20, ge=1, description="Packages a fixity sweep checks at most.")
     archive_fixity_lease_s: float = Field(900, gt=0, description="Seconds a claimed fixity check is reserved to "
                                           "its worker (another replica takes it after a crash).")
-    tsa_url: str | None = Field(None, description="RFC 3161 time-stamping authority URL; the ledger head is "
-                                "timestamped there (unset: the ledger is not timestamped, and says so).")
-    trust_roots: Path | None = Field(None, description="PEM root certificates the TSA's certificate must chain "
-                                     "to when `verify-ledger` checks the timestamp tokens (unset: only the token's "
-                                     "imprint and signature are checked).")
+    tsa_url: str | None = Field(
+        None, description="RFC 3161 time-stamping authority URL (signing and archive): signing timestamps "
+        "every signature there (required: the signing worker does not start without it); archive timestamps "
+        "its ledger head there (unset: the ledger is not timestamped, and says so).")
+    trust_roots: Path | None = Field(
+        None, description="PEM root certificates (signing and archive): signing validates its signers' chains "
+        "and the SigningService API validates documents against them (required by signing); archive's "
+        "`verify-ledger` checks the TSA's certificate chains to them (unset: only the token's imprint and "
+        "signature are checked).")
     archive_stamp_interval_s: float = Field(3600, gt=0, description="Seconds between two timestamps of the "
                                             "ledger head (only when it changed).")
     archive_url_ttl_s: int = Field(300, ge=1, le=3600, description="Lifetime of a presigned download URL (s).")

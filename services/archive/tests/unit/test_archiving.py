@@ -43,10 +43,12 @@ def world(memory_vaults):
     submitted = objects.put_bytes("intake/d1", PDF, "application/pdf").to_dict()
     receipt = objects.put_bytes("intake/d1/forms", b"%PDF-1.7 bien nhan /Type /Page", "application/pdf").to_dict()
     result = objects.put_bytes("signing/d1", b"%PDF-1.7 ket qua /Type /Page", "application/pdf").to_dict()
+    slip = objects.put_bytes("routing/d1", b"%PDF-1.7 phieu kiem soat /Type /Page", "application/pdf").to_dict()
     command = ArchiveDossier(dossier_id="d1", code="000.01.06.H56-261201-0001", area="bim-son",
                              receiving_unit="phuong-ba-dinh", procedure_code="1.001193",
                              documents=({**submitted, "name": "to-khai.pdf"},), result={**result, "name": "kq.pdf"},
-                             received_at=T0, returned_at=T0 + timedelta(days=3), event_id="ev-returned")
+                             received_at=T0, returned_at=T0 + timedelta(days=3), event_id="ev-returned",
+                             forms=({**slip, "name": "phieu-kiem-soat-05.pdf"},))
     lives = Lives(uows, DossierLifeRecord)
     lives.record(RecordLifeEvent("d1", command.code, "bim-son", "ev-1", "dossier.received", T0, ("phuong-ba-dinh",),
                                  "received by desk", retention="10", procedure_name="Đăng ký khai sinh",
@@ -88,7 +90,8 @@ def test_a_returned_dossier_is_kept_in_two_verified_locked_copies_with_one_ledge
         decree30 = json.loads(tar.extractfile(f"{command.code}/data/metadata/decree30.json").read())
         info = tar.extractfile(f"{command.code}/bag-info.txt").read().decode()
     assert names == sorted(names, key=lambda n: names.index(n))  # (stable order checked by the bytes test)
-    assert any(n.startswith(f"{command.code}/data/forms/") for n in names)  # the receipt
+    # the receipt (form 01) and routing's forms (here form 05, the control slip)
+    assert len([n for n in names if n.startswith(f"{command.code}/data/forms/")]) == 2
     jsonschema.validate(premis, SCHEMA)
     kinds = [e["motcuaEventType"] for e in premis["events"]]
     assert kinds == ["dossier.received", "dossier.step_completed", "document.signed", "archive.signature_check",

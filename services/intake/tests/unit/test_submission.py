@@ -106,6 +106,7 @@ GOOD_APPLICANT = Applicant(full_name="Nguyễn Văn An", identity_number="038095
     pytest.param(Applicant("Lê Thị Bình", "001099012345", phone="0912345678", email="binh@example.vn",
                            address="Phường Ba Đình, Bỉm Sơn"), id="every-field"),
     pytest.param(Applicant("Trần C", "000000000000"), id="cccd-all-zeros-is-still-12-digits"),
+    pytest.param(Applicant("An", "038095001234", phone="0912345678", notify_channels=["sms"]), id="told-by-sms"),
 ])
 def test_good_applicants_pass(applicant):
     check_applicant(applicant)
@@ -128,6 +129,10 @@ def test_good_applicants_pass(applicant):
     pytest.param(Applicant("An", "038095001234", email="a n@example.vn"), "applicant.email", id="email-space"),
     pytest.param(Applicant("An", "038095001234", email="an@example.vn\n"), "applicant.email",
                  id="email-trailing-newline"),
+    pytest.param(Applicant("An", "038095001234", email="an@example.vn", notify_channels=["fax"]),
+                 "applicant.notify_channels", id="unknown-channel"),
+    pytest.param(Applicant("An", "038095001234", email="an@example.vn", notify_channels=["sms"]),
+                 "applicant.notify_channels", id="sms-without-phone"),
 ])
 def test_bad_applicants_name_the_field(applicant, field):
     with pytest.raises(InvalidArgument) as excinfo:

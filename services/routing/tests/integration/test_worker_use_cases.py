@@ -28,7 +28,7 @@ from motcua.store import SqliteStore, Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.drafts import ApologyForms, ControlSlips, DraftDocuments, StopNotices, SupplementForms
 from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances
@@ -105,7 +105,7 @@ def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     probe = Probe(vhost_uri)
     try:
         yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
-                          SupplementForms(object_store)),
+                          SupplementForms(object_store), ControlSlips(object_store)),
                   dispatcher(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
                                                    stop_notice=StopNotices(object_store)), clock, probe)
     finally:
@@ -175,6 +175,43 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
                 if h["cloudEvents:type"] == "vn.motcua.dossier.returned.v1"]
     message = events_pb2.DossierReturned.FromString(returned[0])
     assert [d.name for d in message.documents] == ["don.pdf"] and message.result.sha256 == "bb"
+    # Form 05, closed by the return, stored before the event that names it (for the archive).
+    (slip,) = message.forms
+    assert slip.name == "phieu-kiem-soat-05.pdf"
+    assert object_store.get(ObjectRef.from_dict(document_ref_dict(slip))).startswith(b"%PDF")
+
+
+def test_a_refused_signing_puts_the_dossier_back_at_the_sign_step_once(env: Env):
+    env.work(delivered(route_dossier(5)))
+    code = env.instances.get(dossier_id="d5").instance.code
+    env.officials.act("r1", code, DESK, "complete")
+    env.officials.act("r2", code, REVIEWER, "complete")
+    env.officials.act("r3", code, SIGNER, "approve")
+    ((_headers, body),) = env.probe.drain(env.probe.signing_queue)
+    work = work_pb2.SignDocument.FromString(body)
+    # who signs comes from the workflow: the official who approved, the issuing unit's seal
+    assert (work.official_id, work.seal_unit) == (SIGNER.id, DISTRICT)
+    env.probe.event_types()
+
+    reason = f"official {SIGNER.id!r} has no enrolled personal signing key in token 'motcua-dev'"
+    refused = build_work(service="routing", area=DISTRICT, type="routing.signing_failed", id="failed:d5:sign:1",
+                         data=work_data(work_pb2.SigningFailed, {
+                             "signing_request_id": "d5:sign:1", "dossier_id": "d5", "code": code,
+                             "receiving_unit": DISTRICT, "area": DISTRICT, "reason": reason}))
+    env.work(delivered(refused))
+    env.work(delivered(refused))  # redelivered: applied once
+    instance = env.instances.get(dossier_id="d5").instance
+    assert instance.current.role.value == "sign" and int(instance.status) == 4
+    assert instance.signings[0].state == "failed" and instance.signings[0].reason == reason
+    failed = [b for h, b in env.probe.drain(env.probe.events_queue)
+              if h["cloudEvents:type"] == "vn.motcua.dossier.signing_failed.v1"]
+    assert len(failed) == 1
+    event = events_pb2.SigningFailed.FromString(failed[0])
+    assert (event.reason, event.official_id, event.code) == (reason, SIGNER.id, code)
+    # the official may approve again (a new signing request)
+    env.officials.act("r5", code, SIGNER, "approve")
+    ((_headers, body),) = env.probe.drain(env.probe.signing_queue)
+    assert work_pb2.SignDocument.FromString(body).signing_request_id == "d5:sign:2"
 
 
 def _intake_event(name: str, data, code: str):

@@ -127,7 +127,10 @@ def test_a_dossier_goes_from_the_commune_to_the_district_to_signing_and_back(ope
     instance.apply(Approve(draft={"key": "routing/d1/abc"}), by=people.chairman, now=t)
     assert instance.pending_signing.signing_request_id == "d1:sign:1"
     assert instance.facts[-1].kind is FactKind.SIGNING_REQUESTED
-    assert instance.facts[-1].data == {"signing_request_id": "d1:sign:1", "draft": {"key": "routing/d1/abc"}}
+    # the official who approved signs; the seal is the issuing unit's (the seal step's unit)
+    assert instance.facts[-1].data == {"signing_request_id": "d1:sign:1", "draft": {"key": "routing/d1/abc"},
+                                       "official_id": "ct-dong-son", "seal_unit": "huyen-dong-son",
+                                       "seal_unit_id": "000.00.06.H56"}
 
     instance.apply(Signed(signing_request_id="d1:sign:1", signers=("Lê Văn Ba", "UBND huyện Đông Sơn"),
                           result={"key": "routing/d1/signed"}), by=SIGNING, now=t)

@@ -69,6 +69,7 @@ class ArchiveDossier:
     returned_at: datetime
     traceparent: str | None = None
     event_id: str = ""
+    forms: tuple[dict[str, Any], ...] = ()  # routing's forms: 05 (control slip), 02, 04
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ class Archivist:
 
     def _spec(self, c: ArchiveDossier, life: Mapping[str, Any], retention: Retention
               ) -> tuple[BagSpec, list[PackageFile]]:
-        forms = [life["receipt"]] if life.get("receipt") else []
+        forms = ([life["receipt"]] if life.get("receipt") else []) + list(c.forms)
         files = package_files(list(c.documents), c.result, forms)
         signed = [e for e in life.get("events", ()) if e["type"] == "document.signed"]
         signers = signed[-1]["actors"] if signed else []

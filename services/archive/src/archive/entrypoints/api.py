@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +18,10 @@ from archive.adapters.bags import validate_problem
 from archive.application.packages import Packages
 from archive.config import ArchiveSettings
 from archive.entrypoints import bootstrap
-from motcua import logs, metrics
+from motcua import logs
 from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
 from motcua.errors import FailedPrecondition
-from motcua.grpcsupport import build_server, server_security
+from motcua.grpcsupport import serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.runtime import Infrastructure
 
@@ -104,24 +102,11 @@ def build_packages(settings: ArchiveSettings, infra: Infrastructure) -> Packages
 def main() -> int:
     settings = ArchiveSettings.load()
     logs.configure("archive-api", settings.log_level)
-    metrics.serve(settings, "archive-api")
     infra = Infrastructure.connect(settings)
     servicer = ArchiveServicer(build_packages(settings, infra))
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME], lambda s: archive_pb2_grpc.add_ArchiveServiceServicer_to_server(servicer, s),
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list, health_port=settings.grpc_health_port)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY archive api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    return serve("archive api", settings,
+                 [SERVICE_NAME], lambda s: archive_pb2_grpc.add_ArchiveServiceServicer_to_server(servicer, s),
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ def archive_dossier(event: CloudEvent) -> ArchiveDossier:
         receiving_unit=returned.receiving_unit or returned.district, procedure_code=returned.procedure_code,
         documents=tuple(document_ref_dict(d) for d in returned.documents),
         result=document_ref_dict(returned.result), received_at=datetime_of(returned.received_at),
-        returned_at=datetime_of(returned.returned_at), traceparent=event.traceparent, event_id=event.id)
+        returned_at=datetime_of(returned.returned_at), traceparent=event.traceparent, event_id=event.id,
+        forms=tuple(document_ref_dict(f) for f in returned.forms))
 
 
 def _life(event: CloudEvent, message, at, actors=(), detail: str = "", **extra) -> RecordLifeEvent:

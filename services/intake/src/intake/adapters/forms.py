@@ -25,6 +25,7 @@ from fpdf import FPDF, FontFace
 from intake.application.ports import FormRenderer
 from intake.domain.forms import Component, ReceiptData, RefusalData
 from motcua.fonts import FONT, new_document
+from motcua.vntext import dated, day
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 RECEIPT_TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
@@ -252,15 +253,11 @@ def _nfc(text: str) -> str:
 
 
 def _at(when: datetime) -> str:
-    """``09 giờ 30 phút, ngày 25/11/2026`` in Vietnam's time."""
+    """``09 giờ 30 phút, ngày 25/11/2026`` (form 01's wording) in Vietnam's time."""
     local = when.astimezone(VIETNAM)
-    return f"{local:%H} giờ {local:%M} phút, ngày {local:%d/%m/%Y}"
+    return f"{local:%H} giờ {local:%M} phút, ngày {day(local)}"
 
 
 def _dated(place: str, when: datetime) -> str:
-    """``Thanh Hóa, ngày 05 tháng 02 năm 2026``: days below 10 and months 1 and 2 take a leading
-    zero (Decree 30/2020/NĐ-CP)."""
-    local = when.astimezone(VIETNAM)
-    month = f"{local.month:02d}" if local.month < 3 else str(local.month)
-    dated = f"ngày {local.day:02d} tháng {month} năm {local.year}"
-    return f"{_nfc(place)}, {dated}" if place else dated.capitalize()
+    """``Thanh Hóa, ngày 05 tháng 02 năm 2026`` (Decree 30/2020/NĐ-CP, ``motcua.vntext``)."""
+    return dated(_nfc(place) if place else "", when)

@@ -8,7 +8,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from intake.domain.catalog import Component, Procedure
@@ -42,6 +42,8 @@ class Applicant:
     phone: str = ""
     email: str = ""
     address: str = ""
+    # email | sms (empty: every channel with an address); a list, as the stores give it back
+    notify_channels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,13 @@ def check_applicant(applicant: Applicant | None) -> None:
         raise InvalidArgument("applicant.identity_number", "must be a 12-digit citizen identity number")
     if applicant.email and not EMAIL_RE.match(applicant.email):
         raise InvalidArgument("applicant.email", "is not an e-mail address")
+    given = {"email": applicant.email, "sms": applicant.phone}
+    for channel in applicant.notify_channels:
+        if channel not in given:
+            raise InvalidArgument("applicant.notify_channels", f"unknown channel {channel[:20]!r} (email, sms)")
+        if not given[channel].strip():
+            raise InvalidArgument("applicant.notify_channels",
+                                  f"{channel} needs the applicant's {'email' if channel == 'email' else 'phone'}")
 
 
 def check_documents(documents: Sequence[IncomingDocument], procedure: Procedure, limits: Limits,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from datetime import datetime
 
 import grpc
@@ -28,10 +26,10 @@ from intake.domain.lifecycle import Channel
 from intake.domain.submission import Applicant, IncomingDocument, Limits
 from intake.entrypoints import catalog_servicer
 from intake.entrypoints.uploads import upload_document
-from motcua import logs, metrics
+from motcua import logs
 from motcua.access import require_area
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, request_fingerprint, server_security
+from motcua.grpcsupport import request_fingerprint, serve
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.protobufs import document_ref, timestamp
 from motcua.runtime import Infrastructure
@@ -57,7 +55,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         if request.HasField("applicant"):
             a = request.applicant
             applicant = Applicant(full_name=a.full_name, identity_number=a.identity_number, phone=a.phone,
-                                  email=a.email, address=a.address)
+                                  email=a.email, address=a.address, notify_channels=list(a.notify_channels))
         command = SubmitDossier(
             request_id=request.request_id, fingerprint=request_fingerprint(request),
             procedure_code=request.procedure_code, receiving_unit=request.receiving_unit or request.district,
@@ -169,7 +167,6 @@ def limits_of(settings: IntakeSettings) -> Limits:
 def main() -> int:
     settings = IntakeSettings.load()
     logs.configure("intake-api", settings.log_level)
-    metrics.serve(settings, "intake-api")
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)  # once, shared by both services
@@ -179,21 +176,9 @@ def main() -> int:
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         catalog_servicer.add_catalog_service(server, catalog)
 
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list, health_port=settings.grpc_health_port)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY intake api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    return serve("intake api", settings,
+                 [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":

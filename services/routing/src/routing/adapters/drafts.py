@@ -16,7 +16,7 @@ from motcua.objects import ObjectStore
 from motcua.vntext import day as _day
 from motcua.vntext import when as _when
 from routing.domain.actions import RequestSupplement
-from routing.domain.control_slip import ControlSlip
+from routing.domain.control_slip import ControlSlip, control_slip
 from routing.domain.instance import WorkflowInstance
 
 
@@ -199,6 +199,21 @@ class SupplementForms:
             issued_at=now))
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-yeu-cau-bo-sung-02.pdf"}
+
+
+class ControlSlips:
+    """Renders form 05 of a dossier whose result is being returned and stores it beside its other
+    objects; returns its document reference (the same state, the same object)."""
+
+    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+        self._objects = objects
+        self._offload = offload
+
+    def __call__(self, instance: WorkflowInstance) -> dict[str, Any]:
+        slip = control_slip(instance)
+        pdf = self._offload(lambda: render_control_slip(slip, dated=instance.closed_at or instance.timeline[-1].at))
+        ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
+        return {**ref.to_dict(), "name": "phieu-kiem-soat-05.pdf"}
 
 
 class StopNotices:

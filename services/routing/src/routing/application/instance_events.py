@@ -3,8 +3,8 @@
 
 Facts that belong to another service's event, or that nobody outside routing needs yet, publish
 nothing here: ``supplemented`` and ``withdrawn`` (intake publishes dossier.supplemented and
-dossier.withdrawn), ``supplement_expired`` under keep_waiting (only noted on the timeline) and
-``signing_failed`` (the signing service publishes its own outcome).
+dossier.withdrawn) and ``supplement_expired`` under keep_waiting (only noted on the timeline).
+``signing_failed`` is ``dossier.signing_failed``: the dossier is back at its sign step.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from motcua.work.v1 import work_pb2
 from routing.domain.instance import Fact, FactKind, WorkflowInstance
 
 SOURCE = "/motcua/routing"
-UNPUBLISHED = frozenset({FactKind.SUPPLEMENTED, FactKind.WITHDRAWN, FactKind.SUPPLEMENT_EXPIRED,
-                         FactKind.SIGNING_FAILED})
+UNPUBLISHED = frozenset({FactKind.SUPPLEMENTED, FactKind.WITHDRAWN, FactKind.SUPPLEMENT_EXPIRED})
 
 
 def messages_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[CloudEvent | WorkMessage]:
@@ -33,8 +32,9 @@ def messages_of(instance: WorkflowInstance, traceparent: str | None = None) -> l
 
 def work_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[WorkMessage]:
     """``signing.sign_document`` for every draft an official approved: the signing service applies
-    the personal signature and the seal and answers with ``routing.signing_completed``. The
-    message id is the signing request id, so a re-sent request is signed once."""
+    the personal signature of the official who approved and the seal of the issuing unit, and
+    answers with ``routing.signing_completed`` (or ``routing.signing_failed``). The message id is
+    the signing request id, so a re-sent request is signed once."""
     out = []
     for fact in instance.facts:
         if fact.kind is not FactKind.SIGNING_REQUESTED:
@@ -44,7 +44,9 @@ def work_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[
                               id=request_id, traceparent=traceparent, data=work_pb2.SignDocument(
                                   signing_request_id=request_id, dossier_id=instance.dossier_id,
                                   code=instance.code, receiving_unit=instance.receiving_unit, area=instance.area,
-                                  document=_ref(fact.data.get("draft")))))
+                                  document=_ref(fact.data.get("draft")), official_id=fact.data.get("official_id", ""),
+                                  seal_unit=fact.data.get("seal_unit", ""),
+                                  seal_unit_id=fact.data.get("seal_unit_id", ""))))
     return out
 
 
@@ -111,6 +113,10 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
     if kind is FactKind.SIGNING_REQUESTED:
         return "dossier.signing_requested", events_pb2.SigningRequested(
             **common, signing_request_id=d.get("signing_request_id", ""), draft=_ref(d.get("draft")))
+    if kind is FactKind.SIGNING_FAILED:
+        return "dossier.signing_failed", events_pb2.SigningFailed(
+            **common, signing_request_id=d.get("signing_request_id", ""), reason=d.get("reason", ""),
+            step=fact.step_name, official_id=d.get("official_id", ""), failed_at=at)
     if kind is FactKind.RESULT_READY:
         return "dossier.result_ready", events_pb2.ResultReady(
             **common, result=_ref(d.get("result")), ready_at=at, status=int(w.status))
@@ -118,7 +124,7 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
         return "dossier.returned", events_pb2.DossierReturned(
             **common, procedure_code=w.procedure_code, result=_ref(w.result), returned_at=at,
             documents=[document_ref(d) for d in w.documents],
-            status=int(w.status), received_at=timestamp(w.received_at))
+            status=int(w.status), received_at=timestamp(w.received_at), forms=[document_ref(f) for f in w.forms])
     if kind is FactKind.REFUSED:
         return "dossier.stopped", events_pb2.DossierStopped(
             **common, reason=d.get("reason", ""), cause=d.get("cause", ""), actor=fact.actor, step=fact.step_name,

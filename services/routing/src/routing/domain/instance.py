@@ -256,6 +256,10 @@ class SigningRound(_Record):
     state: str = "pending"  # pending | signed | failed | cancelled
     signers: list[str] = field(default_factory=list)
     reason: str = ""
+    # whose seal applies: the unit that issues the result (the seal step's unit in the process
+    # definition, else the sign step's); requested_by is the official whose key signs
+    seal_unit: str = ""
+    seal_unit_id: str = ""
 
     _instants = frozenset({"requested_at"})
 
@@ -308,6 +312,7 @@ class WorkflowInstance:
     alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
     handovers: list[HandOver] = field(default_factory=list)  # form 05's rows, oldest first
     applicant: dict[str, str] = field(default_factory=dict)  # full_name, address, phone, email (form 06)
+    control_slip: dict[str, Any] | None = None  # form 05 as stored when the result was returned
     procedure_name: str = ""
     facts: list[Fact] = field(default_factory=list, compare=False)
 
@@ -348,6 +353,14 @@ class WorkflowInstance:
         return instance
 
     # -- questions ------------------------------------------------------------------------------
+
+    @property
+    def forms(self) -> list[dict[str, Any]]:
+        """The forms issued in the dossier's life for its archive: form 05 (once returned), form 02
+        of each supplement request, form 04 of each apology."""
+        issued = [self.control_slip] if self.control_slip else []
+        issued += [s.form for s in self.supplements if s.form]
+        return issued + [a.form for a in self.apologies if a.form]
 
     @property
     def current(self) -> WorkflowStep | None:
@@ -498,12 +511,23 @@ class WorkflowInstance:
             raise FailedPrecondition(f"dossier {self.code} is already at signing (request "
                                      f"{pending.signing_request_id}); wait for the signing service")
         signing_request_id = f"{self.dossier_id}:sign:{len(self.signings) + 1}"
-        self.signings.append(SigningRound(signing_request_id, step.index, now, by.id, dict(c.draft or {})))
+        seal = self.sealing_step(step)
+        self.signings.append(SigningRound(signing_request_id, step.index, now, by.id, dict(c.draft or {}),
+                                          seal_unit=seal.unit, seal_unit_id=seal.unit_id))
         step.actor = by.id
         self._fact(FactKind.SIGNING_REQUESTED, now, step, by.id, signing_request_id=signing_request_id,
-                   draft=dict(c.draft or {}))
+                   draft=dict(c.draft or {}), official_id=by.id, seal_unit=seal.unit, seal_unit_id=seal.unit_id)
         self._record(c.action, by, now, step, c.note or f"sent to signing ({signing_request_id})", request_id)
         return True
+
+    def sealing_step(self, sign_step: WorkflowStep) -> WorkflowStep:
+        """The step whose unit's seal goes on the result the official at ``sign_step`` signs: the
+        seal step that follows it (the issuing unit of the process definition, after any forward
+        or transfer), else the sign step itself."""
+        following = sign_step.index + 1
+        if following < len(self.steps) and self.steps[following].role is Role.SEAL:
+            return self.steps[following]
+        return sign_step
 
     def _signed(self, c: Signed, by: System, now: dt.datetime, step: WorkflowStep, request_id: str) -> bool:
         pending = self.pending_signing
@@ -532,7 +556,7 @@ class WorkflowInstance:
         pending.state, pending.reason = "failed", c.reason
         # The step stays with its signer, who may approve again once the cause is fixed.
         self._fact(FactKind.SIGNING_FAILED, now, step, by.label, signing_request_id=c.signing_request_id,
-                   reason=c.reason)
+                   reason=c.reason, official_id=pending.requested_by)
         self._record(c.action, by, now, step, c.reason, request_id)
         return True
 
@@ -835,7 +859,7 @@ class WorkflowInstance:
             "returned": self.returned, "channel": self.channel, "area": self.area,
             "documents": [dict(d) for d in self.documents], "alerts": list(self.alerts), "notice": self.notice,
             "handovers": [h.to_dict() for h in self.handovers], "applicant": dict(self.applicant),
-            "procedure_name": self.procedure_name,
+            "procedure_name": self.procedure_name, "control_slip": self.control_slip,
         }
 
     @classmethod
@@ -861,6 +885,7 @@ class WorkflowInstance:
             alerts=list(data.get("alerts", [])), notice=data.get("notice"),
             handovers=[HandOver.from_dict(h) for h in data.get("handovers", [])],
             applicant=dict(data.get("applicant") or {}), procedure_name=data.get("procedure_name", ""),
+            control_slip=data.get("control_slip"),
             calendar=calendar)
 
 

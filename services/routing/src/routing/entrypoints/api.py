@@ -6,22 +6,26 @@ motcua.grpcsupport.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from motcua import logs, metrics
+from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import build_server, request_fingerprint, server_security
+from motcua.grpcsupport import request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
 from motcua.worktime import vietnam_calendar
-from routing.adapters.drafts import DraftDocuments, StopNotices, SupplementForms, render_control_slip
+from routing.adapters.drafts import (
+    ControlSlips,
+    DraftDocuments,
+    StopNotices,
+    SupplementForms,
+    render_control_slip,
+)
 from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.adapters.registers import register_pdf, register_xlsx
 from routing.application.officials import ActOnDossier, Officials, TaskFilter, Timeline
@@ -188,32 +192,19 @@ def build_servicer(settings: RoutingSettings, infra: Infrastructure) -> RoutingS
                           settings.sla_due_soon_hours, records=INSTANCES)
     statistics = StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
     officials = Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects),
-                          SupplementForms(infra.objects))
+                          SupplementForms(infra.objects), ControlSlips(infra.objects))
     return RoutingServicer(officials, statistics, Register(instances, statistics.period))
 
 
 def main() -> int:
     settings = RoutingSettings.load()
     logs.configure("routing-api", settings.log_level)
-    metrics.serve(settings, "routing-api")
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     servicer = build_servicer(settings, infra)
-    tls, access_list = server_security(settings)
-    server, port, _ = build_server(
-        [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
-        settings.grpc_host, settings.grpc_port, settings.grpc_reflection, settings.grpc_workers,
-        tls=tls, access_list=access_list, health_port=settings.grpc_health_port)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY routing api listening on {settings.grpc_host}:{port}", flush=True)
-    stopped.wait()
-    server.stop(grace=5).wait()
-    infra.close()
-    return 0
+    return serve("routing api", settings,
+                 [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
+                 on_stop=infra.close)
 
 
 if __name__ == "__main__":

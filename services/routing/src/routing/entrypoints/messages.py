@@ -15,7 +15,7 @@ from motcua.protobufs import datetime_of, document_ref_dict
 from motcua.work.v1 import work_pb2
 from routing.application.repository import Instances
 from routing.application.systems import OpenWorkflow, ReportToWorkflow, RoutingWork
-from routing.domain.actions import INTAKE, SIGNING, Signed, SupplementReceived, Withdrawn
+from routing.domain.actions import INTAKE, SIGNING, Signed, SigningFailed, SupplementReceived, Withdrawn
 
 APPLICANT_FIELDS = ("full_name", "address", "phone", "email")  # what the register (form 06) shows
 
@@ -62,6 +62,17 @@ def signing_completed(work: WorkMessage) -> ReportToWorkflow:
                             code=done.code, area=done.area, traceparent=work.traceparent)
 
 
+def signing_failed(work: WorkMessage) -> ReportToWorkflow:
+    """Signing refused the draft (no enrolled, valid certificate...): the dossier stays at its sign
+    step, whose official may approve again once the cause is fixed."""
+    failed = work.decode(work_pb2.SigningFailed)
+    if not failed.dossier_id:
+        raise InvalidArgument("dossier_id", "is required")
+    command = SigningFailed(signing_request_id=failed.signing_request_id, reason=failed.reason)
+    return ReportToWorkflow(dossier_id=failed.dossier_id, command=command, by=SIGNING, message_id=work.id,
+                            code=failed.code, area=failed.area, traceparent=work.traceparent)
+
+
 def supplemented(event: CloudEvent) -> ReportToWorkflow:
     data = event.decode(events_pb2.DossierSupplemented)
     command = SupplementReceived(documents=tuple(document_ref_dict(d) for d in data.documents))
@@ -75,7 +86,8 @@ def withdrawn(event: CloudEvent) -> ReportToWorkflow:
                             message_id=event.id, code=event.subject, area=event.area, traceparent=event.traceparent)
 
 
-INBOUND = Inbound(work={"routing.route_dossier": open_workflow, "routing.signing_completed": signing_completed},
+INBOUND = Inbound(work={"routing.route_dossier": open_workflow, "routing.signing_completed": signing_completed,
+                        "routing.signing_failed": signing_failed},
                   events={"dossier.supplemented": supplemented, "dossier.withdrawn": withdrawn})
 
 

@@ -1,25 +1,34 @@
 """PAdES signing and validation of PDFs with pyHanko.
 
-:func:`sign_pdf` puts two signatures into a draft, each in its own incremental update so the
-first stays valid: the official's personal signature (field ``Sig_Official``, blue stamp), then
-the organisation seal (field ``Sig_Seal``, red stamp overlapping the left third of the personal
-one). CMS sub-filter ``ETSI.CAdES.detached``, SHA-256, and an RFC 3161 signature timestamp from
-the key source's timestamp authority (PAdES B-T) when it has one.
+:func:`apply_signatures` puts two signatures into a draft, each in its own incremental update so
+the first stays valid: the official's personal signature (field ``Sig_Official``, blue stamp:
+name, title, unit, local signing time), then the organisation seal (field ``Sig_Seal``, red stamp
+naming the issuing body, overlapping the left third of the personal one). CMS sub-filter
+``ETSI.CAdES.detached``, SHA-256, an RFC 3161 signature timestamp from the key source's TSA
+(PAdES B-T) and, when the key source gives a validation context, the certificates and revocation
+data of both chains in the document security store (PAdES B-LT); B-LTA adds a document timestamp.
 
-:func:`verify_pdf` answers, for each signature: intact, trusted (against the given roots, offline),
-who, when, and how much of the file it covers.
+Before the first signature every signer's certificate is validated (chain, expiry, revocation
+fetched from the CA's OCSP/CRL): a revoked, expired or untrusted certificate refuses the whole
+request (:class:`signing.domain.SigningRefused`) and nothing is signed.
 
-Everything here is synchronous, CPU-bound and free of module-level mutable state: an eventlet
-service calls it through ``eventlet.tpool``. pyHanko runs its own ``asyncio`` loop inside, so do
+:func:`validate_pdf` answers, for each signature: intact, trusted (against the given roots), who,
+when (timestamp token), level, revocation at signing time (from the embedded data, the timestamp's
+time as the validation time), and what later revisions changed (pyHanko's diff analysis).
+
+Everything here is synchronous, CPU-bound and free of module-level mutable state except the font
+cache; the worker runs it in a process pool. pyHanko runs its own ``asyncio`` loop inside, so do
 not call these functions from a thread that is already running an asyncio loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
 from typing import Protocol
@@ -38,11 +47,13 @@ from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
-from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator import errors as cv_errors
 
+from motcua.errors import Unavailable
 from signing.domain import (
     AlreadySigned,
     AppliedSignature,
@@ -51,6 +62,7 @@ from signing.domain import (
     SignedPdf,
     SignerRef,
     SignerRole,
+    SigningRefused,
     SigningRequest,
     check_pdf_bytes,
 )
@@ -59,31 +71,56 @@ DEFAULT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian
 FIELD_NAMES = {SignerRole.PERSONAL: "Sig_Official", SignerRole.SEAL: "Sig_Seal"}
 REASONS = {SignerRole.PERSONAL: "Ký duyệt kết quả hồ sơ {dossier}",
            SignerRole.SEAL: "Đóng dấu kết quả hồ sơ {dossier}"}
-STAMP_TEXTS = {SignerRole.PERSONAL: "Người ký:\n%(signer)s\n%(ts)s",
-               SignerRole.SEAL: "Cơ quan:\n%(signer)s\n%(ts)s"}
+STAMP_TEXTS = {SignerRole.PERSONAL: "Người ký: %(name)s\nChức vụ: %(title)s\nĐơn vị: %(unit)s\nThời gian ký: %(time)s",
+               SignerRole.SEAL: "Cơ quan ban hành:\n%(unit)s\nThời gian ký: %(time)s"}
 # The seal covers the left third of the personal stamp: its text keeps to the right, the seal's
 # to the left, so both stay readable.
 TEXT_ALIGN = {SignerRole.PERSONAL: layout.AxisAlignment.ALIGN_MAX, SignerRole.SEAL: layout.AxisAlignment.ALIGN_MIN}
 BLUE = (0.05, 0.2, 0.7)
 RED = (0.8, 0.05, 0.05)
 COLOURS = {SignerRole.PERSONAL: (BLUE, b"0.88 0.92 1 rg"), SignerRole.SEAL: (RED, b"1 0.88 0.88 rg")}
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # ISO 8601
+# Vietnam's civil time (no daylight saving): the stamps show the local signing time.
+VIETNAM = timezone(timedelta(hours=7), "GMT+7")
+LOCAL_TIME_FORMAT = "%d/%m/%Y %H:%M:%S (GMT+7)"
 # Layout on the last page, in points: the stamps sit above the bottom right corner, the seal
 # shifted left so it covers the left third of the personal stamp.
-STAMP_WIDTH, STAMP_HEIGHT, PAGE_MARGIN = 180, 60, 48
+STAMP_WIDTH, STAMP_HEIGHT, PAGE_MARGIN = 200, 66, 48
 SEAL_OVERLAP = 1 / 3
-FONT_SIZE = 9
+FONT_SIZE = 8
 # Tables the stamps do not need (Vietnamese text in NFC needs no shaping): dropping them first
 # makes embedding a subset of DejaVuSans take ~30 ms instead of ~700 ms per signature.
 UNUSED_FONT_TABLES = ("GSUB", "GPOS", "GDEF", "FFTM", "MATH", "kern")
+STAMP_UNICODES = [*range(0x20, 0x7F), *range(0xA0, 0x180), *range(0x1A0, 0x1B1), *range(0x300, 0x324),
+                  *range(0x1EA0, 0x1EFA), *range(0x2010, 0x2027), 0x2030, 0x2039, 0x203A, 0x20AB]
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+# What may follow a signature without changing what it signed: nothing, DSS/document timestamps,
+# filling a form field (the seal's own signature field).
+ALLOWED_UPDATES = ("none", "lta_updates", "form_filling")
+
+
+@dataclass(frozen=True)
+class SignerIdentity:
+    """What a stamp says about a signer (from its certificate) and how a refusal names it."""
+
+    name: str
+    title: str
+    organization: str
+    certificate: str  # subject and serial, for messages
 
 
 class KeySource(Protocol):
-    """Where signers and the timestamp authority come from (the dev PKI now, PKCS#11 later)."""
+    """Where signers, the timestamp authority and revocation data come from (a PKCS#11 token and
+    the CA's services in production and development; key files in the file-key benchmark)."""
 
-    def signer(self, signer_id: str, role: SignerRole) -> signers.Signer: ...
+    lta: bool  # add a document timestamp (PAdES B-LTA)
+
+    def signer(self, ref: SignerRef) -> tuple[signers.Signer, SignerIdentity]:
+        """The signer for ``ref``; raises :class:`SigningRefused` (not enrolled, expired...)."""
 
     def timestamper(self) -> TimeStamper | None: ...
+
+    def validation_context(self) -> ValidationContext | None:
+        """A fresh context (revocation fetched now) for one document; None: no B-LT."""
 
 
 def sign_pdf(pdf_bytes: bytes, request: SigningRequest, pki: KeySource) -> bytes:
@@ -92,27 +129,82 @@ def sign_pdf(pdf_bytes: bytes, request: SigningRequest, pki: KeySource) -> bytes
 
 
 def apply_signatures(
-    pdf_bytes: bytes, request: SigningRequest, pki: KeySource, *, font_file: Path = DEFAULT_FONT
+    pdf_bytes: bytes, request: SigningRequest, pki: KeySource, *, font_file: Path = DEFAULT_FONT,
+    now: datetime | None = None,
 ) -> SignedPdf:
-    """Like :func:`sign_pdf`, also telling who signed when (the signer port of the use case).
+    """Like :func:`sign_pdf`, also telling who signed when and the level reached (the signer port
+    of the use case).
 
     Raises :class:`NotAPdf` for anything that is not a readable, unencrypted PDF,
-    :class:`AlreadySigned` if the draft carries signatures, :class:`UnknownSigner` from the key
-    source. The signing order comes from the request, which enforces the domain rule.
+    :class:`AlreadySigned` if the draft carries signatures, :class:`SigningRefused` when a signer
+    is not enrolled or its certificate is revoked, expired or untrusted (before anything is
+    signed), :class:`Unavailable` when the TSA or the CA's revocation services do not answer.
     """
     reader = _open(pdf_bytes)
     if reader.embedded_signatures:
         raise AlreadySigned([s.field_name for s in reader.embedded_signatures])
     boxes = stamp_boxes(_last_page_box(reader))
-    # Load every key before the first signature: an unknown signer fails before any work.
-    keyed = [(ref, pki.signer(ref.signer_id, ref.role)) for ref in request.signers]
+    # Every signer and its certificate's status before the first signature: nothing half-signed.
+    keyed = [(ref, *pki.signer(ref)) for ref in request.signers]
     timestamper = pki.timestamper()
-    font = StampFont(_plain_font(font_file))
+    context = pki.validation_context()
+    font = stamp_font(font_file)
+    local = (now or datetime.now(UTC)).astimezone(VIETNAM).strftime(LOCAL_TIME_FORMAT)
+    return asyncio.run(_sign_all(pdf_bytes, request, keyed, timestamper, context, pki.lta, boxes, font, local))
 
+
+async def _sign_all(pdf_bytes, request, keyed, timestamper, context, lta, boxes, font, local) -> SignedPdf:
+    if context is not None:
+        for _ref, signer, identity in keyed:
+            await _check_certificate(signer, identity, context)
     data = pdf_bytes
-    for ref, signer in keyed:
-        data = _sign_once(data, ref, signer, timestamper, boxes[ref.role], request, font)
-    return SignedPdf(data=data, signatures=_applied(data))
+    try:
+        for ref, signer, identity in keyed:
+            data = await _sign_once(data, ref, signer, identity, timestamper, context,
+                                    lta and ref.role is SignerRole.SEAL, boxes[ref.role], request, font, local)
+    except SigningRefused:
+        raise
+    except Exception as exc:  # the TSA or the CA's OCSP/CRL out of reach: try again later
+        if _is_network(exc):
+            raise Unavailable(f"signing services out of reach: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        raise
+    level = "B-LTA" if (lta and context is not None) else "B-LT" if context is not None else \
+        "B-T" if timestamper is not None else "B-B"
+    applied = _applied(data)
+    return SignedPdf(data=data, signatures=applied, level=level)
+
+
+def _is_network(exc: BaseException) -> bool:
+    from pyhanko.sign.timestamps import TimestampRequestError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, TimestampRequestError | OSError | cv_errors.InsufficientRevinfoError |
+                      cv_errors.OCSPFetchError | cv_errors.CRLFetchError):
+            return True
+        if type(exc).__module__.startswith(("requests", "urllib3", "aiohttp")):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+async def _check_certificate(signer: signers.Signer, identity: SignerIdentity, context: ValidationContext) -> None:
+    """The signer's certificate must chain to a trusted root and be valid and unrevoked now."""
+    cert = signer.signing_cert
+    validator = CertificateValidator(cert, intermediate_certs=list(signer.cert_registry), validation_context=context)
+    try:
+        await validator.async_validate_usage({"non_repudiation"})
+    except cv_errors.RevokedError as exc:
+        raise SigningRefused(f"the certificate {identity.certificate} is revoked ({exc})") from None
+    except cv_errors.ExpiredError as exc:
+        raise SigningRefused(f"the certificate {identity.certificate} has expired ({exc})") from None
+    except cv_errors.NotYetValidError as exc:
+        raise SigningRefused(f"the certificate {identity.certificate} is not valid yet ({exc})") from None
+    except (cv_errors.InsufficientRevinfoError, cv_errors.OCSPFetchError, cv_errors.CRLFetchError) as exc:
+        raise Unavailable(f"no revocation status for {identity.certificate}: {exc}") from exc
+    except (cv_errors.PathBuildingError, cv_errors.PathValidationError, cv_errors.InvalidCertificateError) as exc:
+        raise SigningRefused(f"the certificate {identity.certificate} is not trusted ({exc})") from None
 
 
 def stamp_boxes(page_box: tuple[float, float, float, float]) -> dict[SignerRole, tuple[int, int, int, int]]:
@@ -132,17 +224,40 @@ def stamp_boxes(page_box: tuple[float, float, float, float]) -> dict[SignerRole,
 
 def verify_pdf(signed_bytes: bytes, trust_roots: Iterable[bytes]) -> list[SignatureReport]:
     """Check every signature of a PDF, in signing order, offline, against these roots (PEM/DER)."""
+    return validate_pdf(signed_bytes, trust_roots)
+
+
+def validate_pdf(signed_bytes: bytes, trust_roots: Iterable[bytes], *, fetch: bool = False) -> list[SignatureReport]:
+    """Check every signature of a PDF, in signing order, against these roots (PEM/DER).
+
+    A signature with revocation data in the document security store is checked at the time of its
+    timestamp token with that data only (PAdES B-LT: still valid after a later revocation or
+    expiry); one without is checked now, fetching revocation data when ``fetch``. Raises
+    :class:`NotAPdf` when the bytes are not a readable, unencrypted PDF."""
     reader = _open(signed_bytes)
-    context = ValidationContext(trust_roots=[_load_cert(r) for r in trust_roots], allow_fetching=False)
-    return [_report(sig, context) for sig in reader.embedded_regular_signatures]
+    roots = [_load_cert(r) for r in trust_roots]
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except Exception:  # no DSS (B-B, B-T) or an unreadable one
+        dss = None
+    doc_timestamps = list(reader.embedded_timestamp_signatures)
+    return [_report_or_broken(sig, roots, dss, doc_timestamps, fetch) for sig in reader.embedded_regular_signatures]
+
+
+def _report_or_broken(sig, roots, dss, doc_timestamps, fetch: bool) -> SignatureReport:
+    try:
+        return _report(sig, roots, dss, doc_timestamps, fetch)
+    except Exception as exc:  # noqa: BLE001 - whatever a broken signature makes the checks raise
+        return _broken_report(sig, exc)
 
 
 # -- signing -----------------------------------------------------------------------------------
 
 
-def _sign_once(
-    data: bytes, ref: SignerRef, signer: signers.Signer, timestamper: TimeStamper | None,
-    box: tuple[int, int, int, int], request: SigningRequest, font: StampFont,
+async def _sign_once(
+    data: bytes, ref: SignerRef, signer: signers.Signer, identity: SignerIdentity,
+    timestamper: TimeStamper | None, context: ValidationContext | None, lta: bool,
+    box: tuple[int, int, int, int], request: SigningRequest, font: StampFont, local_time: str,
 ) -> bytes:
     field_name = FIELD_NAMES[ref.role]
     meta = signers.PdfSignatureMetadata(
@@ -151,6 +266,10 @@ def _sign_once(
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=REASONS[ref.role].format(dossier=request.dossier_code),
         location=request.area,
+        name=identity.name,
+        validation_context=context,
+        embed_validation_info=context is not None,
+        use_pades_lta=lta and context is not None and timestamper is not None,
     )
     pdf_signer = signers.PdfSigner(
         meta,
@@ -161,8 +280,17 @@ def _sign_once(
     )
     writer = IncrementalPdfFileWriter(BytesIO(data))
     # NFC: the stamp font is used without its shaping tables, so combining marks must be composed
-    name = unicodedata.normalize("NFC", signer.subject_name or "")
-    return pdf_signer.sign_pdf(writer, appearance_text_params={"signer": name}).getvalue()
+    params = {key: unicodedata.normalize("NFC", value or "") for key, value in
+              {"name": identity.name, "title": identity.title or "—", "unit": identity.organization,
+               "time": local_time}.items()}
+    out = await pdf_signer.async_sign_pdf(writer, appearance_text_params=params)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=4)
+def stamp_font(font_file: Path = DEFAULT_FONT) -> StampFont:
+    """The stamp font, read and trimmed once per process."""
+    return StampFont(_plain_font(font_file))
 
 
 def _stamp_style(role: SignerRole, font: StampFont) -> TextStampStyle:
@@ -170,12 +298,11 @@ def _stamp_style(role: SignerRole, font: StampFont) -> TextStampStyle:
     background = content.RawContent(fill + b" 0 0 100 100 re f", box=layout.BoxConstraints(100, 100))
     return TextStampStyle(
         stamp_text=STAMP_TEXTS[role],
-        timestamp_format=TIMESTAMP_FORMAT,
         text_box_style=TextBoxStyle(
-            font=font, font_size=FONT_SIZE, text_color=colour, leading=FONT_SIZE + 3
+            font=font, font_size=FONT_SIZE, text_color=colour, leading=FONT_SIZE + 2
         ),
         inner_content_layout=layout.SimpleBoxLayoutRule(
-            x_align=TEXT_ALIGN[role], y_align=layout.AxisAlignment.ALIGN_MID, margins=layout.Margins.uniform(5)
+            x_align=TEXT_ALIGN[role], y_align=layout.AxisAlignment.ALIGN_MID, margins=layout.Margins.uniform(4)
         ),
         border_width=2,
         border_color=colour,
@@ -223,12 +350,25 @@ class _PerMilleGlyphs(GlyphAccumulator):
 
 
 def _plain_font(font_file: Path) -> bytes:
-    """The font without the tables the stamps do not use (see :data:`UNUSED_FONT_TABLES`)."""
-    font = TTFont(str(font_file), lazy=True)
+    """The font cut down, once per process, to what the stamps write: the glyphs of Vietnamese
+    (Latin, Latin-1, Latin Extended-A, Ơ/Ư, the combining tones, Latin Extended Additional) and
+    punctuation, without the tables they do not use (:data:`UNUSED_FONT_TABLES`). Each stamp then
+    embeds a subset of ~700 glyphs instead of DejaVuSans's ~6,000: measured, 4 times faster."""
+    from fontTools import subset
+
+    font = TTFont(str(font_file), lazy=False)
     try:
         for tag in UNUSED_FONT_TABLES:
             if tag in font:
                 del font[tag]
+        options = subset.Options()
+        options.layout_features = []
+        options.hinting = False
+        options.notdef_outline = True
+        options.name_IDs = ["*"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=STAMP_UNICODES)
+        subsetter.subset(font)
         out = BytesIO()
         font.save(out, reorderTables=False)
         return out.getvalue()
@@ -254,41 +394,92 @@ def _applied(data: bytes) -> tuple[AppliedSignature, ...]:
 # -- validation --------------------------------------------------------------------------------
 
 
-def _report(sig, context: ValidationContext) -> SignatureReport:
+def _report(sig, roots, dss, doc_timestamps, fetch: bool) -> SignatureReport:
+    token_time = _token_time(sig.signer_info)
+    has_revinfo = dss is not None and bool(dss.ocsps or dss.crls)
+    if has_revinfo and token_time is not None:
+        context = dss.as_validation_context({"trust_roots": roots, "allow_fetching": False, "moment": token_time,
+                                             "revocation_mode": "hard-fail"})
+        ts_context = dss.as_validation_context({"trust_roots": roots, "allow_fetching": False,
+                                                "moment": token_time, "revocation_mode": "soft-fail"})
+    else:
+        context = ValidationContext(trust_roots=roots, allow_fetching=fetch, revocation_mode="soft-fail")
+        ts_context = context
     try:
-        status = validate_pdf_signature(sig, signer_validation_context=context)
-    except (SignatureValidationError, ValueError) as exc:
+        status = validate_pdf_signature(sig, signer_validation_context=context, ts_validation_context=ts_context)
+    except Exception as exc:  # noqa: BLE001 - a hostile or broken signature is an invalid one, never a crash
         return _broken_report(sig, exc)
     ts = status.timestamp_validity
+    ts_ok = ts is not None and ts.intact and ts.valid
     coverage = status.coverage
-    level = status.modification_level
+    modification = status.modification_level
+    level = "B-B"
+    if ts_ok:
+        level = "B-T"
+        if has_revinfo:
+            level = "B-LT"
+            if any(t.signed_revision > sig.signed_revision for t in doc_timestamps):
+                level = "B-LTA"
+    revoked = bool(status.revoked)
+    revocation = "revoked" if revoked else "good" if status.trusted else "unknown"
+    intact = bool(status.intact and status.valid)
+    problems = []
+    if not intact:
+        problems.append("the signed bytes were changed or the signature does not verify")
+    if revoked:
+        problems.append("the certificate was revoked at signing time")
+    elif not status.trusted:
+        problems.append("the certificate does not chain to a trusted root (or its status is unknown)")
+    modified = not status.docmdp_ok or _name_of(modification) not in ALLOWED_UPDATES
+    if modified:
+        problems.append(f"the document was modified after signing ({_name_of(modification)})")
+    if ts is not None and not ts_ok:
+        problems.append("the timestamp token is invalid")
+    if not intact or revoked or modified:
+        verdict = "invalid"
+    elif not problems:
+        verdict = "valid"
+    else:
+        verdict = "indeterminate"
     return SignatureReport(
         field_name=sig.field_name,
         signer_name=_common_name(status.signing_cert),
         signer_subject=status.signing_cert.subject.human_friendly,
+        signer_issuer=status.signing_cert.issuer.human_friendly,
+        serial=format(status.signing_cert.serial_number, "x"),
         signing_time=sig.self_reported_timestamp,
-        timestamp=ts.timestamp if ts is not None and ts.intact and ts.valid else None,
-        timestamp_trusted=bool(ts is not None and ts.intact and ts.valid and ts.trusted),
+        timestamp=ts.timestamp if ts_ok else None,
+        timestamp_trusted=bool(ts_ok and ts.trusted),
         intact=status.intact,
         valid=status.valid,
         trusted=status.trusted,
-        revoked=status.revoked,
+        revoked=revoked,
+        revocation=revocation,
+        level=level,
         covers_whole_file=coverage == SignatureCoverageLevel.ENTIRE_FILE,
         coverage=coverage.name.lower() if coverage is not None else "unclear",
-        modifications=level.name.lower() if level is not None else "unknown",
+        modifications=_name_of(modification),
+        verdict=verdict,
+        problems="; ".join(problems),
     )
+
+
+def _name_of(level) -> str:
+    return level.name.lower() if level is not None else "unknown"
 
 
 def _broken_report(sig, exc: Exception) -> SignatureReport:
     try:
         cert = sig.signer_cert
-        name, subject = _common_name(cert), cert.subject.human_friendly
+        name, subject, issuer = _common_name(cert), cert.subject.human_friendly, cert.issuer.human_friendly
+        serial = format(cert.serial_number, "x")
     except Exception:  # the CMS may be too broken to name its signer
-        name = subject = ""
+        name = subject = issuer = serial = ""
     return SignatureReport(
-        field_name=sig.field_name, signer_name=name, signer_subject=subject, signing_time=None,
-        timestamp=None, timestamp_trusted=False, intact=False, valid=False, trusted=False,
-        revoked=False, covers_whole_file=False, coverage="unclear", modifications=f"invalid: {exc}",
+        field_name=sig.field_name, signer_name=name, signer_subject=subject, signer_issuer=issuer, serial=serial,
+        signing_time=None, timestamp=None, timestamp_trusted=False, intact=False, valid=False, trusted=False,
+        revoked=False, revocation="unknown", level="B-B", covers_whole_file=False, coverage="unclear",
+        modifications="unknown", verdict="invalid", problems=f"the signature cannot be checked: {exc}",
     )
 
 

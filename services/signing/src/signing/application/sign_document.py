@@ -5,8 +5,9 @@ wrappers:
 
 * ``read(ref) -> bytes`` fetches the draft named by ``{key, sha256, size, media_type}`` and verifies
   its size and SHA-256 (``motcua.objects.ObjectStore.get``);
-* ``sign(pdf, request) -> SignedPdf`` applies the signatures
-  (:func:`signing.adapters.pdf.apply_signatures` with a key source bound);
+* ``sign(pdf, request) -> SignedPdf`` applies the signatures (the worker's pool of signing
+  processes, :mod:`signing.adapters.signer_pool`); raises ``SigningRefused`` when a signer has no
+  enrolled, valid certificate (before anything is signed);
 * ``write(prefix, data, media_type) -> ref`` stores the signed bytes content-addressed and returns
   their reference dict (``ObjectStore.put_bytes(...).to_dict()``).
 
@@ -49,4 +50,5 @@ class SignDocument:
             sha256=sha256,
             size=len(signed.data),
             signatures=signed.signatures,
+            level=signed.level,
         )

@@ -1,6 +1,6 @@
 """The signing domain (pure Python): requests, results, the signing-order rule and its errors."""
 
-from .errors import AlreadySigned, NotAPdf, SigningOrderViolation, UnknownSigner
+from .errors import AlreadySigned, NotAPdf, SigningOrderViolation, SigningRefused, UnknownSigner
 from .model import (
     PDF_MEDIA_TYPE,
     AppliedSignature,
@@ -26,6 +26,7 @@ __all__ = [
     "SignerRef",
     "SignerRole",
     "SigningOrderViolation",
+    "SigningRefused",
     "SigningRequest",
     "UnknownSigner",
     "check_document_ref",

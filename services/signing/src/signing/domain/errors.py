@@ -37,3 +37,13 @@ class AlreadySigned(FailedPrecondition):
     def __init__(self, fields: list[str]):
         super().__init__(f"the document already carries signatures: {', '.join(fields)}")
         self.fields = fields
+
+
+class SigningRefused(FailedPrecondition):
+    """The request cannot be signed as it stands: an official or a unit without an enrolled key,
+    or a certificate that is revoked, expired or untrusted. The reason names the signer or the
+    certificate and why; nothing was signed. Routing puts the dossier back at its sign step."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

@@ -195,6 +195,7 @@ class SignedPdf:
 
     data: bytes = field(repr=False)
     signatures: tuple[AppliedSignature, ...]
+    level: str = "B-T"  # the PAdES level reached: B-B | B-T | B-LT | B-LTA
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ class SignedDocument:
     sha256: str
     size: int
     signatures: tuple[AppliedSignature, ...]
+    level: str = "B-T"
 
     def __post_init__(self) -> None:
         document = check_document_ref(self.document, "signed document")
@@ -237,6 +239,7 @@ class SignedDocument:
             "sha256": self.sha256,
             "size": self.size,
             "signed_at": self.signed_at.isoformat(),
+            "level": self.level,
             "signatures": [s.to_dict() for s in self.signatures],
         }
 
@@ -259,6 +262,12 @@ class SignatureReport:
     covers_whole_file: bool  # no byte was appended after this signature
     coverage: str  # entire_file | entire_revision | ...
     modifications: str  # what later revisions changed: none | lta_updates | form_filling | ...
+    signer_issuer: str = ""
+    serial: str = ""  # the certificate's serial number, hex
+    revocation: str = "unknown"  # good | revoked | unknown, at the time of the timestamp token
+    level: str = "B-B"  # B-B | B-T | B-LT | B-LTA
+    verdict: str = "indeterminate"  # valid | indeterminate | invalid
+    problems: str = ""  # why the verdict is not valid
 
     @property
     def ok(self) -> bool:

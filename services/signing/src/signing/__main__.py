@@ -1,0 +1,5 @@
+import sys
+
+from signing.entrypoints.cli import main
+
+sys.exit(main())

@@ -1,0 +1,178 @@
+"""The signing worker's process pool: the CPU work (PDF, hashing, stamps, CMS, validation of the
+signers' chains) runs in child processes, each holding one token session, its signers, the TSA
+client and the font for its whole life; the worker process only waits on a pipe.
+
+A child is ``python -m signing.adapters.signer_pool`` speaking length-prefixed pickles over its
+stdin/stdout (the parent made it: nothing else writes there). Under eventlet the pipes are green,
+so a nameko worker waiting for a signature does not block the hub, with no tpool thread involved.
+A child that dies is replaced; its request fails as Unavailable (the message is retried).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from motcua.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from signing.domain import SignedPdf, SigningRefused, SigningRequest
+
+_HEADER = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    pkcs11_module: str
+    pkcs11_token: str
+    pkcs11_pin_file: str
+    trust_roots: str
+    tsa_url: str | None
+    lta: bool = False
+    revocation: bool = True
+    timeout_s: float = 10.0
+
+
+def build_key_source(config: EngineConfig):
+    from signing.adapters.keys import TokenKeySource
+    from signing.adapters.token import TokenKeys
+
+    keys = TokenKeys(config.pkcs11_module, config.pkcs11_token, config.pkcs11_pin_file)
+    with open(config.trust_roots, "rb") as f:
+        roots = f.read()
+    source = TokenKeySource(keys, roots, config.tsa_url or None, lta=config.lta, timeout=config.timeout_s)
+    if not config.revocation:
+        source.validation_context = lambda: None  # B-T, no revocation check (development only)
+    return source
+
+
+def sign_outcome(source, pdf: bytes, request: dict[str, Any]) -> tuple[str, Any]:
+    """Sign and say how it went, as plain data (exceptions stay in the child)."""
+    from signing.adapters.pdf import apply_signatures, stamp_font
+
+    stamp_font()
+    try:
+        return "ok", apply_signatures(pdf, SigningRequest.from_dict(request), source)
+    except SigningRefused as exc:
+        return "refused", exc.reason
+    except Unavailable as exc:
+        return "unavailable", str(exc)
+    except InvalidArgument as exc:
+        return "invalid", str(exc)
+    except (FailedPrecondition, NotFound) as exc:  # already signed, unknown signer...
+        return "invalid", str(exc)
+    except DomainError as exc:
+        return "invalid", str(exc)
+
+
+def raise_for(outcome: tuple[str, Any]) -> SignedPdf:
+    kind, value = outcome
+    if kind == "ok":
+        return value
+    if kind == "refused":
+        raise SigningRefused(value)
+    if kind == "unavailable":
+        raise Unavailable(value)
+    if kind == "invalid":
+        raise InvalidArgument("document", f"cannot be signed: {value}")
+    raise Unavailable(f"the signing process failed: {value}")
+
+
+class InProcessSigner:
+    """The same work in the calling process (tests, ``signing_processes = 0``)."""
+
+    def __init__(self, config: EngineConfig):
+        self._source = build_key_source(config)
+
+    def __call__(self, pdf: bytes, request: SigningRequest) -> SignedPdf:
+        return raise_for(sign_outcome(self._source, pdf, request.to_dict()))
+
+    def close(self) -> None:
+        self._source.keys.close()
+
+
+class _Child:
+    def __init__(self, config: EngineConfig):
+        self.proc = subprocess.Popen([sys.executable, "-m", "signing.adapters.signer_pool", json.dumps(asdict(config))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=os.environ.copy())
+
+    def call(self, payload: bytes) -> bytes:
+        self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+        self.proc.stdin.flush()
+        (size,) = _HEADER.unpack(_read_exactly(self.proc.stdout, _HEADER.size))
+        return _read_exactly(self.proc.stdout, size)
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    """``size`` bytes from ``stream`` (a green pipe's read may return less than asked)."""
+    parts, missing = [], size
+    while missing:
+        part = stream.read(missing)
+        if not part:
+            raise EOFError("the signing process ended")
+        parts.append(part)
+        missing -= len(part)
+    return b"".join(parts)
+
+
+class SignerPool:
+    """``processes`` children; a call takes an idle one (waits otherwise)."""
+
+    def __init__(self, config: EngineConfig, processes: int):
+        self._config = config
+        self._idle: queue.Queue[_Child] = queue.Queue()
+        self._children = [_Child(config) for _ in range(max(1, processes))]
+        for child in self._children:
+            self._idle.put(child)
+
+    def __call__(self, pdf: bytes, request: SigningRequest) -> SignedPdf:
+        child = self._idle.get()
+        try:
+            answer = child.call(pickle.dumps((pdf, request.to_dict())))
+        except (EOFError, OSError, BrokenPipeError) as exc:
+            child.stop()
+            replacement = _Child(self._config)
+            self._children = [replacement if c is child else c for c in self._children]
+            self._idle.put(replacement)
+            raise Unavailable(f"the signing process died ({exc}); the request is retried") from exc
+        self._idle.put(child)
+        return raise_for(pickle.loads(answer))  # noqa: S301 - our own child's answer
+
+    def close(self) -> None:
+        for child in self._children:
+            child.stop()
+
+
+def _serve(config: EngineConfig) -> int:
+    source = build_key_source(config)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but answers on the pipe
+    while True:
+        try:
+            (size,) = _HEADER.unpack(_read_exactly(stdin, _HEADER.size))
+            pdf, request = pickle.loads(_read_exactly(stdin, size))  # noqa: S301 - our parent's request
+        except EOFError:
+            return 0  # the worker is gone
+        try:
+            outcome = sign_outcome(source, pdf, request)
+        except Exception as exc:  # a bug: answer it rather than dying with the request
+            outcome = ("error", f"{type(exc).__name__}: {str(exc)[:500]}")
+        body = pickle.dumps(outcome)
+        stdout.write(_HEADER.pack(len(body)) + body)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(EngineConfig(**json.loads(sys.argv[1]))))
