@@ -562,11 +562,30 @@ def test_every_api_scales_on_cpu_and_every_area_worker_on_its_queues():
         for trigger in spec["triggers"]:
             assert trigger["type"] == "rabbitmq" and trigger["metadata"]["mode"] == "QueueLength"
             assert trigger["authenticationRef"]["name"] in auths
-        if svc in ("intake", "routing", "archive"):  # timers or the province's relay: never zero
+        if svc in ("intake", "routing", "notify", "archive"):  # their timers: never zero
             assert spec["minReplicaCount"] >= 1, target
     for auth in of_kind(objects, "TriggerAuthentication"):
         (ref,) = auth["spec"]["secretTargetRef"]
         assert ref["name"] in EXTERNAL_SECRETS and ref["key"] in EXTERNAL_SECRETS[ref["name"]]
+
+
+def test_an_area_scales_on_its_own_terms(tmp_path):
+    from motcua_dev import deploy
+
+    processes = yaml.safe_load((DEPLOY / "processes.yaml").read_text(encoding="utf-8"))
+    processes["areas"] = {"bim-son": {"max": 20}, "ba-thuoc": {"routing": {"max": 11, "messages": 5}}}
+    (tmp_path / "processes.yaml").write_text(yaml.safe_dump(processes), encoding="utf-8")
+    plan = deploy.load_plan(tmp_path / "processes.yaml", deploy.SAMPLE_CATALOG)
+    services = {s.name: s for s in plan.services}
+    assert {plan.scaling(services[s], "bim-son").max for s in SERVICES} == {20}
+    assert plan.scaling(services["routing"], "ba-thuoc") == deploy.Scaling(1, 11, 5)
+    assert plan.scaling(services["intake"], "ba-thuoc") == plan.scaling(services["intake"], "tho-xuan")
+    signing = services["signing"]
+    assert plan.scaling(signing, "tho-xuan").min == 0 and plan.scaling(signing, "thanh-hoa").min == 1  # province
+    processes["areas"] = {"nowhere": {"max": 3}}
+    (tmp_path / "processes.yaml").write_text(yaml.safe_dump(processes), encoding="utf-8")
+    with pytest.raises(ValueError, match="not in the catalog"):
+        deploy.load_plan(tmp_path / "processes.yaml", deploy.SAMPLE_CATALOG)
 
 
 def test_every_process_has_a_disruption_budget_and_its_own_service_account():

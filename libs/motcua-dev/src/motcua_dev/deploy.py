@@ -70,6 +70,18 @@ class Plan:
         return scaling
 
 
+SCALING_FIELDS = ("min", "max", "messages")
+
+
+def _area_override(override: Mapping, service: str) -> dict:
+    """An area's override for ``service``: its own entry, else the area's scaling fields (every service)."""
+    unknown = set(override) - set(SCALING_FIELDS) - {"scaling"} - {"intake", "routing", "signing", "notify", "archive"}
+    if unknown:
+        raise ValueError(f"processes.yaml areas: unknown keys {sorted(unknown)}")
+    shared = {k: v for k, v in (override.get("scaling") or override).items() if k in SCALING_FIELDS}
+    return {**shared, **(override.get(service) or {})}
+
+
 def load_plan(processes_file: Path, catalog: Path) -> Plan:
     raw = yaml.safe_load(processes_file.read_text(encoding="utf-8"))
     default = dict(raw.get("defaults", {}).get("scaling", {}))
@@ -81,8 +93,7 @@ def load_plan(processes_file: Path, catalog: Path) -> Plan:
         if unknown:
             raise ValueError(f"{processes_file}: {name}: unknown processes {sorted(unknown)}")
         base = {**default, **(spec.get("scaling") or {})}
-        per_area = {area: Scaling(**{**base, **(o.get(name) or o.get("scaling") or {})})
-                    for area, o in overrides.items()}
+        per_area = {area: Scaling(**{**base, **_area_override(o, name)}) for area, o in overrides.items()}
         env = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
         services.append(Service(name, processes, tuple(spec.get("components") or ()), Scaling(**base), per_area, env))
     units = read_units(catalog)
