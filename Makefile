@@ -8,7 +8,7 @@ PACKAGES := -e libs/motcua -e libs/motcua-dev -e services/intake -e services/rou
             -e services/notify -e services/archive
 STAMP := $(VENV)/.installed
 
-.PHONY: venv setup protos run demo test lint unit fuzz bench lock clean
+.PHONY: venv setup protos run demo test lint unit fuzz bench lock clean manifests
 
 # The virtualenv, with every dependency pinned by requirements/constraints.txt.
 $(STAMP): requirements/constraints.txt requirements/dev.txt libs/motcua/pyproject.toml libs/motcua-dev/pyproject.toml \
@@ -53,6 +53,11 @@ unit: protos
 # statuses seen land in var/fuzz/report.json.
 fuzz: setup
 	MOTCUA_FUZZ_PROFILE=long $(VENV)/bin/pytest tests/fuzz -m fuzz -p no:cacheprovider -q
+
+# Regenerates deploy/'s per-service and per-area parts from deploy/processes.yaml and the catalog
+# (after adding an area or a process); the contract tests then check every overlay.
+manifests: venv
+	$(PY) -m motcua_dev.deploy
 
 bench: setup
 	for bench in tests/perf/bench_*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done

@@ -3,7 +3,8 @@
 Makes sure RabbitMQ and an S3 service answer (starting SeaweedFS from var/seaweedfs when nothing
 listens on the S3 endpoint), declares the messaging topology for every area of the catalog,
 then starts each service's api and worker processes under one supervisor and prints where the
-gRPC APIs listen. Ctrl-C stops the processes and the SeaweedFS it started.
+gRPC APIs listen and where each process serves its Prometheus metrics (a free port each).
+Ctrl-C stops the processes and the SeaweedFS it started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, PKI_PORT, mailbox_spec, platform_specs
+from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, PKI_PORT, mailbox_spec, metrics_urls, platform_specs
 from motcua_dev.signing_env import signing_environment
 
 from motcua.messaging import topology
@@ -30,6 +31,7 @@ def main() -> int:
     infra.ensure_rabbitmq(settings.amqp_uri)
     weed = infra.ensure_seaweedfs(settings)  # None when an S3 service already answered
     try:
+        topology.use_queue_type(settings.queue_type)
         with Connection(settings.amqp_uri) as connection:
             queues = topology.declare(connection, topology.SERVICES, settings.served_areas(),
                                       settings.retry_delays_ms)
@@ -54,6 +56,8 @@ def main() -> int:
             for service, port in API_PORTS.items():
                 print(f"[run] {service} gRPC API listening on {settings.grpc_host}:{port} "
                       f"(health, reflection={'on' if settings.grpc_reflection else 'off'})")
+            for name, url in metrics_urls(stack).items():
+                print(f"[run] {name} metrics at {url} (worker health: /readyz, /livez)")
             if mailbox:
                 print(f"[run] notify delivers to the local SMTP server 127.0.0.1:{MAILBOX_PORTS['smtp']} "
                       f"(var/mail/*.eml) and SMS gateway stand-in 127.0.0.1:{MAILBOX_PORTS['sms']} (var/sms/sms.jsonl)")

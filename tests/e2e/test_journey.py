@@ -39,7 +39,13 @@ pytestmark = pytest.mark.e2e
 DISTRICTS = ("bim-son", "ba-thuoc")
 
 
+def total(scrape: dict, series: str, **labels: str) -> float:
+    """The sum of ``series`` over the samples whose labels include ``labels``."""
+    return sum(v for (n, ls), v in scrape.items() if n == series and set(labels.items()) <= set(ls))
+
+
 def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Platform, s3_endpoint):
+    before = {name: platform.metrics(name) for name in ("intake-api", "routing-worker", "notify-worker")}
     answers = submit_all(platform.intake_address, [sample_request(DISTRICTS[n % 2], n) for n in range(20)])
     codes = {a.code for a in answers}
     assert len(codes) == 20
@@ -52,6 +58,21 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
         areas = {e.area for e in seen}
         assert len(areas) == 1 and areas <= set(DISTRICTS)
         assert {e.routing_key.split(".", 1)[0] for e in seen} == areas
+
+    # Every process's metrics moved with the journeys (motcua.metrics, scraped over HTTP).
+    submit = "/motcua.intake.v1.IntakeService/SubmitDossier"
+    after = {name: platform.metrics(name) for name in before}
+    assert total(after["intake-api"], "motcua_grpc_requests_total", method=submit, code="OK") \
+        == total(before["intake-api"], "motcua_grpc_requests_total", method=submit, code="OK") + 20
+    assert total(after["intake-api"], "motcua_grpc_request_duration_seconds_count", method=submit) >= 20
+    for worker, queue in (("routing-worker", "routing.bim-son"), ("notify-worker", "notify.ba-thuoc")):
+        moved = (total(after[worker], "motcua_messages_total", queue=queue, outcome="processed")
+                 - total(before[worker], "motcua_messages_total", queue=queue, outcome="processed"))
+        assert moved >= 10, (worker, moved)
+        assert total(after[worker], "motcua_consumer_up", queue=queue) == 1
+        assert total(after[worker], "motcua_timer_duration_seconds_count", job="outbox_relay") \
+            > total(before[worker], "motcua_timer_duration_seconds_count", job="outbox_relay")
+        assert ("motcua_outbox_oldest_age_seconds" in {n for n, _ in after[worker]}), worker
 
     # Every side effect happened once: one record per dossier in each service's own store.
     from archive.adapters.records import LedgerRecord

@@ -374,6 +374,12 @@ class Platform:
         lines += [f"--- {name}\n{self.stack.tail(name, 8)}" for name in self.stack.specs]
         return "\n".join(lines)
 
+    def metrics(self, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """A scrape of process ``name``'s /metrics: (series name, sorted labels) → value."""
+        from motcua_dev.platform import metrics_urls, scrape
+
+        return scrape(metrics_urls(self.stack)[name])
+
     def extra_api(self, service: str, name: str, extra_env: dict[str, str]) -> tuple[ProcessSpec, str]:
         """Another api process of ``service`` on a free port (e.g. one with a fault injected)."""
         port = infra.free_port()

@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from motcua import access, errors
+from motcua import access, errors, metrics
 from motcua.access import AccessList
 from motcua.logs import bind
 from motcua.objects import IntegrityError, ObjectMissing
@@ -272,7 +272,7 @@ def _guard(behaviour: Callable, method: str, request_id: str | None, gate: _Gate
             except Exception as exc:  # noqa: BLE001 - every failure ends as a status
                 _abort(exc, context, method)
 
-    return guarded_stream if response_streaming else guarded
+    return metrics.rpc(method, guarded_stream if response_streaming else guarded, response_streaming)
 
 
 @dataclass(frozen=True)
@@ -342,6 +342,7 @@ def build_server(
     workers: int = 16,
     tls: ServerTls | None = None,
     access_list: AccessList | None = None,
+    health_port: int | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started-not-yet grpcio server with health (every service SERVING once started) and
     reflection when asked; with ``tls``, on a mutual-TLS port; with ``access_list``, calls are
@@ -368,19 +369,66 @@ def build_server(
         raise OSError(f"cannot bind gRPC server to {host}:{port}") from exc
     if bound == 0:
         raise OSError(f"cannot bind gRPC server to {host}:{port}")
+    if health_port is not None:
+        server = _WithHealthPort(server, _health_only_server(health_servicer, host, health_port))
     return server, bound, health_servicer
 
 
+def _health_only_server(health_servicer: health.HealthServicer, host: str, port: int) -> grpc.Server:
+    """A plaintext server answering grpc.health.v1.Health only (the api's own status): what the
+    kubelet probes while the api port asks every caller for a client certificate."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:
+        raise OSError(f"cannot bind the gRPC health port {host}:{port}") from exc
+    if bound == 0:
+        raise OSError(f"cannot bind the gRPC health port {host}:{port}")
+    log.info("gRPC health served in plaintext", extra={"port": bound})
+    return server
+
+
+class _WithHealthPort:
+    """The api server and its health-only server, started and stopped together."""
+
+    def __init__(self, server: grpc.Server, health_server: grpc.Server):
+        self._server = server
+        self._health = health_server
+
+    def start(self) -> None:
+        self._server.start()
+        self._health.start()
+
+    def stop(self, grace: float | None) -> threading.Event:
+        done = threading.Event()
+        api_stopped = self._server.stop(grace)
+
+        def wait() -> None:
+            api_stopped.wait()
+            self._health.stop(None).wait()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return self._server.wait_for_termination(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
 def serve(name: str, settings: Any, service_names: Iterable[str], add_servicers: Callable[[grpc.Server], None],
           on_stop: Callable[[], None] = lambda: None) -> int:
-    """Run an api process until SIGTERM or SIGINT: the server ``build_server`` makes with the
-    settings' host, port, reflection, workers, mutual TLS and access list; prints ``READY <name>
+    """Run an api process until SIGTERM or SIGINT: its metrics endpoint and traces
+    (:func:`motcua.metrics.serve`), the server ``build_server`` makes with the settings' host,
+    port, reflection, workers, mutual TLS, access list and plaintext health port; prints ``READY <name>
     listening on host:port`` once serving (what the supervisor and the harness wait for); on a
     signal, lets calls in flight finish (5 s), then ``on_stop`` (close the infrastructure)."""
+    metrics.serve(settings, name.replace(" ", "-"))  # the process's metrics endpoint and traces
     tls, access_list = server_security(settings)
     server, port, _ = build_server(service_names, add_servicers, settings.grpc_host, settings.grpc_port,
                                    settings.grpc_reflection, settings.grpc_workers, tls=tls,
-                                   access_list=access_list)
+                                   access_list=access_list, health_port=settings.grpc_health_port)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from motcua.messaging import topology
 from motcua.messaging.consuming import Delivery, MessageHandling, ProcessedMessage
 from motcua.messaging.outbox import Outbox, OutboxRelay
 from motcua.messaging.publisher import Publisher
@@ -26,6 +27,7 @@ class Infrastructure:
 
     @classmethod
     def connect(cls, settings: PlatformSettings) -> Infrastructure:
+        topology.use_queue_type(settings.queue_type)
         publisher = Publisher(settings.amqp_uri)
         return cls(settings=settings, store=open_store(settings), objects=ObjectStore(settings),
                    publisher=publisher, outbox=Outbox(publisher, timedelta(seconds=settings.outbox_grace_s)))

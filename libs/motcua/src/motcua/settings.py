@@ -106,6 +106,26 @@ class PlatformSettings(BaseSettings):
         "this time (after that it leaves it to the relay), so that the two do not both publish it.",
     )
     log_level: str = Field("INFO", description="Log level (JSON lines on stderr).")
+    metrics_port: int | None = Field(
+        None, description="Port of the process's Prometheus metrics (HTTP `/metrics`; a worker also serves "
+        "`/readyz` and `/livez` there). Empty: no metrics server; 0: a free port, printed at start.")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics server binds.")
+    otlp_endpoint: str | None = Field(
+        None, description="OpenTelemetry collector's OTLP/HTTP base URL (e.g. `http://otel-collector:4318`): "
+        "each process then exports a span per gRPC call and per delivery, under the `traceparent` it "
+        "received. Empty: no traces.")
+    grpc_health_port: int | None = Field(
+        None, description="Port of a second, plaintext gRPC server of the api process serving only "
+        "`grpc.health.v1.Health`: what the kubelet probes while the api port asks for client certificates. "
+        "Empty: none.")
+    consumer_lost_s: float = Field(
+        300.0, description="A worker's `/livez` fails once one of its queues has had no live consumer on the "
+        "broker for this long (its `/readyz` fails at once).")
+    queue_type: str = Field(
+        "classic", pattern="^(classic|quorum)$",
+        description="Type of the work, retry and parking queues: `classic`, or `quorum` (replicated; RabbitMQ "
+        ">= 3.10 cluster). Only for new queues: RabbitMQ refuses to redeclare a queue with another type "
+        "(deploy/README.md tells how to move).")
 
     clock_offset_s: float = Field(
         0.0, description="Tests only, never in production: seconds added to the clock by which intake "

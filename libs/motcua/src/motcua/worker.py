@@ -8,6 +8,7 @@ can be replaced. Call :func:`main` from a module that has monkey-patched eventle
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -26,7 +27,7 @@ from nameko.messaging import Consumer
 from nameko.runners import ServiceRunner
 from nameko.timer import timer
 
-from motcua import logs
+from motcua import logs, metrics
 from motcua.messaging import receiving, topology
 from motcua.messaging.consuming import Delivery, RedeliveryGuard
 from motcua.messaging.publisher import Publisher
@@ -59,6 +60,21 @@ class _RawConsumerCore(ConsumerCore):
 
     def _on_raw_message(self, message):
         self.on_message(message.body, message)
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+        for queue in self.queues:
+            metrics.HEALTH.up(queue.name)
+
+    @contextlib.contextmanager
+    def extra_context(self, connection, channel):
+        # kombu's consume loop runs inside this: leaving it, by a lost connection or a stop, means
+        # the queue has no consumer here until the next on_consume_ready (worker's /readyz, /livez).
+        try:
+            yield
+        finally:
+            for queue in self.queues:
+                metrics.HEALTH.down(queue.name)
 
     def on_decode_error(self, message, exc):
         # kombu could not even build the message (it carries a "compression" header kombu could
@@ -180,18 +196,19 @@ def build_service(service: str, settings: PlatformSettings,
         def consume(self, delivery: Delivery) -> None:
             self.runtime.handle(delivery)
 
+        metrics.HEALTH.expect(queue.name)
         consume.__name__ = f"consume_{area.replace('-', '_')}"
         attrs[consume.__name__] = DeliveryConsumer.decorator(
             queue, prefetch_count=settings.prefetch_count)(consume)
 
     def relay_outbox(self) -> None:
-        self.runtime.relay()
+        metrics.timed_job("outbox_relay", self.runtime.relay)
 
     attrs["relay_outbox"] = timer(interval=settings.outbox_relay_interval_s)(relay_outbox)
     for name, interval in (timers or {}).items():
         def tick(self, _name: str = name) -> None:
             try:
-                self.runtime.tick(_name)
+                metrics.timed_job(_name, lambda: self.runtime.tick(_name))
             except Exception:  # noqa: BLE001 - a failed round is logged; the next one tries again
                 log.exception("periodic job failed", extra={"job": _name})
 
@@ -205,6 +222,8 @@ def main(service: str, settings_class: type[PlatformSettings],
          timers: Mapping[str, Callable[[PlatformSettings], float]] | None = None) -> int:
     settings = settings_class.load()
     logs.configure(f"{service}-worker", settings.log_level)
+    metrics.serve(settings, f"{service}-worker")
+    topology.use_queue_type(settings.queue_type)
     service_class = build_service(service, settings, factory, timers)
     config = {"AMQP_URI": settings.amqp_uri, "max_workers": max(4, settings.prefetch_count),
               "PREFETCH_COUNT": settings.prefetch_count, SETTINGS_KEY: settings}

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +40,7 @@ from typing import Any
 
 from mongoengine import DateTimeField, Document, IntField, StringField
 
+from motcua import metrics, tracing
 from motcua.logs import bind, clip, quote
 from motcua.messaging import topology
 from motcua.messaging.envelope import (
@@ -204,7 +206,19 @@ class MessageHandling:
     def run(self, delivery: Delivery, handler: Callable[[Delivery], None]) -> str:
         """Process one delivery; returns what happened: processed, duplicate, retried or parked.
         Raises only if the message could be neither processed nor set aside (the caller then
-        requeues it, or parks it through a :class:`RedeliveryGuard`)."""
+        requeues it, or parks it through a :class:`RedeliveryGuard`). Counted in motcua.metrics."""
+        started = time.perf_counter()
+        outcome = "unsettled"
+        attributes = {"messaging.destination.name": delivery.queue, "messaging.message.id": delivery.id}
+        with tracing.span(f"{delivery.queue} process", "consumer", delivery.traceparent, attributes) as span:
+            try:
+                outcome = self._run(delivery, handler)
+                return outcome
+            finally:
+                metrics.message_handled(delivery.queue, outcome, time.perf_counter() - started)
+                tracing.set_attribute(span, "motcua.outcome", outcome)
+
+    def _run(self, delivery: Delivery, handler: Callable[[Delivery], None]) -> str:
         mid = delivery.id
         with bind(event_id=mid, trace_id=trace_id(delivery.traceparent)):
             problems = delivery.problems()

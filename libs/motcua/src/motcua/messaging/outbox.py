@@ -46,6 +46,7 @@ from typing import Any
 
 from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
 
+from motcua import metrics
 from motcua.messaging.envelope import OutgoingMessage
 from motcua.messaging.publisher import Publisher
 from motcua.store.port import Collection, VersionConflict
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
 OUTBOX_SINCE = "outbox_since"
+MEASURE_EVERY = timedelta(seconds=10)  # how often a relay's sweep also measures the outbox (metrics)
 ADDED_AT = "added_at"  # an entry's: when the write that carries it was prepared (UTC)
 CLAIMED_AT = "claimed_at"  # an entry's: when a relay took it to publish it
 DEFAULT_GRACE = timedelta(seconds=2)  # as PlatformSettings.outbox_grace_s
@@ -179,18 +181,37 @@ class OutboxRelay:
         self._grace = outbox.grace if grace is None else grace
         self._batch = batch
         self._lease = lease
+        self._measured_at: datetime | None = None
 
     def sweep(self) -> int:
         now = datetime.now(UTC)
         published = 0
+        measure = self._measured_at is None or now - self._measured_at >= MEASURE_EVERY
+        if measure:
+            self._measured_at = now
         for collection in self._collections:
             stale = collection.find({OUTBOX_SINCE: {"$lte": now - self._grace}}, sort=[(OUTBOX_SINCE, 1)],
                                     limit=self._batch)
             for doc in stale:
                 published += self._relay(collection, doc, now)
+            if measure:
+                self._measure(collection, now)
         if published:
             log.info("outbox relay published pending messages", extra={"count": published})
         return published
+
+    def _measure(self, collection: Collection, now: datetime) -> None:
+        """Outbox metrics (motcua.metrics): documents with pending events, age of the oldest."""
+        try:
+            pending = {OUTBOX_SINCE: {"$lte": now}}
+            oldest = collection.find(pending, sort=[(OUTBOX_SINCE, 1)], limit=1)
+            since = oldest[0].get(OUTBOX_SINCE) if oldest else None
+            if isinstance(since, datetime) and since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            age = (now - since).total_seconds() if isinstance(since, datetime) else 0.0
+            metrics.outbox_state(collection.name, collection.count(pending) if oldest else 0, age)
+        except Exception:  # noqa: BLE001 - a metric never fails the relay
+            log.debug("outbox metrics not measured", exc_info=True)
 
     def _due(self, entry: dict[str, Any], doc: dict[str, Any], now: datetime) -> bool:
         claimed = entry.get(CLAIMED_AT)

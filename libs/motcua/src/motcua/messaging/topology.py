@@ -44,6 +44,26 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
                 "document.signed", "dossier.returned"),
 }
 
+# The type of the work, retry and parking queues (the event stream is a stream): "classic" (the
+# local default; RabbitMQ 3.10) or "quorum" (replicated on a cluster). Every process sets it once
+# at start from MOTCUA_QUEUE_TYPE (use_queue_type), before declaring or publishing: a queue must be
+# declared with the same type by everyone, or RabbitMQ refuses (PRECONDITION_FAILED).
+QUEUE_TYPES = ("classic", "quorum")
+_queue_type = "classic"
+
+
+def use_queue_type(queue_type: str) -> None:
+    global _queue_type
+    if queue_type not in QUEUE_TYPES:
+        raise ValueError(f"queue type must be one of {QUEUE_TYPES}: {queue_type!r}")
+    _queue_type = queue_type
+
+
+def queue_arguments(**arguments: object) -> dict[str, object]:
+    """``arguments`` with the queue type (classic queues are declared without one, as before)."""
+    return {**arguments, "x-queue-type": _queue_type} if _queue_type != "classic" else dict(arguments)
+
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")  # \Z: "$" would accept a trailing newline
 
 
@@ -74,7 +94,7 @@ def event_routing_key(area: str, event_name: str) -> str:
 
 def work_queue(name: str) -> Queue:
     """The work queue itself, bound to the work exchange under its own name."""
-    return Queue(name, exchange=WORK_EXCHANGE, routing_key=name, durable=True)
+    return Queue(name, exchange=WORK_EXCHANGE, routing_key=name, durable=True, queue_arguments=queue_arguments())
 
 
 def service_queue(service: str, area: str) -> Queue:
@@ -85,24 +105,24 @@ def service_queue(service: str, area: str) -> Queue:
     bindings = [binding(WORK_EXCHANGE, routing_key=name)]
     bindings += [binding(EVENTS_EXCHANGE, routing_key=f"{area}.{pattern}")
                  for pattern in SUBSCRIPTIONS[service]]
-    return Queue(name, bindings=bindings, durable=True)
+    return Queue(name, bindings=bindings, durable=True, queue_arguments=queue_arguments())
 
 
 def retry_queues(queue: str, delays_ms: Sequence[int]) -> list[Queue]:
     # Dead-lettering to the default exchange with the original queue's name puts the message back
     # at the end of that queue once its delay has passed.
     return [
-        Queue(retry_queue_name(queue, n), durable=True, queue_arguments={
+        Queue(retry_queue_name(queue, n), durable=True, queue_arguments=queue_arguments(**{
             "x-message-ttl": int(delay),
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": queue,
-        })
+        }))
         for n, delay in enumerate(delays_ms, start=1)
     ]
 
 
 def parking_queue(queue: str) -> Queue:
-    return Queue(dlq_name(queue), durable=True)
+    return Queue(dlq_name(queue), durable=True, queue_arguments=queue_arguments())
 
 
 def event_stream() -> Queue:

@@ -1,0 +1,254 @@
+"""Prometheus metrics of every process (``prometheus_client``), and a worker's health.
+
+Every process started with ``MOTCUA_METRICS_PORT`` serves, over HTTP on that port:
+
+  /metrics   the series below, plus the process's own (CPU, memory, open files, GC)
+  /readyz    200 while every queue of the worker has a live consumer on the broker (an api: 200)
+  /livez     200 unless a queue has had no live consumer for ``MOTCUA_CONSUMER_LOST_S``
+
+The series (labels in brackets):
+
+  motcua_grpc_requests_total [method, code]             calls answered, by gRPC status
+  motcua_grpc_request_duration_seconds [method]         their latency (histogram)
+  motcua_messages_total [queue, outcome]                deliveries handled: processed, duplicate,
+                                                        retried, parked, or unsettled (raised: requeued
+                                                        after a pause, or parked by the guard)
+  motcua_message_duration_seconds [queue]               handling time (histogram)
+  motcua_consumer_up [queue]                            1 while the queue's consumer is live
+  motcua_outbox_pending [collection]                    events written but not yet published
+  motcua_outbox_oldest_age_seconds [collection]         age of the oldest of them (0: none)
+  motcua_timer_duration_seconds [job]                   periodic jobs (outbox relay, SLA sweep…)
+  motcua_timer_failures_total [job]
+  motcua_timer_items_total [job, item]                  what a job's report counted (the SLA sweep:
+                                                        claimed, written, facts.overdue, facts.due_soon…)
+
+Metrics never fail the work they count: every recording function swallows its own errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+from motcua import tracing
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+GRPC_REQUESTS = Counter("motcua_grpc_requests", "gRPC calls answered, by method and status code",
+                        ["method", "code"])
+GRPC_SECONDS = Histogram("motcua_grpc_request_duration_seconds", "gRPC call latency", ["method"],
+                         buckets=LATENCY_BUCKETS)
+MESSAGES = Counter("motcua_messages", "Deliveries handled, by queue and outcome", ["queue", "outcome"])
+MESSAGE_SECONDS = Histogram("motcua_message_duration_seconds", "Time to handle a delivery", ["queue"],
+                            buckets=LATENCY_BUCKETS)
+CONSUMER_UP = Gauge("motcua_consumer_up", "1 while the queue's consumer is live on the broker", ["queue"])
+OUTBOX_PENDING = Gauge("motcua_outbox_pending", "Events written but not yet published", ["collection"])
+OUTBOX_OLDEST = Gauge("motcua_outbox_oldest_age_seconds", "Age of the oldest unpublished event", ["collection"])
+TIMER_SECONDS = Histogram("motcua_timer_duration_seconds", "Duration of a periodic job's round", ["job"],
+                          buckets=LATENCY_BUCKETS)
+TIMER_FAILURES = Counter("motcua_timer_failures", "Rounds of a periodic job that failed", ["job"])
+TIMER_ITEMS = Counter("motcua_timer_items", "What a periodic job's rounds counted", ["job", "item"])
+
+
+def _safely(record: Callable[[], None]) -> None:
+    try:
+        record()
+    except Exception:  # noqa: BLE001 - metrics never fail the work they count
+        log.debug("metric not recorded", exc_info=True)
+
+
+# -- gRPC ----------------------------------------------------------------------------------------
+
+
+def rpc(method: str, behaviour: Callable, response_streaming: bool) -> Callable:
+    """``behaviour`` (a grpcio method handler's function) counted and timed by status code."""
+
+    def done(context: Any, started: float) -> None:
+        def record() -> None:
+            code = context.code()
+            name = getattr(code, "name", None) or ("OK" if code is None else str(code))
+            GRPC_REQUESTS.labels(method, name).inc()
+            GRPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+
+        _safely(record)
+
+    def unary(request: Any, context: Any) -> Any:
+        started = time.perf_counter()
+        with tracing.span(method, "server", _traceparent(context), {"rpc.method": method}) as span:
+            try:
+                return behaviour(request, context)
+            finally:
+                done(context, started)
+                _trace_status(span, context)
+
+    def streaming(request: Any, context: Any) -> Iterator[Any]:
+        started = time.perf_counter()
+        with tracing.span(method, "server", _traceparent(context), {"rpc.method": method}) as span:
+            try:
+                yield from behaviour(request, context)
+            finally:
+                done(context, started)
+                _trace_status(span, context)
+
+    return streaming if response_streaming else unary
+
+
+def _traceparent(context: Any) -> str | None:
+    try:
+        value = dict(context.invocation_metadata() or ()).get("traceparent")
+    except Exception:  # noqa: BLE001 - no parent then
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _trace_status(span: Any, context: Any) -> None:
+    if span is not None:
+        code = getattr(context.code(), "name", None) or "OK"
+        tracing.set_attribute(span, "rpc.grpc.status_code", code)
+
+
+# -- messages ------------------------------------------------------------------------------------
+
+
+def message_handled(queue: str, outcome: str, seconds: float) -> None:
+    def record() -> None:
+        MESSAGES.labels(queue, outcome).inc()
+        MESSAGE_SECONDS.labels(queue).observe(seconds)
+
+    _safely(record)
+
+
+class ConsumerHealth:
+    """Whether each queue of this process has a live consumer, and since when it has not."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._down_since: dict[str, float | None] = {}
+        self._lock = threading.Lock()
+
+    def expect(self, queue: str) -> None:
+        """``queue`` will be consumed: not ready until its consumer is up."""
+        with self._lock:
+            self._down_since.setdefault(queue, self._clock())
+        _safely(lambda: CONSUMER_UP.labels(queue).set(0))
+
+    def up(self, queue: str) -> None:
+        with self._lock:
+            self._down_since[queue] = None
+        _safely(lambda: CONSUMER_UP.labels(queue).set(1))
+
+    def down(self, queue: str) -> None:
+        with self._lock:
+            if self._down_since.get(queue) is None:
+                self._down_since[queue] = self._clock()
+        _safely(lambda: CONSUMER_UP.labels(queue).set(0))
+
+    def ready(self) -> tuple[bool, str]:
+        with self._lock:
+            down = sorted(q for q, since in self._down_since.items() if since is not None)
+        return (not down, f"no consumer on {', '.join(down)}" if down else "consuming")
+
+    def live(self, lost_s: float) -> tuple[bool, str]:
+        now = self._clock()
+        with self._lock:
+            lost = sorted(q for q, since in self._down_since.items() if since is not None and now - since >= lost_s)
+        return (not lost, f"no consumer for {lost_s:.0f} s on {', '.join(lost)}" if lost else "alive")
+
+
+HEALTH = ConsumerHealth()
+
+
+# -- outbox and periodic jobs ---------------------------------------------------------------------
+
+
+def outbox_state(collection: str, pending: int, oldest_age_s: float) -> None:
+    def record() -> None:
+        OUTBOX_PENDING.labels(collection).set(pending)
+        OUTBOX_OLDEST.labels(collection).set(max(0.0, oldest_age_s))
+
+    _safely(record)
+
+
+def timed_job(job: str, run: Callable[[], Any]) -> Any:
+    """Run one round of periodic job ``job``: timed, its failure counted (and re-raised), the
+    integer fields of its report (a dataclass; dicts of integers as ``field.key``) counted."""
+    started = time.perf_counter()
+    try:
+        result = run()
+    except BaseException:
+        _safely(lambda: TIMER_FAILURES.labels(job).inc())
+        raise
+    finally:
+        _safely(lambda: TIMER_SECONDS.labels(job).observe(time.perf_counter() - started))
+    _safely(lambda: _count_items(job, result))
+    return result
+
+
+def _count_items(job: str, report: Any) -> None:
+    if not dataclasses.is_dataclass(report) or isinstance(report, type):
+        return
+    for field in dataclasses.fields(report):
+        value = getattr(report, field.name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value > 0:
+            TIMER_ITEMS.labels(job, field.name).inc(value)
+        elif isinstance(value, dict):
+            for key, n in value.items():
+                if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                    TIMER_ITEMS.labels(job, f"{field.name}.{key}").inc(n)
+
+
+# -- the HTTP endpoint ---------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    lost_s = 300.0
+    health = HEALTH
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._answer(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+        elif path in ("/readyz", "/livez"):
+            ok, why = self.health.ready() if path == "/readyz" else self.health.live(self.lost_s)
+            self._answer(200 if ok else 503, (why + "\n").encode(), "text/plain; charset=utf-8")
+        else:
+            self._answer(404, b"not found: /metrics, /readyz, /livez\n", "text/plain; charset=utf-8")
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not worth a log line
+        return
+
+
+def serve(settings: Any, process: str) -> tuple[str, int] | None:
+    """The process's observability, at start: traces when ``settings.otlp_endpoint`` is set
+    (:mod:`motcua.tracing`), and the metrics endpoint when ``settings.metrics_port`` is set (0: a
+    free port); prints ``METRICS <process> http://host:port/metrics``. Returns the metrics
+    endpoint's address, or None."""
+    _safely(lambda: tracing.configure(settings, process))
+    if settings.metrics_port is None:
+        return None
+    handler = type("Handler", (_Handler,), {"lost_s": float(settings.consumer_lost_s)})
+    server = ThreadingHTTPServer((settings.metrics_host, int(settings.metrics_port)), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    host, port = server.server_address[:2]
+    print(f"METRICS {process} http://{host}:{port}/metrics", flush=True)
+    log.info("metrics served", extra={"address": f"{host}:{port}"})
+    return str(host), int(port)
