@@ -82,7 +82,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def GetControlSlip(self, request: routing_pb2.GetControlSlipRequest, context: grpc.ServicerContext):
         instance = self._officials.timeline(dossier_id=request.dossier_id, code=request.code).instance
         slip = control_slip(instance)
-        # Dated at the dossier's latest change: the same state gives the same bytes.
+        # Dated at the dossier's latest change: the same state renders the same bytes (the seal adds its time).
         # Sealed by the receiving unit (as at return_result): UNAVAILABLE while the signing api is out of reach.
         pdf = sealed(self._sealer, self._render_slip(slip, dated=instance.timeline[-1].at), instance, "Mẫu 05")
         return routing_pb2.GetControlSlipResponse(code=slip.code, rows=[handover_message(r) for r in slip.rows],
