@@ -209,6 +209,16 @@ def test_the_whole_life_of_a_dossier_with_hand_computed_due_dates(platform: Plat
     (tmp_path / "result.pdf").write_bytes(signed)
     out = subprocess.run(["pdfsig", str(tmp_path / "result.pdf")], capture_output=True, text=True).stdout
     assert out.count("Signature is Valid.") == 2, out
+    # Every form of its life (01 by intake's worker, 02 and 05 by routing's api) carries one valid,
+    # invisible seal of the receiving unit, applied through the signing api before it was stored.
+    store = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
+    forms = [desk.dossier(code).receipt, *returned.forms]
+    assert {f.name for f in returned.forms} >= {"phieu-yeu-cau-bo-sung-02.pdf", "phieu-kiem-soat-05.pdf"}
+    for n, form in enumerate(forms):
+        (tmp_path / f"form-{n}.pdf").write_bytes(store.get(ObjectRef.from_dict(document_ref_dict(form))))
+        out = subprocess.run(["pdfsig", str(tmp_path / f"form-{n}.pdf")], capture_output=True, text=True).stdout
+        assert out.count("Signature #") == 1 and "Signature is Valid." in out, (form.name, out)
+        assert "Signature Field Name: Sig_Seal" in out and "Bỉm Sơn" in out, (form.name, out)
 
     tracked = desk.intake.TrackDossier(intake_pb2.TrackDossierRequest(code=code), timeout=10)
     assert tracked.status == 10 and datetime_of(tracked.due_at) == DUE
@@ -243,6 +253,10 @@ def test_a_dossier_refused_after_examination_stops(platform: Platform, s3_endpoi
     text = " ".join(subprocess.run(["pdftotext", str(tmp_path / "notice.pdf"), "-"], capture_output=True, text=True,
                                    check=True).stdout.split())  # lines wrapped by the layout joined again
     assert "DỪNG GIẢI QUYẾT HỒ SƠ" in text and "Vị trí xây dựng không phù hợp quy hoạch" in text and code in text
+    # sealed by the receiving unit (bim-son) through the signing api: one valid, invisible signature
+    sig = subprocess.run(["pdfsig", str(tmp_path / "notice.pdf")], capture_output=True, text=True).stdout
+    assert sig.count("Signature #") == 1 and "Signature is Valid." in sig, sig
+    assert "Signature Field Name: Sig_Seal" in sig and "Bỉm Sơn" in sig, sig
 
 
 def test_a_dossier_withdrawn_by_its_applicant_closes_its_workflow(platform: Platform):

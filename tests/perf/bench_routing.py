@@ -49,8 +49,8 @@ from motcua_dev import infra
 from motcua_dev.devstack import Stack
 from motcua_dev.harness import private_vhost
 from motcua_dev.platform import api_spec
+from motcua_dev.testing import FakeSealer, drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from motcua_dev.testing import SettableClock as Clock
-from motcua_dev.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from perfkit import LoadResult, echo_server, find_pid, measure_clients
 
 from motcua.messaging.outbox import Outbox
@@ -68,6 +68,8 @@ from routing.application.sweeps import SlaSweep, SweepReport
 from routing.config import RoutingSettings
 from routing.domain.instance import FactKind, WorkflowInstance
 from routing.domain.process import ProcessDefinition
+
+SEALER = FakeSealer()  # forms sealed for real in tests/integration/test_forms_sealed.py
 
 CALENDAR = vietnam_calendar()
 DISTRICT = "bim-son"
@@ -259,7 +261,7 @@ def bench_sweeps(args: argparse.Namespace, workdir: Path, amqp: str,
     store, publisher = SqliteStore(path), Publisher(amqp)
     clock = Clock(turns[0])
     instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, records=INSTANCES)
-    sweep = SlaSweep(instances, ApologyForms(objects),
+    sweep = SlaSweep(instances, ApologyForms(objects, SEALER),
                      lease=dt.timedelta(minutes=2), batch=max(500, args.due))
     due_query = {"area": DISTRICT, "next_check_at": {"$lte": clock.now}}
     plan = store.collection(InstanceRecord).query_plan(due_query, [("next_check_at", 1)], limit=1)

@@ -429,6 +429,8 @@ def running_platform(workdir: Path, amqp_uri: str, s3_env: dict[str, str],
                "MOTCUA_NOTIFY_WEBHOOK_RETRY_S": "0.5,1,2,4,8,8,8", "MOTCUA_NOTIFY_WEBHOOK_ALLOW_HTTP": "true",
                "MOTCUA_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true", **env}
         ports = {service: infra.free_port() for service in API_PORTS}
+        # intake and routing seal every form through the signing api (ready before any dossier is sent)
+        env["MOTCUA_SIGNING_ADDRESS"] = f"127.0.0.1:{ports['signing']}"
         # the signing keys in a SoftHSM2 token of the platform's own, certified by a development
         # PKI served from this process (every catalog unit's seal and the roster's officials)
         signing = signing_environment(workdir / "pki", workdir / "softhsm", env=env)

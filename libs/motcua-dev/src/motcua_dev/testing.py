@@ -68,6 +68,24 @@ class RecordingPublisher:
         return [m.headers.get("cloudEvents:type") or m.headers.get("motcua-work-type") for m in self.published]
 
 
+class FakeSealer:
+    """The ``motcua.sealing.Sealer`` port for use-case tests: returns the PDF unchanged and records
+    who sealed what (``calls``: unit, label); ``fail`` makes it raise as an unreachable signing api.
+    Real sealing is tested against the signing api and a SoftHSM2 token (tests/integration)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail = False
+
+    def __call__(self, pdf: bytes, unit: str, label: str = "") -> bytes:
+        from motcua.errors import Unavailable
+
+        if self.fail:
+            raise Unavailable("the signing api does not answer (test)")
+        self.calls.append((unit, label))
+        return pdf
+
+
 class MemoryObjects:
     """Object storage in memory with the ObjectStore's content addressing and verified reads
     (service-layer tests); ``fail`` makes calls raise as an unreachable S3 service."""

@@ -91,6 +91,17 @@ class PlatformSettings(BaseSettings):
     grpc_access_list: Path | None = Field(
         None, description="YAML access list: which agency (client certificate CN) may call which methods "
         "for which areas. Empty: every caller may call everything (development only).")
+    signing_address: str = Field(
+        "127.0.0.1:50053", description="host:port of the signing api (SigningService): intake and routing seal "
+        "every form they issue there (SealDocument) before storing it.")
+    seal_timeout_s: float = Field(30.0, description="Deadline of one SealDocument call (then the form is retried).")
+    grpc_client_cert: Path | None = Field(
+        None, description="PEM client certificate this service presents to the platform's other apis (mutual "
+        "TLS; its CN is the service's name in their access lists, e.g. motcua-intake).")
+    grpc_client_key: Path | None = Field(None, description="PEM private key of MOTCUA_GRPC_CLIENT_CERT.")
+    grpc_client_ca: Path | None = Field(
+        None, description="PEM CA certificate(s) of the platform apis' server certificates; set: calls to them "
+        "use TLS (with the client certificate when one is set).")
     retry_delays_ms: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [500, 2000, 10000],
         description="Comma-separated delays before each retry of a failed message; "

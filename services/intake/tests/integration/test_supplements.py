@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from motcua_dev.testing import FakeSealer
 
 from intake.adapters.forms import PDF_FORMS
 from intake.adapters.records import RECORDS, DossierRecord
@@ -97,7 +98,7 @@ def answer(code: str, *documents: IncomingDocument, uploaded=(), request_id: str
 def progress(dossiers: Dossiers, store, bucket, catalog, publisher) -> Callable[[Delivery], None]:
     """Intake's worker handling one delivery, as its runtime does."""
     forms = Forms(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, "https://dichvucong.example.vn", RECORDS,
-                  PDF_FORMS)
+                  PDF_FORMS, FakeSealer())
     return dispatcher(Progress(dossiers, forms))
 
 

@@ -29,8 +29,8 @@ import pika
 import pytest
 from kombu import Connection
 from motcua_dev.harness import EventCollector, private_vhost
+from motcua_dev.testing import FakeSealer, work_data
 from motcua_dev.testing import SettableClock as Clock
-from motcua_dev.testing import work_data
 
 from motcua.errors import Conflict
 from motcua.messaging import topology
@@ -50,6 +50,8 @@ from routing.application.sweeps import SlaSweep
 from routing.domain.actions import Official
 from routing.domain.process import ProcessDefinition
 from routing.entrypoints.messages import dispatcher
+
+SEALER = FakeSealer()  # forms sealed for real in tests/integration/test_forms_sealed.py
 
 pytestmark = pytest.mark.integration
 
@@ -277,10 +279,10 @@ def race(store: Store, amqp_uri: str, object_store) -> Iterator[Race]:
         collection = instances.collection
         committed = CommittedMessages(collection)
         instances.collection = committed
-        sweep = SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
-                         stop_notice=StopNotices(object_store))
-        race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
-                          SupplementForms(object_store), ControlSlips(object_store)),
+        sweep = SlaSweep(instances, ApologyForms(object_store, SEALER), lease=dt.timedelta(minutes=2),
+                         stop_notice=StopNotices(object_store, SEALER))
+        race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
+                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER)),
                     dispatcher(instances), sweep, clock, committed, collection, events, stream, uri)
         relay = race.relay_all_along(outbox)
         try:

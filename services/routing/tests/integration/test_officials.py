@@ -18,8 +18,8 @@ import openpyxl
 import pika
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from motcua_dev.testing import FakeSealer, rpc_error
 from motcua_dev.testing import SettableClock as Clock
-from motcua_dev.testing import rpc_error
 
 from motcua.events.v1 import events_pb2
 from motcua.grpcsupport import MAX_DETAILS, build_server
@@ -41,6 +41,8 @@ from routing.application.statistics import StatisticsQuery
 from routing.domain.kpi766 import Kpi
 from routing.domain.process import ProcessDefinition
 from routing.entrypoints.api import SERVICE_NAME, RoutingServicer
+
+SEALER = FakeSealer()  # forms sealed for real in tests/integration/test_forms_sealed.py
 
 pytestmark = pytest.mark.integration
 
@@ -155,10 +157,10 @@ class Env:
 def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Iterator[Env]:
     clock = Clock(FRIDAY_16)
     instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock, records=INSTANCES)
-    officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
-                          SupplementForms(object_store), ControlSlips(object_store))
+    officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
+                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER))
     statistics = StatisticsQuery(store.collection(InstanceRecord), clock)
-    servicer = RoutingServicer(officials, statistics, Register(instances, statistics.period))
+    servicer = RoutingServicer(officials, statistics, Register(instances, statistics.period), SEALER)
     server, port, _ = build_server(
         [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
         "127.0.0.1", 0, reflection_on=False, workers=4)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pika
 import pytest
+from motcua_dev.testing import FakeSealer, work_data
 from motcua_dev.testing import SettableClock as Clock
-from motcua_dev.testing import work_data
 
 from motcua.errors import Conflict
 from motcua.events.v1 import events_pb2
@@ -37,6 +37,8 @@ from routing.application.systems import NotOpenYet
 from routing.domain.actions import Official
 from routing.domain.process import ProcessDefinition
 from routing.entrypoints.messages import dispatcher
+
+SEALER = FakeSealer()  # forms sealed for real in tests/integration/test_forms_sealed.py
 
 pytestmark = pytest.mark.integration
 
@@ -104,10 +106,11 @@ def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock, soon_hours=0, records=INSTANCES)
     probe = Probe(vhost_uri)
     try:
-        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store),
-                          SupplementForms(object_store), ControlSlips(object_store)),
-                  dispatcher(instances), SlaSweep(instances, ApologyForms(object_store), lease=dt.timedelta(minutes=2),
-                                                   stop_notice=StopNotices(object_store)), clock, probe)
+        yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
+                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER)),
+                  dispatcher(instances),
+                  SlaSweep(instances, ApologyForms(object_store, SEALER), lease=dt.timedelta(minutes=2),
+                           stop_notice=StopNotices(object_store, SEALER)), clock, probe)
     finally:
         probe.close()
         publisher.close()

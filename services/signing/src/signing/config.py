@@ -41,6 +41,9 @@ class SigningSettings(PlatformSettings):
     signing_processes: int = Field(
         2, description="Processes of the signing worker's pool (each opens the token and its signers once); "
         "0 signs in the worker process itself.")
+    signing_api_processes: int = Field(
+        1, description="Processes of the SigningService api's sealing pool (SealDocument: the forms intake "
+        "and routing issue, sealed by their unit); 0 seals in the api process itself, one at a time.")
     signing_timeout_s: float = Field(
         10.0, description="Timeout of each call to the TSA, OCSP responder and CRL distribution point.")
     signing_max_document_mb: float = Field(

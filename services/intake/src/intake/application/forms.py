@@ -1,6 +1,9 @@
 """Intake's forms, issued by the worker once the dossier's change is committed: form 01 (receipt
 and appointment) for an accepted dossier, form 03 (refusal with reasons) for a refused one. The
-PDF is stored under the dossier's prefix and its reference recorded on the dossier, once."""
+PDF is sealed by the receiving unit (its organisation signature through the signing api, the
+``Sealer`` port), then stored under the dossier's prefix and its reference recorded on the dossier,
+once. When sealing fails the message fails (retried; parked with the reason when the unit has no
+seal): no unsealed form is ever stored or recorded."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from intake.domain.catalog import Catalog, Procedure, TimeType
 from intake.domain.dossier import Dossier
 from intake.domain.forms import ReceiptData, RefusalData
 from motcua.objects import ObjectStore
+from motcua.sealing import Sealer
 from motcua.store.port import Collection
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 
@@ -31,11 +35,13 @@ def duration_text(procedure: Procedure, online: bool) -> str:
 
 class Forms:
     def __init__(self, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog, lookup_url: str,
-                 records: Records, renderer: FormRenderer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+                 records: Records, renderer: FormRenderer, sealer: Sealer,
+                 offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._uows = uows
         self._records = records.dossiers
         self._dossiers: Collection = uows.store.collection(records.dossiers.schema)
         self._renderer = renderer
+        self._sealer = sealer
         self._objects = objects
         self._catalog = catalog
         self._lookup_url = lookup_url
@@ -51,12 +57,16 @@ class Forms:
         dossier = self._records.from_document(doc)
         if dossier.receipt is not None:
             return  # issued before: a repeated message changes nothing
-        pdf = self._offload(self._render, dossier, form)
+        pdf = self._offload(self._render_sealed, dossier, form)
         ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
         dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
         uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)})
         uow.commit()
         log.info("form issued", extra={"form": form})
+
+    def _render_sealed(self, dossier: Dossier, form: str) -> bytes:
+        # The desk of the receiving unit issues 01 and 03: its seal (a commune's for a commune's dossier).
+        return self._sealer(self._render(dossier, form), dossier.receiving_unit, f"Mẫu {form} {dossier.code}")
 
     def _render(self, dossier: Dossier, form: str) -> bytes:
         procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)

@@ -18,6 +18,7 @@ from intake.config import IntakeSettings  # noqa: E402
 from intake.entrypoints.api import build_dossiers  # noqa: E402
 from intake.entrypoints.messages import dispatcher  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
+from motcua.sealing import SealingClient  # noqa: E402
 from motcua.worker import main  # noqa: E402
 
 
@@ -25,8 +26,9 @@ def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)
+    # sealing is a blocking grpcio call: in tpool's native threads with the rendering, off the hub
     forms = Forms(infra.units_of_work(), infra.objects, catalog, settings.lookup_url, RECORDS, PDF_FORMS,
-                  offload=tpool.execute)
+                  SealingClient.from_settings(settings), offload=tpool.execute)
     progress = Progress(build_dossiers(settings, infra, catalog), forms)
     return WorkerRuntime(infra, "intake", dispatcher(progress), [DossierRecord])
 

@@ -1,7 +1,13 @@
 """The PDFs routing renders, with an embedded Unicode font so Vietnamese diacritics survive: the
 draft result document (the decision the officials approved, sent to signing), form 04, the
 apology with a new appointment, and form 05, the processing control slip (Circular
-01/2018/TT-VPCP)."""
+01/2018/TT-VPCP).
+
+Every form the applicant or an inspector receives (02, 04, 05, the stop notice) is sealed by the
+dossier's receiving unit — the one-stop desk that issues it, a commune's for a commune-received
+dossier — through the ``Sealer`` port (the signing api) before it is stored: a sealing failure
+fails the call or the sweep (retried), nothing unsealed is stored. The draft result is not sealed
+here: it goes to signing, where the official signs it and the seal follows."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from fpdf import FPDF
 
 from motcua.fonts import new_document
 from motcua.objects import ObjectStore
+from motcua.sealing import Sealer
 from motcua.vntext import day as _day
 from motcua.vntext import when as _when
 from routing.domain.actions import RequestSupplement
@@ -142,6 +149,16 @@ def _letterhead(title: str, dated: datetime) -> FPDF:
 
 
 DRAFT_TITLE = "QUYẾT ĐỊNH giải quyết thủ tục hành chính"
+
+
+def issuing_unit(instance: WorkflowInstance) -> str:
+    """Whose seal a form of this dossier carries: the receiving unit's (its one-stop desk issues the
+    forms to the applicant, whichever unit holds the step; a commune's for a commune-received dossier)."""
+    return instance.receiving_unit
+
+
+def sealed(sealer: Sealer, pdf: bytes, instance: WorkflowInstance, form: str) -> bytes:
+    return sealer(pdf, issuing_unit(instance), f"{form} {instance.code}")
 OBJECT_PREFIX = "routing"
 
 
@@ -165,8 +182,9 @@ class ApologyForms:
     """Renders form 04 for an apology the SLA sweep is about to issue and stores it beside the
     dossier's other objects; returns its document reference."""
 
-    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+    def __init__(self, objects: ObjectStore, sealer: Sealer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._objects = objects
+        self._sealer = sealer
         self._offload = offload
 
     def __call__(self, instance: WorkflowInstance, new_due_at: datetime, reason: str, now: datetime) -> dict[str, Any]:
@@ -176,16 +194,19 @@ class ApologyForms:
             unit=step.unit if step else instance.receiving_unit,
             received_at=instance.received_at, previous_due_at=instance.promised_due_at, new_due_at=new_due_at,
             reason=reason, issued_at=now))
+        pdf = self._offload(sealed, self._sealer, pdf, instance, "Mẫu 04")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-xin-loi-04.pdf"}
 
 
 class SupplementForms:
     """Renders form 02 for a supplement an official requests and stores it beside the dossier's
-    other objects (content-addressed: a retried request stores nothing new); returns its reference."""
+    other objects; returns its reference. Sealed: a retried request seals anew (a new timestamp), so
+    it may store a second object, of which the write keeps one."""
 
-    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+    def __init__(self, objects: ObjectStore, sealer: Sealer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._objects = objects
+        self._sealer = sealer
         self._offload = offload
 
     def __call__(self, instance: WorkflowInstance, request: RequestSupplement, official: str,
@@ -197,21 +218,24 @@ class SupplementForms:
             unit=step.unit if step else instance.receiving_unit, received_at=instance.received_at,
             reason=request.reason, components=request.components, deadline=request.deadline, official=official,
             issued_at=now))
+        pdf = self._offload(sealed, self._sealer, pdf, instance, "Mẫu 02")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-yeu-cau-bo-sung-02.pdf"}
 
 
 class ControlSlips:
     """Renders form 05 of a dossier whose result is being returned and stores it beside its other
-    objects; returns its document reference (the same state, the same object)."""
+    objects; returns its document reference."""
 
-    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+    def __init__(self, objects: ObjectStore, sealer: Sealer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._objects = objects
+        self._sealer = sealer
         self._offload = offload
 
     def __call__(self, instance: WorkflowInstance) -> dict[str, Any]:
         slip = control_slip(instance)
         pdf = self._offload(lambda: render_control_slip(slip, dated=instance.closed_at or instance.timeline[-1].at))
+        pdf = self._offload(sealed, self._sealer, pdf, instance, "Mẫu 05")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-kiem-soat-05.pdf"}
 
@@ -220,8 +244,9 @@ class StopNotices:
     """Renders the notice to the applicant that processing stopped (refused after examination, or
     the supplement deadline passed) and stores it; returns its document reference."""
 
-    def __init__(self, objects: ObjectStore, offload: Callable[..., Any] = lambda f, *a: f(*a)):
+    def __init__(self, objects: ObjectStore, sealer: Sealer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._objects = objects
+        self._sealer = sealer
         self._offload = offload
 
     def __call__(self, instance: WorkflowInstance, reason: str, now: datetime) -> dict[str, Any]:
@@ -230,6 +255,7 @@ class StopNotices:
             code=instance.code, procedure_code=instance.procedure_code,
             unit=step.unit if step else instance.receiving_unit,
             received_at=instance.received_at, reason=reason, issued_at=now))
+        pdf = self._offload(sealed, self._sealer, pdf, instance, "Thông báo dừng")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "thong-bao-dung-xu-ly.pdf"}
 

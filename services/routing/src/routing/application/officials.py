@@ -46,7 +46,8 @@ from routing.domain.status import Status
 
 # Render and store the draft result an official approves, the notice of a refusal, form 02 of a
 # supplement request (given the request and the official's id), form 05 of a returned dossier:
-# document references.
+# document references. The forms (not the draft, which signing signs and seals) come back sealed by
+# the receiving unit; sealing failing raises (Unavailable: the call fails, nothing is written).
 Drafts = Callable[[WorkflowInstance, dt.datetime], dict[str, Any]]
 Notices = Callable[[WorkflowInstance, str, dt.datetime], dict[str, Any]]
 SupplementForms = Callable[[WorkflowInstance, RequestSupplement, str, dt.datetime], dict[str, Any]]

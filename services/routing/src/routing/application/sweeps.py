@@ -41,7 +41,8 @@ from routing.domain.sla import (
 
 log = logging.getLogger(__name__)
 
-# Renders form 04 for (instance, new appointment, reason, now) and stores it: its document reference.
+# Renders form 04 for (instance, new appointment, reason, now), sealed by the receiving unit, and
+# stores it: its document reference (sealing failing raises: the dossier is looked at again later).
 ApologyForm = Callable[[WorkflowInstance, dt.datetime, str, dt.datetime], dict[str, Any]]
 # Renders the stop notice for (instance, reason, now) and stores it: its document reference.
 StopNotice = Callable[[WorkflowInstance, str, dt.datetime], dict[str, Any]]

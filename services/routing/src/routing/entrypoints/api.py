@@ -18,6 +18,7 @@ from motcua.grpcsupport import request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
+from motcua.sealing import Sealer, SealingClient
 from motcua.worktime import vietnam_calendar
 from routing.adapters.drafts import (
     ControlSlips,
@@ -25,6 +26,7 @@ from routing.adapters.drafts import (
     StopNotices,
     SupplementForms,
     render_control_slip,
+    sealed,
 )
 from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.adapters.registers import register_pdf, register_xlsx
@@ -56,11 +58,12 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     use cases directly."""
 
     def __init__(self, officials: Officials, statistics: StatisticsQuery, register: Register,
-                 render_slip: Callable[..., bytes] = render_control_slip):
+                 sealer: Sealer, render_slip: Callable[..., bytes] = render_control_slip):
         self._officials = officials
         self._bus = officials.bus()
         self._statistics = statistics
         self._render_slip = render_slip
+        self._sealer = sealer
         self._register = register
 
     def ListTasks(self, request: routing_pb2.ListTasksRequest, context: grpc.ServicerContext):
@@ -79,8 +82,9 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
     def GetControlSlip(self, request: routing_pb2.GetControlSlipRequest, context: grpc.ServicerContext):
         instance = self._officials.timeline(dossier_id=request.dossier_id, code=request.code).instance
         slip = control_slip(instance)
-        # Dated at the dossier's latest change: the same state gives the same bytes.
-        pdf = self._render_slip(slip, dated=instance.timeline[-1].at)
+        # Dated at the dossier's latest change: the same state renders the same bytes (the seal adds its time).
+        # Sealed by the receiving unit (as at return_result): UNAVAILABLE while the signing api is out of reach.
+        pdf = sealed(self._sealer, self._render_slip(slip, dated=instance.timeline[-1].at), instance, "Mẫu 05")
         return routing_pb2.GetControlSlipResponse(code=slip.code, rows=[handover_message(r) for r in slip.rows],
                                                   pdf=pdf)
 
@@ -94,9 +98,13 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
                                    procedure_code=request.procedure_code, status=request.status,
                                    page_size=request.page_size, page_token=request.page_token)
         render, media_type = REGISTER_FORMATS[request.format]
+        document = render(page) if render else b""
+        if media_type == "application/pdf":
+            # The PDF sealed by the register's unit; a spreadsheet cannot carry a PAdES seal: unsealed.
+            document = self._sealer(document, page.unit, f"Mẫu 06 {page.unit} {page.period.start}")
         return routing_pb2.GetRegisterResponse(
             rows=[register_row_message(n, r) for n, r in enumerate(page.rows, page.first_number)],
-            next_page_token=page.next_page_token, document=render(page) if render else b"", media_type=media_type)
+            next_page_token=page.next_page_token, document=document, media_type=media_type)
 
     def Act(self, request: routing_pb2.ActRequest, context: grpc.ServicerContext):
         timeline = self._bus.handle(ActOnDossier(
@@ -187,13 +195,16 @@ def handover_message(r: SlipRow) -> routing_pb2.HandOver:
         done_at=_optional(r.done_at), verdict=r.verdict)
 
 
-def build_servicer(settings: RoutingSettings, infra: Infrastructure) -> RoutingServicer:
+def build_servicer(settings: RoutingSettings, infra: Infrastructure, sealer: Sealer | None = None) -> RoutingServicer:
+    """The servicer with its adapters; ``sealer`` (default: the signing api at MOTCUA_SIGNING_ADDRESS)
+    seals forms 02, 05, 06 and the stop notice."""
     instances = Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(),
                           settings.sla_due_soon_hours, records=INSTANCES)
     statistics = StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
-    officials = Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects),
-                          SupplementForms(infra.objects), ControlSlips(infra.objects))
-    return RoutingServicer(officials, statistics, Register(instances, statistics.period))
+    sealer = sealer or SealingClient.from_settings(settings)
+    officials = Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects, sealer),
+                          SupplementForms(infra.objects, sealer), ControlSlips(infra.objects, sealer))
+    return RoutingServicer(officials, statistics, Register(instances, statistics.period), sealer)
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ from datetime import timedelta  # noqa: E402
 from eventlet import tpool  # noqa: E402
 
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
+from motcua.sealing import SealingClient  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from motcua.worktime import vietnam_calendar  # noqa: E402
 from routing.adapters.drafts import ApologyForms, StopNotices  # noqa: E402
@@ -31,9 +32,12 @@ def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     instances = build_instances(settings, infra)
-    sweep = SlaSweep(instances, ApologyForms(infra.objects, offload=tpool.execute),
+    # forms 04 and the stop notice sealed through the signing api: a blocking grpcio call, in
+    # tpool's native threads with the rendering (off the eventlet hub)
+    sealer = SealingClient.from_settings(settings)
+    sweep = SlaSweep(instances, ApologyForms(infra.objects, sealer, offload=tpool.execute),
                      lease=timedelta(seconds=settings.sla_sweep_lease_s),
-                     stop_notice=StopNotices(infra.objects, offload=tpool.execute))
+                     stop_notice=StopNotices(infra.objects, sealer, offload=tpool.execute))
     return WorkerRuntime(infra, "routing", dispatcher(instances), [InstanceRecord],
                          timers={"sla_sweep": lambda: sweep.sweep(settings.served_areas())})
 

@@ -58,6 +58,7 @@ from signing.domain import (
     AlreadySigned,
     AppliedSignature,
     NotAPdf,
+    SealRequest,
     SignatureReport,
     SignedPdf,
     SignerRef,
@@ -71,6 +72,7 @@ DEFAULT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian
 FIELD_NAMES = {SignerRole.PERSONAL: "Sig_Official", SignerRole.SEAL: "Sig_Seal"}
 REASONS = {SignerRole.PERSONAL: "Ký duyệt kết quả hồ sơ {dossier}",
            SignerRole.SEAL: "Đóng dấu kết quả hồ sơ {dossier}"}
+SEAL_REASON = "Đóng dấu {label}"  # a form sealed by its issuing unit (apply_seal)
 STAMP_TEXTS = {SignerRole.PERSONAL: "Người ký: %(name)s\nChức vụ: %(title)s\nĐơn vị: %(unit)s\nThời gian ký: %(time)s",
                SignerRole.SEAL: "Cơ quan ban hành:\n%(unit)s\nThời gian ký: %(time)s"}
 # The seal covers the left third of the personal stamp: its text keeps to the right, the seal's
@@ -161,17 +163,53 @@ async def _sign_all(pdf_bytes, request, keyed, timestamper, context, lta, boxes,
     try:
         for ref, signer, identity in keyed:
             data = await _sign_once(data, ref, signer, identity, timestamper, context,
-                                    lta and ref.role is SignerRole.SEAL, boxes[ref.role], request, font, local)
+                                    lta and ref.role is SignerRole.SEAL, boxes[ref.role], font, local,
+                                    reason=REASONS[ref.role].format(dossier=request.dossier_code),
+                                    location=request.area)
     except SigningRefused:
         raise
     except Exception as exc:  # the TSA or the CA's OCSP/CRL out of reach: try again later
         if _is_network(exc):
             raise Unavailable(f"signing services out of reach: {type(exc).__name__}: {str(exc)[:300]}") from exc
         raise
-    level = "B-LTA" if (lta and context is not None) else "B-LT" if context is not None else \
+    return SignedPdf(data=data, signatures=_applied(data), level=_level(lta, timestamper, context))
+
+
+def _level(lta: bool, timestamper, context) -> str:
+    return "B-LTA" if (lta and context is not None) else "B-LT" if context is not None else \
         "B-T" if timestamper is not None else "B-B"
-    applied = _applied(data)
-    return SignedPdf(data=data, signatures=applied, level=level)
+
+
+def apply_seal(pdf_bytes: bytes, seal: SealRequest, pki: KeySource) -> SignedPdf:
+    """A form the platform issues sealed by its unit: one organisation signature (field
+    ``Sig_Seal``), invisible (no image: DOMAIN.md "Signing", attachments), PAdES at the key
+    source's level (B-T with a TSA, B-LT with revocation data, B-LTA when ``pki.lta``). The same
+    checks and errors as :func:`apply_signatures`: the seal's certificate is validated before
+    signing (:class:`SigningRefused` naming the unit), :class:`Unavailable` when the TSA or the
+    CA does not answer, :class:`NotAPdf`/:class:`AlreadySigned` for a document that cannot be sealed."""
+    reader = _open(pdf_bytes)
+    if reader.embedded_signatures:
+        raise AlreadySigned([s.field_name for s in reader.embedded_signatures])
+    ref = seal.signer
+    signer, identity = pki.signer(ref)
+    timestamper = pki.timestamper()
+    context = pki.validation_context()
+    return asyncio.run(_seal(pdf_bytes, seal, ref, signer, identity, timestamper, context, pki.lta))
+
+
+async def _seal(pdf_bytes, seal: SealRequest, ref, signer, identity, timestamper, context, lta) -> SignedPdf:
+    if context is not None:
+        await _check_certificate(signer, identity, context)
+    try:
+        data = await _sign_once(pdf_bytes, ref, signer, identity, timestamper, context, lta, None, None, "",
+                                reason=SEAL_REASON.format(label=seal.label or "văn bản"), location=seal.unit)
+    except SigningRefused:
+        raise
+    except Exception as exc:  # the TSA or the CA's OCSP/CRL out of reach: try again later
+        if _is_network(exc):
+            raise Unavailable(f"signing services out of reach: {type(exc).__name__}: {str(exc)[:300]}") from exc
+        raise
+    return SignedPdf(data=data, signatures=_applied(data), level=_level(lta, timestamper, context))
 
 
 def _is_network(exc: BaseException) -> bool:
@@ -257,15 +295,16 @@ def _report_or_broken(sig, roots, dss, doc_timestamps, fetch: bool) -> Signature
 async def _sign_once(
     data: bytes, ref: SignerRef, signer: signers.Signer, identity: SignerIdentity,
     timestamper: TimeStamper | None, context: ValidationContext | None, lta: bool,
-    box: tuple[int, int, int, int], request: SigningRequest, font: StampFont, local_time: str,
+    box: tuple[int, int, int, int] | None, font: StampFont | None, local_time: str, *, reason: str, location: str,
 ) -> bytes:
+    """One signature in its own incremental update; ``box`` None: invisible (no stamp)."""
     field_name = FIELD_NAMES[ref.role]
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
-        reason=REASONS[ref.role].format(dossier=request.dossier_code),
-        location=request.area,
+        reason=reason,
+        location=location,
         name=identity.name,
         validation_context=context,
         embed_validation_info=context is not None,
@@ -275,10 +314,13 @@ async def _sign_once(
         meta,
         signer=signer,
         timestamper=timestamper,
-        stamp_style=_stamp_style(ref.role, font),
-        new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=-1, box=box),
+        stamp_style=_stamp_style(ref.role, font) if box is not None else None,
+        new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=0 if box is None else -1, box=box),
     )
     writer = IncrementalPdfFileWriter(BytesIO(data))
+    if box is None:
+        out = await pdf_signer.async_sign_pdf(writer)
+        return out.getvalue()
     # NFC: the stamp font is used without its shaping tables, so combining marks must be composed
     params = {key: unicodedata.normalize("NFC", value or "") for key, value in
               {"name": identity.name, "title": identity.title or "—", "unit": identity.organization,

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from motcua.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from signing.domain import SignedPdf, SigningRefused, SigningRequest
+from signing.domain import SealRequest, SignedPdf, SigningRefused, SigningRequest
 
 _HEADER = struct.Struct(">I")
 
@@ -51,12 +51,26 @@ def build_key_source(config: EngineConfig):
     return source
 
 
-def sign_outcome(source, pdf: bytes, request: dict[str, Any]) -> tuple[str, Any]:
-    """Sign and say how it went, as plain data (exceptions stay in the child)."""
-    from signing.adapters.pdf import apply_signatures, stamp_font
+def engine_config(settings) -> EngineConfig:
+    """The engine of the signing settings (``signing.config.SigningSettings``): the worker's and the api's."""
+    return EngineConfig(pkcs11_module=settings.pkcs11_module, pkcs11_token=settings.pkcs11_token,
+                        pkcs11_pin_file=str(settings.pkcs11_pin_file), trust_roots=str(settings.trust_roots),
+                        tsa_url=settings.tsa_url or None, lta=settings.signing_lta,
+                        revocation=settings.signing_revocation, timeout_s=settings.signing_timeout_s)
 
-    stamp_font()
+
+SIGN, SEAL = "sign", "seal"  # what a child is asked: a result signed then sealed, or a form sealed
+
+
+def sign_outcome(source, pdf: bytes, request: dict[str, Any], op: str = SIGN) -> tuple[str, Any]:
+    """Sign (``op`` SIGN: a :class:`SigningRequest` as a dict) or seal (SEAL: a :class:`SealRequest`
+    as a dict) and say how it went, as plain data (exceptions stay in the child)."""
+    from signing.adapters.pdf import apply_seal, apply_signatures, stamp_font
+
     try:
+        if op == SEAL:
+            return "ok", apply_seal(pdf, SealRequest.from_dict(request), source)
+        stamp_font()
         return "ok", apply_signatures(pdf, SigningRequest.from_dict(request), source)
     except SigningRefused as exc:
         return "refused", exc.reason
@@ -91,6 +105,9 @@ class InProcessSigner:
 
     def __call__(self, pdf: bytes, request: SigningRequest) -> SignedPdf:
         return raise_for(sign_outcome(self._source, pdf, request.to_dict()))
+
+    def seal(self, pdf: bytes, request: SealRequest) -> SignedPdf:
+        return raise_for(sign_outcome(self._source, pdf, request.to_dict(), SEAL))
 
     def close(self) -> None:
         self._source.keys.close()
@@ -138,9 +155,15 @@ class SignerPool:
             self._idle.put(child)
 
     def __call__(self, pdf: bytes, request: SigningRequest) -> SignedPdf:
+        return self._ask(SIGN, pdf, request.to_dict())
+
+    def seal(self, pdf: bytes, request: SealRequest) -> SignedPdf:
+        return self._ask(SEAL, pdf, request.to_dict())
+
+    def _ask(self, op: str, pdf: bytes, request: dict[str, Any]) -> SignedPdf:
         child = self._idle.get()
         try:
-            answer = child.call(pickle.dumps((pdf, request.to_dict())))
+            answer = child.call(pickle.dumps((op, pdf, request)))
         except (EOFError, OSError, BrokenPipeError) as exc:
             child.stop()
             replacement = _Child(self._config)
@@ -162,11 +185,11 @@ def _serve(config: EngineConfig) -> int:
     while True:
         try:
             (size,) = _HEADER.unpack(_read_exactly(stdin, _HEADER.size))
-            pdf, request = pickle.loads(_read_exactly(stdin, size))  # noqa: S301 - our parent's request
+            op, pdf, request = pickle.loads(_read_exactly(stdin, size))  # noqa: S301 - our parent's request
         except EOFError:
             return 0  # the worker is gone
         try:
-            outcome = sign_outcome(source, pdf, request)
+            outcome = sign_outcome(source, pdf, request, op)
         except Exception as exc:  # a bug: answer it rather than dying with the request
             outcome = ("error", f"{type(exc).__name__}: {str(exc)[:500]}")
         body = pickle.dumps(outcome)

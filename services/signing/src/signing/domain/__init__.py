@@ -4,6 +4,7 @@ from .errors import AlreadySigned, NotAPdf, SigningOrderViolation, SigningRefuse
 from .model import (
     PDF_MEDIA_TYPE,
     AppliedSignature,
+    SealRequest,
     SignatureReport,
     SignedDocument,
     SignedPdf,
@@ -20,6 +21,7 @@ __all__ = [
     "AlreadySigned",
     "AppliedSignature",
     "NotAPdf",
+    "SealRequest",
     "SignatureReport",
     "SignedDocument",
     "SignedPdf",

@@ -169,6 +169,39 @@ class SigningRequest:
         }
 
 
+# a unit's slug in the catalog (``xa-ha-long``, ``ubnd-bim-son``): it names the ``seal:<unit>`` key
+UNIT_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class SealRequest:
+    """Seal a form the platform issues (forms 01–06, the stop notice) with the issuing unit's
+    organisation signature only: no personal signature before it (the signing-order rule is for
+    result documents), no image (DOMAIN.md "Signing": attachments are signed by the organisation
+    without an image). ``label`` says what the document is (``Mẫu 01 000.00.06.H56-231027-0361``),
+    for the signature's reason."""
+
+    unit: str
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.unit, str) or not UNIT_RE.match(self.unit):
+            raise InvalidArgument("unit", "must be a unit's slug from the catalog, e.g. xa-ha-long")
+        if not isinstance(self.label, str) or len(self.label) > 200:
+            raise InvalidArgument("label", "must be text of at most 200 characters")
+
+    @property
+    def signer(self) -> SignerRef:
+        return SignerRef(SignerRole.SEAL, self.unit)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"unit": self.unit, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SealRequest:
+        return cls(unit=data.get("unit"), label=data.get("label") or "")
+
+
 @dataclass(frozen=True)
 class AppliedSignature:
     """One signature as it was put into the PDF."""

@@ -1,11 +1,14 @@
 """Signing's gRPC api process (grpcio): the SigningService trust API — ValidateDocument (a PDF
-streamed in, or a dossier's signed result) and ListSignatures. Health, reflection, mutual TLS and
-the access list as the other apis (motcua.grpcsupport); every bad input is INVALID_ARGUMENT."""
+streamed in, or a dossier's signed result) and ListSignatures — and SealDocument, the platform's
+own services' forms sealed by their issuing unit (a pool of sealing processes over the token).
+Health, reflection, mutual TLS and the access list as the other apis (motcua.grpcsupport); every
+bad input is INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +23,8 @@ from motcua.runtime import Infrastructure
 from motcua.signing.v1 import signing_pb2, signing_pb2_grpc
 from signing.adapters.pdf import validate_pdf
 from signing.adapters.records import SigningRecord
+from signing.adapters.signer_pool import InProcessSigner, SignerPool, engine_config
+from signing.application.seal_form import SealForm
 from signing.application.validation import SigningQueries, Validation
 from signing.config import SigningSettings
 from signing.domain import SignatureReport
@@ -31,8 +36,14 @@ VERDICTS = {"valid": signing_pb2.VERDICT_VALID, "indeterminate": signing_pb2.VER
 
 
 class SigningServicer(signing_pb2_grpc.SigningServiceServicer):
-    def __init__(self, queries: SigningQueries):
+    def __init__(self, queries: SigningQueries, seal_form: SealForm | None = None):
         self._queries = queries
+        self._seal_form = seal_form or SealForm(None, queries.max_bytes, "no sealing configured")
+
+    def SealDocument(self, request: signing_pb2.SealDocumentRequest, context: grpc.ServicerContext):
+        sealed = self._seal_form(request.pdf, request.unit, request.label)
+        return signing_pb2.SealDocumentResponse(pdf=sealed.data, sha256=sealed.sha256, level=sealed.level,
+                                                signer=sealed.signer, signed_at=_ts(sealed.signed_at))
 
     def ValidateDocument(self, request_iterator, context: grpc.ServicerContext):
         chunks: list[bytes] = []
@@ -103,13 +114,43 @@ def build_queries(settings: SigningSettings, infra: Infrastructure) -> SigningQu
                           max_bytes=int(settings.signing_max_document_mb * 1024 * 1024))
 
 
+def build_sealing(settings: SigningSettings) -> tuple[SealForm, Any]:
+    """SealDocument's use case over a pool of ``signing_api_processes`` sealing processes (0: in
+    this process, one seal at a time), and the pool to close. Without MOTCUA_TSA_URL and
+    MOTCUA_TRUST_ROOTS the api still validates, and SealDocument answers FAILED_PRECONDITION
+    saying why (never an unsealed success)."""
+    max_bytes = int(settings.signing_max_document_mb * 1024 * 1024)
+    if not settings.tsa_url or settings.trust_roots is None:
+        why = "MOTCUA_TSA_URL and MOTCUA_TRUST_ROOTS are not set (`make run` sets both)"
+        log.warning("sealing is off", extra={"reason": why})
+        return SealForm(None, max_bytes, why), None
+    config = engine_config(settings)
+    if settings.signing_api_processes > 0:
+        pool = SignerPool(config, settings.signing_api_processes)
+        return SealForm(pool.seal, max_bytes), pool
+    signer, lock = InProcessSigner(config), threading.Lock()
+
+    def seal(pdf, request):
+        with lock:  # one token session in this process: one seal at a time
+            return signer.seal(pdf, request)
+
+    return SealForm(seal, max_bytes), signer
+
+
 def main() -> int:
     settings = SigningSettings.load()
     logs.configure("signing-api", settings.log_level)
     infra = Infrastructure.connect(settings)
-    servicer = SigningServicer(build_queries(settings, infra))
+    seal_form, sealer = build_sealing(settings)
+    servicer = SigningServicer(build_queries(settings, infra), seal_form)
+
+    def stop() -> None:
+        if sealer is not None:
+            sealer.close()
+        infra.close()
+
     return serve("signing api", settings, [SERVICE_NAME],
-                 lambda s: signing_pb2_grpc.add_SigningServiceServicer_to_server(servicer, s), on_stop=infra.close)
+                 lambda s: signing_pb2_grpc.add_SigningServiceServicer_to_server(servicer, s), on_stop=stop)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,19 +13,12 @@ from motcua.objects import ObjectRef  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from signing.adapters.records import SigningRecord  # noqa: E402
-from signing.adapters.signer_pool import EngineConfig, InProcessSigner, SignerPool  # noqa: E402
+from signing.adapters.signer_pool import InProcessSigner, SignerPool, engine_config  # noqa: E402
 from signing.adapters.token import TokenKeys  # noqa: E402
 from signing.application.sign_document import SignDocument  # noqa: E402
 from signing.application.signing_work import SignDraft, SigningWork  # noqa: E402
 from signing.config import SigningSettings  # noqa: E402
 from signing.entrypoints.messages import INBOUND  # noqa: E402
-
-
-def engine_config(settings: SigningSettings) -> EngineConfig:
-    return EngineConfig(pkcs11_module=settings.pkcs11_module, pkcs11_token=settings.pkcs11_token,
-                        pkcs11_pin_file=str(settings.pkcs11_pin_file), trust_roots=str(settings.trust_roots),
-                        tsa_url=settings.tsa_url or None, lta=settings.signing_lta,
-                        revocation=settings.signing_revocation, timeout_s=settings.signing_timeout_s)
 
 
 def make_runtime(settings: SigningSettings) -> WorkerRuntime:
