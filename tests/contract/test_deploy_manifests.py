@@ -39,7 +39,8 @@ HEALTH_PORT = 50061
 METRICS_PORT = 9100
 # Secrets that production expects to exist (created outside the repository; deploy/README.md).
 CREDENTIAL_KEYS = {"amqp-uri", "mongo-uri", "s3-access-key", "s3-secret-key"}
-EXTERNAL_SECRETS = ({f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-pki": set()}
+SIGNING_TOKEN_KEYS = {"module", "token-label", "tsa-url", "pin", "roots.pem"}
+EXTERNAL_SECRETS = ({f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-token": SIGNING_TOKEN_KEYS}
                     | {f"{svc}-api-tls": {"tls.crt", "tls.key"} for svc in APIS} | {"agencies-ca": {"ca.crt"}})
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
