@@ -61,6 +61,18 @@ def scan(collection: Collection, district: str, period: Period) -> None:
                            paused=d["open_state"] == "paused") for d in docs), period, today=NOW.date())
 
 
+def check(query: StatisticsQuery, population, size: int) -> None:
+    """The verification test's check at this size: every query's counts are the domain's own
+    classification of the same dossiers, one by one."""
+    from test_statistics import expected
+
+    for name, q in QUERIES.items():
+        scope = {k: v for k, v in q.items() if k != "period"}
+        got = query.indicators(**q).counts
+        want = expected(population, q["period"], **scope)
+        assert got == {k: want.get(k, 0) for k in got}, (size, name)
+
+
 def measure(query: StatisticsQuery, collection: Collection, rounds: int) -> dict[str, float]:
     out = {name: best_of(rounds, lambda q=q: query.indicators(**q)) for name, q in QUERIES.items()}
     out["baseline: scan + classify the district"] = best_of(
@@ -87,6 +99,8 @@ def main() -> int:
                 query = store_all(store, population[seeded:size], first_id=seeded)
                 seeded = size
                 print(f"seeded {size:,} dossiers ({time.perf_counter() - seed_started:.0f} s)", flush=True)
+                check(query, population[:size], size)
+                print(f"    counts at {size:,}: equal to the one-by-one classification", flush=True)
                 results[size] = measure(query, store.collection(InstanceRecord), args.rounds)
             total = store.collection(InstanceRecord).count({"area": {"$in": sorted(set(AREAS.values()))}})
         finally:
