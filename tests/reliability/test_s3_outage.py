@@ -1,4 +1,4 @@
-"""The S3 server stopped for about 30 s while dossiers are submitted and signed, then started again
+"""The S3 server stopped for about 15 s while dossiers are submitted and signed, then started again
 (DESIGN.md rules 1 and 3): a submission while it is down fails cleanly, UNAVAILABLE to a stock
 grpcio client, and leaves nothing behind (no dossier record, no event, no document); the work the
 outage interrupts (the draft an official approves, signing's read of the draft and write of the
@@ -32,7 +32,7 @@ from motcua.store.sqlite import SqliteStore
 pytestmark = pytest.mark.reliability
 
 DISTRICTS = ("bim-son", "ba-thuoc")
-OUTAGE_S = 30
+OUTAGE_S = 15
 # 56 s of delays, plus about 6 s per failed try (the S3 client's own retries): a message's budget
 # outlasts the outage and SeaweedFS's restart, so nothing is parked.
 RETRY_DELAYS_MS = "500,1000,2000,4000,8000,8000,8000,8000,8000,8000"
