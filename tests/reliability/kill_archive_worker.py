@@ -12,15 +12,19 @@ fault point: this wrapper patches the classes in its own process, then runs the 
 
 from __future__ import annotations
 
-import os
-import runpy
-import signal
-import sys
-from pathlib import Path
-from typing import Any
+import eventlet
 
-from archive.adapters.vaults import S3Vault
-from archive.application.archiving import Archivist
+eventlet.monkey_patch()  # first, as the worker's own module does: what is imported below must see it
+
+import os  # noqa: E402
+import runpy  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from archive.adapters.vaults import S3Vault  # noqa: E402
+from archive.application.archiving import Archivist  # noqa: E402
 
 MARKERS = Path(os.environ["MOTCUA_TEST_KILL_DIR"])
 

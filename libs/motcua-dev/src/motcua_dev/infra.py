@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import os
+import random
 import shutil
 import signal
 import socket
@@ -67,8 +68,28 @@ def _bindable(port: int) -> bool:
     return True
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on, for a process about to start. Taken below the kernel's ephemeral
+    range: a port from bind(0) lies inside it, where the kernel may hand it meanwhile to another
+    process's outgoing connection or port-0 server (a metrics port), and the process meant to bind
+    it then fails. Never the same port twice in one test run."""
+    high = _ephemeral_floor() - 1
+    for _ in range(500):
+        port = random.randint(min(20000, high - 1000), high)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    with socket.socket() as sock:  # the range is crowded: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

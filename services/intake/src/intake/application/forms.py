@@ -57,16 +57,18 @@ class Forms:
         dossier = self._records.from_document(doc)
         if dossier.receipt is not None:
             return  # issued before: a repeated message changes nothing
-        pdf = self._offload(self._render_sealed, dossier, form)
+        pdf = self._seal(self._offload(self._render, dossier, form), dossier, form)
         ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
         dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
         uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)})
         uow.commit()
         log.info("form issued", extra={"form": form})
 
-    def _render_sealed(self, dossier: Dossier, form: str) -> bytes:
+    def _seal(self, pdf: bytes, dossier: Dossier, form: str) -> bytes:
         # The desk of the receiving unit issues 01 and 03: its seal (a commune's for a commune's dossier).
-        return self._sealer(self._render(dossier, form), dossier.receiving_unit, f"Mẫu {form} {dossier.code}")
+        # On the caller's thread, not offloaded: a grpcio call from eventlet's tpool threads left the
+        # worker's timers (its outbox relay) waiting forever.
+        return self._sealer(pdf, dossier.receiving_unit, f"Mẫu {form} {dossier.code}")
 
     def _render(self, dossier: Dossier, form: str) -> bytes:
         procedure = self._catalog.procedure_version(dossier.procedure_code, dossier.procedure_version or 1)

@@ -26,7 +26,8 @@ def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)
-    # sealing is a blocking grpcio call: in tpool's native threads with the rendering, off the hub
+    # rendering in tpool's native threads (off the hub); sealing, a grpcio call, on the hub: from
+    # tpool's threads it left the worker's timers (the outbox relay) waiting forever
     forms = Forms(infra.units_of_work(), infra.objects, catalog, settings.lookup_url, RECORDS, PDF_FORMS,
                   SealingClient.from_settings(settings), offload=tpool.execute)
     progress = Progress(build_dossiers(settings, infra, catalog), forms)

@@ -158,6 +158,9 @@ def issuing_unit(instance: WorkflowInstance) -> str:
 
 
 def sealed(sealer: Sealer, pdf: bytes, instance: WorkflowInstance, form: str) -> bytes:
+    """The form sealed by its issuing unit. Called on the caller's own thread, never through the
+    offload: a grpcio call from eventlet's tpool threads left the routing and intake workers' timers
+    (the outbox relay, the SLA sweep) waiting forever; on the hub it only holds it for the call."""
     return sealer(pdf, issuing_unit(instance), f"{form} {instance.code}")
 OBJECT_PREFIX = "routing"
 
@@ -194,7 +197,7 @@ class ApologyForms:
             unit=step.unit if step else instance.receiving_unit,
             received_at=instance.received_at, previous_due_at=instance.promised_due_at, new_due_at=new_due_at,
             reason=reason, issued_at=now))
-        pdf = self._offload(sealed, self._sealer, pdf, instance, "Mẫu 04")
+        pdf = sealed(self._sealer, pdf, instance, "Mẫu 04")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-xin-loi-04.pdf"}
 
@@ -218,7 +221,7 @@ class SupplementForms:
             unit=step.unit if step else instance.receiving_unit, received_at=instance.received_at,
             reason=request.reason, components=request.components, deadline=request.deadline, official=official,
             issued_at=now))
-        pdf = self._offload(sealed, self._sealer, pdf, instance, "Mẫu 02")
+        pdf = sealed(self._sealer, pdf, instance, "Mẫu 02")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-yeu-cau-bo-sung-02.pdf"}
 
@@ -235,7 +238,7 @@ class ControlSlips:
     def __call__(self, instance: WorkflowInstance) -> dict[str, Any]:
         slip = control_slip(instance)
         pdf = self._offload(lambda: render_control_slip(slip, dated=instance.closed_at or instance.timeline[-1].at))
-        pdf = self._offload(sealed, self._sealer, pdf, instance, "Mẫu 05")
+        pdf = sealed(self._sealer, pdf, instance, "Mẫu 05")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "phieu-kiem-soat-05.pdf"}
 
@@ -255,7 +258,7 @@ class StopNotices:
             code=instance.code, procedure_code=instance.procedure_code,
             unit=step.unit if step else instance.receiving_unit,
             received_at=instance.received_at, reason=reason, issued_at=now))
-        pdf = self._offload(sealed, self._sealer, pdf, instance, "Thông báo dừng")
+        pdf = sealed(self._sealer, pdf, instance, "Thông báo dừng")
         ref = self._objects.put_bytes(f"{OBJECT_PREFIX}/{instance.dossier_id}", pdf, "application/pdf")
         return {**ref.to_dict(), "name": "thong-bao-dung-xu-ly.pdf"}
 

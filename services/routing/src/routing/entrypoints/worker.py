@@ -32,8 +32,8 @@ def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     instances = build_instances(settings, infra)
-    # forms 04 and the stop notice sealed through the signing api: a blocking grpcio call, in
-    # tpool's native threads with the rendering (off the eventlet hub)
+    # forms 04 and the stop notice: rendered in tpool's native threads (off the hub), sealed through
+    # the signing api on the hub (grpcio from tpool's threads stalled the worker's timers)
     sealer = SealingClient.from_settings(settings)
     sweep = SlaSweep(instances, ApologyForms(infra.objects, sealer, offload=tpool.execute),
                      lease=timedelta(seconds=settings.sla_sweep_lease_s),
