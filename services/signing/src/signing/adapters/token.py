@@ -22,6 +22,8 @@ from pathlib import Path
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from pkcs11.exceptions import DeviceError, GeneralError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from signing.domain import SignerRole
 
@@ -81,6 +83,9 @@ class Enrolled:
         return f"{self.certificate.subject.rfc4514_string()} (serial {self.serial})"
 
 
+OPEN_RETRIED = (GeneralError, DeviceError)  # a token busy or briefly unreadable; not a wrong PIN or label
+
+
 class TokenKeys:
     """A session on one token of a PKCS#11 module."""
 
@@ -89,11 +94,18 @@ class TokenKeys:
 
         self._lib = pkcs11.lib(module)
         self.token_label = token_label
-        token = self._lib.get_token(token_label=token_label)
         pin = Path(pin_file).read_text("utf-8").strip()
-        self.session = token.open(rw=True, user_pin=pin)
+        self.session = self._open(pin)
         self._lock = threading.RLock()
         self._signers: dict[tuple[str, int], object] = {}
+
+    @retry(retry=retry_if_exception_type(OPEN_RETRIED), stop=stop_after_attempt(8),
+           wait=wait_exponential(multiplier=0.1, max=2), reraise=True)
+    def _open(self, pin: str):
+        """A session on the token. SoftHSM2 (a file token) answers CKR_GENERAL_ERROR while another
+        process writes the token (enrollment, another signer starting): tried again for ~5 s
+        rather than losing the process, and with it the request it was started for."""
+        return self._lib.get_token(token_label=self.token_label).open(rw=True, user_pin=pin)
 
     def close(self) -> None:
         self.session.close()
