@@ -6,12 +6,12 @@ reflection, deliveries with attempts, redelivery from the event stream)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from motcua_dev.devstack import eventually
 from motcua_dev.harness import JOURNEY, Platform, journeys_complete, sample_request, submit_all
 from motcua_dev.mailbox import WebhookReceiver
 
@@ -67,7 +67,7 @@ def test_the_applicant_is_told_by_email_and_sms_and_a_subscriber_gets_signed_web
 
             # every event of the dossier reached the subscriber once, verified
             ids = {e.id for e in platform.events.by_subject()[code]}
-            assert _wait(lambda: ids <= set(receiver.ids()), 30), (len(ids), len(receiver.ids()))
+            assert eventually(lambda: ids <= set(receiver.ids()), 30), (len(ids), len(receiver.ids()))
             mine = [r for r in receiver.received if r["event"]["subject"] == code]
             assert len(mine) == len(ids) and receiver.rejected == 0
             assert {r["event"]["type"] for r in mine} >= {"vn.motcua.dossier.received.v1", SENT}
@@ -79,7 +79,7 @@ def test_the_applicant_is_told_by_email_and_sms_and_a_subscriber_gets_signed_web
                                             timeout=10).deliveries
                 return [d for d in listed if d.event_id in ids]
 
-            assert _wait(lambda: {d.status for d in recorded()} == {"delivered"}, 30), \
+            assert eventually(lambda: {d.status for d in recorded()} == {"delivered"}, 30), \
                 [(d.event_type, d.status) for d in recorded()]
             deliveries = recorded()
             assert len(deliveries) == len(ids)
@@ -89,16 +89,8 @@ def test_the_applicant_is_told_by_email_and_sms_and_a_subscriber_gets_signed_web
             queued = api.RedeliverSince(notify_pb2.RedeliverSinceRequest(
                 subscription_id=sid, since=timestamp(datetime.now(UTC) - timedelta(minutes=10))), timeout=60).queued
             assert queued >= len(ids)
-            assert _wait(lambda: sum(1 for i in receiver.ids() if i in ids) >= 2 * len(ids), 30)
+            assert eventually(lambda: sum(1 for i in receiver.ids() if i in ids) >= 2 * len(ids), 30)
             test = api.SendTestEvent(notify_pb2.SendTestEventRequest(subscription_id=sid), timeout=10)
-            assert _wait(lambda: test.event_id in receiver.ids(), 30)
+            assert eventually(lambda: test.event_id in receiver.ids(), 30)
             api.DeleteSubscription(notify_pb2.DeleteSubscriptionRequest(subscription_id=sid), timeout=10)
 
-
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from motcua_dev.devstack import Stack
+from motcua_dev.devstack import Stack, eventually
 from motcua_dev.harness import JOURNEY, Platform, journeys_complete, sample_request, submit_all
 
 pytestmark = pytest.mark.reliability
@@ -96,7 +96,8 @@ def test_intake_api_killed_between_commit_and_publish(platform: Platform, tmp_pa
             with pytest.raises(grpc.RpcError) as error:
                 submit_all(address, [request])
             assert error.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert _dies(faulty, "intake-api-faulty"), "the injected fault did not kill the api"
+            assert eventually(lambda: not faulty.alive("intake-api-faulty"), 15, 0.05), \
+                "the injected fault did not kill the api"
             faulty.restart("intake-api-faulty")
             faulty.wait_ready(timeout=60)
 
@@ -154,11 +155,3 @@ def test_archive_worker_killed_between_the_copies_and_before_the_ledger_entry(pl
             assert [v.version_id for v in versions] == [copy["version_id"]], (entry["code"], copy["name"])
             assert vault.hash_version(copy["key"], copy["version_id"])[0] == entry["package_sha256"]
 
-
-def _dies(stack: Stack, name: str, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while stack.alive(name):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

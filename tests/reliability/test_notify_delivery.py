@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from motcua_dev.devstack import Stack
+from motcua_dev.devstack import Stack, eventually
 from motcua_dev.harness import EventCollector, private_vhost
 from motcua_dev.infra import free_port
 from motcua_dev.mailbox import SmtpSink, WebhookReceiver
@@ -88,14 +88,6 @@ def _mine(mail: SmtpSink, codes: list[str]) -> list:
     return [m for m in list(mail.messages) if str(m["To"]) in wanted]
 
 
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
 
 def test_a_long_smtp_outage_then_every_message_delivered_exactly_once(notify):
     processes, mail, publish, events = notify
@@ -104,7 +96,8 @@ def test_a_long_smtp_outage_then_every_message_delivered_exactly_once(notify):
     time.sleep(6)  # several attempts of each fail meanwhile (0.5 s, 1 s, 2 s, 2 s...)
     assert _mine(mail, codes) == [] and _sent(events, codes) == set()
     mail.up()
-    assert _wait(lambda: len(_sent(events, codes)) == 20, 60), (len(mail.messages), processes.tail("notify-worker"))
+    assert eventually(lambda: len(_sent(events, codes)) == 20, 60), \
+        (len(mail.messages), processes.tail("notify-worker"))
     time.sleep(2)  # anything sent twice would arrive now
     received = Counter(str(m["To"]) for m in _mine(mail, codes))
     assert received == Counter({f"{code}@example.vn": 1 for code in codes})
@@ -119,7 +112,7 @@ def test_kill_9_of_the_worker_while_it_sends_loses_nothing(notify):
     processes, mail, publish, events = notify
     mail.delay_s = 0.3  # a slow server: the worker is mid-conversation most of the time
     codes = publish(30, "2")
-    assert _wait(lambda: len(_mine(mail, codes)) >= 5, 60), processes.tail("notify-worker")
+    assert eventually(lambda: len(_mine(mail, codes)) >= 5, 60), processes.tail("notify-worker")
     processes.kill("notify-worker")
     at_kill = len(_mine(mail, codes))
     assert at_kill < 30, "everything was sent before the kill: nothing was tested"
@@ -127,7 +120,8 @@ def test_kill_9_of_the_worker_while_it_sends_loses_nothing(notify):
     processes.restart("notify-worker")
     processes.wait_ready(timeout=60, names=["notify-worker"])
     mail.delay_s = 0
-    assert _wait(lambda: len(_sent(events, codes)) == 30, 90), (len(mail.messages), processes.tail("notify-worker"))
+    assert eventually(lambda: len(_sent(events, codes)) == 30, 90), \
+        (len(mail.messages), processes.tail("notify-worker"))
     time.sleep(4)  # past the sending lease: a retaken message would arrive now
     mine = _mine(mail, codes)
     received = Counter(str(m["To"]) for m in mine)
@@ -156,11 +150,11 @@ def test_a_dead_webhook_endpoint_delays_no_one_and_gets_everything_once_after_it
             receiver.secrets = [created.secret]
         dead.down()
         codes = publish(20, "3")
-        assert _wait(lambda: len(live.received) == 20, 30), processes.tail("notify-worker")
+        assert eventually(lambda: len(live.received) == 20, 30), processes.tail("notify-worker")
         assert dead.requests == 0
         time.sleep(5)  # the outage goes on: every delivery to it fails, again and again
         dead.up()
-        assert _wait(lambda: len(dead.received) == 20, 60), processes.tail("notify-worker")
+        assert eventually(lambda: len(dead.received) == 20, 60), processes.tail("notify-worker")
         time.sleep(2)  # anything sent twice would arrive now
         for receiver in (live, dead):
             assert sorted(Counter(receiver.ids()).values()) == [1] * 20 and receiver.rejected == 0
@@ -182,7 +176,7 @@ def test_kill_9_of_the_worker_while_it_posts_webhooks_loses_nothing(notify):
         receiver.delay_s = 0.2  # a slow subscriber: the worker is mid-request most of the time
         codes = set(publish(30, "4"))
         mine = lambda: [r for r in list(receiver.received) if r["event"]["subject"] in codes]  # noqa: E731
-        assert _wait(lambda: len(mine()) >= 5, 60), processes.tail("notify-worker")
+        assert eventually(lambda: len(mine()) >= 5, 60), processes.tail("notify-worker")
         processes.kill("notify-worker")
         at_kill = len(mine())
         assert at_kill < 30, "everything was delivered before the kill: nothing was tested"
@@ -190,7 +184,7 @@ def test_kill_9_of_the_worker_while_it_posts_webhooks_loses_nothing(notify):
         processes.restart("notify-worker")
         processes.wait_ready(timeout=60, names=["notify-worker"])
         receiver.delay_s = 0
-        assert _wait(lambda: {r["event"]["subject"] for r in mine()} == codes, 90), processes.tail("notify-worker")
+        assert eventually(lambda: {r["event"]["subject"] for r in mine()} == codes, 90), processes.tail("notify-worker")
         time.sleep(4)  # past the sending lease: a retaken delivery would arrive now
         ids = Counter(r["id"] for r in mine())
         twice = sum(n - 1 for n in ids.values())

@@ -16,10 +16,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+
+def eventually(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Whether ``condition()`` became true within ``timeout`` seconds, asked every ``interval``
+    (and once more at the end): how tests and the dev tools wait for an effect to land."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
 
 
 class StackError(RuntimeError):

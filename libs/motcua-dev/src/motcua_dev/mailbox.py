@@ -20,7 +20,6 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,14 +28,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
+from motcua_dev.devstack import eventually
 
 
 class _Handler:
@@ -134,7 +126,7 @@ class SmtpSink:
             return [m for m in self.messages if address in str(m["To"])]
 
     def wait_for(self, count: int, timeout: float = 30) -> bool:
-        return _wait(lambda: len(self.messages) >= count, timeout)
+        return eventually(lambda: len(self.messages) >= count, timeout)
 
 
 class SmsGatewayStandIn:
@@ -217,7 +209,7 @@ class SmsGatewayStandIn:
                 out.write(json.dumps(payload, ensure_ascii=False) + "\n")
 
     def wait_for(self, count: int, timeout: float = 30) -> bool:
-        return _wait(lambda: len(self.messages) >= count, timeout)
+        return eventually(lambda: len(self.messages) >= count, timeout)
 
 
 def read_mailbox(directory: Path, address: str | None = None) -> list[EmailMessage]:
@@ -345,4 +337,4 @@ class WebhookReceiver:
             return [r["id"] for r in self.received]
 
     def wait_for(self, count: int, timeout: float = 30) -> bool:
-        return _wait(lambda: len(self.received) >= count, timeout)
+        return eventually(lambda: len(self.received) >= count, timeout)
