@@ -265,10 +265,13 @@ def serve(settings: Any, process: str) -> tuple[str, int] | None:
 #                                                       a result signed (operation sign: the official's
 #                                                       signature then the seal) or a form sealed (seal),
 #                                                       waiting for a free signing process included; level
-#                                                       reached (B-LT, B-LTA…; "none" when it failed)
+#                                                       reached (B-T, B-LT, B-LTA; "none" when it failed);
+#                                                       outcome ok, refused (no valid certificate),
+#                                                       unavailable (TSA, CA), invalid, died (a child)
 #   motcua_notify_delivery_duration_seconds [channel, outcome]
-#                                                       one delivery attempt to the applicant (email, sms):
-#                                                       accepted, refused (permanent) or failed (retried)
+#                                                       one delivery attempt: email, sms (the applicant),
+#                                                       webhook; accepted, refused (permanent: not tried
+#                                                       again) or failed (tried again later)
 
 DOSSIERS = Gauge("motcua_dossiers", "Dossiers of an area at work now, by status", ["area", "status"])
 DOSSIERS_OVERDUE = Gauge("motcua_dossiers_overdue", "Open dossiers of an area whose due date is behind today",
