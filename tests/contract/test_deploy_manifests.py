@@ -40,8 +40,25 @@ METRICS_PORT = 9100
 # Secrets that production expects to exist (created outside the repository; deploy/README.md).
 CREDENTIAL_KEYS = {"amqp-uri", "mongo-uri", "s3-access-key", "s3-secret-key"}
 SIGNING_TOKEN_KEYS = {"module", "token-label", "tsa-url", "pin", "roots.pem"}
+# The notify worker's providers: key of the Secret notify-delivery → the setting it fills.
+NOTIFY_DELIVERY = {"smtp-host": "MOTCUA_NOTIFY_SMTP_HOST", "smtp-port": "MOTCUA_NOTIFY_SMTP_PORT",
+                   "smtp-security": "MOTCUA_NOTIFY_SMTP_SECURITY", "smtp-username": "MOTCUA_NOTIFY_SMTP_USERNAME",
+                   "smtp-password": "MOTCUA_NOTIFY_SMTP_PASSWORD", "smtp-sender": "MOTCUA_NOTIFY_SMTP_SENDER",
+                   "sms-url": "MOTCUA_NOTIFY_SMS_URL", "sms-username": "MOTCUA_NOTIFY_SMS_USERNAME",
+                   "sms-password": "MOTCUA_NOTIFY_SMS_PASSWORD", "sms-token": "MOTCUA_NOTIFY_SMS_TOKEN",
+                   "sms-sender": "MOTCUA_NOTIFY_SMS_SENDER"}
 EXTERNAL_SECRETS = ({f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-token": SIGNING_TOKEN_KEYS}
+                    | {"notify-delivery": set(NOTIFY_DELIVERY)}
                     | {f"{svc}-api-tls": {"tls.crt", "tls.key"} for svc in APIS} | {"agencies-ca": {"ca.crt"}})
+# What a process cannot do its work without in a cluster (the settings' defaults point at the
+# `make run` stand-ins): setting → (Secret, key) it comes from, as a variable or as a mounted file.
+SIGNING_SETTINGS = {"MOTCUA_PKCS11_MODULE": ("signing-token", "module"),
+                    "MOTCUA_PKCS11_TOKEN": ("signing-token", "token-label"),
+                    "MOTCUA_TSA_URL": ("signing-token", "tsa-url"),
+                    "MOTCUA_PKCS11_PIN_FILE": ("signing-token", "pin"),
+                    "MOTCUA_TRUST_ROOTS": ("signing-token", "roots.pem")}
+SITE_SETTINGS = {("notify", "worker"): {setting: ("notify-delivery", key) for key, setting in NOTIFY_DELIVERY.items()},
+                 ("signing", "worker"): SIGNING_SETTINGS, ("signing", "api"): SIGNING_SETTINGS}
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 
@@ -471,6 +488,65 @@ def test_the_readme_documents_every_external_secret():
         assert secret_name in readme, secret_name
         for key in keys:
             assert key in readme, key
+
+
+def missing_site_settings(deployment: dict) -> list[str]:
+    """What ``deployment`` lacks of SITE_SETTINGS: each setting from its Secret's key, as a
+    variable (secretKeyRef) or as a file of a volume mounted from that Secret."""
+    process = (labels(deployment)["app.kubernetes.io/name"], labels(deployment)["app.kubernetes.io/component"])
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    env = container_env(container)
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    missing = []
+    for setting, (secret, key) in SITE_SETTINGS.get(process, {}).items():
+        entry = env.get(setting, {})
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None:
+            found = (ref["name"], ref["key"])
+        elif "value" in entry:
+            directory, file = entry["value"].rsplit("/", 1)
+            source = volumes.get(mounts.get(directory, ""), {}).get("secret") or {}
+            items = {item["path"]: item["key"] for item in source.get("items", [])}
+            found = (source.get("secretName"), items.get(file, file))
+        else:
+            found = None
+        if found != (secret, key):
+            missing.append(f"{name(deployment)}: {setting} must come from Secret {secret} key {key} (found {found})")
+    return missing
+
+
+def test_processes_get_the_provider_settings_they_cannot_work_without(objects):
+    """A notify worker without its SMTP relay and SMS gateway, or a signing process without its
+    token and TSA, would start and fail every delivery or signature: the manifests must give them."""
+    missing, seen = [], set()
+    for deployment in app_deployments(objects):
+        missing += missing_site_settings(deployment)
+        seen.add((labels(deployment)["app.kubernetes.io/name"], labels(deployment)["app.kubernetes.io/component"]))
+    assert not missing, "\n".join(missing)
+    assert set(SITE_SETTINGS) <= seen
+
+
+def test_a_notify_worker_without_its_smtp_settings_fails_the_check():
+    """Guards the check above: it sees a notify worker lose its providers, one setting or all."""
+    notify_worker = {"app.kubernetes.io/name": "notify", "app.kubernetes.io/component": "worker"}
+    workers = [d for d in app_deployments(render("overlays/production")) if notify_worker.items() <= labels(d).items()]
+    assert workers and not missing_site_settings(workers[0])
+    for setting in ("MOTCUA_NOTIFY_SMTP_HOST", "MOTCUA_NOTIFY_SMTP_PASSWORD", "MOTCUA_NOTIFY_SMS_URL"):
+        broken = copy.deepcopy(workers[0])
+        (container,) = pod_spec(broken)["containers"]
+        container["env"] = [e for e in container["env"] if e["name"] != setting]
+        assert [m for m in missing_site_settings(broken) if setting in m], setting
+    without_component = copy.deepcopy(workers[0])  # as before notify-delivery existed
+    (container,) = pod_spec(without_component)["containers"]
+    container["env"] = [e for e in container["env"] if not e["name"].startswith("MOTCUA_NOTIFY_")]
+    assert len(missing_site_settings(without_component)) == len(NOTIFY_DELIVERY)
+    wrong_key = copy.deepcopy(workers[0])
+    (container,) = pod_spec(wrong_key)["containers"]
+    ref = next(e for e in container["env"] if e["name"] == "MOTCUA_NOTIFY_SMTP_HOST")["valueFrom"]["secretKeyRef"]
+    ref["key"] = "sms-url"
+    assert missing_site_settings(wrong_key)
 
 
 def test_config_map_references_resolve_inside_environments(overlay, objects):

@@ -48,7 +48,7 @@ class Scaling:
 class Service:
     name: str
     processes: tuple[str, ...]
-    components: tuple[str, ...]
+    components: Mapping[str, tuple[str, ...]]  # process → components of deploy/base/templates/
     scaling: Scaling
     area_scaling: Mapping[str, Scaling]
     env: Mapping[str, str]
@@ -82,6 +82,18 @@ def _area_override(override: Mapping, service: str) -> dict:
     return {**shared, **(override.get(service) or {})}
 
 
+def _components(processes_file: Path, service: str, processes: tuple[str, ...],
+                raw: list | Mapping) -> dict[str, tuple[str, ...]]:
+    """Per process, the template components it gets: a list (every process of the service) or a
+    mapping process → list (e.g. only the worker delivers e-mail)."""
+    per_process = {p: tuple(raw.get(p) or ()) for p in processes} if isinstance(raw, Mapping) \
+        else dict.fromkeys(processes, tuple(raw))
+    unknown = set(raw) - set(processes) if isinstance(raw, Mapping) else set()
+    if unknown:
+        raise ValueError(f"{processes_file}: {service}: components for unknown processes {sorted(unknown)}")
+    return per_process
+
+
 def load_plan(processes_file: Path, catalog: Path) -> Plan:
     raw = yaml.safe_load(processes_file.read_text(encoding="utf-8"))
     default = dict(raw.get("defaults", {}).get("scaling", {}))
@@ -95,7 +107,8 @@ def load_plan(processes_file: Path, catalog: Path) -> Plan:
         base = {**default, **(spec.get("scaling") or {})}
         per_area = {area: Scaling(**{**base, **_area_override(o, name)}) for area, o in overrides.items()}
         env = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
-        services.append(Service(name, processes, tuple(spec.get("components") or ()), Scaling(**base), per_area, env))
+        components = _components(processes_file, name, processes, spec.get("components") or ())
+        services.append(Service(name, processes, components, Scaling(**base), per_area, env))
     units = read_units(catalog)
     province = frozenset(areas_of(units)[slug] for slug, unit in units.items() if unit.parent is None)
     areas = tuple(catalog_areas(catalog))
@@ -117,7 +130,8 @@ def process_folder(service: Service, process: str) -> dict[str, str]:
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
         "namePrefix": f"{service.name}-",
         "resources": ["process.yaml", f"../../templates/{process}"],
-        "components": ["../../templates/process-name", *(f"../../templates/{c}" for c in service.components)],
+        "components": ["../../templates/process-name",
+                       *(f"../../templates/{c}" for c in service.components[process])],
     }
     if service.env:
         kustomization["patches"] = [{"target": {"kind": "Deployment"}, "patch": json.dumps([
