@@ -724,9 +724,56 @@ def test_production_is_watched_and_alerted():
                           ("MotcuaOutboxNotDraining", "motcua_outbox_oldest_age_seconds"),
                           ("MotcuaQueueWithoutConsumer", "rabbitmq_detailed_queue_consumers"),
                           ("MotcuaConsumerDown", "motcua_consumer_up"),
-                          ("MotcuaOverdueRising", "motcua_timer_items_total"),
+                          ("MotcuaOverdueRising", "motcua_dossiers_overdue"),
+                          ("MotcuaDossierGaugesStale", "motcua_timer_duration_seconds_count"),
+                          ("MotcuaSignerRefused", "motcua_signing_duration_seconds_count"),
+                          ("MotcuaSigningUnavailable", "motcua_signing_duration_seconds_count"),
+                          ("MotcuaSigningSlow", "motcua_signing_duration_seconds_bucket"),
+                          ("MotcuaDeliveryFailing", "motcua_notify_delivery_duration_seconds_count"),
                           ("MotcuaApiErrorRatio", "motcua_grpc_requests_total")):
         assert metric in alerts[alert], alert
+
+
+def platform_series() -> set[str]:
+    """Every series name motcua.metrics exposes (a counter's _total, a histogram's _bucket…)."""
+    from prometheus_client import REGISTRY
+
+    import motcua.metrics  # noqa: F401 - registers the platform's metrics
+
+    suffixes = {"counter": ("_total", "_created"), "gauge": ("",),
+                "histogram": ("_bucket", "_count", "_sum", "_created")}
+    return {family.name + suffix for family in REGISTRY.collect() if family.name.startswith("motcua_")
+            for suffix in suffixes.get(family.type, ("",))}
+
+
+def test_every_alert_parses_and_names_series_that_exist():
+    """A typo in a rule's metric or label would make an alert that never fires (PromQL parsed by
+    promql-parser; the motcua_* series checked against motcua.metrics, the labels it gives them)."""
+    import promql_parser
+
+    from motcua import metrics
+
+    label_names = {metric._name: set(metric._labelnames) for metric in vars(metrics).values()
+                   if hasattr(metric, "_labelnames") and hasattr(metric, "_name")}
+    (rules,) = of_kind(render("overlays/production"), "PrometheusRule")
+    known, errors = platform_series(), []
+    for rule in (r for g in rules["spec"]["groups"] for r in g["rules"]):
+        try:
+            parsed = str(promql_parser.parse(rule["expr"]))
+        except ValueError as exc:
+            errors.append(f"{rule['alert']}: {exc}")
+            continue
+        for series, matchers in re.findall(r"\b(motcua_\w+)\{([^}]*)\}", parsed):
+            if series not in known:
+                errors.append(f"{rule['alert']}: no series {series}")
+            base = re.sub(r"_(total|created|bucket|count|sum)$", "", series)
+            for label in re.findall(r"(\w+)\s*[!=]~?", matchers):
+                if label not in label_names.get(base, set()) | {"le"}:
+                    errors.append(f"{rule['alert']}: {series} has no label {label}")
+        assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"], rule["alert"]
+    assert not errors, "\n".join(errors)
+    with pytest.raises(ValueError):  # guards the guard
+        promql_parser.parse("sum by (area) (motcua_dossiers_overdue")
 
 
 def test_dev_is_self_contained_with_one_replica_each():
