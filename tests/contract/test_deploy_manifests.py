@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -47,8 +48,11 @@ NOTIFY_DELIVERY = {"smtp-host": "MOTCUA_NOTIFY_SMTP_HOST", "smtp-port": "MOTCUA_
                    "sms-url": "MOTCUA_NOTIFY_SMS_URL", "sms-username": "MOTCUA_NOTIFY_SMS_USERNAME",
                    "sms-password": "MOTCUA_NOTIFY_SMS_PASSWORD", "sms-token": "MOTCUA_NOTIFY_SMS_TOKEN",
                    "sms-sender": "MOTCUA_NOTIFY_SMS_SENDER"}
+# Services that call another's api (processes.yaml `calls`): their client certificate in production.
+CALLERS = tuple(svc for svc, spec in PROCESSES.items() if spec.get("calls"))
 EXTERNAL_SECRETS = ({f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-token": SIGNING_TOKEN_KEYS}
                     | {"notify-delivery": set(NOTIFY_DELIVERY)}
+                    | {f"{svc}-client-tls": {"tls.crt", "tls.key", "ca.crt"} for svc in CALLERS}
                     | {f"{svc}-api-tls": {"tls.crt", "tls.key"} for svc in APIS} | {"agencies-ca": {"ca.crt"}})
 # What a process cannot do its work without in a cluster (the settings' defaults point at the
 # `make run` stand-ins): setting → (Secret, key) it comes from, as a variable or as a mounted file.
@@ -201,10 +205,23 @@ def test_the_crd_validation_rejects_what_a_cluster_would():
                 {**good, "spec": {**good["spec"], "minReplicaCount": "one"}}):
         assert custom_object_errors(bad), bad
     assert custom_object_errors({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {}}) is None
+    certificate = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "x"},
+                   "spec": {"secretName": "x-tls", "issuerRef": {"name": "ca"}, "dnsNames": ["x"]}}
+    assert custom_object_errors(certificate) == []
+    for bad in ({**certificate, "spec": {"secretName": "x-tls"}},  # no issuerRef
+                {**certificate, "spec": {**certificate["spec"], "dnsName": ["x"]}},
+                {**certificate, "spec": {**certificate["spec"], "privateKey": {"algorithm": "DSA"}}}):
+        assert custom_object_errors(bad), bad
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_object_is_valid_against_the_kubernetes_schemas(objects, version):
+    errors = schema_errors(objects, version)
+    assert not errors, "\n".join(errors)
+
+
+def schema_errors(objects, version: str) -> list[str]:
+    """Errors of every object against the Kubernetes schemas of ``version``, or its vendored CRD."""
     import kubernetes_validate
 
     errors = []
@@ -220,7 +237,7 @@ def test_every_object_is_valid_against_the_kubernetes_schemas(objects, version):
             errors.append(f"{obj['kind']}/{name(obj)} at {path}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError as exc:
             errors.append(f"{obj['kind']}/{name(obj)}: {exc.message}")
-    assert not errors, "\n".join(errors)
+    return errors
 
 
 def test_objects_are_unique_and_placeholders_filled(objects):
@@ -701,6 +718,78 @@ def test_production_apis_use_mutual_tls_and_the_access_list():
                         for v in ("MOTCUA_GRPC_TLS_CERT", "MOTCUA_GRPC_ACCESS_LIST"))
         assert cert["secret"]["secretName"] == f"{svc}-api-tls"
         assert access["configMap"]["name"] == "grpc-access-list"
+
+
+def mounted_from(deployment: dict, path: str) -> str | None:
+    """The Secret the file ``path`` of the pod's container is mounted from, if any."""
+    (container,) = pod_spec(deployment)["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod_spec(deployment).get("volumes", [])}
+    volume = volumes.get(mounts.get(path.rsplit("/", 1)[0], ""), {})
+    return (volume.get("secret") or {}).get("secretName")
+
+
+def test_production_processes_that_call_an_api_present_their_client_certificate():
+    """Under mutual TLS the signing api refuses a caller without a certificate: every process of a
+    service that seals there (the code's SealingClient users) presents its own, from its Secret."""
+    sealers = {path.parts[-3] for path in ROOT.glob("services/*/src/*/entrypoints/*.py")
+               if "SealingClient" in path.read_text(encoding="utf-8")}
+    assert sealers and sealers <= set(CALLERS), f"{sealers - set(CALLERS)} seal but processes.yaml has no calls"
+    for deployment in app_deployments(render("overlays/production")):
+        svc = labels(deployment)["app.kubernetes.io/name"]
+        (container,) = pod_spec(deployment)["containers"]
+        env = {k: v.get("value") for k, v in container_env(container).items()}
+        for variable in ("MOTCUA_GRPC_CLIENT_CERT", "MOTCUA_GRPC_CLIENT_KEY", "MOTCUA_GRPC_CLIENT_CA"):
+            if svc in CALLERS:
+                secret = mounted_from(deployment, env.get(variable) or "")
+                assert secret == f"{svc}-client-tls", (name(deployment), variable)
+            else:
+                assert variable not in env, name(deployment)
+
+
+def cert_manager_objects(tmp_path: Path) -> tuple[dict, ...]:
+    """Production with the optional cert-manager component, as an operator would add it to its
+    components (and so in production's namespace)."""
+    production = yaml.safe_load((DEPLOY / "overlays" / "production" / "kustomization.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": production["namespace"],
+        "resources": [os.path.relpath(DEPLOY / "overlays" / "production", tmp_path)],
+        "components": [os.path.relpath(DEPLOY / "components" / "cert-manager", tmp_path)]}), encoding="utf-8")
+    result = subprocess.run([kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def test_cert_manager_fills_every_tls_secret_the_pods_mount(tmp_path):
+    objects = cert_manager_objects(tmp_path)
+    for version in KUBERNETES_VERSIONS:
+        errors = schema_errors(objects, version)
+        assert not errors, "\n".join(errors)
+    certificates = {c["spec"]["secretName"]: c for c in of_kind(objects, "Certificate")}
+    issuers = {name(i): i for i in of_kind(objects, "Issuer")}
+    services = {name(s) for s in of_kind(objects, "Service")}
+    namespace = {o["metadata"]["namespace"] for o in objects}
+    assert namespace == {"motcua"}
+    wanted = {f"{svc}-api-tls" for svc in APIS} | {f"{svc}-client-tls" for svc in CALLERS}
+    mounted = {mounted_from(d, path) for d in app_deployments(objects)
+               for path in (container_env(pod_spec(d)["containers"][0]).get(v, {}).get("value")
+                            for v in ("MOTCUA_GRPC_TLS_CERT", "MOTCUA_GRPC_CLIENT_CERT")) if path}
+    assert mounted == wanted and wanted <= set(certificates)
+    for secret, certificate in certificates.items():
+        spec = certificate["spec"]
+        assert spec["issuerRef"]["kind"] == "Issuer" and spec["issuerRef"]["name"] in issuers, secret
+        if secret.endswith("-api-tls"):  # every name a client dials: the Services, short and qualified
+            api = secret.removesuffix("-tls")
+            assert {api, f"{api}-headless"} <= services
+            assert {api, f"{api}.motcua.svc", f"{api}-headless.motcua.svc"} <= set(spec["dnsNames"]), secret
+            assert "server auth" in spec["usages"]
+        elif secret.endswith("-client-tls"):  # the name the access lists know the service by
+            assert spec["commonName"] == f"motcua-{secret.removesuffix('-client-tls')}"
+            assert "client auth" in spec["usages"]
+    (ca,) = [c for c in of_kind(objects, "Certificate") if c["spec"].get("isCA")]
+    assert issuers["motcua-internal-ca"]["spec"]["ca"]["secretName"] == ca["spec"]["secretName"]
 
 
 def test_production_denies_all_traffic_but_the_flows_that_exist():
