@@ -145,7 +145,9 @@ def test_the_rules_fail_when_an_area_loses_its_workers_or_its_scaler_misses():
     assert any("does not consume" in p for p in rule_violations(crossed))
     for deployment in crossed:
         if deployment["kind"] == "Deployment" and deployment["metadata"]["name"] == "intake-worker-bim-son":
-            deployment["spec"]["template"]["spec"]["containers"][0]["env"][-1]["value"] = "bim-son-moi"
+            (areas,) = [e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+                        if e["name"] == "MOTCUA_AREAS"]
+            areas["value"] = "bim-son-moi"
     assert any("names areas not in the catalog" in p for p in rule_violations(crossed))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -40,8 +41,28 @@ METRICS_PORT = 9100
 # Secrets that production expects to exist (created outside the repository; deploy/README.md).
 CREDENTIAL_KEYS = {"amqp-uri", "mongo-uri", "s3-access-key", "s3-secret-key"}
 SIGNING_TOKEN_KEYS = {"module", "token-label", "tsa-url", "pin", "roots.pem"}
+# The notify worker's providers: key of the Secret notify-delivery → the setting it fills.
+NOTIFY_DELIVERY = {"smtp-host": "MOTCUA_NOTIFY_SMTP_HOST", "smtp-port": "MOTCUA_NOTIFY_SMTP_PORT",
+                   "smtp-security": "MOTCUA_NOTIFY_SMTP_SECURITY", "smtp-username": "MOTCUA_NOTIFY_SMTP_USERNAME",
+                   "smtp-password": "MOTCUA_NOTIFY_SMTP_PASSWORD", "smtp-sender": "MOTCUA_NOTIFY_SMTP_SENDER",
+                   "sms-url": "MOTCUA_NOTIFY_SMS_URL", "sms-username": "MOTCUA_NOTIFY_SMS_USERNAME",
+                   "sms-password": "MOTCUA_NOTIFY_SMS_PASSWORD", "sms-token": "MOTCUA_NOTIFY_SMS_TOKEN",
+                   "sms-sender": "MOTCUA_NOTIFY_SMS_SENDER"}
+# Services that call another's api (processes.yaml `calls`): their client certificate in production.
+CALLERS = tuple(svc for svc, spec in PROCESSES.items() if spec.get("calls"))
 EXTERNAL_SECRETS = ({f"{svc}-credentials": CREDENTIAL_KEYS for svc in SERVICES} | {"signing-token": SIGNING_TOKEN_KEYS}
+                    | {"notify-delivery": set(NOTIFY_DELIVERY)}
+                    | {f"{svc}-client-tls": {"tls.crt", "tls.key", "ca.crt"} for svc in CALLERS}
                     | {f"{svc}-api-tls": {"tls.crt", "tls.key"} for svc in APIS} | {"agencies-ca": {"ca.crt"}})
+# What a process cannot do its work without in a cluster (the settings' defaults point at the
+# `make run` stand-ins): setting → (Secret, key) it comes from, as a variable or as a mounted file.
+SIGNING_SETTINGS = {"MOTCUA_PKCS11_MODULE": ("signing-token", "module"),
+                    "MOTCUA_PKCS11_TOKEN": ("signing-token", "token-label"),
+                    "MOTCUA_TSA_URL": ("signing-token", "tsa-url"),
+                    "MOTCUA_PKCS11_PIN_FILE": ("signing-token", "pin"),
+                    "MOTCUA_TRUST_ROOTS": ("signing-token", "roots.pem")}
+SITE_SETTINGS = {("notify", "worker"): {setting: ("notify-delivery", key) for key, setting in NOTIFY_DELIVERY.items()},
+                 ("signing", "worker"): SIGNING_SETTINGS, ("signing", "api"): SIGNING_SETTINGS}
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 
@@ -184,10 +205,23 @@ def test_the_crd_validation_rejects_what_a_cluster_would():
                 {**good, "spec": {**good["spec"], "minReplicaCount": "one"}}):
         assert custom_object_errors(bad), bad
     assert custom_object_errors({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {}}) is None
+    certificate = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "x"},
+                   "spec": {"secretName": "x-tls", "issuerRef": {"name": "ca"}, "dnsNames": ["x"]}}
+    assert custom_object_errors(certificate) == []
+    for bad in ({**certificate, "spec": {"secretName": "x-tls"}},  # no issuerRef
+                {**certificate, "spec": {**certificate["spec"], "dnsName": ["x"]}},
+                {**certificate, "spec": {**certificate["spec"], "privateKey": {"algorithm": "DSA"}}}):
+        assert custom_object_errors(bad), bad
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_every_object_is_valid_against_the_kubernetes_schemas(objects, version):
+    errors = schema_errors(objects, version)
+    assert not errors, "\n".join(errors)
+
+
+def schema_errors(objects, version: str) -> list[str]:
+    """Errors of every object against the Kubernetes schemas of ``version``, or its vendored CRD."""
     import kubernetes_validate
 
     errors = []
@@ -203,7 +237,7 @@ def test_every_object_is_valid_against_the_kubernetes_schemas(objects, version):
             errors.append(f"{obj['kind']}/{name(obj)} at {path}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError as exc:
             errors.append(f"{obj['kind']}/{name(obj)}: {exc.message}")
-    assert not errors, "\n".join(errors)
+    return errors
 
 
 def test_objects_are_unique_and_placeholders_filled(objects):
@@ -473,6 +507,65 @@ def test_the_readme_documents_every_external_secret():
             assert key in readme, key
 
 
+def missing_site_settings(deployment: dict) -> list[str]:
+    """What ``deployment`` lacks of SITE_SETTINGS: each setting from its Secret's key, as a
+    variable (secretKeyRef) or as a file of a volume mounted from that Secret."""
+    process = (labels(deployment)["app.kubernetes.io/name"], labels(deployment)["app.kubernetes.io/component"])
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    env = container_env(container)
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    missing = []
+    for setting, (secret, key) in SITE_SETTINGS.get(process, {}).items():
+        entry = env.get(setting, {})
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None:
+            found = (ref["name"], ref["key"])
+        elif "value" in entry:
+            directory, file = entry["value"].rsplit("/", 1)
+            source = volumes.get(mounts.get(directory, ""), {}).get("secret") or {}
+            items = {item["path"]: item["key"] for item in source.get("items", [])}
+            found = (source.get("secretName"), items.get(file, file))
+        else:
+            found = None
+        if found != (secret, key):
+            missing.append(f"{name(deployment)}: {setting} must come from Secret {secret} key {key} (found {found})")
+    return missing
+
+
+def test_processes_get_the_provider_settings_they_cannot_work_without(objects):
+    """A notify worker without its SMTP relay and SMS gateway, or a signing process without its
+    token and TSA, would start and fail every delivery or signature: the manifests must give them."""
+    missing, seen = [], set()
+    for deployment in app_deployments(objects):
+        missing += missing_site_settings(deployment)
+        seen.add((labels(deployment)["app.kubernetes.io/name"], labels(deployment)["app.kubernetes.io/component"]))
+    assert not missing, "\n".join(missing)
+    assert set(SITE_SETTINGS) <= seen
+
+
+def test_a_notify_worker_without_its_smtp_settings_fails_the_check():
+    """Guards the check above: it sees a notify worker lose its providers, one setting or all."""
+    notify_worker = {"app.kubernetes.io/name": "notify", "app.kubernetes.io/component": "worker"}
+    workers = [d for d in app_deployments(render("overlays/production")) if notify_worker.items() <= labels(d).items()]
+    assert workers and not missing_site_settings(workers[0])
+    for setting in ("MOTCUA_NOTIFY_SMTP_HOST", "MOTCUA_NOTIFY_SMTP_PASSWORD", "MOTCUA_NOTIFY_SMS_URL"):
+        broken = copy.deepcopy(workers[0])
+        (container,) = pod_spec(broken)["containers"]
+        container["env"] = [e for e in container["env"] if e["name"] != setting]
+        assert [m for m in missing_site_settings(broken) if setting in m], setting
+    without_component = copy.deepcopy(workers[0])  # as before notify-delivery existed
+    (container,) = pod_spec(without_component)["containers"]
+    container["env"] = [e for e in container["env"] if not e["name"].startswith("MOTCUA_NOTIFY_")]
+    assert len(missing_site_settings(without_component)) == len(NOTIFY_DELIVERY)
+    wrong_key = copy.deepcopy(workers[0])
+    (container,) = pod_spec(wrong_key)["containers"]
+    ref = next(e for e in container["env"] if e["name"] == "MOTCUA_NOTIFY_SMTP_HOST")["valueFrom"]["secretKeyRef"]
+    ref["key"] = "sms-url"
+    assert missing_site_settings(wrong_key)
+
+
 def test_config_map_references_resolve_inside_environments(overlay, objects):
     maps = config_maps(objects)
     for workload in of_kind(objects, *WORKLOADS):
@@ -627,6 +720,78 @@ def test_production_apis_use_mutual_tls_and_the_access_list():
         assert access["configMap"]["name"] == "grpc-access-list"
 
 
+def mounted_from(deployment: dict, path: str) -> str | None:
+    """The Secret the file ``path`` of the pod's container is mounted from, if any."""
+    (container,) = pod_spec(deployment)["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod_spec(deployment).get("volumes", [])}
+    volume = volumes.get(mounts.get(path.rsplit("/", 1)[0], ""), {})
+    return (volume.get("secret") or {}).get("secretName")
+
+
+def test_production_processes_that_call_an_api_present_their_client_certificate():
+    """Under mutual TLS the signing api refuses a caller without a certificate: every process of a
+    service that seals there (the code's SealingClient users) presents its own, from its Secret."""
+    sealers = {path.parts[-3] for path in ROOT.glob("services/*/src/*/entrypoints/*.py")
+               if "SealingClient" in path.read_text(encoding="utf-8")}
+    assert sealers and sealers <= set(CALLERS), f"{sealers - set(CALLERS)} seal but processes.yaml has no calls"
+    for deployment in app_deployments(render("overlays/production")):
+        svc = labels(deployment)["app.kubernetes.io/name"]
+        (container,) = pod_spec(deployment)["containers"]
+        env = {k: v.get("value") for k, v in container_env(container).items()}
+        for variable in ("MOTCUA_GRPC_CLIENT_CERT", "MOTCUA_GRPC_CLIENT_KEY", "MOTCUA_GRPC_CLIENT_CA"):
+            if svc in CALLERS:
+                secret = mounted_from(deployment, env.get(variable) or "")
+                assert secret == f"{svc}-client-tls", (name(deployment), variable)
+            else:
+                assert variable not in env, name(deployment)
+
+
+def cert_manager_objects(tmp_path: Path) -> tuple[dict, ...]:
+    """Production with the optional cert-manager component, as an operator would add it to its
+    components (and so in production's namespace)."""
+    production = yaml.safe_load((DEPLOY / "overlays" / "production" / "kustomization.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": production["namespace"],
+        "resources": [os.path.relpath(DEPLOY / "overlays" / "production", tmp_path)],
+        "components": [os.path.relpath(DEPLOY / "components" / "cert-manager", tmp_path)]}), encoding="utf-8")
+    result = subprocess.run([kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def test_cert_manager_fills_every_tls_secret_the_pods_mount(tmp_path):
+    objects = cert_manager_objects(tmp_path)
+    for version in KUBERNETES_VERSIONS:
+        errors = schema_errors(objects, version)
+        assert not errors, "\n".join(errors)
+    certificates = {c["spec"]["secretName"]: c for c in of_kind(objects, "Certificate")}
+    issuers = {name(i): i for i in of_kind(objects, "Issuer")}
+    services = {name(s) for s in of_kind(objects, "Service")}
+    namespace = {o["metadata"]["namespace"] for o in objects}
+    assert namespace == {"motcua"}
+    wanted = {f"{svc}-api-tls" for svc in APIS} | {f"{svc}-client-tls" for svc in CALLERS}
+    mounted = {mounted_from(d, path) for d in app_deployments(objects)
+               for path in (container_env(pod_spec(d)["containers"][0]).get(v, {}).get("value")
+                            for v in ("MOTCUA_GRPC_TLS_CERT", "MOTCUA_GRPC_CLIENT_CERT")) if path}
+    assert mounted == wanted and wanted <= set(certificates)
+    for secret, certificate in certificates.items():
+        spec = certificate["spec"]
+        assert spec["issuerRef"]["kind"] == "Issuer" and spec["issuerRef"]["name"] in issuers, secret
+        if secret.endswith("-api-tls"):  # every name a client dials: the Services, short and qualified
+            api = secret.removesuffix("-tls")
+            assert {api, f"{api}-headless"} <= services
+            assert {api, f"{api}.motcua.svc", f"{api}-headless.motcua.svc"} <= set(spec["dnsNames"]), secret
+            assert "server auth" in spec["usages"]
+        elif secret.endswith("-client-tls"):  # the name the access lists know the service by
+            assert spec["commonName"] == f"motcua-{secret.removesuffix('-client-tls')}"
+            assert "client auth" in spec["usages"]
+    (ca,) = [c for c in of_kind(objects, "Certificate") if c["spec"].get("isCA")]
+    assert issuers["motcua-internal-ca"]["spec"]["ca"]["secretName"] == ca["spec"]["secretName"]
+
+
 def test_production_denies_all_traffic_but_the_flows_that_exist():
     objects = render("overlays/production")
     policies = {name(p): p for p in of_kind(objects, "NetworkPolicy")}
@@ -648,9 +813,56 @@ def test_production_is_watched_and_alerted():
                           ("MotcuaOutboxNotDraining", "motcua_outbox_oldest_age_seconds"),
                           ("MotcuaQueueWithoutConsumer", "rabbitmq_detailed_queue_consumers"),
                           ("MotcuaConsumerDown", "motcua_consumer_up"),
-                          ("MotcuaOverdueRising", "motcua_timer_items_total"),
+                          ("MotcuaOverdueRising", "motcua_dossiers_overdue"),
+                          ("MotcuaDossierGaugesStale", "motcua_timer_duration_seconds_count"),
+                          ("MotcuaSignerRefused", "motcua_signing_duration_seconds_count"),
+                          ("MotcuaSigningUnavailable", "motcua_signing_duration_seconds_count"),
+                          ("MotcuaSigningSlow", "motcua_signing_duration_seconds_bucket"),
+                          ("MotcuaDeliveryFailing", "motcua_notify_delivery_duration_seconds_count"),
                           ("MotcuaApiErrorRatio", "motcua_grpc_requests_total")):
         assert metric in alerts[alert], alert
+
+
+def platform_series() -> set[str]:
+    """Every series name motcua.metrics exposes (a counter's _total, a histogram's _bucket…)."""
+    from prometheus_client import REGISTRY
+
+    import motcua.metrics  # noqa: F401 - registers the platform's metrics
+
+    suffixes = {"counter": ("_total", "_created"), "gauge": ("",),
+                "histogram": ("_bucket", "_count", "_sum", "_created")}
+    return {family.name + suffix for family in REGISTRY.collect() if family.name.startswith("motcua_")
+            for suffix in suffixes.get(family.type, ("",))}
+
+
+def test_every_alert_parses_and_names_series_that_exist():
+    """A typo in a rule's metric or label would make an alert that never fires (PromQL parsed by
+    promql-parser; the motcua_* series checked against motcua.metrics, the labels it gives them)."""
+    import promql_parser
+
+    from motcua import metrics
+
+    label_names = {metric._name: set(metric._labelnames) for metric in vars(metrics).values()
+                   if hasattr(metric, "_labelnames") and hasattr(metric, "_name")}
+    (rules,) = of_kind(render("overlays/production"), "PrometheusRule")
+    known, errors = platform_series(), []
+    for rule in (r for g in rules["spec"]["groups"] for r in g["rules"]):
+        try:
+            parsed = str(promql_parser.parse(rule["expr"]))
+        except ValueError as exc:
+            errors.append(f"{rule['alert']}: {exc}")
+            continue
+        for series, matchers in re.findall(r"\b(motcua_\w+)\{([^}]*)\}", parsed):
+            if series not in known:
+                errors.append(f"{rule['alert']}: no series {series}")
+            base = re.sub(r"_(total|created|bucket|count|sum)$", "", series)
+            for label in re.findall(r"(\w+)\s*[!=]~?", matchers):
+                if label not in label_names.get(base, set()) | {"le"}:
+                    errors.append(f"{rule['alert']}: {series} has no label {label}")
+        assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"], rule["alert"]
+    assert not errors, "\n".join(errors)
+    with pytest.raises(ValueError):  # guards the guard
+        promql_parser.parse("sum by (area) (motcua_dossiers_overdue")
 
 
 def test_dev_is_self_contained_with_one_replica_each():

@@ -10,6 +10,10 @@ writes
   deploy/base/config/areas.env      MOTCUA_AREAS = every area (what the dev pool consumes)
   deploy/areas/<area>/              the workers of every service for that area only
   deploy/areas/autoscaling.yaml     a KEDA ScaledObject per area worker (+ TriggerAuthentications)
+  deploy/components/mtls/           mutual TLS on every api, and the client certificates of the
+                                    services that call another's api
+  deploy/components/cert-manager/certificates.yaml
+                                    (optional component) the certificates of both, from cert-manager
 
 ``--check`` writes nothing and exits 1 when a file would change (CI: the generated tree is in
 step with the catalog and processes.yaml).
@@ -48,10 +52,11 @@ class Scaling:
 class Service:
     name: str
     processes: tuple[str, ...]
-    components: tuple[str, ...]
+    components: Mapping[str, tuple[str, ...]]  # process → components of deploy/base/templates/
     scaling: Scaling
     area_scaling: Mapping[str, Scaling]
     env: Mapping[str, str]
+    calls: tuple[str, ...] = ()  # the services whose api this one calls (intake and routing seal at signing)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,18 @@ def _area_override(override: Mapping, service: str) -> dict:
     return {**shared, **(override.get(service) or {})}
 
 
+def _components(processes_file: Path, service: str, processes: tuple[str, ...],
+                raw: list | Mapping) -> dict[str, tuple[str, ...]]:
+    """Per process, the template components it gets: a list (every process of the service) or a
+    mapping process → list (e.g. only the worker delivers e-mail)."""
+    per_process = {p: tuple(raw.get(p) or ()) for p in processes} if isinstance(raw, Mapping) \
+        else dict.fromkeys(processes, tuple(raw))
+    unknown = set(raw) - set(processes) if isinstance(raw, Mapping) else set()
+    if unknown:
+        raise ValueError(f"{processes_file}: {service}: components for unknown processes {sorted(unknown)}")
+    return per_process
+
+
 def load_plan(processes_file: Path, catalog: Path) -> Plan:
     raw = yaml.safe_load(processes_file.read_text(encoding="utf-8"))
     default = dict(raw.get("defaults", {}).get("scaling", {}))
@@ -95,7 +112,14 @@ def load_plan(processes_file: Path, catalog: Path) -> Plan:
         base = {**default, **(spec.get("scaling") or {})}
         per_area = {area: Scaling(**{**base, **_area_override(o, name)}) for area, o in overrides.items()}
         env = {str(k): str(v) for k, v in (spec.get("env") or {}).items()}
-        services.append(Service(name, processes, tuple(spec.get("components") or ()), Scaling(**base), per_area, env))
+        components = _components(processes_file, name, processes, spec.get("components") or ())
+        services.append(Service(name, processes, components, Scaling(**base), per_area, env,
+                                tuple(spec.get("calls") or ())))
+    apis = {s.name for s in services if "api" in s.processes}
+    for service in services:
+        if set(service.calls) - apis:
+            raise ValueError(f"{processes_file}: {service.name} calls services without an api: "
+                             f"{sorted(set(service.calls) - apis)}")
     units = read_units(catalog)
     province = frozenset(areas_of(units)[slug] for slug, unit in units.items() if unit.parent is None)
     areas = tuple(catalog_areas(catalog))
@@ -117,7 +141,8 @@ def process_folder(service: Service, process: str) -> dict[str, str]:
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
         "namePrefix": f"{service.name}-",
         "resources": ["process.yaml", f"../../templates/{process}"],
-        "components": ["../../templates/process-name", *(f"../../templates/{c}" for c in service.components)],
+        "components": ["../../templates/process-name",
+                       *(f"../../templates/{c}" for c in service.components[process])],
     }
     if service.env:
         kustomization["patches"] = [{"target": {"kind": "Deployment"}, "patch": json.dumps([
@@ -217,12 +242,15 @@ def api_autoscaling(plan: Plan) -> str:
 TLS_DIR = "/etc/motcua/tls"
 CLIENT_CA_DIR = "/etc/motcua/agencies"
 ACCESS_DIR = "/etc/motcua/access"
+CLIENT_TLS_DIR = "/etc/motcua/client-tls"
+NAMESPACE = "motcua"  # production's (overlays/production): the apis' certificates name their Services in it
 
 
 def mtls_component(plan: Plan) -> str:
     """Mutual TLS on every api's gRPC port: its server certificate (Secret <service>-api-tls, as
     cert-manager writes it), the agencies' CA (Secret agencies-ca) and the access list (ConfigMap
-    grpc-access-list), mounted read-only and named by the settings."""
+    grpc-access-list), mounted read-only and named by the settings; and for every process of a
+    service that calls an api, its client certificate (:func:`client_tls_ops`)."""
     patches = []
     for service in plan.services:
         if "api" not in service.processes:
@@ -246,7 +274,57 @@ def mtls_component(plan: Plan) -> str:
                         "value": {"name": variable, "value": value}})
         patches.append({"target": {"kind": "Deployment", "name": f"{service.name}-api"},
                         "patch": json.dumps(ops)})
+    for service in plan.services:
+        if service.calls:  # every process of it (apis and area workers alike) presents its client certificate
+            patches.append({"target": {"kind": "Deployment", "labelSelector": f"app.kubernetes.io/name={service.name}"},
+                            "patch": json.dumps(client_tls_ops(service.name))})
     return _yaml({"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", "patches": patches})
+
+
+def client_tls_ops(service: str) -> list[dict]:
+    """The client certificate a service presents to the apis it calls (Secret <service>-client-tls:
+    tls.crt, tls.key and ca.crt, the CA of the apis' server certificates, as cert-manager writes it)."""
+    ops: list[dict] = [
+        {"op": "add", "path": "/spec/template/spec/volumes/-",
+         "value": {"name": "client-tls", "secret": {"secretName": f"{service}-client-tls", "defaultMode": 0o440}}},
+        {"op": "add", "path": "/spec/template/spec/containers/0/volumeMounts/-",
+         "value": {"name": "client-tls", "mountPath": CLIENT_TLS_DIR, "readOnly": True}},
+    ]
+    for variable, file in (("MOTCUA_GRPC_CLIENT_CERT", "tls.crt"), ("MOTCUA_GRPC_CLIENT_KEY", "tls.key"),
+                           ("MOTCUA_GRPC_CLIENT_CA", "ca.crt")):
+        ops.append({"op": "add", "path": "/spec/template/spec/containers/0/env/-",
+                    "value": {"name": variable, "value": f"{CLIENT_TLS_DIR}/{file}"}})
+    return ops
+
+
+ISSUER = "motcua-internal-ca"
+
+
+def certificates(plan: Plan) -> str:
+    """cert-manager Certificates filling the Secrets components/mtls mounts: every api's server
+    certificate (<service>-api-tls, for the names its Services answer to) and the client certificate
+    of every service that calls an api (<service>-client-tls, CN motcua-<service>: its name in the
+    access lists), all from the Issuer motcua-internal-ca (components/cert-manager/issuer.yaml)."""
+    common = {"duration": "2160h", "renewBefore": "720h",
+              "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+              "issuerRef": {"group": "cert-manager.io", "kind": "Issuer", "name": ISSUER}}
+    docs = []
+    for service in plan.services:
+        labels = {"app.kubernetes.io/name": service.name, "app.kubernetes.io/part-of": "motcua"}
+        if "api" in service.processes:
+            api = f"{service.name}-api"
+            docs.append({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                         "metadata": {"name": api, "labels": labels},
+                         "spec": {"secretName": f"{api}-tls", "commonName": api,
+                                  "dnsNames": [api, f"{api}.{NAMESPACE}.svc", f"{api}-headless.{NAMESPACE}.svc",
+                                               f"{api}.{NAMESPACE}.svc.cluster.local"],
+                                  "usages": ["server auth", "digital signature"], **common}})
+        if service.calls:
+            docs.append({"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                         "metadata": {"name": f"{service.name}-client", "labels": labels},
+                         "spec": {"secretName": f"{service.name}-client-tls", "commonName": f"motcua-{service.name}",
+                                  "usages": ["client auth", "digital signature"], **common}})
+    return _yaml(*docs)
 
 
 def render_tree(plan: Plan) -> dict[str, str]:
@@ -268,6 +346,7 @@ def render_tree(plan: Plan) -> dict[str, str]:
     files["areas/autoscaling.yaml"] = autoscaling(plan)
     files["overlays/production/hpa.yaml"] = api_autoscaling(plan)
     files["components/mtls/kustomization.yaml"] = mtls_component(plan)
+    files["components/cert-manager/certificates.yaml"] = certificates(plan)
     files["areas/kustomization.yaml"] = _yaml({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
         "resources": [*plan.areas, "autoscaling.yaml"]})

@@ -252,3 +252,53 @@ def serve(settings: Any, process: str) -> tuple[str, int] | None:
     print(f"METRICS {process} http://{host}:{port}/metrics", flush=True)
     log.info("metrics served", extra={"address": f"{host}:{port}"})
     return str(host), int(port)
+
+
+# -- dossiers at work, signing and delivery (operations) ------------------------------------------
+#
+#   motcua_dossiers [area, status]                      dossiers of an area at work now, by status (the
+#                                                       routing worker's `dossier_gauges` timer, from the
+#                                                       store's indexes)
+#   motcua_dossiers_overdue [area, state]               of those, the open ones whose due date is behind
+#                                                       today (Decision 766, by date): in_process, paused
+#   motcua_signing_duration_seconds [operation, level, outcome]
+#                                                       a result signed (operation sign: the official's
+#                                                       signature then the seal) or a form sealed (seal),
+#                                                       waiting for a free signing process included; level
+#                                                       reached (B-T, B-LT, B-LTA; "none" when it failed);
+#                                                       outcome ok, refused (no valid certificate),
+#                                                       unavailable (TSA, CA), invalid, died (a child)
+#   motcua_notify_delivery_duration_seconds [channel, outcome]
+#                                                       one delivery attempt: email, sms (the applicant),
+#                                                       webhook; accepted, refused (permanent: not tried
+#                                                       again) or failed (tried again later)
+
+DOSSIERS = Gauge("motcua_dossiers", "Dossiers of an area at work now, by status", ["area", "status"])
+DOSSIERS_OVERDUE = Gauge("motcua_dossiers_overdue", "Open dossiers of an area whose due date is behind today",
+                         ["area", "state"])
+# Signing waits on a TSA and OCSP over HTTP: seconds, not milliseconds.
+SIGNING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+SIGNING_SECONDS = Histogram("motcua_signing_duration_seconds", "Time to sign a result or seal a form",
+                            ["operation", "level", "outcome"], buckets=SIGNING_BUCKETS)
+DELIVERY_SECONDS = Histogram("motcua_notify_delivery_duration_seconds", "Time of one delivery attempt",
+                             ["channel", "outcome"], buckets=LATENCY_BUCKETS)
+
+
+def dossiers_at_work(area: str, by_status: dict[str, int], overdue: dict[str, int]) -> None:
+    """The gauges of one area, every label set each round (a status that emptied reads 0)."""
+
+    def record() -> None:
+        for status, n in by_status.items():
+            DOSSIERS.labels(area, status).set(n)
+        for state, n in overdue.items():
+            DOSSIERS_OVERDUE.labels(area, state).set(n)
+
+    _safely(record)
+
+
+def signing_done(operation: str, level: str, outcome: str, seconds: float) -> None:
+    _safely(lambda: SIGNING_SECONDS.labels(operation, level or "none", outcome).observe(seconds))
+
+
+def delivery_attempted(channel: str, outcome: str, seconds: float) -> None:
+    _safely(lambda: DELIVERY_SECONDS.labels(channel, outcome).observe(seconds))

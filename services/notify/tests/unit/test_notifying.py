@@ -265,3 +265,34 @@ def test_a_supplement_request_e_mails_form_02_attached_and_waits_while_it_cannot
     assert [(a.name, a.media_type, a.data) for a in sent.attachments] == [
         ("phieu-yeu-cau-bo-sung-02.pdf", "application/pdf", b"%PDF-1.7 mau 02")]
     assert "- Bản vẽ mặt bằng" in sent.text and reads == [form.key, form.key]
+
+
+def test_every_attempt_is_timed_by_channel_and_outcome_for_the_operators():
+    """The worker's notifier (bootstrap) reports each attempt to motcua_notify_delivery_duration_seconds."""
+    from prometheus_client import REGISTRY
+
+    from notify.config import NotifySettings
+    from notify.entrypoints.bootstrap import notifier
+
+    def attempts(channel: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value("motcua_notify_delivery_duration_seconds_count",
+                                         {"channel": channel, "outcome": outcome}) or 0
+
+    kinds = [(EMAIL, "failed"), (SMS, "refused"), (EMAIL, "accepted"), (SMS, "accepted")]
+    before = {kind: attempts(*kind) for kind in kinds}
+    uows, publisher = memory_units_of_work()
+    channels = {EMAIL: FakeChannel(), SMS: FakeChannel()}
+    channels[EMAIL].outcomes = [TransientDeliveryError("421 try later")]
+    channels[SMS].outcomes = [PermanentDeliveryError("400 bad number", "400 {}")]
+    dispatch = INBOUND.dispatch(bus(notifier(NotifySettings(), uows, channel_ports=channels), None))
+
+    def deliver(name: str, data) -> None:
+        built = build_event(name=name, data=data, source="/motcua/test", subject=CODE, area="bim-son").to_outgoing()
+        dispatch(Delivery(built.body, dict(built.headers), built.content_type, "notify.bim-son"))
+        for m in [m for m in publisher.published if m.headers.get("motcua-work-type") == "notify.deliver"]:
+            publisher.published.remove(m)
+            dispatch(Delivery(m.body, m.headers, m.content_type, "notify.bim-son"))
+
+    deliver("dossier.received", received(phone="0912345678"))  # e-mail: failed; SMS: refused
+    deliver("dossier.payment_requested", events_pb2.PaymentRequested(code=CODE, amount=1500000, note="lệ phí"))
+    assert {kind: attempts(*kind) - n for kind, n in before.items()} == dict.fromkeys(kinds, 1)

@@ -27,6 +27,7 @@ class FakeSender:
     def __init__(self):
         self.sent: list[tuple[str, str, str, list[str]]] = []
         self.dead: set[str] = set()
+        self.observed: list[tuple[str, str]] = []  # (channel, outcome) of every attempt, as the metrics see them
 
     def send(self, url, message_id, body, secrets):
         if url in self.dead:
@@ -50,7 +51,8 @@ def hooks():
     service = Webhooks(uows, WEBHOOK_SCHEMAS, sender, UrlPolicy(allow_http=False, allow_private=True), cloudevent_json,
                        WebhookSettings(schedule=RetrySchedule((5, 300, 1800), jitter=0),
                                        disable_after=timedelta(hours=1)),
-                       history=history, clock=clock, rng=random.Random(3))
+                       history=history, clock=clock, rng=random.Random(3),
+                       observe=lambda channel, outcome, seconds: sender.observed.append((channel, outcome)))
     return service, sender, clock, publisher, history
 
 
@@ -90,6 +92,7 @@ def test_a_dead_endpoint_delays_no_one_and_is_disabled_after_failing_long_enough
         service.fan_out(event(at=T0 + timedelta(seconds=n)))
     service.deliver_due(wait=True)
     assert len(sender.sent) == 3  # the live endpoint got everything at once
+    assert sorted(sender.observed) == [("webhook", "accepted")] * 3 + [("webhook", "failed")]  # the metrics' view
     pending = service.deliveries("b", dead["_id"])
     assert {d["status"] for d in pending} == {"pending"}
     assert sum(len(d["attempts"]) for d in pending) == 1  # its lane stopped at the first failure

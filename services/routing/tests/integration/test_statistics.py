@@ -189,3 +189,63 @@ def test_a_period_without_an_end_runs_to_today(store: Store):
     assert query.period(dt.datetime(2027, 2, 28, 17, 30, tzinfo=dt.UTC)) == Period(dt.date(2027, 3, 1), NOW.date())
     with pytest.raises(InvalidArgument):
         query.period(NOW, NOW - dt.timedelta(days=2))
+
+
+# -- the operators' gauges: dossiers at work by status, overdue by area ---------------------------
+
+
+def at_work_expected(population: list[Generated], area: str) -> tuple[Counter[Status], Counter[str]]:
+    """One by one: the non-terminal statuses, and the open dossiers whose due date is behind today."""
+    mine = [g.snapshot for g in population if AREAS[g.unit] == area]
+    by_status = Counter(s.status for s in mine if not s.status.terminal)
+    today = count(mine, PERIODS["today"], today=NOW.date())
+    return by_status, Counter({"in_process": today[Kpi.IN_PROCESS_OVERDUE], "paused": today[Kpi.PAUSED_OVERDUE]})
+
+
+def test_dossiers_at_work_by_status_and_overdue_by_area(store: Store):
+    population = generated(3_000, seed=13)
+    query = store_all(store, population)
+    for area in ("bim-son", "ba-thuoc"):
+        by_status, overdue = at_work_expected(population, area)
+        at_work = query.at_work(area)
+        assert at_work.by_status == {s: by_status[s] for s in Status if not s.terminal}
+        assert at_work.overdue == dict(overdue)
+        assert all(at_work.by_status.values()) and all(at_work.overdue.values()), "the population reaches each"
+    assert query.at_work("tho-xuan").by_status == dict.fromkeys(at_work.by_status, 0)
+
+
+def test_dossiers_at_work_are_counted_on_indexes_only(sqlite_store):
+    """The gauges run every minute on every area: each count seeks an index, none scans the table."""
+    query = store_all(sqlite_store, generated(200, seed=2))
+    collection = sqlite_store.collection(InstanceRecord)
+    asked = []
+    counting = collection.count
+    collection.count = lambda f: asked.append(f) or counting(f)  # type: ignore[method-assign]
+    query.at_work("bim-son")
+    assert len(asked) >= 4 + 3  # one per status at work; open in process, ended later, paused
+    for f in asked:
+        plan = collection.query_plan(f)
+        # the seek narrows past the area (on its own, the area's whole history would be read)
+        assert "SCAN" not in plan and plan.count("<expr>") >= 2, (f, plan)
+        if set(f) == {"area", "status"}:
+            assert "USING INDEX ix_workflow_instances__area__status " in plan, plan
+
+
+def test_a_worker_round_sets_the_gauges_of_its_areas(sqlite_store):
+    """What the routing worker's `dossier_gauges` timer does, read back from the Prometheus registry."""
+    from prometheus_client import REGISTRY
+
+    from routing.adapters.gauges import count_at_work
+
+    population = generated(500, seed=5)
+    count_at_work(store_all(sqlite_store, population), ["bim-son", "tho-xuan"])
+    by_status, overdue = at_work_expected(population, "bim-son")
+    for status in Status:
+        if not status.terminal:
+            value = REGISTRY.get_sample_value("motcua_dossiers", {"area": "bim-son", "status": status.name.lower()})
+            assert value == by_status[status], status
+            assert REGISTRY.get_sample_value(
+                "motcua_dossiers", {"area": "tho-xuan", "status": status.name.lower()}) == 0
+    for state, n in overdue.items():
+        assert REGISTRY.get_sample_value("motcua_dossiers_overdue", {"area": "bim-son", "state": state}) == n
+    assert REGISTRY.get_sample_value("motcua_dossiers", {"area": "ba-thuoc", "status": "processing"}) is None

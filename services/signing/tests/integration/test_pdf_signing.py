@@ -480,3 +480,37 @@ def test_the_api_reports_a_signed_document_and_the_dossier_s_results(queries, si
     tampered = bytearray(signed.data)
     tampered[tampered.index(b"\n") + 2] ^= 0x01
     assert queries.validate_bytes(bytes(tampered)).verdict == "invalid"
+
+
+# -- what operators see ------------------------------------------------------------------------
+
+
+def test_signing_and_sealing_are_timed_by_level_and_outcome(keys, softhsm_token, dev_pki, draft):
+    """motcua_signing_duration_seconds, recorded where the worker's results and the api's forms
+    are signed: the signer pool (its child processes open their own token sessions; the in-process
+    signer records through the same function)."""
+    from prometheus_client import REGISTRY
+
+    from signing.adapters.signer_pool import EngineConfig, SignerPool
+    from signing.domain import SealRequest
+
+    def observed(operation: str, level: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value("motcua_signing_duration_seconds_count",
+                                         {"operation": operation, "level": level, "outcome": outcome}) or 0
+
+    config = EngineConfig(softhsm_token.module, softhsm_token.label, str(softhsm_token.pin_file),
+                          str(dev_pki.root_pem_file), dev_pki.tsa_url)
+    signer = SignerPool(config, 1)
+    try:
+        signed = signer(draft, request_for(draft))
+        sealed = signer.seal(draft, SealRequest(unit=SEAL))
+        before = {key: observed(*key) for key in (("sign", signed.level, "ok"), ("seal", sealed.level, "ok"),
+                                                  ("sign", "none", "refused"))}
+        signer(draft, request_for(draft))
+        signer.seal(draft, SealRequest(unit=SEAL))
+        with pytest.raises(SigningRefused):
+            signer(draft, request_for(draft, personal="sign-nobody"))
+    finally:
+        signer.close()
+    assert signed.level.endswith("B-LT") and sealed.level == signed.level
+    assert {key: observed(*key) - n for key, n in before.items()} == dict.fromkeys(before, 1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,7 @@ from motcua.protobufs import timestamp
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 from motcua.work.v1 import work_pb2
 from notify.application.ports import (
+    AttemptObserver,
     Channel,
     Directory,
     OutgoingNotification,
@@ -44,6 +46,7 @@ from notify.application.ports import (
     Renderer,
     Schemas,
     TransientDeliveryError,
+    unobserved,
 )
 from notify.domain.delivery import Attachment
 from notify.domain.notifications import (
@@ -116,8 +119,10 @@ class Notifier:
     def __init__(self, uows: UnitsOfWork, schemas: Schemas, channels: Mapping[str, Channel], renderer: Renderer,
                  directory: Directory, settings: DeliverySettings, policy: NotifyPolicy | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), rng: random.Random | None = None,
-                 documents: Callable[[Mapping[str, Any]], bytes] | None = None):
+                 documents: Callable[[Mapping[str, Any]], bytes] | None = None,
+                 observe: AttemptObserver = unobserved):
         self._uows = uows
+        self._observe = observe
         # Reads an attached document's bytes by its reference (checked by its SHA-256).
         self._documents = documents
         self._schemas = schemas
@@ -225,7 +230,7 @@ class Notifier:
                                  what=f"claiming notification {c.notification_id}")
         if claimed is None:
             return "not due"
-        started = self._clock()
+        started, timer = self._clock(), time.perf_counter()
         try:
             message = OutgoingNotification(notification_id=claimed["_id"], channel=claimed["channel"],
                                            address=claimed["address"], subject=claimed.get("subject") or "",
@@ -239,6 +244,7 @@ class Notifier:
             outcome = ("failed", exc.response, exc.reason)
         except Exception as exc:  # noqa: BLE001 - an adapter's surprise counts as a transient failure
             outcome = ("failed", "", f"{type(exc).__name__}: {exc}")
+        self._observe(claimed["channel"], outcome[0], time.perf_counter() - timer)
         attempt = {"number": len(claimed.get("attempts") or []) + 1, "started_at": started,
                    "ended_at": self._clock(), "outcome": outcome[0], "response": clip(outcome[1] or "", 300),
                    "error": clip(outcome[2] or "", 300)}

@@ -6,7 +6,7 @@ values they exchange (a rendered message, a delivery's outcome) are the domain's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,6 +17,13 @@ from notify.domain.delivery import (  # noqa: F401 - the ports' values, re-expor
     Rendered,
     TransientDeliveryError,
 )
+
+# Told of every delivery attempt: (channel, outcome, seconds it took); the operators' metrics.
+AttemptObserver = Callable[[str, str, float], None]
+
+
+def unobserved(channel: str, outcome: str, seconds: float) -> None:
+    return None
 
 
 class Channel(Protocol):

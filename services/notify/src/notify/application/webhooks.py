@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from motcua.logs import clip
 from motcua.messaging.envelope import CloudEvent, build_event, new_id
 from motcua.protobufs import timestamp
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
+from notify.application.ports import AttemptObserver, unobserved
 from notify.domain.delivery import DeliveryError
 from notify.domain.notifications import DELIVERED, FAILED, PENDING, SENDING, RetrySchedule
 from notify.domain.webhooks import (
@@ -95,8 +97,9 @@ class Webhooks:
     def __init__(self, uows: UnitsOfWork, schemas: WebhookSchemas, sender: WebhookSender, urls: UrlCheck,
                  document: Callable[[CloudEvent], str], settings: WebhookSettings,
                  history: EventHistory | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, observe: AttemptObserver = unobserved):
         self._uows = uows
+        self._observe = observe
         self._schemas = schemas
         self._sender = sender
         self._urls = urls
@@ -312,7 +315,7 @@ class Webhooks:
         until = sub.get("previous_valid_until")
         if sub.get("previous_secret") and until is not None and _aware(until) > now:
             secrets.append(sub["previous_secret"])
-        started = now
+        started, timer = now, time.perf_counter()
         try:
             response, outcome, error = self._sender.send(sub["url"], delivery["event_id"], delivery["body"],
                                                          secrets), "accepted", ""
@@ -320,6 +323,7 @@ class Webhooks:
             response, outcome, error = exc.response, "failed", exc.reason
         except Exception as exc:  # noqa: BLE001 - a surprise of the adapter is a failed attempt
             response, outcome, error = "", "failed", f"{type(exc).__name__}: {exc}"
+        self._observe("webhook", outcome, time.perf_counter() - timer)
         attempt = {"number": len(delivery.get("attempts") or []) + 1, "started_at": started,
                    "ended_at": self._clock(), "outcome": outcome, "response": clip(response or "", 300),
                    "error": clip(error, 300)}

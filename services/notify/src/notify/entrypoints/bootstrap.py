@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from motcua import metrics
 from motcua.messagebus import MessageBus
 from motcua.objects import ObjectRef, ObjectStore
 from motcua.unit_of_work import UnitsOfWork
@@ -84,7 +85,7 @@ def notifier(settings: NotifySettings, uows: UnitsOfWork, channel_ports: dict[st
 
     return Notifier(uows, SCHEMAS, channels(settings) if channel_ports is None else channel_ports, JinjaRenderer(),
                     CatalogDirectory(settings.catalog_file), delivery_settings(settings), policy(settings),
-                    clock=settings.clock(), documents=document)
+                    clock=settings.clock(), documents=document, observe=metrics.delivery_attempted)
 
 
 def webhooks(settings: NotifySettings, uows: UnitsOfWork, with_history: bool = False) -> Webhooks:
@@ -96,7 +97,8 @@ def webhooks(settings: NotifySettings, uows: UnitsOfWork, with_history: bool = F
                         disable_after=timedelta(seconds=settings.notify_webhook_disable_after_s),
                         sending_lease=timedelta(seconds=settings.notify_sending_lease_s),
                         lanes=settings.notify_webhook_lanes),
-                    history=StreamHistory(settings.amqp_uri) if with_history else None, clock=settings.clock())
+                    history=StreamHistory(settings.amqp_uri) if with_history else None, clock=settings.clock(),
+                    observe=metrics.delivery_attempted)
 
 
 def bus(notify: Notifier, hooks: Webhooks | None) -> MessageBus:

@@ -8,6 +8,7 @@ declared index), so each question officials and sweeps ask has its index:
 * the tasks an official claimed, by step deadline: ``(claimed_by, step_deadline)``;
 * what an area's sweep must look at: ``(area, next_check_at)``;
 * a dossier by its code: ``code`` (unique);
+* the operators' gauge of an area's dossiers at work, by status: ``(area, status)``;
 * the Decision 766 indicators (:mod:`routing.application.statistics`), for a receiving unit
   (``receiving_unit``) or for an area (``area``: a district with its communes, or the province with
   its agencies): received by channel ``(…, channel, received_at)``, finished by class
@@ -44,6 +45,7 @@ class InstanceRecord(AggregateSchema):
             ("claimed_by", "step_deadline"),
             ("area", "next_check_at"),
             ("receiving_unit", "status", "due_at"),
+            ("area", "status"),  # the operators' gauge of dossiers at work by status (statistics.at_work)
             ("procedure_code", "receiving_unit"),
             ("receiving_unit", "received_at"),  # the unit's register (form 06), in order of reception
             ("receiving_unit", "channel", "received_at"),

@@ -36,9 +36,13 @@ from motcua.errors import InvalidArgument
 from motcua.store.port import Collection
 from motcua.worktime import VN_TZ
 from routing.domain.kpi766 import FINISH_KPIS, RECEIVED, Kpi, Period, local_date, rates
+from routing.domain.status import Status
 
 SCOPES = {"unit": "receiving_unit", "area": "area"}  # the request's word → the indexed column
 OPEN_STATES = ("in_process", "paused")
+# Terminal statuses only grow (an area's whole history): the statistics count them per period.
+AT_WORK = tuple(s for s in Status if not s.terminal)
+OVERDUE = {"in_process": Kpi.IN_PROCESS_OVERDUE, "paused": Kpi.PAUSED_OVERDUE}
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,15 @@ class Statistics:
 def midnight(day: dt.date) -> dt.datetime:
     """The instant a local date starts in Vietnam, in UTC (how the store compares instants)."""
     return dt.datetime.combine(day, dt.time(), VN_TZ).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AtWork:
+    """An area's dossiers at work now: how many in each non-terminal status, and how many of the
+    open ones (in process, or paused for the applicant) have a due date behind today."""
+
+    by_status: dict[Status, int]
+    overdue: dict[str, int]  # open state → overdue dossiers
 
 
 class StatisticsQuery:
@@ -71,6 +84,16 @@ class StatisticsQuery:
             counts.update(self._count(scope, midnight(period.start), midnight(as_of + dt.timedelta(days=1)),
                                       midnight(as_of)))
         return Statistics(counts, {k: v for k, v in rates(counts).items() if v is not None})
+
+    def at_work(self, area: str) -> AtWork:
+        """The operators' gauges of ``area``: index-range counts, like the indicators (``(area,
+        status)`` and ``(area, open_state, due_at)``), never a read of the dossiers themselves."""
+        scope = self._scope("", area, "")
+        today = local_date(self._clock())
+        open_now = self._open(lambda **conditions: self._collection.count({**scope, **conditions}),
+                              midnight(today + dt.timedelta(days=1)), midnight(today))
+        return AtWork({status: self._collection.count({**scope, "status": int(status)}) for status in AT_WORK},
+                      {state: open_now[kpi] for state, kpi in OVERDUE.items()})
 
     @staticmethod
     def _scope(unit: str, area: str, procedure_code: str) -> dict[str, Any]:
@@ -98,12 +121,19 @@ class StatisticsQuery:
             + n(finish_class=ended, ended_at={"$gte": p0}, received_at={"$lt": p0})
         for finish, kpi in FINISH_KPIS.items():
             out[kpi] = n(finish_class=finish, ended_at={"$gte": p0, "$lt": p1})
-        ended_later = {"finish_class": ended, "ended_at": {"$gte": p1}}
-        out[Kpi.IN_PROCESS_OVERDUE] = n(open_state="in_process", due_at={"$lt": a0}) \
-            + n(**ended_later, due_at={"$lt": a0})
-        out[Kpi.IN_PROCESS_ON_TIME] = n(open_state="in_process", due_at={"$gte": a0}, received_at={"$lt": p1}) \
-            + n(**ended_later, due_at={"$gte": a0}, received_at={"$lt": p1})
-        out[Kpi.PAUSED_OVERDUE] = n(open_state="paused", due_at={"$lt": a0})
-        out[Kpi.PAUSED_ON_TIME] = n(open_state="paused", due_at={"$gte": a0}, received_at={"$lt": p1})
+        out.update(self._open(n, p1, a0))
         out[Kpi.RETURNED] = n(returned_at={"$gte": p0, "$lt": p1})
         return out
+
+    @staticmethod
+    def _open(n: Callable[..., int], p1: dt.datetime, a0: dt.datetime) -> dict[Kpi, int]:
+        """Open at ``as_of`` (still open, or ended after ``p1``), overdue or on time by ``a0``."""
+        ended_later = {"finish_class": {"$in": list(FINISH_KPIS)}, "ended_at": {"$gte": p1}}
+        return {
+            Kpi.IN_PROCESS_OVERDUE: n(open_state="in_process", due_at={"$lt": a0})
+            + n(**ended_later, due_at={"$lt": a0}),
+            Kpi.IN_PROCESS_ON_TIME: n(open_state="in_process", due_at={"$gte": a0}, received_at={"$lt": p1})
+            + n(**ended_later, due_at={"$gte": a0}, received_at={"$lt": p1}),
+            Kpi.PAUSED_OVERDUE: n(open_state="paused", due_at={"$lt": a0}),
+            Kpi.PAUSED_ON_TIME: n(open_state="paused", due_at={"$gte": a0}, received_at={"$lt": p1}),
+        }

@@ -1,6 +1,6 @@
 """Routing's worker process (nameko): consumes routing.<area> (intake's route_dossier, signing's
-replies, intake's supplement and withdrawal events), runs the SLA sweep of its areas and
-relays its outbox."""
+replies, intake's supplement and withdrawal events), runs the SLA sweep of its areas, counts their
+dossiers at work for the operators' gauges and relays its outbox."""
 
 import eventlet
 
@@ -16,8 +16,10 @@ from motcua.sealing import SealingClient  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from motcua.worktime import vietnam_calendar  # noqa: E402
 from routing.adapters.drafts import ApologyForms, StopNotices  # noqa: E402
+from routing.adapters.gauges import count_at_work  # noqa: E402
 from routing.adapters.instances import INSTANCES, InstanceRecord  # noqa: E402
 from routing.application.repository import Instances  # noqa: E402
+from routing.application.statistics import StatisticsQuery  # noqa: E402
 from routing.application.sweeps import SlaSweep  # noqa: E402
 from routing.config import RoutingSettings  # noqa: E402
 from routing.entrypoints.messages import dispatcher  # noqa: E402
@@ -38,10 +40,13 @@ def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     sweep = SlaSweep(instances, ApologyForms(infra.objects, sealer, offload=tpool.execute),
                      lease=timedelta(seconds=settings.sla_sweep_lease_s),
                      stop_notice=StopNotices(infra.objects, sealer, offload=tpool.execute))
+    statistics = StatisticsQuery(instances.collection, settings.clock())
     return WorkerRuntime(infra, "routing", dispatcher(instances), [InstanceRecord],
-                         timers={"sla_sweep": lambda: sweep.sweep(settings.served_areas())})
+                         timers={"sla_sweep": lambda: sweep.sweep(settings.served_areas()),
+                                 "dossier_gauges": lambda: count_at_work(statistics, settings.served_areas())})
 
 
 if __name__ == "__main__":
     sys.exit(main("routing", RoutingSettings, make_runtime,
-                  timers={"sla_sweep": lambda settings: settings.sla_sweep_interval_s}))
+                  timers={"sla_sweep": lambda settings: settings.sla_sweep_interval_s,
+                          "dossier_gauges": lambda settings: settings.dossier_gauges_interval_s}))

@@ -6,6 +6,9 @@ A child is ``python -m signing.adapters.signer_pool`` speaking length-prefixed p
 stdin/stdout (the parent made it: nothing else writes there). Under eventlet the pipes are green,
 so a nameko worker waiting for a signature does not block the hub, with no tpool thread involved.
 A child that dies is replaced; its request fails as Unavailable (the message is retried).
+
+Every signing and sealing, in a child or in process, is timed here, the one place both the
+worker's results and the api's forms pass (``motcua_signing_duration_seconds``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import queue
 import struct
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from motcua import metrics
 from motcua.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from signing.domain import SealRequest, SignedPdf, SigningRefused, SigningRequest
 
@@ -97,6 +102,13 @@ def raise_for(outcome: tuple[str, Any]) -> SignedPdf:
     raise Unavailable(f"the signing process failed: {value}")
 
 
+def observed(op: str, started: float, outcome: tuple[str, Any]) -> tuple[str, Any]:
+    """``outcome`` of a signing or sealing begun at ``started`` (``time.perf_counter``), recorded."""
+    kind, value = outcome
+    metrics.signing_done(op, value.level if kind == "ok" else "", kind, time.perf_counter() - started)
+    return outcome
+
+
 class InProcessSigner:
     """The same work in the calling process (tests, ``signing_processes = 0``)."""
 
@@ -104,10 +116,12 @@ class InProcessSigner:
         self._source = build_key_source(config)
 
     def __call__(self, pdf: bytes, request: SigningRequest) -> SignedPdf:
-        return raise_for(sign_outcome(self._source, pdf, request.to_dict()))
+        started = time.perf_counter()
+        return raise_for(observed(SIGN, started, sign_outcome(self._source, pdf, request.to_dict())))
 
     def seal(self, pdf: bytes, request: SealRequest) -> SignedPdf:
-        return raise_for(sign_outcome(self._source, pdf, request.to_dict(), SEAL))
+        started = time.perf_counter()
+        return raise_for(observed(SEAL, started, sign_outcome(self._source, pdf, request.to_dict(), SEAL)))
 
     def close(self) -> None:
         self._source.keys.close()
@@ -161,6 +175,7 @@ class SignerPool:
         return self._ask(SEAL, pdf, request.to_dict())
 
     def _ask(self, op: str, pdf: bytes, request: dict[str, Any]) -> SignedPdf:
+        started = time.perf_counter()  # a wait for an idle child is part of what the caller waits
         child = self._idle.get()
         try:
             answer = child.call(pickle.dumps((op, pdf, request)))
@@ -169,9 +184,10 @@ class SignerPool:
             replacement = _Child(self._config)
             self._children = [replacement if c is child else c for c in self._children]
             self._idle.put(replacement)
+            observed(op, started, ("died", str(exc)))
             raise Unavailable(f"the signing process died ({exc}); the request is retried") from exc
         self._idle.put(child)
-        return raise_for(pickle.loads(answer))  # noqa: S301 - our own child's answer
+        return raise_for(observed(op, started, pickle.loads(answer)))  # noqa: S301 - our own child's answer
 
     def close(self) -> None:
         for child in self._children:
