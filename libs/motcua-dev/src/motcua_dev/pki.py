@@ -21,6 +21,8 @@ Endpoints (``base_url`` = ``http://host:port``)::
 
 Run it with ``python -m motcua_dev.pki serve --dir var/pki --port 8790`` (``make run`` does), or
 in a test with :func:`serving` (the ``dev_pki`` fixture of :mod:`motcua_dev.testing`).
+``python -m motcua_dev.pki nss --dir var/pki --out var/nss`` makes the NSS database in which
+poppler's ``pdfsig -nssdir sql:var/nss`` trusts the dev root (:func:`nss_trust_store`).
 """
 
 from __future__ import annotations
@@ -443,13 +445,60 @@ def serving(directory: str | os.PathLike[str], host: str = "127.0.0.1", port: in
         thread.join(5)
 
 
+def nss_trust_store(directory: str | os.PathLike[str], root_pem: bytes, intermediates_pem: list[bytes]) -> str:
+    """An NSS database (``certutil``, Debian libnss3-tools) trusting ``root_pem`` for signatures and
+    knowing the intermediates without trusting them, as a relying party's store (a mail client's,
+    Adobe's) knows them; returns the ``sql:`` path for ``pdfsig -nssdir``.
+
+    The intermediates are not optional for poppler 22.12 (Debian 12): its ``pdfsig`` reads NSS's
+    last error after ``CERT_PKIXVerifyCert`` without looking at what that call returned. When two
+    signatures chain through an intermediate that NSS only knows from the first signature's CMS,
+    re-importing it for the second leaves ``SEC_ERROR_REUSED_ISSUER_AND_SERIAL`` behind a
+    successful verification, and pdfsig reports "Unknown issue with Certificate or corrupted data."
+    for the second signature. Held in the database, the intermediate is found there instead."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise SystemExit("certutil is missing: run `make setup` (Debian package libnss3-tools)")
+    path = Path(directory)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db = f"sql:{path}"
+    if not (path / "cert9.db").exists():
+        subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True, capture_output=True)
+    # ",C,": a CA trusted to issue e-mail/document signing certificates; ",,": known, not trusted
+    entries = [("motcua-dev-root", root_pem, ",C,")]
+    entries += [(f"motcua-dev-intermediate-{n}", pem_, ",,") for n, pem_ in enumerate(intermediates_pem, 1)]
+    for nickname, pem_bytes, trust in entries:
+        with tempfile.NamedTemporaryFile(suffix=".pem") as f:
+            f.write(pem_bytes)
+            f.flush()
+            subprocess.run([certutil, "-A", "-d", db, "-n", nickname, "-t", trust, "-i", f.name], check=True,
+                           capture_output=True)
+    return db
+
+
+def dev_nss_trust_store(ca_directory: str | os.PathLike[str], directory: str | os.PathLike[str]) -> str:
+    """:func:`nss_trust_store` for the development CA kept in ``ca_directory``."""
+    ca = Path(ca_directory)
+    return nss_trust_store(directory, (ca / "root.pem").read_bytes(), [(ca / "issuing.pem").read_bytes()])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m motcua_dev.pki", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("command", choices=["serve", "nss"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--out", type=Path, default=Path("var/nss"), help="nss: where the NSS database goes")
     args = parser.parse_args(argv)
+    if args.command == "nss":
+        if not (args.dir / "root.pem").exists():
+            raise SystemExit(f"no development CA in {args.dir}: run `make run` (or serve) first")
+        print(f"pdfsig -nssdir {dev_nss_trust_store(args.dir, args.out)} <file.pdf>")
+        return 0
     with serving(args.dir, args.host, args.port) as pki:
         print(f"READY dev PKI at {pki.base_url} (root {pki.root_pem_file}; TSA {pki.tsa_url})", flush=True)
         stopped = threading.Event()
