@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from motcua.errors import InvalidArgument, NotFound, Unavailable
 from signing.adapters.pdf import SignerIdentity
+from signing.adapters.revocation import Revocation, ocsp_status
 from signing.adapters.token import Enrolled, TokenKeys, key_label
 from signing.domain import SignerRef, SignerRole, SigningRefused
 
@@ -182,5 +183,16 @@ class Enrollment:
 
     def listing(self) -> list[Enrolled]:
         return [e for e in self.keys.enrolled() if not e.label.startswith(CA_PREFIX)]
+
+    def revocation(self, entries: list[Enrolled], timeout: float) -> dict[str, Revocation]:
+        """Each entry's status now from the OCSP responder of its certificate (label → status),
+        asked in parallel so that a responder out of reach costs one timeout, not one per key."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        issuers = {e.certificate.subject: e.certificate for e in self.keys.enrolled() if e.label.startswith(CA_PREFIX)}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = pool.map(lambda e: ocsp_status(e.certificate, issuers.get(e.certificate.issuer), timeout),
+                               entries)
+            return {e.label: answer for e, answer in zip(entries, answers, strict=True)}
 
 

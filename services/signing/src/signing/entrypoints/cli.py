@@ -7,7 +7,7 @@ it), the CA certifies its public key, the certificate is stored next to it.
     python -m signing enroll official sign-ba-thuoc --name "Hà Văn Bình" \\
         --title "Phó Chủ tịch UBND huyện" --unit-name "UBND huyện Bá Thước"
     python -m signing enroll seal ba-thuoc --unit-name "UBND huyện Bá Thước"
-    python -m signing list
+    python -m signing list        # expiry, and good/revoked/unknown/unreachable from OCSP
     python -m signing revoke official sign-ba-thuoc --reason key_compromise
     python -m signing enroll-roster services/signing/dev/roster.yaml   # every unit's seal + officials
 """
@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("id")
     revoke.add_argument("--reason", default="unspecified",
                         help="unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation")
-    sub.add_parser("list", help="the enrolled keys with their certificates' subjects and expiry")
+    listing = sub.add_parser("list", help="the enrolled keys: certificate subject, expiry and revocation status "
+                             "(asked of the OCSP responder in each certificate)")
+    listing.add_argument("--timeout", type=float, help="seconds to wait for an OCSP responder "
+                         "(default: MOTCUA_SIGNING_TIMEOUT_S)")
     roster = sub.add_parser("enroll-roster", help="every catalog unit's seal and the roster's officials")
     roster.add_argument("roster", nargs="?", type=Path, default=DEFAULT_ROSTER)
     roster.add_argument("--replace", action="store_true")
@@ -110,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.kind} {args.id}: {e.describe()} revoked at {at} ({args.reason})")
         elif args.command == "list":
             now = datetime.now(UTC)
-            for e in enrollment.listing():
+            entries = enrollment.listing()
+            revocation = enrollment.revocation(entries, args.timeout or settings.signing_timeout_s)
+            for e in entries:
                 state = "expired" if e.not_after < now else "valid" if e.has_key else "no key"
                 print(f"{e.label:45} {e.common_name:30} {e.title:28} serial {e.serial} until "
-                      f"{e.not_after:%Y-%m-%d} ({state})")
+                      f"{e.not_after:%Y-%m-%d} ({state}) revocation: {revocation[e.label]}")
         else:
             n = enroll_roster(enrollment, args.roster, _unit_names(settings), replace=args.replace)
             print(f"{n} keys enrolled in token {settings.pkcs11_token!r}")
