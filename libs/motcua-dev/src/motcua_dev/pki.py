@@ -16,6 +16,7 @@ Endpoints (``base_url`` = ``http://host:port``)::
     POST /issue    JSON {public_key (base64 SPKI DER), common_name, organization, title?,
                          organizational_unit?, province?, profile: personal|seal, days?}
                    → {certificate (PEM), serial (hex), not_after}
+    POST /csr?profile=personal|seal[&days=N]   a PKCS#10 request (PEM/DER) → the certificate (PEM)
     POST /revoke   JSON {serial (hex), reason?} → {serial, revoked_at}
     GET  /health
 
@@ -219,9 +220,31 @@ class DevCa:
         if title:
             attrs.append(x509.NameAttribute(NameOID.TITLE, title))
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+        return self._issue_leaf(x509.Name(attrs), public_key, profile, days, not_after)
+
+    def sign_csr(self, csr_data: bytes, *, profile: str, days: int | None = None) -> x509.Certificate:
+        """A certificate for a PKCS#10 request (PEM or DER) made elsewhere, e.g. by ``python -m
+        signing enroll --csr-out`` with a key in a token: the request's signature must verify, the
+        subject is the request's (it must name a CN and an O), the extensions are the profile's."""
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+        try:
+            csr = (x509.load_pem_x509_csr(csr_data) if csr_data.lstrip().startswith(b"-----")
+                   else x509.load_der_x509_csr(csr_data))
+        except ValueError as exc:
+            raise ValueError(f"not a PKCS#10 certificate request: {exc}") from None
+        if not csr.is_signature_valid:
+            raise ValueError("the request's signature does not verify (proof of possession failed)")
+        for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+            if not csr.subject.get_attributes_for_oid(oid):
+                raise ValueError(f"the request's subject has no {oid._name}")
+        return self._issue_leaf(csr.subject, csr.public_key(), profile, days, None)
+
+    def _issue_leaf(self, subject: x509.Name, public_key, profile: str, days: int | None,
+                    not_after: datetime | None) -> x509.Certificate:
         end = not_after or (_now() + (timedelta(days=days) if days else LEAF_VALIDITY))
         end = min(end, self.issuing_cert.not_valid_after_utc)
-        cert = self._build(x509.Name(attrs), self.issuing_cert.subject, public_key, self.issuing_key, end,
+        cert = self._build(subject, self.issuing_cert.subject, public_key, self.issuing_key, end,
                            ca=False, crl="issuing", aia="issuing", profile=profile)
         serial = format(cert.serial_number, "x")
         with self._lock, _locked(self.directory / ".lock"):
@@ -370,6 +393,13 @@ def _route(ca: DevCa, method: str, path: str, environ) -> tuple[str, str, bytes]
             return ok, "application/json", json.dumps({
                 "certificate": _cert_pem(cert).decode(), "serial": format(cert.serial_number, "x"),
                 "not_after": cert.not_valid_after_utc.isoformat()}).encode()
+        if path == "/csr":  # a PKCS#10 request in, the certificate out (PEM); ?profile=personal|seal
+            from urllib.parse import parse_qs
+
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            cert = ca.sign_csr(_body(environ), profile=(query.get("profile") or [""])[0],
+                               days=int(query["days"][0]) if "days" in query else None)
+            return ok, "application/pem-certificate-chain", _cert_pem(cert)
         if path == "/revoke":
             req = json.loads(_body(environ))
             at = ca.revoke(req["serial"], req.get("reason", "unspecified"))
