@@ -132,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import-cert":
             if settings.trust_roots is None:
                 parser.error("MOTCUA_TRUST_ROOTS must name the trusted roots (PEM) the certificate must chain to")
-            e = enrollment.import_certificate(args.label, args.certificate.read_bytes(),
-                                              settings.trust_roots.read_bytes(), timeout=settings.signing_timeout_s)
+            try:
+                issued, roots = args.certificate.read_bytes(), settings.trust_roots.read_bytes()
+            except OSError as exc:
+                parser.error(f"cannot read {exc.filename}: {exc.strerror}")
+            e = enrollment.import_certificate(args.label, issued, roots, timeout=settings.signing_timeout_s)
             print(f"{args.label}: {e.describe()} until {e.not_after:%Y-%m-%d}")
         elif args.command == "revoke":
             e, at = enrollment.revoke(ROLES[args.kind], args.id, args.reason)
