@@ -3,7 +3,7 @@ rendered by intake's and routing's own renderers, sealed through the signing api
 (``SigningService.SealDocument``, keys in a SoftHSM2 token, certificates, OCSP and the TSA of the
 development PKI over HTTP) by the client the services use (:class:`motcua.sealing.SealingClient`),
 then checked by two validators: pyHanko's (signing's own ``validate_pdf``) and poppler's
-``pdfsig``. One signing api for the module; every form sealed once.
+``pdfsig`` (trusting the dev root: valid and trusted). One signing api for the module; every form sealed once.
 
 Also the refusals: a unit without a seal (FAILED_PRECONDITION naming it), bytes that are not a
 PDF (INVALID_ARGUMENT), a form already sealed (INVALID_ARGUMENT), and the signing api out of
@@ -13,18 +13,16 @@ reach (Unavailable: the caller's message is retried, nothing unsealed is stored)
 from __future__ import annotations
 
 import datetime as dt
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from motcua_dev.devstack import Stack
 from motcua_dev.infra import free_port
+from motcua_dev.pki import dev_nss_trust_store
 from motcua_dev.platform import api_spec
 from motcua_dev.signing_env import signing_environment
-from motcua_dev.testing import S3Endpoint
+from motcua_dev.testing import S3Endpoint, pdfsig
 
 from intake.adapters.forms import ReceiptData, RefusalData, render_receipt, render_refusal
 from motcua.errors import FailedPrecondition, InvalidArgument, Unavailable
@@ -112,22 +110,10 @@ def sealed(sealer) -> dict[str, bytes]:
     return {form: sealer(pdf, UNIT, f"Mẫu {form} {CODE}") for form, pdf in forms().items()}
 
 
-def pdfsig(path: Path) -> list[dict[str, str]]:
-    binary = shutil.which("pdfsig")
-    assert binary, "pdfsig is missing: apt-get install poppler-utils"
-    out = subprocess.run([binary, str(path)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    signatures: list[dict[str, str]] = []
-    for line in out.stdout.splitlines():
-        if re.match(r"^Signature #\d+:$", line):
-            signatures.append({})
-        elif (m := re.match(r"^\s+- ([^:]+): (.*)$", line)) and signatures:
-            signatures[-1][m.group(1)] = m.group(2)
-    return signatures
-
-
 def test_every_form_carries_the_units_invisible_seal_valid_for_pyhanko_and_pdfsig(sealed, signing_api, tmp_path):
-    roots = [Path(signing_api[1]["MOTCUA_TRUST_ROOTS"]).read_bytes()]
+    roots_file = Path(signing_api[1]["MOTCUA_TRUST_ROOTS"])
+    roots = [roots_file.read_bytes()]
+    nss = dev_nss_trust_store(roots_file.parent, tmp_path / "nss")  # a relying party trusting the dev root
     assert set(sealed) == {"01", "02", "03", "04", "05", "06", "dung"}
     for form, data in sealed.items():
         (report,) = validate_pdf(data, roots)
@@ -137,8 +123,9 @@ def test_every_form_carries_the_units_invisible_seal_valid_for_pyhanko_and_pdfsi
         assert report.signer_name == "UBND phường Ba Đình", form  # the commune's own seal
         path = tmp_path / f"{form}.pdf"
         path.write_bytes(data)
-        (sig,) = pdfsig(path)
+        (sig,) = pdfsig(path, "-nssdir", nss)
         assert sig["Signature Validation"] == "Signature is Valid.", (form, sig)
+        assert sig["Certificate Validation"] == "Certificate is Trusted.", (form, sig)
         assert sig["Signature Type"] == "ETSI.CAdES.detached", form
         assert sig["Signer Certificate Common Name"] == "UBND phường Ba Đình", form
     # invisible: the signature field has no widget area on the page (no stamp image)

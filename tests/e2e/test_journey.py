@@ -27,6 +27,8 @@ from motcua_dev.harness import (
     sample_request,
     submit_all,
 )
+from motcua_dev.pki import dev_nss_trust_store
+from motcua_dev.testing import pdfsig
 
 from motcua.events.v1 import events_pb2
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
@@ -245,14 +247,15 @@ def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(
     objects = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
     signed_pdf = objects.get(ObjectRef.from_dict(document_ref_dict(signed[bt_code].signed)))
 
-    # pdfsig: both signatures valid
-    out = subprocess.run(["pdfsig", "-"], input=signed_pdf, capture_output=True).stdout.decode()
-    if "Signature is Valid." not in out:  # older poppler reads no stdin
-        path = platform.data_dir / "bt.pdf"
-        path.write_bytes(signed_pdf)
-        out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
-    assert out.count("Signature is Valid.") == 2, out
-    assert "UBND huyện Bá Thước" in out
+    # pdfsig, trusting the dev root as an agency would: both signatures valid and trusted
+    path = platform.data_dir / "bt.pdf"
+    path.write_bytes(signed_pdf)
+    nss = dev_nss_trust_store(platform.env["MOTCUA_PKI_DIR"], platform.data_dir / "nss")
+    signatures = pdfsig(path, "-nssdir", nss)
+    seen = [(s["Signature Field Name"], s["Signature Validation"], s["Certificate Validation"]) for s in signatures]
+    assert seen == [("Sig_Official", "Signature is Valid.", "Certificate is Trusted."),
+                    ("Sig_Seal", "Signature is Valid.", "Certificate is Trusted.")], signatures
+    assert signatures[1]["Signer Certificate Common Name"] == "UBND huyện Bá Thước"
 
     with grpc.insecure_channel(platform.signing_address) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(

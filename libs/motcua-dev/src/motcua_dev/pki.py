@@ -16,11 +16,14 @@ Endpoints (``base_url`` = ``http://host:port``)::
     POST /issue    JSON {public_key (base64 SPKI DER), common_name, organization, title?,
                          organizational_unit?, province?, profile: personal|seal, days?}
                    → {certificate (PEM), serial (hex), not_after}
+    POST /csr?profile=personal|seal[&days=N]   a PKCS#10 request (PEM/DER) → the certificate (PEM)
     POST /revoke   JSON {serial (hex), reason?} → {serial, revoked_at}
     GET  /health
 
 Run it with ``python -m motcua_dev.pki serve --dir var/pki --port 8790`` (``make run`` does), or
 in a test with :func:`serving` (the ``dev_pki`` fixture of :mod:`motcua_dev.testing`).
+``python -m motcua_dev.pki nss --dir var/pki --out var/nss`` makes the NSS database in which
+poppler's ``pdfsig -nssdir sql:var/nss`` trusts the dev root (:func:`nss_trust_store`).
 """
 
 from __future__ import annotations
@@ -217,9 +220,31 @@ class DevCa:
         if title:
             attrs.append(x509.NameAttribute(NameOID.TITLE, title))
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+        return self._issue_leaf(x509.Name(attrs), public_key, profile, days, not_after)
+
+    def sign_csr(self, csr_data: bytes, *, profile: str, days: int | None = None) -> x509.Certificate:
+        """A certificate for a PKCS#10 request (PEM or DER) made elsewhere, e.g. by ``python -m
+        signing enroll --csr-out`` with a key in a token: the request's signature must verify, the
+        subject is the request's (it must name a CN and an O), the extensions are the profile's."""
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+        try:
+            csr = (x509.load_pem_x509_csr(csr_data) if csr_data.lstrip().startswith(b"-----")
+                   else x509.load_der_x509_csr(csr_data))
+        except ValueError as exc:
+            raise ValueError(f"not a PKCS#10 certificate request: {exc}") from None
+        if not csr.is_signature_valid:
+            raise ValueError("the request's signature does not verify (proof of possession failed)")
+        for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+            if not csr.subject.get_attributes_for_oid(oid):
+                raise ValueError(f"the request's subject has no {oid._name}")
+        return self._issue_leaf(csr.subject, csr.public_key(), profile, days, None)
+
+    def _issue_leaf(self, subject: x509.Name, public_key, profile: str, days: int | None,
+                    not_after: datetime | None) -> x509.Certificate:
         end = not_after or (_now() + (timedelta(days=days) if days else LEAF_VALIDITY))
         end = min(end, self.issuing_cert.not_valid_after_utc)
-        cert = self._build(x509.Name(attrs), self.issuing_cert.subject, public_key, self.issuing_key, end,
+        cert = self._build(subject, self.issuing_cert.subject, public_key, self.issuing_key, end,
                            ca=False, crl="issuing", aia="issuing", profile=profile)
         serial = format(cert.serial_number, "x")
         with self._lock, _locked(self.directory / ".lock"):
@@ -368,6 +393,13 @@ def _route(ca: DevCa, method: str, path: str, environ) -> tuple[str, str, bytes]
             return ok, "application/json", json.dumps({
                 "certificate": _cert_pem(cert).decode(), "serial": format(cert.serial_number, "x"),
                 "not_after": cert.not_valid_after_utc.isoformat()}).encode()
+        if path == "/csr":  # a PKCS#10 request in, the certificate out (PEM); ?profile=personal|seal
+            from urllib.parse import parse_qs
+
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            cert = ca.sign_csr(_body(environ), profile=(query.get("profile") or [""])[0],
+                               days=int(query["days"][0]) if "days" in query else None)
+            return ok, "application/pem-certificate-chain", _cert_pem(cert)
         if path == "/revoke":
             req = json.loads(_body(environ))
             at = ca.revoke(req["serial"], req.get("reason", "unspecified"))
@@ -443,13 +475,60 @@ def serving(directory: str | os.PathLike[str], host: str = "127.0.0.1", port: in
         thread.join(5)
 
 
+def nss_trust_store(directory: str | os.PathLike[str], root_pem: bytes, intermediates_pem: list[bytes]) -> str:
+    """An NSS database (``certutil``, Debian libnss3-tools) trusting ``root_pem`` for signatures and
+    knowing the intermediates without trusting them, as a relying party's store (a mail client's,
+    Adobe's) knows them; returns the ``sql:`` path for ``pdfsig -nssdir``.
+
+    The intermediates are not optional for poppler 22.12 (Debian 12): its ``pdfsig`` reads NSS's
+    last error after ``CERT_PKIXVerifyCert`` without looking at what that call returned. When two
+    signatures chain through an intermediate that NSS only knows from the first signature's CMS,
+    re-importing it for the second leaves ``SEC_ERROR_REUSED_ISSUER_AND_SERIAL`` behind a
+    successful verification, and pdfsig reports "Unknown issue with Certificate or corrupted data."
+    for the second signature. Held in the database, the intermediate is found there instead."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise SystemExit("certutil is missing: run `make setup` (Debian package libnss3-tools)")
+    path = Path(directory)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db = f"sql:{path}"
+    if not (path / "cert9.db").exists():
+        subprocess.run([certutil, "-N", "-d", db, "--empty-password"], check=True, capture_output=True)
+    # ",C,": a CA trusted to issue e-mail/document signing certificates; ",,": known, not trusted
+    entries = [("motcua-dev-root", root_pem, ",C,")]
+    entries += [(f"motcua-dev-intermediate-{n}", pem_, ",,") for n, pem_ in enumerate(intermediates_pem, 1)]
+    for nickname, pem_bytes, trust in entries:
+        with tempfile.NamedTemporaryFile(suffix=".pem") as f:
+            f.write(pem_bytes)
+            f.flush()
+            subprocess.run([certutil, "-A", "-d", db, "-n", nickname, "-t", trust, "-i", f.name], check=True,
+                           capture_output=True)
+    return db
+
+
+def dev_nss_trust_store(ca_directory: str | os.PathLike[str], directory: str | os.PathLike[str]) -> str:
+    """:func:`nss_trust_store` for the development CA kept in ``ca_directory``."""
+    ca = Path(ca_directory)
+    return nss_trust_store(directory, (ca / "root.pem").read_bytes(), [(ca / "issuing.pem").read_bytes()])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m motcua_dev.pki", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("command", choices=["serve", "nss"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--out", type=Path, default=Path("var/nss"), help="nss: where the NSS database goes")
     args = parser.parse_args(argv)
+    if args.command == "nss":
+        if not (args.dir / "root.pem").exists():
+            raise SystemExit(f"no development CA in {args.dir}: run `make run` (or serve) first")
+        print(f"pdfsig -nssdir {dev_nss_trust_store(args.dir, args.out)} <file.pdf>")
+        return 0
     with serving(args.dir, args.host, args.port) as pki:
         print(f"READY dev PKI at {pki.base_url} (root {pki.root_pem_file}; TSA {pki.tsa_url})", flush=True)
         stopped = threading.Event()

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 
 from motcua.errors import InvalidArgument, NotFound, Unavailable
 from signing.adapters.pdf import SignerIdentity
-from signing.adapters.token import Enrolled, TokenKeys, key_label
+from signing.adapters.revocation import Revocation, ocsp_status
+from signing.adapters.token import OFFICIAL_PREFIX, SEAL_PREFIX, Enrolled, TokenKeys, key_label
 from signing.domain import SignerRef, SignerRole, SigningRefused
 
 CA_PREFIX = "ca:"
@@ -142,6 +143,19 @@ class Subject:
     title: str = ""
     province: str = ""
 
+    def name(self) -> x509.Name:
+        """As an X.509 subject (for a certification request): C=VN, ST, O, title, CN."""
+        from cryptography.x509.oid import NameOID
+
+        attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN")]
+        if self.province:
+            attrs.append(x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, self.province))
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization))
+        if self.title:
+            attrs.append(x509.NameAttribute(NameOID.TITLE, self.title))
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, self.common_name))
+        return x509.Name(attrs)
+
 
 class Enrollment:
     """Enroll, list and revoke the officials' and the units' keys of one token."""
@@ -166,12 +180,55 @@ class Enrollment:
         assert enrolled is not None
         return enrolled
 
-    def _store_ca_chain(self) -> None:
+    def _store_ca_chain(self, certificates: list[x509.Certificate] | None = None) -> None:
+        """The CA certificates the signers' chains are built from, kept in the token (``ca:<CN>``)."""
         present = {e.serial for e in self.keys.enrolled() if e.label.startswith(CA_PREFIX)}
-        for cert in self.ca.ca_certificates():
+        for cert in self.ca.ca_certificates() if certificates is None else certificates:
             if format(cert.serial_number, "x") not in present:
                 cn = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
                 self.keys.store_certificate(f"{CA_PREFIX}{cn}", cert)
+
+    # -- enrollment against any CA: a PKCS#10 request out, the issued certificate in -----------
+
+    def request(self, role: SignerRole, signer_id: str, subject: Subject, *, replace: bool = False) -> bytes:
+        """A new key pair in the token and its PKCS#10 request (DER, signed by the token key) for a
+        CA to certify; the key signs nothing until :meth:`import_certificate` stores its
+        certificate. An enrolled key is kept unless ``replace``."""
+        label = key_label(role, signer_id)
+        existing = self.keys.find(label)
+        if existing is not None and existing.has_key and not replace:
+            raise InvalidArgument("id", f"{WHO[role]} {signer_id!r} is enrolled ({existing.describe()}); "
+                                  "--replace makes a new key")
+        self.keys.generate(label)
+        return self.keys.certification_request(label, subject.name())
+
+    def import_certificate(self, label: str, pem_data: bytes, trust_roots_pem: bytes, *,
+                           timeout: float = 10.0) -> Enrolled:
+        """Store the certificate a CA issued for the key under ``label`` (PEM; the CA's chain may
+        follow it) after checking that it certifies that key, and that it chains to the trust
+        roots, is valid now, unrevoked (when the status can be had) and allows non-repudiation."""
+        if not label.startswith((OFFICIAL_PREFIX, SEAL_PREFIX)):
+            raise InvalidArgument("label", f"must be {OFFICIAL_PREFIX}<official id> or {SEAL_PREFIX}<unit slug>")
+        public = self.keys.public_key(label)
+        if public is None:
+            raise NotFound(f"the token {self.keys.token_label!r} has no key {label!r} (make one: enroll --csr-out)")
+        try:
+            certs = [x509.load_der_x509_certificate(c.dump()) for c in load_pem_certs(pem_data)]
+        except ValueError as exc:
+            raise InvalidArgument("certificate", f"is not a PEM or DER certificate: {exc}") from None
+        key = serialization.load_der_public_key(public)
+        leaf = next((c for c in certs if _same_key(c.public_key(), key)), None)
+        if leaf is None:
+            raise InvalidArgument("certificate", f"certifies no key of {label!r}: its public key is another")
+        others = [c for c in certs if c is not leaf]
+        path = _validated_path(leaf, others + [e.certificate for e in self.keys.enrolled()
+                                               if e.label.startswith(CA_PREFIX)], trust_roots_pem, timeout)
+        self._store_ca_chain(path)
+        self.keys.store_certificate(label, leaf)
+        enrolled = self.keys.find(label)
+        assert enrolled is not None
+        return enrolled
+
 
     def revoke(self, role: SignerRole, signer_id: str, reason: str = "unspecified") -> tuple[Enrolled, str]:
         label = key_label(role, signer_id)
@@ -183,4 +240,48 @@ class Enrollment:
     def listing(self) -> list[Enrolled]:
         return [e for e in self.keys.enrolled() if not e.label.startswith(CA_PREFIX)]
 
+    def revocation(self, entries: list[Enrolled], timeout: float) -> dict[str, Revocation]:
+        """Each entry's status now from the OCSP responder of its certificate (label → status),
+        asked in parallel so that a responder out of reach costs one timeout, not one per key."""
+        from concurrent.futures import ThreadPoolExecutor
 
+        issuers = {e.certificate.subject: e.certificate for e in self.keys.enrolled() if e.label.startswith(CA_PREFIX)}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = pool.map(lambda e: ocsp_status(e.certificate, issuers.get(e.certificate.issuer), timeout),
+                               entries)
+            return {e.label: answer for e, answer in zip(entries, answers, strict=True)}
+
+
+def _same_key(a, b) -> bool:
+    der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return a.public_bytes(*der) == b.public_bytes(*der)
+
+
+def _validated_path(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust_roots_pem: bytes,
+                    timeout: float) -> list[x509.Certificate]:
+    """The CA certificates from ``leaf`` up to a trust root (the root included), once the leaf
+    proves valid for signing now; revocation is checked where the CA publishes it."""
+    import asyncio
+
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator import errors as cv_errors
+    from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+    context = ValidationContext(trust_roots=load_pem_certs(trust_roots_pem),
+                                other_certs=[_asn1(c) for c in intermediates], allow_fetching=True,
+                                revocation_mode="soft-fail",
+                                fetcher_backend=RequestsFetcherBackend(per_request_timeout=timeout))
+    validator = CertificateValidator(_asn1(leaf), validation_context=context)
+    who = f"{leaf.subject.rfc4514_string()} (serial {leaf.serial_number:x})"
+    try:
+        path = asyncio.run(validator.async_validate_usage({"non_repudiation"}))
+    except cv_errors.RevokedError as exc:
+        raise InvalidArgument("certificate", f"{who} is revoked ({exc})") from None
+    except (cv_errors.ExpiredError, cv_errors.NotYetValidError) as exc:
+        raise InvalidArgument("certificate", f"{who} is not valid now ({exc})") from None
+    except cv_errors.InvalidCertificateError as exc:
+        raise InvalidArgument("certificate", f"{who} cannot sign documents ({exc})") from None
+    except (cv_errors.PathBuildingError, cv_errors.PathValidationError) as exc:
+        raise InvalidArgument("certificate", f"{who} does not chain to MOTCUA_TRUST_ROOTS ({exc})") from None
+    return [x509.load_der_x509_certificate(c.dump()) for c in path.iter_certs(include_root=True)
+            if c is not path.leaf]

@@ -17,8 +17,9 @@ when (timestamp token), level, revocation at signing time (from the embedded dat
 time as the validation time), and what later revisions changed (pyHanko's diff analysis).
 
 Everything here is synchronous, CPU-bound and free of module-level mutable state except the font
-cache; the worker runs it in a process pool. pyHanko runs its own ``asyncio`` loop inside, so do
-not call these functions from a thread that is already running an asyncio loop.
+cache and the CMS sizes per signer (:func:`_bytes_reserved`); the worker runs it in a process
+pool. pyHanko runs its own ``asyncio`` loop inside, so do not call these functions from a thread
+that is already running an asyncio loop.
 """
 
 from __future__ import annotations
@@ -318,15 +319,40 @@ async def _sign_once(
         new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=0 if box is None else -1, box=box),
     )
     writer = IncrementalPdfFileWriter(BytesIO(data))
+    reserved = await _bytes_reserved(signer, timestamper)
     if box is None:
-        out = await pdf_signer.async_sign_pdf(writer)
+        out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved)
         return out.getvalue()
     # NFC: the stamp font is used without its shaping tables, so combining marks must be composed
     params = {key: unicodedata.normalize("NFC", value or "") for key, value in
               {"name": identity.name, "title": identity.title or "—", "unit": identity.organization,
                "time": local_time}.items()}
-    out = await pdf_signer.async_sign_pdf(writer, appearance_text_params=params)
+    out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, appearance_text_params=params)
     return out.getvalue()
+
+
+# pyHanko sizes the space for the CMS by making a whole dry-run CMS before each signature (a third
+# of a result's CPU, measured). For PAdES that size depends only on the signer's certificates and
+# the TSA's (dummy) token: the same for every document, so it is worked out once per process, the
+# way pyHanko does it (its formula, margin included).
+_RESERVED: dict[tuple[bytes, tuple[bytes, ...], str], int] = {}
+
+
+async def _bytes_reserved(signer: signers.Signer, timestamper: TimeStamper | None) -> int:
+    import hashlib
+
+    from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
+    tsa = "" if timestamper is None else f"{type(timestamper).__name__}:{getattr(timestamper, 'url', id(timestamper))}"
+    key = (signer.signing_cert.sha256, tuple(sorted(c.sha256 for c in signer.cert_registry or ())), tsa)
+    reserved = _RESERVED.get(key)
+    if reserved is None:
+        dry = await signer.async_sign(hashlib.sha256().digest(), "sha256", use_pades=True, dry_run=True,
+                                      timestamper=timestamper,
+                                      signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime.now(UTC)))
+        hex_length = len(dry.dump()) * 2
+        reserved = _RESERVED[key] = hex_length + 2 * (hex_length // 4)
+    return reserved
 
 
 @functools.lru_cache(maxsize=4)

@@ -129,6 +129,56 @@ class TokenKeys:
                                   Attribute.PRIVATE: True})
             return encode_ec_public_key(public)
 
+    def public_key(self, label: str) -> bytes | None:
+        """The DER SubjectPublicKeyInfo of the key pair under ``label``; None when there is none."""
+        from pkcs11 import ObjectClass
+        from pkcs11.exceptions import NoSuchKey
+        from pkcs11.util.ec import encode_ec_public_key
+
+        with self._lock:
+            try:
+                key = self.session.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label)
+            except NoSuchKey:
+                return None
+            return encode_ec_public_key(key)
+
+    def certification_request(self, label: str, subject: x509.Name) -> bytes:
+        """A PKCS#10 request (DER) for the key pair under ``label``, signed in the token by its
+        private key (proof of possession): ECDSA with SHA-256, asking for a non-repudiation key."""
+        import hashlib
+
+        from asn1crypto import csr
+        from asn1crypto import keys as asn1_keys
+        from pkcs11 import Mechanism, ObjectClass
+        from pkcs11.util.ec import encode_ecdsa_signature
+
+        public = self.public_key(label)
+        if public is None:
+            raise KeyError(label)
+        info = csr.CertificationRequestInfo({
+            "version": "v1",
+            "subject": asn1_x509.Name.load(subject.public_bytes()),
+            "subject_pk_info": asn1_keys.PublicKeyInfo.load(public),
+            "attributes": [{"type": "extension_request", "values": [[{
+                "extn_id": "key_usage", "critical": True,
+                "extn_value": {"digital_signature", "non_repudiation"}}]]}],
+        })
+        with self._lock:
+            key = self.session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
+            raw = key.sign(hashlib.sha256(info.dump()).digest(), mechanism=Mechanism.ECDSA)
+        return csr.CertificationRequest({
+            "certification_request_info": info, "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature": encode_ecdsa_signature(raw)}).dump()
+
+    def pending(self) -> list[str]:
+        """Labels of key pairs that wait for their certificate (a request sent to a CA)."""
+        from pkcs11 import Attribute, ObjectClass
+
+        with self._lock:
+            keys = {o[Attribute.LABEL] for o in self.session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})}
+            certs = {o[Attribute.LABEL] for o in self.session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE})}
+        return sorted(keys - certs)
+
     def store_certificate(self, label: str, certificate: x509.Certificate) -> None:
         from cryptography.hazmat.primitives import serialization
         from pkcs11 import Attribute, CertificateType, ObjectClass

@@ -7,7 +7,9 @@ it), the CA certifies its public key, the certificate is stored next to it.
     python -m signing enroll official sign-ba-thuoc --name "Hà Văn Bình" \\
         --title "Phó Chủ tịch UBND huyện" --unit-name "UBND huyện Bá Thước"
     python -m signing enroll seal ba-thuoc --unit-name "UBND huyện Bá Thước"
-    python -m signing list
+    python -m signing enroll seal ba-thuoc --csr-out ba-thuoc.csr   # another CA: a PKCS#10 request
+    python -m signing import-cert seal:ba-thuoc ba-thuoc.pem         # ...and the certificate it issued
+    python -m signing list        # expiry, and good/revoked/unknown/unreachable from OCSP
     python -m signing revoke official sign-ba-thuoc --reason key_compromise
     python -m signing enroll-roster services/signing/dev/roster.yaml   # every unit's seal + officials
 """
@@ -23,7 +25,7 @@ import yaml
 
 from motcua.errors import DomainError
 from signing.adapters.keys import CaClient, Enrollment, Subject
-from signing.adapters.token import TokenKeys
+from signing.adapters.token import TokenKeys, key_label
 from signing.config import SigningSettings
 from signing.domain import SignerRole
 
@@ -69,6 +71,12 @@ def enroll_roster(enrollment: Enrollment, roster_file: Path, unit_names: dict[st
     return count
 
 
+def write_csr(path: Path, der: bytes) -> None:
+    from asn1crypto import pem
+
+    path.write_bytes(pem.armor("CERTIFICATE REQUEST", der))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m signing", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,12 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     enroll.add_argument("--province", default="Thanh Hóa")
     enroll.add_argument("--days", type=int, help="certificate validity in days (default: the CA's)")
     enroll.add_argument("--replace", action="store_true", help="make a new key even if one is enrolled")
+    enroll.add_argument("--csr-out", type=Path, metavar="FILE",
+                        help="enroll with another CA: write the key's PKCS#10 request (PEM) to FILE instead of "
+                        "asking the CA at MOTCUA_PKI_URL; then import-cert the certificate it issues")
+    imported = sub.add_parser("import-cert", help="store the certificate a CA issued for a key made with --csr-out "
+                              "(it must certify that key and chain to MOTCUA_TRUST_ROOTS)")
+    imported.add_argument("label", help="the key's label: official:<id> or seal:<unit slug>")
+    imported.add_argument("certificate", type=Path, help="PEM (the CA's chain may follow the certificate)")
     revoke = sub.add_parser("revoke", help="have the CA revoke an enrolled certificate")
     revoke.add_argument("kind", choices=sorted(ROLES))
     revoke.add_argument("id")
     revoke.add_argument("--reason", default="unspecified",
                         help="unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation")
-    sub.add_parser("list", help="the enrolled keys with their certificates' subjects and expiry")
+    listing = sub.add_parser("list", help="the enrolled keys: certificate subject, expiry and revocation status "
+                             "(asked of the OCSP responder in each certificate)")
+    listing.add_argument("--timeout", type=float, help="seconds to wait for an OCSP responder "
+                         "(default: MOTCUA_SIGNING_TIMEOUT_S)")
     roster = sub.add_parser("enroll-roster", help="every catalog unit's seal and the roster's officials")
     roster.add_argument("roster", nargs="?", type=Path, default=DEFAULT_ROSTER)
     roster.add_argument("--replace", action="store_true")
@@ -102,18 +120,37 @@ def main(argv: list[str] | None = None) -> int:
             name = args.name or (unit_name if role is SignerRole.SEAL else None)
             if not name:
                 parser.error("--name is required for an official")
-            e = enrollment.enroll(role, args.id, Subject(name, unit_name, args.title, args.province), days=args.days,
-                                  replace=args.replace)
-            print(f"{args.kind} {args.id}: {e.describe()} until {e.not_after:%Y-%m-%d}")
+            subject = Subject(name, unit_name, args.title, args.province)
+            if args.csr_out:
+                write_csr(args.csr_out, enrollment.request(role, args.id, subject, replace=args.replace))
+                print(f"{args.kind} {args.id}: key made in token {settings.pkcs11_token!r}, request written to "
+                      f"{args.csr_out}; once the CA certifies it: python -m signing import-cert "
+                      f"{key_label(role, args.id)} CERT.pem")
+            else:
+                e = enrollment.enroll(role, args.id, subject, days=args.days, replace=args.replace)
+                print(f"{args.kind} {args.id}: {e.describe()} until {e.not_after:%Y-%m-%d}")
+        elif args.command == "import-cert":
+            if settings.trust_roots is None:
+                parser.error("MOTCUA_TRUST_ROOTS must name the trusted roots (PEM) the certificate must chain to")
+            try:
+                issued, roots = args.certificate.read_bytes(), settings.trust_roots.read_bytes()
+            except OSError as exc:
+                parser.error(f"cannot read {exc.filename}: {exc.strerror}")
+            e = enrollment.import_certificate(args.label, issued, roots, timeout=settings.signing_timeout_s)
+            print(f"{args.label}: {e.describe()} until {e.not_after:%Y-%m-%d}")
         elif args.command == "revoke":
             e, at = enrollment.revoke(ROLES[args.kind], args.id, args.reason)
             print(f"{args.kind} {args.id}: {e.describe()} revoked at {at} ({args.reason})")
         elif args.command == "list":
             now = datetime.now(UTC)
-            for e in enrollment.listing():
+            entries = enrollment.listing()
+            revocation = enrollment.revocation(entries, args.timeout or settings.signing_timeout_s)
+            for e in entries:
                 state = "expired" if e.not_after < now else "valid" if e.has_key else "no key"
                 print(f"{e.label:45} {e.common_name:30} {e.title:28} serial {e.serial} until "
-                      f"{e.not_after:%Y-%m-%d} ({state})")
+                      f"{e.not_after:%Y-%m-%d} ({state}) revocation: {revocation[e.label]}")
+            for label in enrollment.keys.pending():
+                print(f"{label:45} key made, waiting for its certificate (import-cert)")
         else:
             n = enroll_roster(enrollment, args.roster, _unit_names(settings), replace=args.replace)
             print(f"{n} keys enrolled in token {settings.pkcs11_token!r}")
