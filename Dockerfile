@@ -11,6 +11,10 @@
 # Base image pinned by digest (the tag is only for the reader). To move to a newer one:
 #   docker buildx imagetools inspect python:3.11-slim-bookworm     # the index digest
 # then replace the digest here (tests/contract/test_deploy_manifests.py checks one is there).
+# This one is the multi-platform index of the Docker Official Image built on 19 Sep 2026
+# (Python 3.11.16, Debian bookworm), as docker-library/repo-info lists it at commit 40cdaf34
+# (repos/python/remote/3.11-slim-bookworm.md); no registry is reachable from the development
+# machines, so it was checked against that listing, not pulled.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 FROM ${PYTHON_IMAGE} AS build
