@@ -104,9 +104,10 @@ def test_many_documents_laid_out_together_then_written_in_reverse(parses, tmp_pa
     assert len(parses) == 3
 
 
-def test_a_letter_outside_the_vietnamese_repertoire_is_embedded_too(tmp_path):
-    unusual = f"{TEXTS[0]} Ωμέγα, Привет"  # Greek and Cyrillic: DejaVu has them, the repertoire not
-    assert read_back(rendered(unusual), tmp_path, "u") == [unusual] * 3
+@pytest.mark.parametrize("unusual", ["Dvořák, Łódź", "Ωμέγα, Привет"])  # Latin beyond Vietnamese; the whole face
+def test_letters_beyond_the_vietnamese_repertoire_are_embedded_too(unusual, tmp_path):
+    text = f"{TEXTS[0]} {unusual}"
+    assert read_back(rendered(text), tmp_path, "u") == [text] * 3
     assert read_back(rendered(TEXTS[1]), tmp_path, "after") == [TEXTS[1]] * 3  # the next one as usual
 
 
@@ -149,3 +150,15 @@ def test_fpdf2s_parsed_face_has_the_attributes_the_copy_knows():
         "emphasis", "scale", "subset", "cmap", "ttfont", "missing_glyphs", "biggest_size_pt", "color_font",
         "unicode_range", "palette_index", "is_compressed", "is_cff", "is_cid_keyed", "is_symbol", "cff_ros",
         "collection_font_number"}
+
+
+def test_a_document_is_cut_from_the_smallest_cut_holding_its_letters():
+    new_document(FPDF)
+    regular = fonts._parsed[FONT][0]  # noqa: SLF001
+
+    def cut_for(text: str) -> int:
+        names = [".notdef", *(regular.font.cmap[ord(c)] for c in set(text))]
+        return [cut.data for cut in regular.cuts].index(regular.bytes_for(names))
+
+    assert [cut_for(text) for text in (" ".join(TEXTS), "Dvořák", "Ωμέγα")] == [0, 1, 2]
+    assert [len(cut.glyphs) < 400 for cut in regular.cuts] == [True, False, False]

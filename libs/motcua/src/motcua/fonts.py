@@ -9,10 +9,10 @@ font fpdf2 subsets *in place* when the document is written out. That last one is
 copied from one that had the fonts added loses glyphs: the copies share fpdf2's parsed font, cut
 down to the first document's letters when it is written.
 
-Each document's fontTools font is opened on output from bytes kept in memory: the face cut down
-once to :data:`REPERTOIRE` (Vietnamese text, ~1,300 of DejaVu's ~6,000 glyphs) when every glyph the
-document used is in it, which makes fpdf2's own subsetting several times cheaper, the whole face
-otherwise. Same text, same bytes.
+Each document's fontTools font is opened on output from bytes kept in memory: the smallest of the
+face's cuts (:data:`REPERTOIRES`, made once: Vietnamese ~350 glyphs, Latin ~1,570, then the whole
+face's ~6,000) that holds every glyph the document used, which makes fpdf2's own subsetting several
+times cheaper than from the whole face. Same text, same bytes.
 
 Nothing here holds an open file, so a forked process uses its parent's parse as is. There is no
 lock (a green lock would not serve the eventlet tpool's OS threads): the first documents of
@@ -44,24 +44,33 @@ def new_document(cls: type[D], page_format: str = "A4") -> D:
     return document
 
 
-# The letters, marks and signs of Vietnamese administrative text: Latin with every Vietnamese
-# letter (Đ in Extended-A, Ơ/Ư in Extended-B, the tone-marked vowels in Extended Additional),
-# combining marks for text that is not NFC, punctuation, currency (₫), letterlike (№), arrows, maths.
-REPERTOIRE = (*range(0x20, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00), *range(0x2000, 0x2070),
-              *range(0x20A0, 0x20D0), *range(0x2100, 0x2200), *range(0x2190, 0x2300))
+# What documents are cut from, smallest first: fpdf2 subsets a document's font on output, and the
+# smaller the font it starts from, the cheaper. VIETNAMESE: ASCII, Latin-1, every Vietnamese letter
+# (Ă Đ Ĩ Ũ Ơ Ư and the tone-marked vowels of Latin Extended Additional), its combining marks,
+# typographic punctuation, ₫ and № (~350 glyphs). LATIN: all of Latin with combining marks,
+# punctuation, currency, letterlike signs, arrows and maths (~1,570). Then the whole face (~6,000).
+VIETNAMESE = (*range(0x20, 0x7F), *range(0xA0, 0x100), 0x102, 0x103, 0x110, 0x111, 0x128, 0x129, 0x168, 0x169,
+              0x1A0, 0x1A1, 0x1AF, 0x1B0, *range(0x300, 0x304), 0x309, 0x323, *range(0x1EA0, 0x1EFA),
+              *range(0x2010, 0x2027), 0x20AB, 0x2116)
+LATIN = (*range(0x20, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00), *range(0x2000, 0x2070),
+         *range(0x20A0, 0x20D0), *range(0x2100, 0x2200), *range(0x2190, 0x2300))
+REPERTOIRES = (VIETNAMESE, LATIN)
+
+
+@dataclass(frozen=True)
+class _Cut:
+    glyphs: frozenset[str]
+    data: bytes
 
 
 @dataclass(frozen=True)
 class _ParsedFace:
     font: Any  # fpdf2's TTFFont, its fontTools font closed: never written out itself
-    data: bytes  # the whole TrueType file
-    common: bytes  # the face cut down once to REPERTOIRE, glyph names kept
-    common_glyphs: frozenset[str]
+    cuts: tuple[_Cut, ...]  # the face cut to each repertoire, smallest first, then whole
 
     def bytes_for(self, glyph_names: list[str]) -> bytes:
-        """The smallest font that holds these glyphs: fpdf2 subsets it again on output, and
-        subsetting the repertoire's ~1,300 glyphs costs a fraction of DejaVu's ~6,000."""
-        return self.common if self.common_glyphs.issuperset(glyph_names) else self.data
+        """The smallest cut of the face that holds these glyphs."""
+        return next((cut.data for cut in self.cuts if cut.glyphs.issuperset(glyph_names)), self.cuts[-1].data)
 
 
 _parsed: dict[str, tuple[_ParsedFace, ...]] = {}  # the process's one parse, under FONT
@@ -75,8 +84,7 @@ def _parsed_faces(cls: type) -> tuple[_ParsedFace, ...]:
 
 def _parse(cls: type) -> tuple[_ParsedFace, ...]:
     """The faces parsed by fpdf2 into a scratch document of ``cls`` that is never written out."""
-    from fontTools import subset  # fpdf2's own dependency: the kernel has it wherever it renders
-    from fontTools.ttLib import TTFont
+    from fontTools.ttLib import TTFont  # fpdf2's own dependency: there wherever documents are made
 
     scratch: Any = cls()
     faces = []
@@ -87,17 +95,27 @@ def _parse(cls: type) -> tuple[_ParsedFace, ...]:
         if font.color_font is not None or font.is_cff:
             raise ValueError(f"{path}: only plain TrueType faces can be shared between documents")
         font.close()  # no file handle survives into forked processes
-        data = path.read_bytes()
-        common = TTFont(BytesIO(data), recalcTimestamp=False)
-        options = subset.Options(glyph_names=True, notdef_outline=True, recommended_glyphs=True, hinting=True)
-        options.drop_tables += ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "kern"]  # fpdf2 drops them too
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(unicodes=REPERTOIRE)
-        subsetter.subset(common)
-        out = BytesIO()
-        common.save(out)
-        faces.append(_ParsedFace(font, data, out.getvalue(), frozenset(common.getGlyphOrder())))
+        whole = path.read_bytes()
+        cuts = [_Cut(frozenset(TTFont(BytesIO(whole)).getGlyphOrder()), whole)]
+        for repertoire in reversed(REPERTOIRES):  # each cut from the next larger one
+            cuts.insert(0, _cut(cuts[0].data, repertoire))
+        faces.append(_ParsedFace(font, tuple(cuts)))
     return tuple(faces)
+
+
+def _cut(data: bytes, repertoire: tuple[int, ...]) -> _Cut:
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(BytesIO(data), recalcTimestamp=False)
+    options = subset.Options(glyph_names=True, notdef_outline=True, recommended_glyphs=True, hinting=True)
+    options.drop_tables += ["FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "kern"]  # fpdf2 drops them too
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=repertoire)
+    subsetter.subset(font)
+    out = BytesIO()
+    font.save(out)
+    return _Cut(frozenset(font.getGlyphOrder()), out.getvalue())
 
 
 _shared_classes: dict[type, type] = {}
