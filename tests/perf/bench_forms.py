@@ -138,7 +138,7 @@ def main() -> None:
     start = time.process_time()
     new_document(FPDF)
     first = (time.process_time() - start) * 1000
-    print(f"the process's parse of the three DejaVu faces and their Vietnamese cut: {first:.0f} CPU ms, once")
+    print(f"the process's parse of the three DejaVu faces and their three cuts: {first:.0f} CPU ms, once")
     print(f"{'CPU ms per render':24} {'ours':>8} {'bare':>8} {'bare/ours':>10} {'fresh parse':>12} {'lever':>6}")
     ratios = []
     for name, render in forms().items():
