@@ -162,3 +162,17 @@ def test_a_document_is_cut_from_the_smallest_cut_holding_its_letters():
 
     assert [cut_for(text) for text in (" ".join(TEXTS), "Dvořák", "Ωμέγα")] == [0, 1, 2]
     assert [len(cut.glyphs) < 400 for cut in regular.cuts] == [True, False, False]
+
+
+def test_a_document_rewound_by_unbreakable_still_holds_every_glyph(tmp_path):
+    """fpdf2's unbreakable() deep-copies the document and may rewind to the copy: its faces too."""
+    document = started(TEXTS[0])
+    write(document, TEXTS[0])
+    for _ in range(2):  # the second block does not fit the page: rewound, replayed on the next
+        with document.unbreakable() as block:
+            block.set_font(FONT, "", 11)
+            for _ in range(20):
+                block.multi_cell(0, 7, f"{TEXTS[1]} Dvořák", new_x="LMARGIN", new_y="NEXT")
+    lines = read_back(bytes(document.output()), tmp_path, "rewound")
+    assert lines[:3] == [TEXTS[0]] * 3 and set(lines[3:]) == {f"{TEXTS[1]} Dvořák"} and len(lines) == 43
+    assert document.page == 2

@@ -22,6 +22,7 @@ several threads may each parse the faces, and one result stays. The copy knows f
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass
 from io import BytesIO
@@ -123,7 +124,8 @@ _shared_classes: dict[type, type] = {}
 
 def _shared_class(ttf_font: type) -> type:
     """fpdf2's TTFFont whose fontTools font is opened when fpdf2 first asks for it (on output),
-    from the face's smallest bytes holding the glyphs the document used."""
+    from the face's smallest cut holding the glyphs the document used. fpdf2's ``unbreakable()``
+    deep-copies the document to rewind it: the copy keeps choosing late, at output, not at the copy."""
     if ttf_font not in _shared_classes:
 
         def ttfont(font: Any) -> Any:
@@ -134,20 +136,33 @@ def _shared_class(ttf_font: type) -> type:
                 font._own_ttfont = TTFont(BytesIO(data), recalcTimestamp=False, lazy=True)
             return font._own_ttfont
 
+        def deep_copy(font: Any, memo: dict[int, Any]) -> Any:
+            twin = memo[id(font)] = _copy(font, font._face)  # before the subset: it refers back to the font
+            twin._own_ttfont = font._own_ttfont
+            twin.cw, twin.subset = copy.deepcopy(font.cw, memo), copy.deepcopy(font.subset, memo)
+            twin.missing_glyphs = list(font.missing_glyphs)
+            return twin
+
         _shared_classes[ttf_font] = type("SharedFace", (ttf_font,), {
-            "__slots__": ("_face", "_own_ttfont"), "ttfont": property(ttfont)})
+            "__slots__": ("_face", "_own_ttfont"), "ttfont": property(ttfont), "__deepcopy__": deep_copy})
     return _shared_classes[ttf_font]
+
+
+def _copy(font: Any, face: _ParsedFace) -> Any:
+    """A SharedFace with the attributes of ``font`` (shared, not copied), its fontTools font unopened."""
+    twin = _shared_class(type(face.font)).__new__(_shared_class(type(face.font)))
+    for name in type(face.font).__slots__:
+        if name != "ttfont" and hasattr(font, name):
+            setattr(twin, name, getattr(font, name))
+    twin._face, twin._own_ttfont = face, None
+    return twin
 
 
 def _add_own_copy(document: Any, face: _ParsedFace) -> None:
     """What ``add_font`` would have added, without parsing: the parsed face's immutable part, and a
     fresh copy of everything fpdf2 changes while it lays out or writes the document."""
     parsed = face.font
-    font = _shared_class(type(parsed)).__new__(_shared_class(type(parsed)))
-    for name in type(parsed).__slots__:
-        if name != "ttfont" and hasattr(parsed, name):
-            setattr(font, name, getattr(parsed, name))
-    font._face, font._own_ttfont = face, None
+    font = _copy(parsed, face)
     font.i = len(document.fonts) + 1
     font.cw = defaultdict(parsed.cw.default_factory, parsed.cw)  # a read of a missing char inserts it
     font.subset = type(parsed.subset)(font)
