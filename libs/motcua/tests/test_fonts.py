@@ -176,3 +176,20 @@ def test_a_document_rewound_by_unbreakable_still_holds_every_glyph(tmp_path):
     lines = read_back(bytes(document.output()), tmp_path, "rewound")
     assert lines[:3] == [TEXTS[0]] * 3 and set(lines[3:]) == {f"{TEXTS[1]} Dvořák"} and len(lines) == 43
     assert document.page == 2
+
+
+def test_green_threads_taking_turns_mid_document_each_get_their_own_text(parses, tmp_path):
+    import eventlet
+
+    def render(text: str) -> bytes:
+        document = started(text)
+        eventlet.sleep(0)  # every other document gets its page before this one writes
+        write(document, text)
+        eventlet.sleep(0)  # and writes before this one is written out
+        return bytes(document.output())
+
+    pool = eventlet.GreenPool(len(TEXTS) * 2)
+    pdfs = list(pool.imap(render, TEXTS * 2))
+    for n, (pdf, text) in enumerate(zip(pdfs, TEXTS * 2, strict=True)):
+        assert read_back(pdf, tmp_path, str(n)) == [text] * 3, n
+    assert len(parses) == 3
