@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -519,6 +520,18 @@ def mongo_store():
 def store(request):
     """A fresh, empty store of each backend in turn (DESIGN: one contract, two backends)."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+def pdf_pages(pdf: bytes) -> list[str]:
+    """Each page's paper size as poppler's ``pdfinfo`` names it (``"A4"`` for 595x842 pt), or its
+    size in points when it has no name: ``pdf_pages(form) == ["A4"]`` says it fits one A4 page."""
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
+        file.write(pdf)
+        file.flush()
+        out = subprocess.run(["pdfinfo", "-f", "1", "-l", "100000", file.name], capture_output=True, text=True,
+                             check=True).stdout
+    sizes = re.findall(r"^Page +\d+ size: +(.+?) pts(?: \((\w+)\))?$", out, re.MULTILINE)
+    return [name or size for size, name in sizes]
 
 
 def rpc_error(call, *args, **kwargs):

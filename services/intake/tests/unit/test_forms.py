@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from motcua_dev.testing import pdf_pages
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from intake.adapters.forms import ReceiptData, RefusalData, render_receipt, render_refusal
@@ -133,6 +134,7 @@ def timed(render, data) -> bytes:
 
 def test_the_receipt_shows_every_field_with_its_diacritics(tmp_path):
     pdf = timed(render_receipt, RECEIPT)
+    assert pdf_pages(pdf) == ["A4"]  # one page, 595x842 pt, as the circular's template
     assert table_rows(layout_text(tmp_path, pdf)) == [(n, *row) for n, row in enumerate(COMPONENTS, start=1)]
     text = pdf_text(tmp_path, pdf)
     assert not missing(text, [
@@ -266,7 +268,9 @@ def test_receipt_data_refuses_naive_times_and_negative_counts():
 
 
 def test_the_refusal_shows_every_field_with_its_diacritics(tmp_path):
-    text = pdf_text(tmp_path, timed(render_refusal, REFUSAL))
+    pdf = timed(render_refusal, REFUSAL)
+    assert pdf_pages(pdf) == ["A4"]
+    text = pdf_text(tmp_path, pdf)
     assert not missing(text, [
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
         "PHIẾU TỪ CHỐI TIẾP NHẬN, GIẢI QUYẾT HỒ SƠ",

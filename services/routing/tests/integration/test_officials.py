@@ -18,7 +18,7 @@ import openpyxl
 import pika
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from motcua_dev.testing import FakeSealer, rpc_error
+from motcua_dev.testing import FakeSealer, pdf_pages, rpc_error
 from motcua_dev.testing import SettableClock as Clock
 
 from motcua.events.v1 import events_pb2
@@ -265,6 +265,7 @@ def test_the_control_slip_lists_every_hand_over_and_renders_form_05(env: Env, tm
     # The same state gives the same form, byte for byte; its text is the circular's.
     assert env.stub.GetControlSlip(routing_pb2.GetControlSlipRequest(code=code)).pdf == slip.pdf
     (tmp_path / "05.pdf").write_bytes(slip.pdf)
+    assert pdf_pages(slip.pdf) == ["A4"]  # a normal-length timeline fits the template's one page
     text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "05.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
     for expected in ("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", f"Mã hồ sơ: {code}", "Giao: xa-dong-tien",
@@ -338,6 +339,7 @@ def test_supplement_request_and_refusal(env: Env, tmp_path):
     (tmp_path / "02.pdf").write_bytes(env.objects.get(ObjectRef.from_dict(
         {"key": supplement.form.key, "sha256": supplement.form.sha256, "size": supplement.form.size,
          "media_type": supplement.form.media_type})))
+    assert pdf_pages((tmp_path / "02.pdf").read_bytes()) == ["A4"]
     text = subprocess.run(["pdftotext", str(tmp_path / "02.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
     for expected in ("PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", code, "Trợ cấp xã hội (1.001776)",
