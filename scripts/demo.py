@@ -4,7 +4,13 @@ The demo also plays the officials of every unit: through the RoutingService API 
 step as it comes (receive, assign, review, approve), has the leader approve the draft for signing
 and the desk return the result. Once the result is signed it asks the SigningService to validate
 it (a stock grpcio client), prints the report, stores the signed PDF under var/demo/ and shows what
-poppler's pdfsig says of it."""
+poppler's pdfsig says of it.
+
+The reviewer asks the applicant for a supplement (form 02) and the applicant supplies it through
+IntakeService.SupplementDossier, so the dossier's forms are 01, 02 and 05; once archived, the demo
+reads them from the archive package, keeps them in var/demo/ and shows pdfsig's verdict on each
+seal (the development root trusted), then asks RoutingService.GetRegister for the receiving unit's
+form 06 of the day."""
 
 from __future__ import annotations
 
@@ -21,9 +27,14 @@ from motcua_dev.harness import (
     SAMPLE_PROCEDURES,
     EventCollector,
     OfficialsAtWork,
+    package_forms,
+    pdfsig,
+    register_of_the_day,
     sample_request,
     sample_units,
     submit_all,
+    supply_supplement,
+    trusting_nss,
 )
 from motcua_dev.mailbox import WebhookReceiver, read_mailbox, read_sms
 
@@ -40,10 +51,17 @@ PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
     "notification.failed": events_pb2.NotificationFailed,
     "dossier.signing_failed": events_pb2.SigningFailed,
+    "dossier.supplement_requested": events_pb2.SupplementRequested,
+    "dossier.supplemented": events_pb2.DossierSupplemented, "dossier.apology_issued": events_pb2.ApologyIssued,
+    "dossier.form_issued": events_pb2.FormIssued,
 }.items()}
-SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "level", "official_id", "seal_unit", "reason",
-         "channel", "manifest_sha256", "document_count")
+SHOWN = ("form", "step", "role", "unit", "actor", "assignee", "signers", "level", "official_id", "seal_unit", "reason",
+         "channel", "components", "manifest_sha256", "document_count")
 SENT = "vn.motcua.notification.sent.v1"
+SUPPLEMENT_REQUESTED = "vn.motcua.dossier.supplement_requested.v1"
+# what the reviewer asks the applicant to add (form 02 lists it)
+SUPPLEMENT = ("Bản vẽ thiết kế có chữ ký của chủ đầu tư (bản bổ sung)",)
+ROOT = VAR.parent
 SIGNED = "vn.motcua.document.signed.v1"
 
 
@@ -96,7 +114,9 @@ def main() -> int:
     request = sample_request(args.unit, int(time.time()) % 10**9, procedure_code=args.procedure)
     request.applicant.phone = "0912345678"  # the applicant is told by e-mail and by SMS
     (answer,) = submit_all(args.address, [request])
+    officials.supplements[answer.code] = SUPPLEMENT  # the reviewer asks for it before completing
     print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
+    supplied = False
     shown = 0
     archived_by = float("inf")
     deadline = time.monotonic() + args.timeout
@@ -106,12 +126,18 @@ def main() -> int:
             payload = PAYLOADS[event.type]().FromString(event.body) if event.type in PAYLOADS else None
             details = ", ".join(f"{f}={getattr(payload, f)!s}" for f in SHOWN
                                 if payload is not None and f in payload.DESCRIPTOR.fields_by_name
+                                and payload.DESCRIPTOR.fields_by_name[f].message_type is None  # documents: not shown
                                 and getattr(payload, f))
             print(f"  {event.headers.get('cloudEvents:time', '')[11:23]}  {event.type:<42} "
                   f"key={event.routing_key:<32} {details}")
         shown = len(journey)
+        if not supplied and any(e.type == SUPPLEMENT_REQUESTED for e in journey):
+            supplied = True  # the applicant answers with the missing document
+            dossier = supply_supplement(args.address, answer.code, args.procedure)
+            print(f"  (the applicant supplements {answer.code} through IntakeService.SupplementDossier: "
+                  f"status {dossier.status}, {len(dossier.documents)} documents)")
         told = sum(1 for e in journey if e.type == SENT)
-        if any(e.type == ARCHIVED for e in journey) and (told >= 6 or time.monotonic() > archived_by + 10):
+        if any(e.type == ARCHIVED for e in journey) and (told >= 8 or time.monotonic() > archived_by + 10):
             events.stop()
             officials.stop()
             print(f"dossier {answer.code} is archived")
@@ -120,7 +146,7 @@ def main() -> int:
                 show_signed(answer.code, signed[0], args.signing)
             show_messages(request.applicant.email, request.applicant.phone, args.var)
             subscriber.show(answer.code)
-            return show_archive(args.archive, answer.code, settings)
+            return show_archive(args.archive, answer.code, settings) or show_forms(args, answer)
         if archived_by == float("inf") and any(e.type == ARCHIVED for e in journey):
             archived_by = time.monotonic()  # then a few seconds for the last notifications
         time.sleep(0.2)
@@ -231,6 +257,49 @@ def show_archive(address: str, code: str, settings: PlatformSettings) -> int:
         print(f"  DELETE of the package version refused by the S3 server: {exc.code}")
     print("  check the ledger: .venv/bin/python -m archive verify-ledger")
     return 0
+
+
+FORM_TITLES = {"01": "receipt and appointment", "02": "request to supplement", "03": "refusal",
+               "04": "apology with a new appointment", "05": "processing control slip", "06": "register",
+               "": "notice that processing stopped"}
+
+
+def show_forms(args: argparse.Namespace, answer) -> int:
+    """The one-stop desk's forms (Circular 01/2018/TT-VPCP) as the archive package holds them, and
+    the receiving unit's register (form 06) of the day: each kept in var/demo/ and checked by
+    pdfsig, with the development root trusted in an NSS database of the demo's own."""
+    from motcua.protobufs import datetime_of
+    from motcua.worktime import VN_TZ
+
+    code, day = answer.code, datetime_of(answer.received_at).astimezone(VN_TZ).date()
+    out = Path("var/demo")
+    nss = trusting_nss(ROOT / "var" / "pki" / "root.pem", out / "nss")
+    print(f"\nForms of {code} in its archive package (data/forms/ of the bag, named by its Decree 30 metadata):")
+    forms = package_forms(args.archive, code)
+    for form in forms:
+        path = out / f"{code}-form-{form.number or 'dung'}.pdf"
+        path.write_bytes(form.data)
+        print(f"  form {form.number or '--'} {FORM_TITLES.get(form.number, ''):<32} {form.path}  → {path}")
+        show_seal(path, nss)
+    numbers = {f.number for f in forms}
+    if "04" not in numbers:
+        print("  form 04 (apology) is not in this package: the SLA sweep issues it only to a dossier whose active "
+              "step is past its deadline (working hours), which a demo journey of seconds never is")
+    rows, pdf = register_of_the_day(args.routing, args.unit, day)
+    path = out / f"register-{args.unit}-{day:%Y%m%d}.pdf"
+    path.write_bytes(pdf)
+    listed = "lists" if any(r.code == code for r in rows) else "does NOT list"
+    print(f"\nForm 06, the register of {args.unit} for {day:%d/%m/%Y} (RoutingService.GetRegister, PDF): {len(rows)} "
+          f"dossiers, {listed} {code}  → {path}")
+    show_seal(path, nss)
+    return 0 if {"01", "02", "05"} <= numbers and listed == "lists" else 1
+
+
+def show_seal(path: Path, nss: Path) -> None:
+    for sig in pdfsig(path, "-nssdir", f"sql:{nss}"):
+        print(f"      pdfsig: {sig.get('Signature Field Name', '?')} by {sig.get('Signer Certificate Common Name')}: "
+              f"{sig.get('Signature Validation')} {sig.get('Certificate Validation')} "
+              f"({sig.get('Signature Type')}, signed {sig.get('Signing Time')})")
 
 
 if __name__ == "__main__":

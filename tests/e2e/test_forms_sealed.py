@@ -13,14 +13,12 @@ reach (Unavailable: the caller's message is retried, nothing unsealed is stored)
 from __future__ import annotations
 
 import datetime as dt
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from motcua_dev.devstack import Stack
+from motcua_dev.harness import pdfsig
 from motcua_dev.infra import free_port
 from motcua_dev.platform import api_spec
 from motcua_dev.signing_env import signing_environment
@@ -110,20 +108,6 @@ def sealer(signing_api) -> Iterator[SealingClient]:
 @pytest.fixture(scope="module")
 def sealed(sealer) -> dict[str, bytes]:
     return {form: sealer(pdf, UNIT, f"Mẫu {form} {CODE}") for form, pdf in forms().items()}
-
-
-def pdfsig(path: Path) -> list[dict[str, str]]:
-    binary = shutil.which("pdfsig")
-    assert binary, "pdfsig is missing: apt-get install poppler-utils"
-    out = subprocess.run([binary, str(path)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    signatures: list[dict[str, str]] = []
-    for line in out.stdout.splitlines():
-        if re.match(r"^Signature #\d+:$", line):
-            signatures.append({})
-        elif (m := re.match(r"^\s+- ([^:]+): (.*)$", line)) and signatures:
-            signatures[-1][m.group(1)] = m.group(2)
-    return signatures
 
 
 def test_every_form_carries_the_units_invisible_seal_valid_for_pyhanko_and_pdfsig(sealed, signing_api, tmp_path):

@@ -21,11 +21,16 @@ from motcua_dev.harness import (
     JOURNEY,
     SAMPLE_PROCEDURES,
     Platform,
+    archived,
     journey,
     journeys_complete,
+    package_forms,
+    pdfsig,
+    register_of_the_day,
     sample_pdf,
     sample_request,
     submit_all,
+    supply_supplement,
 )
 
 from motcua.events.v1 import events_pb2
@@ -285,3 +290,53 @@ def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(
         with pytest.raises(grpc.RpcError) as error:
             stub.ListSignatures(signing_pb2.ListSignaturesRequest(code=refused_code), timeout=10)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# -- the one-stop desk's forms in the archive package ---------------------------------------------
+
+def test_a_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_units_register(platform: Platform):
+    """The journey of `make demo`: the reviewer asks for a supplement (form 02), the applicant
+    supplies it through IntakeService.SupplementDossier, the dossier goes on to its return (form 05)
+    and the archive; its package holds forms 01, 02 and 05, each sealed by the receiving unit
+    (pyHanko and pdfsig agree), and the unit's register of the day (form 06) lists it, sealed."""
+    from motcua.protobufs import datetime_of
+    from motcua.worktime import VN_TZ
+    from signing.adapters.pdf import validate_pdf
+
+    (answer,) = submit_all(platform.intake_address, [sample_request("ba-thuoc", 300)])
+    code = answer.code
+    assert platform.officials is not None
+    platform.officials.supplements[code] = ("Bản vẽ thiết kế có chữ ký của chủ đầu tư",)
+    asked = "vn.motcua.dossier.supplement_requested.v1"
+    assert platform.events.wait_until(lambda events: any(e.type == asked and e.subject == code for e in events),
+                                      timeout=120), platform.progress({code})
+    requested = events_pb2.SupplementRequested.FromString(
+        next(e for e in platform.events.seen(asked) if e.subject == code).body)
+    assert list(requested.components) == ["Bản vẽ thiết kế có chữ ký của chủ đầu tư"]
+    assert supply_supplement(platform.intake_address, code, "1.004616").status == 4
+    assert platform.events.wait_until(archived({code}), timeout=180), platform.progress({code})
+    assert platform.events.distinct_types(code)["vn.motcua.dossier.supplemented.v1"] == 1
+
+    roots = [Path(platform.env["MOTCUA_TRUST_ROOTS"]).read_bytes()]
+    seal = "UBND huyện Bá Thước"
+
+    def sealed_by_the_unit(name: str, data: bytes) -> None:
+        (report,) = validate_pdf(data, roots)
+        assert (report.field_name, report.signer_name, report.verdict) == ("Sig_Seal", seal, "valid"), \
+            (name, report.problems)
+        path = platform.data_dir / f"{code}-{name}.pdf"
+        path.write_bytes(data)
+        (sig,) = pdfsig(path)
+        assert sig["Signature Validation"] == "Signature is Valid.", (name, sig)
+        assert sig["Signer Certificate Common Name"] == seal, (name, sig)
+
+    forms = package_forms(platform.archive_address, code)
+    assert sorted(f.number for f in forms) == ["01", "02", "05"], [f.name for f in forms]
+    assert all(f.path.startswith("data/forms/") for f in forms)
+    for form in forms:
+        sealed_by_the_unit(f"form-{form.number}", form.data)
+
+    day = datetime_of(answer.received_at).astimezone(VN_TZ).date()
+    rows, register = register_of_the_day(platform.routing_address, "ba-thuoc", day)
+    assert code in {r.code for r in rows}
+    sealed_by_the_unit("form-06", register)
