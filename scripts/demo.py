@@ -275,7 +275,7 @@ def show_forms(args: argparse.Namespace, answer) -> int:
     out = Path("var/demo")
     nss = trusting_nss(ROOT / "var" / "pki" / "root.pem", out / "nss")
     print(f"\nForms of {code} in its archive package (data/forms/ of the bag, named by its Decree 30 metadata):")
-    forms = package_forms(args.archive, code)
+    forms = sorted(package_forms(args.archive, code), key=lambda f: f.number)
     for form in forms:
         path = out / f"{code}-form-{form.number or 'dung'}.pdf"
         path.write_bytes(form.data)
@@ -283,8 +283,9 @@ def show_forms(args: argparse.Namespace, answer) -> int:
         show_seal(path, nss)
     numbers = {f.number for f in forms}
     if "04" not in numbers:
-        print("  form 04 (apology) is not in this package: the SLA sweep issues it only to a dossier whose active "
-              "step is past its deadline (working hours), which a demo journey of seconds never is")
+        print("  form 04 (apology) is not in this package: routing's SLA sweep issues it only when the active step "
+              "is past its deadline by the working-time calendar, which a journey of seconds never is (the e2e "
+              "test moves a test platform's clock five weeks on to see it)")
     rows, pdf = register_of_the_day(args.routing, args.unit, day)
     path = out / f"register-{args.unit}-{day:%Y%m%d}.pdf"
     path.write_bytes(pdf)

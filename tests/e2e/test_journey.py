@@ -294,28 +294,52 @@ def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(
 
 # -- the one-stop desk's forms in the archive package ---------------------------------------------
 
-def test_a_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_units_register(platform: Platform):
-    """The journey of `make demo`: the reviewer asks for a supplement (form 02), the applicant
-    supplies it through IntakeService.SupplementDossier, the dossier goes on to its return (form 05)
-    and the archive; its package holds forms 01, 02 and 05, each sealed by the receiving unit
-    (pyHanko and pdfsig agree), and the unit's register of the day (form 06) lists it, sealed."""
+APOLOGY = "vn.motcua.dossier.apology_issued.v1"
+LATER = 35 * 86400  # five weeks on: every step of a 15-working-day procedure is past its deadline
+
+
+def test_a_late_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_units_register(platform: Platform):
+    """The desk's paperwork of one dossier, with every service as processes: the reviewer asks for
+    a supplement (form 02), the applicant supplies it through IntakeService.SupplementDossier; the
+    reviewer then holds the dossier while the platform's clock moves five weeks on (the processes
+    that read it restart with MOTCUA_CLOCK_OFFSET_S), so the review step is past its deadline and
+    routing's SLA sweep issues the apology with a new appointment (form 04); released, the dossier
+    goes on to its return (form 05) and the archive. Its package holds forms 01, 02, 04 and 05,
+    each sealed by the receiving unit (pyHanko and pdfsig agree), and the unit's register of the
+    reception day (form 06) lists it, sealed. The clock is moved back at the end."""
     from motcua.protobufs import datetime_of
     from motcua.worktime import VN_TZ
     from signing.adapters.pdf import validate_pdf
 
     (answer,) = submit_all(platform.intake_address, [sample_request("ba-thuoc", 300)])
     code = answer.code
-    assert platform.officials is not None
-    platform.officials.supplements[code] = ("Bản vẽ thiết kế có chữ ký của chủ đầu tư",)
+    officials = platform.officials
+    assert officials is not None
+    officials.supplements[code] = ("Bản vẽ thiết kế có chữ ký của chủ đầu tư",)
     asked = "vn.motcua.dossier.supplement_requested.v1"
     assert platform.events.wait_until(lambda events: any(e.type == asked and e.subject == code for e in events),
                                       timeout=120), platform.progress({code})
     requested = events_pb2.SupplementRequested.FromString(
         next(e for e in platform.events.seen(asked) if e.subject == code).body)
     assert list(requested.components) == ["Bản vẽ thiết kế có chữ ký của chủ đầu tư"]
+    officials.held.add(code)  # the review, back from the applicant, is left to run late
     assert supply_supplement(platform.intake_address, code, "1.004616").status == 4
-    assert platform.events.wait_until(archived({code}), timeout=180), platform.progress({code})
-    assert platform.events.distinct_types(code)["vn.motcua.dossier.supplemented.v1"] == 1
+    supplemented = "vn.motcua.dossier.supplemented.v1"
+    assert platform.events.wait_until(lambda events: any(e.type == supplemented and e.subject == code
+                                                         for e in events), timeout=60), platform.progress({code})
+    try:
+        platform.move_clock(LATER, {"MOTCUA_SLA_SWEEP_INTERVAL_S": "1"})
+        assert platform.events.wait_until(lambda events: any(e.type == APOLOGY and e.subject == code
+                                                             for e in events), timeout=120), platform.progress({code})
+        officials.held.discard(code)
+        assert platform.events.wait_until(archived({code}), timeout=180), platform.progress({code})
+        forms = package_forms(platform.archive_address, code)
+    finally:
+        officials.held.discard(code)
+        platform.move_clock(0, {"MOTCUA_SLA_SWEEP_INTERVAL_S": "30"})
+    apology = events_pb2.ApologyIssued.FromString(
+        next(e for e in platform.events.seen(APOLOGY) if e.subject == code).body)
+    assert datetime_of(apology.new_due_at) > datetime_of(apology.issued_at) > datetime_of(answer.received_at)
 
     roots = [Path(platform.env["MOTCUA_TRUST_ROOTS"]).read_bytes()]
     seal = "UBND huyện Bá Thước"
@@ -330,8 +354,7 @@ def test_a_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_units_r
         assert sig["Signature Validation"] == "Signature is Valid.", (name, sig)
         assert sig["Signer Certificate Common Name"] == seal, (name, sig)
 
-    forms = package_forms(platform.archive_address, code)
-    assert sorted(f.number for f in forms) == ["01", "02", "05"], [f.name for f in forms]
+    assert sorted(f.number for f in forms) == ["01", "02", "04", "05"], [f.name for f in forms]
     assert all(f.path.startswith("data/forms/") for f in forms)
     for form in forms:
         sealed_by_the_unit(f"form-{form.number}", form.data)

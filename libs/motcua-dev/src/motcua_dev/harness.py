@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -281,8 +281,9 @@ class OfficialsAtWork:
     """The officials of some units, played through the RoutingService API with a stock grpcio
     client: every so often each unit's open tasks are listed (earliest deadline first) and moved on
     as :data:`OFFICIAL_ACTIONS` says; the reviewer of a dossier in :attr:`supplements` first asks
-    its applicant for a supplement (form 02). This is how e2e tests, benchmarks and the demo stand
-    in for people at their desks; it never touches a store or a queue."""
+    its applicant for a supplement (form 02); a dossier in :attr:`held` is left where it is. This
+    is how e2e tests, benchmarks and the demo stand in for people at their desks; it never touches
+    a store or a queue."""
 
     def __init__(self, address: str, units: list[str], interval: float = 0.1):
         self.address = address
@@ -291,6 +292,8 @@ class OfficialsAtWork:
         # dossier code → the components its reviewer asks the applicant for (form 02) before
         # completing the review; the review is completed once the applicant has supplied them
         self.supplements: dict[str, tuple[str, ...]] = {}
+        # dossiers whose officials hold them where they are (a step left to run late)
+        self.held: set[str] = set()
         self.acted: dict[str, int] = defaultdict(int)  # action → calls that changed something
         self.errors: list[str] = []
         self._done: set[tuple[str, int, str]] = set()  # (code, step, action) acted on already
@@ -331,7 +334,7 @@ class OfficialsAtWork:
             return False
         busy = False
         for task in tasks:
-            if task.status == SUPPLEMENT_REQUESTED:  # the applicant's turn
+            if task.status == SUPPLEMENT_REQUESTED or task.code in self.held:  # the applicant's turn; held
                 continue
             action = OFFICIAL_ACTIONS.get(task.role)
             wanted = self.supplements.get(task.code)
@@ -493,6 +496,9 @@ def pdfsig(path: Path, *options: str) -> list[dict[str, str]]:
     return signatures
 
 
+CLOCKED_SERVICES = ("intake", "routing", "notify", "archive")  # their settings.clock() dates what they record
+
+
 @dataclass
 class Platform:
     stack: Stack
@@ -531,6 +537,20 @@ class Platform:
         from motcua_dev.platform import metrics_urls, scrape
 
         return scrape(metrics_urls(self.stack)[name])
+
+    def move_clock(self, offset_s: float, extra_env: dict[str, str] | None = None) -> None:
+        """The platform's time moves to now + ``offset_s``: every process that reads the clock
+        (intake, routing, notify, archive: ``MOTCUA_CLOCK_OFFSET_S``, tests only) restarts with it,
+        so a held step really runs late by the calendar and the SLA sweep sees it so. Signing keeps
+        the real time: its certificates, OCSP and timestamps are checked against it."""
+        env = {"MOTCUA_CLOCK_OFFSET_S": f"{offset_s:.3f}", **(extra_env or {})}
+        names = [name for name in self.stack.specs if name.split("-")[0] in CLOCKED_SERVICES]
+        for name in names:
+            spec = self.stack.specs[name]
+            self.stack.specs[name] = replace(spec, env={**spec.env, **env})
+            self.stack.restart(name)
+        self.stack.wait_ready(timeout=120, names=names)
+        self.env.update(env)
 
     def extra_api(self, service: str, name: str, extra_env: dict[str, str]) -> tuple[ProcessSpec, str]:
         """Another api process of ``service`` on a free port (e.g. one with a fault injected)."""
