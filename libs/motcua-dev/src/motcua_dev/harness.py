@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -393,6 +393,36 @@ def supply_supplement(intake_address: str, code: str, procedure_code: str, timeo
                 component=component)]), timeout=30).dossier
 
 
+def active_step_deadline(routing_address: str, code: str, ready: Callable[[Any], bool] = lambda timeline: True,
+                         timeout: float = 60) -> dt.datetime:
+    """The deadline of the dossier's active step, as ``RoutingService.GetTimeline`` shows it once
+    ``ready(timeline)`` (e.g. routing has taken the applicant's supplement back)."""
+    import grpc
+
+    from motcua.protobufs import datetime_of
+    from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(routing_address) as channel:
+        stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        while True:
+            try:
+                timeline = stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code), timeout=10)
+                if timeline.rows and ready(timeline):
+                    return datetime_of(timeline.rows[-1].step_deadline)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:  # not opened yet: wait
+                    raise
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the timeline of {code} did not get there in {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+def back_from_the_applicant(timeline) -> bool:
+    """Routing has taken the supplement back: processing (4) again, its row last."""
+    return timeline.status == 4 and timeline.rows[-1].action == "supplement_received"
+
+
 # -- the one-stop desk's forms (Circular 01/2018/TT-VPCP), as the archive and routing serve them --
 
 # The file names the services give their forms: mau-01-<code>.pdf (intake), phieu-…-02.pdf (routing)
@@ -496,9 +526,6 @@ def pdfsig(path: Path, *options: str) -> list[dict[str, str]]:
     return signatures
 
 
-CLOCKED_SERVICES = ("intake", "routing", "notify", "archive")  # their settings.clock() dates what they record
-
-
 @dataclass
 class Platform:
     stack: Stack
@@ -539,18 +566,11 @@ class Platform:
         return scrape(metrics_urls(self.stack)[name])
 
     def move_clock(self, offset_s: float, extra_env: dict[str, str] | None = None) -> None:
-        """The platform's time moves to now + ``offset_s``: every process that reads the clock
-        (intake, routing, notify, archive: ``MOTCUA_CLOCK_OFFSET_S``, tests only) restarts with it,
-        so a held step really runs late by the calendar and the SLA sweep sees it so. Signing keeps
-        the real time: its certificates, OCSP and timestamps are checked against it."""
-        env = {"MOTCUA_CLOCK_OFFSET_S": f"{offset_s:.3f}", **(extra_env or {})}
-        names = [name for name in self.stack.specs if name.split("-")[0] in CLOCKED_SERVICES]
-        for name in names:
-            spec = self.stack.specs[name]
-            self.stack.specs[name] = replace(spec, env={**spec.env, **env})
-            self.stack.restart(name)
-        self.stack.wait_ready(timeout=120, names=names)
-        self.env.update(env)
+        """The platform's time moves to now + ``offset_s`` (:func:`motcua_dev.platform.move_clock`)."""
+        from motcua_dev.platform import move_clock
+
+        move_clock(self.stack, offset_s, extra_env)
+        self.env.update({"MOTCUA_CLOCK_OFFSET_S": f"{offset_s:.3f}", **(extra_env or {})})
 
     def extra_api(self, service: str, name: str, extra_env: dict[str, str]) -> tuple[ProcessSpec, str]:
         """Another api process of ``service`` on a free port (e.g. one with a fault injected)."""
