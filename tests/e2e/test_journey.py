@@ -34,6 +34,7 @@ from motcua_dev.harness import (
     sample_request,
     submit_all,
     supply_supplement,
+    trusting_nss,
 )
 
 from motcua.events.v1 import events_pb2
@@ -347,7 +348,9 @@ def test_a_late_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_un
     assert datetime_of(apology.new_due_at) > datetime_of(apology.previous_due_at) > datetime_of(apology.issued_at) \
         >= late - dt.timedelta(seconds=1)
 
-    roots = [Path(platform.env["MOTCUA_TRUST_ROOTS"]).read_bytes()]
+    root = Path(platform.env["MOTCUA_TRUST_ROOTS"])
+    roots = [root.read_bytes()]
+    nss = trusting_nss(root, platform.data_dir / "nss")  # pdfsig trusts the development root, as the demo's
     seal = "UBND huyện Bá Thước"
 
     def sealed_by_the_unit(name: str, data: bytes) -> None:
@@ -356,8 +359,9 @@ def test_a_late_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_un
             (name, report.problems)
         path = platform.data_dir / f"{code}-{name}.pdf"
         path.write_bytes(data)
-        (sig,) = pdfsig(path)
-        assert sig["Signature Validation"] == "Signature is Valid.", (name, sig)
+        (sig,) = pdfsig(path, "-nssdir", f"sql:{nss}")
+        assert (sig["Signature Validation"], sig["Certificate Validation"]) == (
+            "Signature is Valid.", "Certificate is Trusted."), (name, sig)
         assert sig["Signer Certificate Common Name"] == seal, (name, sig)
 
     assert sorted(f.number for f in forms) == ["01", "02", "04", "05"], [f.name for f in forms]
