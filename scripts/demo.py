@@ -4,12 +4,21 @@ The demo also plays the officials of every unit: through the RoutingService API 
 step as it comes (receive, assign, review, approve), has the leader approve the draft for signing
 and the desk return the result. Once the result is signed it asks the SigningService to validate
 it (a stock grpcio client), prints the report, stores the signed PDF under var/demo/ and shows what
-poppler's pdfsig says of it."""
+poppler's pdfsig says of it.
+
+The reviewer asks the applicant for a supplement (form 02) and the applicant supplies it through
+IntakeService.SupplementDossier; the reviewer then holds the dossier while `make run`'s clock moves
+to a minute past the review's deadline (development only), so routing's SLA sweep issues the
+apology (form 04); the clock goes back once the dossier is archived (form 05 at the return). The
+demo then reads the forms from the archive package, keeps them in var/demo/ and shows pdfsig's
+verdict on each seal (the development root trusted), and asks RoutingService.GetRegister for the
+receiving unit's form 06 of the reception day."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -21,14 +30,23 @@ from motcua_dev.harness import (
     SAMPLE_PROCEDURES,
     EventCollector,
     OfficialsAtWork,
+    active_step_deadline,
+    back_from_the_applicant,
+    package_forms,
+    pdfsig,
+    register_of_the_day,
     sample_request,
     sample_units,
     submit_all,
+    supply_supplement,
+    trusting_nss,
 )
 from motcua_dev.mailbox import WebhookReceiver, read_mailbox, read_sms
+from motcua_dev.platform import ClockControl
 
 from motcua.events.v1 import events_pb2
 from motcua.settings import PlatformSettings
+from motcua.worktime import VN_TZ
 
 VAR = Path(__file__).resolve().parent.parent / "var"
 
@@ -40,10 +58,20 @@ PAYLOADS = {f"vn.motcua.{name}.v1": cls for name, cls in {
     "dossier.archived": events_pb2.DossierArchived, "notification.sent": events_pb2.NotificationSent,
     "notification.failed": events_pb2.NotificationFailed,
     "dossier.signing_failed": events_pb2.SigningFailed,
+    "dossier.supplement_requested": events_pb2.SupplementRequested,
+    "dossier.supplemented": events_pb2.DossierSupplemented, "dossier.apology_issued": events_pb2.ApologyIssued,
+    "dossier.form_issued": events_pb2.FormIssued, "dossier.overdue": events_pb2.DossierOverdue,
+    "dossier.due_soon": events_pb2.DossierDueSoon,
 }.items()}
-SHOWN = ("step", "role", "unit", "actor", "assignee", "signers", "level", "official_id", "seal_unit", "reason",
-         "channel", "manifest_sha256", "document_count")
+SHOWN = ("form", "scope", "late", "step", "role", "unit", "actor", "assignee", "signers", "level", "official_id",
+         "seal_unit", "reason", "channel", "components", "manifest_sha256", "document_count")
 SENT = "vn.motcua.notification.sent.v1"
+SUPPLEMENT_REQUESTED = "vn.motcua.dossier.supplement_requested.v1"
+SUPPLEMENTED = "vn.motcua.dossier.supplemented.v1"
+APOLOGY = "vn.motcua.dossier.apology_issued.v1"
+# what the reviewer asks the applicant to add (form 02 lists it)
+SUPPLEMENT = ("Bản vẽ thiết kế có chữ ký của chủ đầu tư (bản bổ sung)",)
+ROOT = VAR.parent
 SIGNED = "vn.motcua.document.signed.v1"
 
 
@@ -92,7 +120,7 @@ def main() -> int:
                         "1.004227 province (at van-phong-dang-ky-dat-dai)")
     parser.add_argument("--notify", default="127.0.0.1:50054", help="notify's SubscriptionService (webhooks)")
     parser.add_argument("--var", type=Path, default=VAR, help="where the local SMTP server and SMS gateway write")
-    parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
     settings = PlatformSettings.load()
     events = EventCollector(settings.amqp_uri).start()  # subscribed before submitting: sees all
@@ -101,7 +129,17 @@ def main() -> int:
     request = sample_request(args.unit, int(time.time()) % 10**9, procedure_code=args.procedure)
     request.applicant.phone = "0912345678"  # the applicant is told by e-mail and by SMS
     (answer,) = submit_all(args.address, [request])
+    officials.supplements[answer.code] = SUPPLEMENT  # the reviewer asks for it before completing
     print(f"submitted dossier {answer.code} (id {answer.dossier_id})")
+    late = LateReview(officials, answer.code, args)
+    try:
+        return follow(args, settings, events, subscriber, officials, request, answer, late)
+    finally:
+        late.restore_clock(wait=False)
+
+
+def follow(args, settings, events, subscriber, officials, request, answer, late) -> int:
+    """Print the journey as it comes, play the applicant and the late review, then the reports."""
     shown = 0
     archived_by = float("inf")
     deadline = time.monotonic() + args.timeout
@@ -111,21 +149,24 @@ def main() -> int:
             payload = PAYLOADS[event.type]().FromString(event.body) if event.type in PAYLOADS else None
             details = ", ".join(f"{f}={getattr(payload, f)!s}" for f in SHOWN
                                 if payload is not None and f in payload.DESCRIPTOR.fields_by_name
+                                and payload.DESCRIPTOR.fields_by_name[f].message_type is None  # documents: not shown
                                 and getattr(payload, f))
             print(f"  {event.headers.get('cloudEvents:time', '')[11:23]}  {event.type:<42} "
                   f"key={event.routing_key:<32} {details}")
         shown = len(journey)
+        late.step({e.type for e in journey})
         told = sum(1 for e in journey if e.type == SENT)
-        if any(e.type == ARCHIVED for e in journey) and (told >= 6 or time.monotonic() > archived_by + 10):
+        if any(e.type == ARCHIVED for e in journey) and (told >= 10 or time.monotonic() > archived_by + 10):
             events.stop()
             officials.stop()
             print(f"dossier {answer.code} is archived")
+            late.restore_clock(wait=True)
             signed = [e for e in journey if e.type == SIGNED]
             if signed:
                 show_signed(answer.code, signed[0], args.signing)
             show_messages(request.applicant.email, request.applicant.phone, args.var)
             subscriber.show(answer.code)
-            return show_archive(args.archive, answer.code, settings)
+            return show_archive(args.archive, answer.code, settings) or show_forms(args, answer)
         if archived_by == float("inf") and any(e.type == ARCHIVED for e in journey):
             archived_by = time.monotonic()  # then a few seconds for the last notifications
         time.sleep(0.2)
@@ -135,6 +176,57 @@ def main() -> int:
     print(f"officials: acted {dict(officials.acted)}, last errors {officials.errors[-3:]}", file=sys.stderr)
     print(f"dossier {answer.code} was not archived within {args.timeout:.0f}s", file=sys.stderr)
     return 1
+
+
+class LateReview:
+    """Form 04 for real: the reviewer holds the dossier once its applicant has supplemented it,
+    and ``make run``'s clock moves to a minute past the review's deadline (``ClockControl``: the
+    processes that read the clock restart with MOTCUA_CLOCK_OFFSET_S), so the review is late by
+    the calendar and routing's SLA sweep issues the apology with a new appointment, before the
+    appointment it replaces; then the reviewer goes on. The clock goes back to the real time once
+    the dossier is archived."""
+
+    def __init__(self, officials: OfficialsAtWork, code: str, args: argparse.Namespace):
+        self.officials, self.code, self.args = officials, code, args
+        self.clock = ClockControl.of(args.var)
+        self.state = "asking"
+        self.asked_at = 0.0
+
+    def step(self, seen: set[str]) -> None:
+        if self.state == "asking" and SUPPLEMENT_REQUESTED in seen:
+            self.officials.held.add(self.code)  # the review, once back from the applicant, waits
+            dossier = supply_supplement(self.args.address, self.code, self.args.procedure)
+            print(f"  (the applicant supplements {self.code} through IntakeService.SupplementDossier: "
+                  f"status {dossier.status}, {len(dossier.documents)} documents; the reviewer holds it)")
+            self.state = "supplied"
+        elif self.state == "supplied" and SUPPLEMENTED in seen:
+            deadline = active_step_deadline(self.args.routing, self.code, back_from_the_applicant)
+            late = deadline + dt.timedelta(minutes=1)
+            print(f"  (make run's clock moves to {late.astimezone(VN_TZ):%H:%M %d/%m/%Y}, a minute past the review's "
+                  f"deadline, development only; routing's SLA sweep looks every second)")
+            self.clock.request((late - dt.datetime.now(dt.UTC)).total_seconds())
+            self.state, self.asked_at = "late", time.monotonic()
+        elif self.state == "late" and APOLOGY in seen:
+            print("  (the apology is issued; the reviewer goes on)")
+            self.release()
+        elif self.state == "late" and self.clock.applied() is None and time.monotonic() > self.asked_at + 150:
+            print("  (make run did not move its clock: started before `make run` had its clock control? "
+                  "the review goes on without an apology)")
+            self.release()
+
+    def release(self) -> None:
+        self.officials.held.discard(self.code)
+        self.state = "released"
+
+    def restore_clock(self, wait: bool) -> None:
+        """Back to the real time (once); with ``wait``, until make run has restarted the processes."""
+        if self.asked_at and self.clock.applied() != 0:
+            print("  (make run's clock goes back to the real time)")
+            self.clock.request(0)
+            self.asked_at = 0.0
+            deadline = time.monotonic() + 150
+            while wait and self.clock.applied() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
 
 
 class Subscriber:
@@ -236,6 +328,46 @@ def show_archive(address: str, code: str, settings: PlatformSettings) -> int:
         print(f"  DELETE of the package version refused by the S3 server: {exc.code}")
     print("  check the ledger: .venv/bin/python -m archive verify-ledger")
     return 0
+
+
+FORM_TITLES = {"01": "receipt and appointment", "02": "request to supplement", "03": "refusal",
+               "04": "apology with a new appointment", "05": "processing control slip", "06": "register",
+               "": "notice that processing stopped"}
+
+
+def show_forms(args: argparse.Namespace, answer) -> int:
+    """The one-stop desk's forms (Circular 01/2018/TT-VPCP) as the archive package holds them, and
+    the receiving unit's register (form 06) of the day: each kept in var/demo/ and checked by
+    pdfsig, with the development root trusted in an NSS database of the demo's own."""
+    from motcua.protobufs import datetime_of
+    from motcua.worktime import VN_TZ
+
+    code, day = answer.code, datetime_of(answer.received_at).astimezone(VN_TZ).date()
+    out = Path("var/demo")
+    nss = trusting_nss(ROOT / "var" / "pki" / "root.pem", out / "nss")
+    print(f"\nForms of {code} in its archive package (data/forms/ of the bag, named by its Decree 30 metadata):")
+    forms = sorted(package_forms(args.archive, code), key=lambda f: f.number)
+    for form in forms:
+        path = out / f"{code}-form-{form.number or 'dung'}.pdf"
+        path.write_bytes(form.data)
+        print(f"  form {form.number or '--'} {FORM_TITLES.get(form.number, ''):<32} {form.path}  → {path}")
+        show_seal(path, nss)
+    numbers = {f.number for f in forms}
+    rows, pdf = register_of_the_day(args.routing, args.unit, day)
+    path = out / f"register-{args.unit}-{day:%Y%m%d}.pdf"
+    path.write_bytes(pdf)
+    listed = "lists" if any(r.code == code for r in rows) else "does NOT list"
+    print(f"\nForm 06, the register of {args.unit} for {day:%d/%m/%Y} (RoutingService.GetRegister, PDF): {len(rows)} "
+          f"dossiers, {listed} {code}  → {path}")
+    show_seal(path, nss)
+    return 0 if {"01", "02", "04", "05"} <= numbers and listed == "lists" else 1
+
+
+def show_seal(path: Path, nss: Path) -> None:
+    for sig in pdfsig(path, "-nssdir", f"sql:{nss}"):
+        print(f"      pdfsig: {sig.get('Signature Field Name', '?')} by {sig.get('Signer Certificate Common Name')}: "
+              f"{sig.get('Signature Validation')} {sig.get('Certificate Validation')} "
+              f"({sig.get('Signature Type')}, signed {sig.get('Signing Time')})")
 
 
 if __name__ == "__main__":

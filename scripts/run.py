@@ -16,7 +16,15 @@ from pathlib import Path
 from kombu import Connection
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
-from motcua_dev.platform import API_PORTS, MAILBOX_PORTS, PKI_PORT, mailbox_spec, metrics_urls, platform_specs
+from motcua_dev.platform import (
+    API_PORTS,
+    MAILBOX_PORTS,
+    PKI_PORT,
+    ClockControl,
+    mailbox_spec,
+    metrics_urls,
+    platform_specs,
+)
 from motcua_dev.signing_env import signing_environment
 
 from motcua.messaging import topology
@@ -51,6 +59,9 @@ def main() -> int:
         if mailbox:
             specs.insert(0, mailbox_spec(str(ROOT / "var")))
         stack = Stack(specs, ROOT / "var" / "log")
+        clock = ClockControl.of(ROOT / "var")  # `make demo` moves the clock to see a step run late (form 04)
+        for stale in (clock.path, clock.applied_path):  # a new platform starts at the real time
+            stale.unlink(missing_ok=True)
         with stack:
             stack.wait_ready(timeout=120)
             for service, port in API_PORTS.items():
@@ -63,7 +74,7 @@ def main() -> int:
                       f"(var/mail/*.eml) and SMS gateway stand-in 127.0.0.1:{MAILBOX_PORTS['sms']} (var/sms/sms.jsonl)")
             print(f"[run] workers consume the queues of {', '.join(settings.served_areas())}; "
                   f"logs in var/log/; try `make demo` in another terminal; Ctrl-C stops everything")
-            return stack.run_forever()
+            return stack.run_forever(tick=lambda: clock.poll(stack))
     finally:
         if "signing" in locals():
             signing.__exit__(None, None, None)

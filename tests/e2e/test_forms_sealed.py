@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from motcua_dev.devstack import Stack
+from motcua_dev.harness import pdfsig
 from motcua_dev.infra import free_port
 from motcua_dev.pki import dev_nss_trust_store
 from motcua_dev.platform import api_spec

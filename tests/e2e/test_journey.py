@@ -3,6 +3,7 @@ grpcio client, seen by an independent AMQP subscriber at every step, archived ex
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import os
@@ -21,11 +22,19 @@ from motcua_dev.harness import (
     JOURNEY,
     SAMPLE_PROCEDURES,
     Platform,
+    active_step_deadline,
+    archived,
+    back_from_the_applicant,
     journey,
     journeys_complete,
+    package_forms,
+    pdfsig,
+    register_of_the_day,
     sample_pdf,
     sample_request,
     submit_all,
+    supply_supplement,
+    trusting_nss,
 )
 from motcua_dev.pki import dev_nss_trust_store
 from motcua_dev.testing import pdfsig
@@ -288,3 +297,82 @@ def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(
         with pytest.raises(grpc.RpcError) as error:
             stub.ListSignatures(signing_pb2.ListSignaturesRequest(code=refused_code), timeout=10)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# -- the one-stop desk's forms in the archive package ---------------------------------------------
+
+APOLOGY = "vn.motcua.dossier.apology_issued.v1"
+
+
+def test_a_late_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_units_register(platform: Platform):
+    """The desk's paperwork of one dossier, with every service as processes: the reviewer asks for
+    a supplement (form 02), the applicant supplies it through IntakeService.SupplementDossier; the
+    reviewer then holds the dossier while the platform's clock moves to a minute past the review's
+    deadline (the processes that read it restart with MOTCUA_CLOCK_OFFSET_S), so routing's SLA
+    sweep issues the apology with a new appointment (form 04) before the appointment it replaces,
+    as `make demo` does under `make run`; released, the dossier
+    goes on to its return (form 05) and the archive. Its package holds forms 01, 02, 04 and 05,
+    each sealed by the receiving unit (pyHanko and pdfsig agree), and the unit's register of the
+    reception day (form 06) lists it, sealed. The clock is moved back at the end."""
+    from motcua.protobufs import datetime_of
+    from motcua.worktime import VN_TZ
+    from signing.adapters.pdf import validate_pdf
+
+    (answer,) = submit_all(platform.intake_address, [sample_request("ba-thuoc", 300)])
+    code = answer.code
+    officials = platform.officials
+    assert officials is not None
+    officials.supplements[code] = ("Bản vẽ thiết kế có chữ ký của chủ đầu tư",)
+    asked = "vn.motcua.dossier.supplement_requested.v1"
+    assert platform.events.wait_until(lambda events: any(e.type == asked and e.subject == code for e in events),
+                                      timeout=120), platform.progress({code})
+    requested = events_pb2.SupplementRequested.FromString(
+        next(e for e in platform.events.seen(asked) if e.subject == code).body)
+    assert list(requested.components) == ["Bản vẽ thiết kế có chữ ký của chủ đầu tư"]
+    officials.held.add(code)  # the review, back from the applicant, is left to run late
+    assert supply_supplement(platform.intake_address, code, "1.004616").status == 4
+    supplemented = "vn.motcua.dossier.supplemented.v1"
+    assert platform.events.wait_until(lambda events: any(e.type == supplemented and e.subject == code
+                                                         for e in events), timeout=60), platform.progress({code})
+    late = active_step_deadline(platform.routing_address, code, back_from_the_applicant) + dt.timedelta(minutes=1)
+    try:
+        platform.move_clock((late - dt.datetime.now(dt.UTC)).total_seconds(), {"MOTCUA_SLA_SWEEP_INTERVAL_S": "1"})
+        assert platform.events.wait_until(lambda events: any(e.type == APOLOGY and e.subject == code
+                                                             for e in events), timeout=120), platform.progress({code})
+        officials.held.discard(code)
+        assert platform.events.wait_until(archived({code}), timeout=180), platform.progress({code})
+        forms = package_forms(platform.archive_address, code)
+    finally:
+        officials.held.discard(code)
+        platform.move_clock(0, {"MOTCUA_SLA_SWEEP_INTERVAL_S": "30"})
+    apology = events_pb2.ApologyIssued.FromString(
+        next(e for e in platform.events.seen(APOLOGY) if e.subject == code).body)
+    assert not apology.late  # before the appointment it replaces, as the circular wants
+    assert datetime_of(apology.new_due_at) > datetime_of(apology.previous_due_at) > datetime_of(apology.issued_at) \
+        >= late - dt.timedelta(seconds=1)
+
+    root = Path(platform.env["MOTCUA_TRUST_ROOTS"])
+    roots = [root.read_bytes()]
+    nss = trusting_nss(root, platform.data_dir / "nss")  # pdfsig trusts the development root, as the demo's
+    seal = "UBND huyện Bá Thước"
+
+    def sealed_by_the_unit(name: str, data: bytes) -> None:
+        (report,) = validate_pdf(data, roots)
+        assert (report.field_name, report.signer_name, report.verdict) == ("Sig_Seal", seal, "valid"), \
+            (name, report.problems)
+        path = platform.data_dir / f"{code}-{name}.pdf"
+        path.write_bytes(data)
+        (sig,) = pdfsig(path, "-nssdir", f"sql:{nss}")
+        assert (sig["Signature Validation"], sig["Certificate Validation"]) == (
+            "Signature is Valid.", "Certificate is Trusted."), (name, sig)
+        assert sig["Signer Certificate Common Name"] == seal, (name, sig)
+
+    assert sorted(f.number for f in forms) == ["01", "02", "04", "05"], [f.name for f in forms]
+    assert all(f.path.startswith("data/forms/") for f in forms)
+    for form in forms:
+        sealed_by_the_unit(f"form-{form.number}", form.data)
+
+    day = datetime_of(answer.received_at).astimezone(VN_TZ).date()
+    rows, register = register_of_the_day(platform.routing_address, "ba-thuoc", day)
+    assert code in {r.code for r in rows}
+    sealed_by_the_unit("form-06", register)

@@ -147,3 +147,41 @@ def test_run_forever_reports_a_death_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert proc.returncode == 1, err
     assert "crashy exited with code 3" in err
     assert wait_gone([steady]) == []
+
+
+# -- make run's clock, moved by make demo ------------------------------------------------------------
+
+SAYS_ITS_CLOCK = py("""
+    import os, time
+    print("clock", os.environ.get("MOTCUA_CLOCK_OFFSET_S", "-"), os.environ.get("MOTCUA_SLA_SWEEP_INTERVAL_S", "-"))
+    print("READY", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_make_run_restarts_the_processes_that_read_the_clock_with_the_offset_the_demo_asks(tmp_path: Path) -> None:
+    from motcua_dev.platform import ClockControl
+
+    specs = [ProcessSpec(name, SAYS_ITS_CLOCK, env={"MOTCUA_SLA_SWEEP_INTERVAL_S": "30"}, ready_pattern="READY")
+             for name in ("routing-worker", "intake-api", "signing-api")]
+    clock = ClockControl.of(tmp_path / "var")
+    with Stack(specs, tmp_path / "logs") as stack:
+        stack.wait_ready(timeout=10)
+        signing_pid = stack.pid("signing-api")
+        clock.poll(stack, say=lambda _: None)  # nothing asked: nothing restarted
+        assert clock.applied() is None
+
+        clock.request(86400)
+        clock.poll(stack, say=lambda _: None)
+        assert clock.applied() == 86400
+        for name in ("routing-worker", "intake-api"):
+            assert stack.tail(name, 2).startswith("clock 86400.000 1\n"), stack.tail(name)
+        assert stack.pid("signing-api") == signing_pid  # signing keeps the real time
+        restarted = stack.pid("routing-worker")
+        clock.poll(stack, say=lambda _: None)  # applied already
+        assert stack.pid("routing-worker") == restarted
+
+        clock.request(0)  # back as make run started them
+        clock.poll(stack, say=lambda _: None)
+        assert clock.applied() == 0
+        assert stack.tail("routing-worker", 2).startswith("clock - 30\n"), stack.tail("routing-worker")

@@ -54,8 +54,8 @@ def test_service_queue_bindings_follow_the_subscriptions():
     archive = topology.service_queue("archive", "bim-son")
     assert archive.name == "archive.bim-son" and archive.durable
     keys = {(b.exchange.name, b.routing_key) for b in archive.bindings}
-    life = ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
-            "document.signed", "dossier.returned")
+    life = ("dossier.received", "dossier.form_issued", "dossier.assigned", "dossier.step_completed",
+            "dossier.supplemented", "document.signed", "dossier.returned")
     assert keys == {("motcua.work", "archive.bim-son")} | {("motcua.events", f"bim-son.{name}") for name in life}
     notify = {(b.exchange.name, b.routing_key) for b in topology.service_queue("notify", "ba-thuoc").bindings}
     assert notify == {("motcua.work", "notify.ba-thuoc"), ("motcua.events", "ba-thuoc.#")}

@@ -185,8 +185,9 @@ class Stack:
 
     # -- make run ----------------------------------------------------------------------------
 
-    def run_forever(self, poll: float = 0.5) -> int:
-        """Supervise until Ctrl-C or SIGTERM, then stop everything. Returns 1 if a child died."""
+    def run_forever(self, poll: float = 0.5, tick: Callable[[], None] | None = None) -> int:
+        """Supervise until Ctrl-C or SIGTERM, then stop everything. Returns 1 if a child died.
+        ``tick`` runs every ``poll`` seconds on this thread (it may restart children)."""
         stopping = threading.Event()
 
         def on_signal(signum: int, frame: object) -> None:
@@ -196,6 +197,11 @@ class Stack:
         died = False
         try:
             while not stopping.wait(poll):
+                if tick is not None:
+                    try:
+                        tick()
+                    except Exception as error:  # noqa: BLE001 - reported; the stack stays up
+                        self._say(f"{error}")
                 for name, child in self._children.items():
                     if child.proc.poll() is not None and not child.reported:
                         # Report, keep the others running: the rest of the stack stays usable.

@@ -5,9 +5,16 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import io
+import json
+import re
+import shutil
 import subprocess
+import tarfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -177,6 +184,7 @@ def journey(steps: int) -> dict[str, int]:
     many distinct events of its type the journey makes."""
     return {
         "vn.motcua.dossier.received.v1": 1,
+        "vn.motcua.dossier.form_issued.v1": 1,  # form 01, by intake's worker
         "vn.motcua.dossier.assigned.v1": steps - 1,  # each step as it becomes active; the signing round seals
         "vn.motcua.dossier.step_completed.v1": steps,
         "vn.motcua.dossier.signing_requested.v1": 1,
@@ -260,6 +268,9 @@ def archived(codes: set[str]) -> Callable[[list[SeenEvent]], bool]:
     return done
 
 
+SUPPLEMENT_REQUESTED = 5  # status: waiting for the applicant's supplement
+SUPPLEMENT_REASON = "Thành phần hồ sơ chưa đầy đủ theo quy định"
+SUPPLEMENT_DAYS = 5  # the applicant's time to supplement, in calendar days
 # What an official does with a task of each role: move it on (the signer approves the draft, which
 # sends it to signing; the seal is applied by the same signing round; the desk returns the result).
 OFFICIAL_ACTIONS = {"receive": "complete", "assign": "complete", "review": "complete", "approve": "complete",
@@ -269,13 +280,20 @@ OFFICIAL_ACTIONS = {"receive": "complete", "assign": "complete", "review": "comp
 class OfficialsAtWork:
     """The officials of some units, played through the RoutingService API with a stock grpcio
     client: every so often each unit's open tasks are listed (earliest deadline first) and moved on
-    as :data:`OFFICIAL_ACTIONS` says. This is how e2e tests, benchmarks and the demo stand in for
-    people at their desks; it never touches a store or a queue."""
+    as :data:`OFFICIAL_ACTIONS` says; the reviewer of a dossier in :attr:`supplements` first asks
+    its applicant for a supplement (form 02); a dossier in :attr:`held` is left where it is. This
+    is how e2e tests, benchmarks and the demo stand in for people at their desks; it never touches
+    a store or a queue."""
 
     def __init__(self, address: str, units: list[str], interval: float = 0.1):
         self.address = address
         self.units = list(units)
         self.interval = interval
+        # dossier code → the components its reviewer asks the applicant for (form 02) before
+        # completing the review; the review is completed once the applicant has supplied them
+        self.supplements: dict[str, tuple[str, ...]] = {}
+        # dossiers whose officials hold them where they are (a step left to run late)
+        self.held: set[str] = set()
         self.acted: dict[str, int] = defaultdict(int)  # action → calls that changed something
         self.errors: list[str] = []
         self._done: set[tuple[str, int, str]] = set()  # (code, step, action) acted on already
@@ -316,7 +334,13 @@ class OfficialsAtWork:
             return False
         busy = False
         for task in tasks:
+            if task.status == SUPPLEMENT_REQUESTED or task.code in self.held:  # the applicant's turn; held
+                continue
             action = OFFICIAL_ACTIONS.get(task.role)
+            wanted = self.supplements.get(task.code)
+            asked = (task.code, task.step_index, "request_supplement") in self._done
+            if task.role == "review" and wanted and not asked:
+                action = "request_supplement"
             key = (task.code, task.step_index, action or "")
             if action is None or key in self._done or (action == "return_result" and task.status != 9):
                 continue
@@ -326,6 +350,10 @@ class OfficialsAtWork:
                 official=routing_pb2.Official(official_id=f"{task.role}-{unit}", unit=unit, roles=[task.role]))
             if action == "return_result":
                 request.channel, request.receiver = "desk", "người nộp hồ sơ"
+            if action == "request_supplement":
+                request.reason = SUPPLEMENT_REASON
+                request.components.extend(wanted or ())
+                request.deadline.FromDatetime(dt.datetime.now(dt.UTC) + dt.timedelta(days=SUPPLEMENT_DAYS))
             try:
                 stub.Act(request, timeout=30)
             except grpc.RpcError as error:  # someone acted first (ABORTED), the api restarting: next round
@@ -339,6 +367,163 @@ class OfficialsAtWork:
     def _note(self, error: str) -> None:
         self.errors.append(error)
         del self.errors[:-100]  # the latest are enough to explain a failed wait
+
+
+def supply_supplement(intake_address: str, code: str, procedure_code: str, timeout: float = 60):
+    """The applicant answers a supplement request through ``IntakeService.SupplementDossier`` with
+    one document of the procedure's last sample component, once intake has recorded the request
+    (status 5, from routing's ``dossier.supplement_requested``). Returns the dossier as intake
+    answers."""
+    import grpc
+
+    from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
+
+    component = SAMPLE_PROCEDURES[procedure_code][0][-1]
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(intake_address) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        while stub.GetDossier(intake_pb2.GetDossierRequest(code=code), timeout=10).dossier.status \
+                != SUPPLEMENT_REQUESTED:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"intake did not record the supplement request of {code} in {timeout:.0f}s")
+            time.sleep(0.2)
+        return stub.SupplementDossier(intake_pb2.SupplementDossierRequest(
+            request_id=f"{code}:supplement", code=code, documents=[intake_pb2.Document(
+                name="bo-sung.pdf", media_type="application/pdf", content=sample_pdf(f"Bo sung ho so {code}"),
+                component=component)]), timeout=30).dossier
+
+
+def active_step_deadline(routing_address: str, code: str, ready: Callable[[Any], bool] = lambda timeline: True,
+                         timeout: float = 60) -> dt.datetime:
+    """The deadline of the dossier's active step, as ``RoutingService.GetTimeline`` shows it once
+    ``ready(timeline)`` (e.g. routing has taken the applicant's supplement back)."""
+    import grpc
+
+    from motcua.protobufs import datetime_of
+    from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(routing_address) as channel:
+        stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        while True:
+            try:
+                timeline = stub.GetTimeline(routing_pb2.GetTimelineRequest(code=code), timeout=10)
+                if timeline.rows and ready(timeline):
+                    return datetime_of(timeline.rows[-1].step_deadline)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:  # not opened yet: wait
+                    raise
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the timeline of {code} did not get there in {timeout:.0f}s")
+            time.sleep(0.2)
+
+
+def back_from_the_applicant(timeline) -> bool:
+    """Routing has taken the supplement back: processing (4) again, its row last."""
+    return timeline.status == 4 and timeline.rows[-1].action == "supplement_received"
+
+
+# -- the one-stop desk's forms (Circular 01/2018/TT-VPCP), as the archive and routing serve them --
+
+# The file names the services give their forms: mau-01-<code>.pdf (intake), phieu-…-02.pdf (routing)
+_FORM_NUMBER = re.compile(r"^mau-(0\d)-|-(0\d)\.pdf$")
+
+
+@dataclass(frozen=True)
+class ArchivedForm:
+    number: str  # "01" … "06"; "" for a form without a number (the stop notice)
+    name: str  # the name the issuing service gave it
+    path: str  # inside the bag, e.g. data/forms/02-….pdf
+    data: bytes
+
+
+def package_forms(archive_address: str, code: str) -> list[ArchivedForm]:
+    """The forms in a dossier's archival package: the package is downloaded through
+    ``ArchiveService.GetDownloadUrl`` (a stock grpcio client) and read as a BagIt tar; its Decree
+    30 metadata names each file of role ``form``."""
+    import grpc
+
+    from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
+
+    with grpc.insecure_channel(archive_address) as channel:
+        url = archive_pb2_grpc.ArchiveServiceStub(channel).GetDownloadUrl(
+            archive_pb2.GetDownloadUrlRequest(code=code), timeout=10).url
+    with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - the archive's own presigned URL
+        package = answer.read()
+    with tarfile.open(fileobj=io.BytesIO(package)) as tar:
+        def member(path: str) -> bytes:
+            extracted = tar.extractfile(f"{code}/{path}")
+            assert extracted is not None, path
+            return extracted.read()
+
+        metadata = json.loads(member("data/metadata/decree30.json"))
+        forms = []
+        for document in metadata["documents"]:
+            if document["role"] == "form":
+                found = _FORM_NUMBER.search(document["summary"])
+                number = next((g for g in found.groups() if g), "") if found else ""
+                forms.append(ArchivedForm(number, document["summary"], document["path"], member(document["path"])))
+        return forms
+
+
+def register_of_the_day(routing_address: str, unit: str, day: dt.date | None = None) -> tuple[list, bytes]:
+    """Form 06 of ``unit`` for one local day (today by default): every row of the register (all
+    its pages) and the first page as the sealed PDF ``RoutingService.GetRegister`` renders."""
+    import grpc
+
+    from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
+    from motcua.worktime import VN_TZ
+
+    day = day or dt.datetime.now(VN_TZ).date()
+    noon = dt.datetime.combine(day, dt.time(12), tzinfo=VN_TZ)  # the RPC reads the instants' local dates
+    rows: list = []
+    first_pdf, token = b"", ""
+    with grpc.insecure_channel(routing_address) as channel:
+        stub = routing_pb2_grpc.RoutingServiceStub(channel)
+        while True:
+            request = routing_pb2.GetRegisterRequest(unit=unit, page_size=1000, page_token=token,
+                                                     format=routing_pb2.REGISTER_FORMAT_PDF)
+            request.period_start.FromDatetime(noon)
+            request.period_end.FromDatetime(noon)
+            page = stub.GetRegister(request, timeout=60)
+            rows += page.rows
+            first_pdf = first_pdf or page.document
+            token = page.next_page_token
+            if not token:
+                return rows, first_pdf
+
+
+def trusting_nss(root_pem: Path, directory: Path) -> Path:
+    """An NSS database (``pdfsig -nssdir sql:<dir>``) that trusts the development root, made with
+    ``certutil`` (libnss3-tools) unless ``directory`` holds one already."""
+    if not (directory / "cert9.db").exists():
+        certutil = shutil.which("certutil")
+        if certutil is None:
+            raise RuntimeError("certutil is missing: apt-get install libnss3-tools")
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run([certutil, "-N", "-d", f"sql:{directory}", "--empty-password"], check=True,
+                       capture_output=True)
+        subprocess.run([certutil, "-A", "-d", f"sql:{directory}", "-n", "motcua-dev-root", "-t", ",C,",
+                        "-i", str(root_pem)], check=True, capture_output=True)
+    return directory
+
+
+def pdfsig(path: Path, *options: str) -> list[dict[str, str]]:
+    """poppler's ``pdfsig`` on a file: one dict per signature, its lines by label (``Signature
+    Validation``, ``Certificate Validation``, ``Signer Certificate Common Name``...)."""
+    binary = shutil.which("pdfsig")
+    if binary is None:
+        raise RuntimeError("pdfsig is missing: apt-get install poppler-utils")
+    out = subprocess.run([binary, *options, str(path)], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"pdfsig {path}: {out.stderr.strip()}")
+    signatures: list[dict[str, str]] = []
+    for line in out.stdout.splitlines():
+        if re.match(r"^Signature #\d+:$", line):
+            signatures.append({})
+        elif (m := re.match(r"^\s+- ([^:]+): (.*)$", line)) and signatures:
+            signatures[-1][m.group(1)] = m.group(2)
+    return signatures
 
 
 @dataclass
@@ -379,6 +564,13 @@ class Platform:
         from motcua_dev.platform import metrics_urls, scrape
 
         return scrape(metrics_urls(self.stack)[name])
+
+    def move_clock(self, offset_s: float, extra_env: dict[str, str] | None = None) -> None:
+        """The platform's time moves to now + ``offset_s`` (:func:`motcua_dev.platform.move_clock`)."""
+        from motcua_dev.platform import move_clock
+
+        move_clock(self.stack, offset_s, extra_env)
+        self.env.update({"MOTCUA_CLOCK_OFFSET_S": f"{offset_s:.3f}", **(extra_env or {})})
 
     def extra_api(self, service: str, name: str, extra_env: dict[str, str]) -> tuple[ProcessSpec, str]:
         """Another api process of ``service`` on a free port (e.g. one with a fault injected)."""

@@ -7,13 +7,16 @@ import the services.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import urllib.request
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
 
 from motcua.messaging.topology import SERVICES
-from motcua_dev.devstack import ProcessSpec
+from motcua_dev.devstack import ProcessSpec, Stack
 
 # service → gRPC port of its api process under `make run` (services without an API are absent)
 API_PORTS: dict[str, int] = {"intake": 50051, "routing": 50052, "signing": 50053, "notify": 50054, "archive": 50055}
@@ -76,3 +79,77 @@ def scrape(url: str, timeout: float = 10.0) -> dict[tuple[str, tuple[tuple[str, 
         text = answer.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+# -- moving the platform's clock (tests and the demo; MOTCUA_CLOCK_OFFSET_S is never set in production)
+
+CLOCKED_SERVICES = ("intake", "routing", "notify", "archive")  # their settings.clock() dates what they record
+
+
+def move_clock(stack: Stack, offset_s: float, extra_env: Mapping[str, str] | None = None) -> list[str]:
+    """The platform's time becomes now + ``offset_s``: every process that reads the clock restarts
+    with ``MOTCUA_CLOCK_OFFSET_S`` (and ``extra_env``), so a step left open really runs late by the
+    calendar and routing's SLA sweep sees it so. Signing keeps the real time: certificates, OCSP
+    and timestamps are checked against it. Returns the processes restarted, once ready."""
+    env = {"MOTCUA_CLOCK_OFFSET_S": f"{offset_s:.3f}", **(extra_env or {})}
+    return _restart(stack, {name: {**stack.specs[name].env, **env} for name in clocked(stack)})
+
+
+def clocked(stack: Stack) -> list[str]:
+    return [name for name in stack.specs if name.split("-")[0] in CLOCKED_SERVICES]
+
+
+def _restart(stack: Stack, envs: Mapping[str, Mapping[str, str]]) -> list[str]:
+    for name, env in envs.items():
+        stack.specs[name] = replace(stack.specs[name], env=dict(env))
+        stack.restart(name)
+    stack.wait_ready(timeout=120, names=list(envs))
+    return list(envs)
+
+
+class ClockControl:
+    """How ``make demo`` moves ``make run``'s clock: it writes ``{"offset_s": N}`` to ``path``;
+    ``make run`` polls the file and restarts the processes that read the clock with that offset
+    (and the SLA sweep every second while the clock is moved; back to 0, as they started), then
+    writes ``{"applied": N}`` to ``<path>.applied`` for the demo to wait on."""
+
+    @classmethod
+    def of(cls, var: Path) -> ClockControl:
+        """``make run``'s, under its ``var/`` directory."""
+        return cls(Path(var) / "run" / "clock.json")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.applied_path = self.path.with_name(self.path.name + ".applied")
+        self._applied: float | None = None
+        self._started: dict[str, dict[str, str]] = {}  # the processes' environment as make run started them
+
+    def request(self, offset_s: float) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.applied_path.unlink(missing_ok=True)
+        self.path.write_text(json.dumps({"offset_s": offset_s}))
+
+    def applied(self) -> float | None:
+        """The offset ``make run`` has applied since the last request, or None."""
+        try:
+            return float(json.loads(self.applied_path.read_text())["applied"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def poll(self, stack: Stack, say=print) -> None:
+        """``make run``'s side: apply an offset requested since the last one applied."""
+        try:
+            wanted = float(json.loads(self.path.read_text())["offset_s"])
+        except (OSError, ValueError, KeyError):
+            return
+        if self.applied_path.exists():
+            return  # applied already (by this make run or, before a restart of it, the last one)
+        if wanted or self._applied:
+            self._started = self._started or {name: dict(stack.specs[name].env) for name in clocked(stack)}
+            say(f"[run] the platform's clock moves to now + {wanted / 86400:.2f} days (MOTCUA_CLOCK_OFFSET_S, "
+                f"development only): restarting {', '.join(self._started)}")
+            moved = {"MOTCUA_CLOCK_OFFSET_S": f"{wanted:.3f}", "MOTCUA_SLA_SWEEP_INTERVAL_S": "1"} if wanted else {}
+            _restart(stack, {name: {**env, **moved} for name, env in self._started.items()})
+            say(f"[run] the clock is now + {wanted / 86400:.2f} days")
+        self._applied = wanted
+        self.applied_path.write_text(json.dumps({"applied": wanted}))

@@ -139,9 +139,10 @@ class PlatformSettings(BaseSettings):
         "(deploy/README.md tells how to move).")
 
     clock_offset_s: float = Field(
-        0.0, description="Tests only, never in production: seconds added to the clock by which intake "
-        "and routing date dossiers and count their deadlines (an e2e test moves the platform to a chosen "
-        "day to check due dates against hand-computed ones).",
+        0.0, description="Tests and `make demo` only, never in production: seconds added to the clock by "
+        "which intake and routing date dossiers and count their deadlines (an e2e test moves the platform to a "
+        "chosen day to check due dates against hand-computed ones; `make demo` moves `make run` past a step's "
+        "deadline to see form 04).",
     )
 
     _split_lists = field_validator("areas", "retry_delays_ms", mode="before")(_split_csv)

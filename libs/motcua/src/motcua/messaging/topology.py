@@ -39,9 +39,10 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "routing": ("dossier.supplemented", "dossier.withdrawn"),
     "signing": (),
     "notify": ("#",),
-    # a dossier's life (the PREMIS log of its package), then its return (archive it)
-    "archive": ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
-                "document.signed", "dossier.returned"),
+    # a dossier's life (the PREMIS log of its package, form 01 from intake's worker), then its
+    # return (archive it)
+    "archive": ("dossier.received", "dossier.form_issued", "dossier.assigned", "dossier.step_completed",
+                "dossier.supplemented", "document.signed", "dossier.returned"),
 }
 
 # The type of the work, retry and parking queues (the event stream is a stream): "classic" (the

@@ -131,6 +131,7 @@ def decree30_metadata(*, code: str, procedure_code: str, procedure_name: str, re
 # (id.loc.gov/vocabulary/preservation/eventType), with the platform's own name beside it.
 PREMIS_TYPES = {
     "dossier.received": "accession",
+    "dossier.form_issued": "creation",  # form 01, sealed by the receiving unit
     "dossier.assigned": "transfer",
     "dossier.step_completed": "processing",
     "dossier.supplemented": "accession",

@@ -36,6 +36,13 @@ def received(event: CloudEvent) -> RecordLifeEvent:
                  receipt=receipt)
 
 
+def form_issued(event: CloudEvent) -> RecordLifeEvent:
+    m = event.decode(events_pb2.FormIssued)
+    document = document_ref_dict(m.document) if m.document.key else None
+    return _life(event, m, m.issued_at, (m.receiving_unit,), f"form {m.form} issued, sealed by {m.receiving_unit}",
+                 receipt=document if m.form == "01" else None)
+
+
 def assigned(event: CloudEvent) -> RecordLifeEvent:
     m = event.decode(events_pb2.DossierAssigned)
     return _life(event, m, m.assigned_at, (m.assignee or m.unit,), f"step {m.step} ({m.role}) assigned")
@@ -61,5 +68,6 @@ def signed(event: CloudEvent) -> RecordLifeEvent:
 
 
 INBOUND = Inbound(events={"dossier.returned": archive_dossier, "dossier.received": received,
+                          "dossier.form_issued": form_issued,
                           "dossier.assigned": assigned, "dossier.step_completed": step_completed,
                           "dossier.supplemented": supplemented, "document.signed": signed})

@@ -101,6 +101,15 @@ def process_message(process: dict[str, Any]) -> work_pb2.ProcessDefinition:
         transfer_targets=[work_pb2.UnitRef(**target) for target in process["transfer_targets"]])
 
 
+def form_issued(dossier: Dossier, form: str, at) -> CloudEvent:
+    """Form 01 or 03 sealed and stored by the worker (after the decision's own event, which
+    could not carry it yet): what the archive packs as the dossier's receipt."""
+    assert dossier.receipt is not None
+    return _event("dossier.form_issued", dossier, events_pb2.FormIssued(
+        dossier_id=dossier.id, code=dossier.code, form=form, document=document_ref(dossier.receipt),
+        issued_at=timestamp(at), receiving_unit=dossier.receiving_unit, area=dossier.area), None)
+
+
 def render_form(dossier: Dossier, form: str, traceparent: str | None) -> WorkMessage:
     """Asks intake's worker to render and store form 01 (receipt) or 03 (refusal): CPU-heavy PDF
     work stays off the api's request path."""

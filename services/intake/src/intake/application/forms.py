@@ -2,17 +2,19 @@
 and appointment) for an accepted dossier, form 03 (refusal with reasons) for a refused one. The
 PDF is sealed by the receiving unit (its organisation signature through the signing api, the
 ``Sealer`` port), then stored under the dossier's prefix and its reference recorded on the dossier,
-once. When sealing fails the message fails (retried; parked with the reason when the unit has no
-seal): no unsealed form is ever stored or recorded."""
+once, with ``dossier.form_issued`` in the same write's outbox (the archive packs form 01 from it).
+When sealing fails the message fails (retried; parked with the reason when the unit has no seal):
+no unsealed form is ever stored or recorded."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from intake.application import events
 from intake.application.ports import FormRenderer, Records
 from intake.domain.catalog import Catalog, Procedure, TimeType
 from intake.domain.dossier import Dossier
@@ -36,8 +38,10 @@ def duration_text(procedure: Procedure, online: bool) -> str:
 class Forms:
     def __init__(self, uows: UnitsOfWork, objects: ObjectStore, catalog: Catalog, lookup_url: str,
                  records: Records, renderer: FormRenderer, sealer: Sealer,
-                 offload: Callable[..., Any] = lambda f, *a: f(*a)):
+                 offload: Callable[..., Any] = lambda f, *a: f(*a),
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._uows = uows
+        self._clock = clock
         self._records = records.dossiers
         self._dossiers: Collection = uows.store.collection(records.dossiers.schema)
         self._renderer = renderer
@@ -60,7 +64,8 @@ class Forms:
         pdf = self._seal(self._offload(self._render, dossier, form), dossier, form)
         ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
         dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
-        uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)})
+        uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)},
+                 [events.form_issued(dossier, form, self._clock())])
         uow.commit()
         log.info("form issued", extra={"form": form})
 

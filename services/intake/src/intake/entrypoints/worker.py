@@ -29,7 +29,7 @@ def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
     # rendering in tpool's native threads (off the hub); sealing, a grpcio call, on the hub: from
     # tpool's threads it left the worker's timers (the outbox relay) waiting forever
     forms = Forms(infra.units_of_work(), infra.objects, catalog, settings.lookup_url, RECORDS, PDF_FORMS,
-                  SealingClient.from_settings(settings), offload=tpool.execute)
+                  SealingClient.from_settings(settings), offload=tpool.execute, clock=settings.clock())
     progress = Progress(build_dossiers(settings, infra, catalog), forms)
     return WorkerRuntime(infra, "intake", dispatcher(progress), [DossierRecord])
 
