@@ -39,9 +39,9 @@ from motcua_dev.harness import (
     sample_units,
     submit_all,
     supply_supplement,
-    trusting_nss,
 )
 from motcua_dev.mailbox import WebhookReceiver, read_mailbox, read_sms
+from motcua_dev.pki import dev_nss_trust_store
 from motcua_dev.platform import ClockControl
 
 from motcua.events.v1 import events_pb2
@@ -100,8 +100,6 @@ def show_signed(code: str, event, signing_address: str) -> None:
     if shutil.which("pdfsig"):
         command = ["pdfsig", str(path)]
         if shutil.which("certutil") and (VAR / "pki" / "root.pem").exists():  # trust the dev root, as an agency would
-            from motcua_dev.pki import dev_nss_trust_store
-
             command[1:1] = ["-nssdir", dev_nss_trust_store(VAR / "pki", VAR / "demo" / "nss")]
         out = subprocess.run(command, capture_output=True, text=True).stdout
         print("pdfsig: " + "\n        ".join(line for line in out.splitlines()
@@ -344,7 +342,7 @@ def show_forms(args: argparse.Namespace, answer) -> int:
 
     code, day = answer.code, datetime_of(answer.received_at).astimezone(VN_TZ).date()
     out = Path("var/demo")
-    nss = trusting_nss(ROOT / "var" / "pki" / "root.pem", out / "nss")
+    nss = dev_nss_trust_store(ROOT / "var" / "pki", out / "nss")
     print(f"\nForms of {code} in its archive package (data/forms/ of the bag, named by its Decree 30 metadata):")
     forms = sorted(package_forms(args.archive, code), key=lambda f: f.number)
     for form in forms:
@@ -363,8 +361,8 @@ def show_forms(args: argparse.Namespace, answer) -> int:
     return 0 if {"01", "02", "04", "05"} <= numbers and listed == "lists" else 1
 
 
-def show_seal(path: Path, nss: Path) -> None:
-    for sig in pdfsig(path, "-nssdir", f"sql:{nss}"):
+def show_seal(path: Path, nss: str) -> None:
+    for sig in pdfsig(path, "-nssdir", nss):
         print(f"      pdfsig: {sig.get('Signature Field Name', '?')} by {sig.get('Signer Certificate Common Name')}: "
               f"{sig.get('Signature Validation')} {sig.get('Certificate Validation')} "
               f"({sig.get('Signature Type')}, signed {sig.get('Signing Time')})")

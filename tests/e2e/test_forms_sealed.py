@@ -23,7 +23,7 @@ from motcua_dev.infra import free_port
 from motcua_dev.pki import dev_nss_trust_store
 from motcua_dev.platform import api_spec
 from motcua_dev.signing_env import signing_environment
-from motcua_dev.testing import S3Endpoint, pdfsig
+from motcua_dev.testing import S3Endpoint
 
 from intake.adapters.forms import ReceiptData, RefusalData, render_receipt, render_refusal
 from motcua.errors import FailedPrecondition, InvalidArgument, Unavailable

@@ -34,10 +34,8 @@ from motcua_dev.harness import (
     sample_request,
     submit_all,
     supply_supplement,
-    trusting_nss,
 )
 from motcua_dev.pki import dev_nss_trust_store
-from motcua_dev.testing import pdfsig
 
 from motcua.events.v1 import events_pb2
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
@@ -353,7 +351,7 @@ def test_a_late_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_un
 
     root = Path(platform.env["MOTCUA_TRUST_ROOTS"])
     roots = [root.read_bytes()]
-    nss = trusting_nss(root, platform.data_dir / "nss")  # pdfsig trusts the development root, as the demo's
+    nss = dev_nss_trust_store(platform.env["MOTCUA_PKI_DIR"], platform.data_dir / "nss")  # as the demo's
     seal = "UBND huyện Bá Thước"
 
     def sealed_by_the_unit(name: str, data: bytes) -> None:
@@ -362,7 +360,7 @@ def test_a_late_supplemented_dossiers_forms_are_sealed_in_its_package_and_its_un
             (name, report.problems)
         path = platform.data_dir / f"{code}-{name}.pdf"
         path.write_bytes(data)
-        (sig,) = pdfsig(path, "-nssdir", f"sql:{nss}")
+        (sig,) = pdfsig(path, "-nssdir", nss)
         assert (sig["Signature Validation"], sig["Certificate Validation"]) == (
             "Signature is Valid.", "Certificate is Trusted."), (name, sig)
         assert sig["Signer Certificate Common Name"] == seal, (name, sig)

@@ -493,24 +493,12 @@ def register_of_the_day(routing_address: str, unit: str, day: dt.date | None = N
                 return rows, first_pdf
 
 
-def trusting_nss(root_pem: Path, directory: Path) -> Path:
-    """An NSS database (``pdfsig -nssdir sql:<dir>``) that trusts the development root, made with
-    ``certutil`` (libnss3-tools) unless ``directory`` holds one already."""
-    if not (directory / "cert9.db").exists():
-        certutil = shutil.which("certutil")
-        if certutil is None:
-            raise RuntimeError("certutil is missing: apt-get install libnss3-tools")
-        directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run([certutil, "-N", "-d", f"sql:{directory}", "--empty-password"], check=True,
-                       capture_output=True)
-        subprocess.run([certutil, "-A", "-d", f"sql:{directory}", "-n", "motcua-dev-root", "-t", ",C,",
-                        "-i", str(root_pem)], check=True, capture_output=True)
-    return directory
-
-
 def pdfsig(path: Path, *options: str) -> list[dict[str, str]]:
-    """poppler's ``pdfsig`` on a file: one dict per signature, its lines by label (``Signature
-    Validation``, ``Certificate Validation``, ``Signer Certificate Common Name``...)."""
+    """What poppler's ``pdfsig`` (Debian poppler-utils) says of each signature of a PDF, in order:
+    one dict per signature, its lines by label (``Signature Field Name``, ``Signature Validation``,
+    ``Certificate Validation``, ``Signer Certificate Common Name``...; a bare line such as ``Not
+    total document signed`` maps to ""). ``options`` e.g. ``-nssdir sql:DIR``
+    (:func:`motcua_dev.pki.dev_nss_trust_store`) or ``-nocert``."""
     binary = shutil.which("pdfsig")
     if binary is None:
         raise RuntimeError("pdfsig is missing: apt-get install poppler-utils")
@@ -523,6 +511,8 @@ def pdfsig(path: Path, *options: str) -> list[dict[str, str]]:
             signatures.append({})
         elif (m := re.match(r"^\s+- ([^:]+): (.*)$", line)) and signatures:
             signatures[-1][m.group(1)] = m.group(2)
+        elif (m := re.match(r"^\s+- (.*)$", line)) and signatures:
+            signatures[-1][m.group(1)] = ""
     return signatures
 
 

@@ -653,29 +653,6 @@ def _ca(cn: str) -> tuple[Any, Any, Any]:
 # -- signing: the development PKI over HTTP and a SoftHSM2 token ------------------------------------
 
 
-def pdfsig(path: str | os.PathLike[str], *args: str) -> list[dict[str, str]]:
-    """What poppler's ``pdfsig`` (Debian poppler-utils) says of each signature of a PDF, in order:
-    ``{"Signature Field Name": ..., "Signature Validation": ..., "Certificate Validation": ...}``
-    (a bare line such as ``Not total document signed`` maps to ""). ``args`` e.g. ``-nssdir sql:DIR``
-    (:func:`motcua_dev.pki.nss_trust_store`) or ``-nocert``."""
-    import re
-    import shutil
-
-    binary = shutil.which("pdfsig")
-    assert binary, "pdfsig is missing: apt-get install poppler-utils"
-    out = subprocess.run([binary, *args, str(path)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    signatures: list[dict[str, str]] = []
-    for line in out.stdout.splitlines():
-        if re.match(r"^Signature #\d+:$", line):
-            signatures.append({})
-        elif (m := re.match(r"^\s+- ([^:]+): (.*)$", line)) and signatures:
-            signatures[-1][m.group(1)] = m.group(2)
-        elif (m := re.match(r"^\s+- (.*)$", line)) and signatures:
-            signatures[-1][m.group(1)] = ""
-    return signatures
-
-
 @pytest.fixture(scope="session")
 def dev_pki(tmp_path_factory):
     """The development PKI (root + issuing CA, CRLs, OCSP, RFC 3161 TSA, enrollment) served over

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
-from motcua_dev.testing import pdfsig
+from motcua_dev.harness import pdfsig
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
