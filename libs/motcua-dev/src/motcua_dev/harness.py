@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import collections
 import subprocess
 import threading
 import time
@@ -277,6 +278,9 @@ class OfficialsAtWork:
         self.units = list(units)
         self.interval = interval
         self.acted: dict[str, int] = defaultdict(int)  # action → calls that changed something
+        # (code, action, sent, answered) on time.monotonic() of each call that changed something:
+        # when a dossier waited for an official (benchmarks take it out of the platform's latency)
+        self.calls: collections.deque[tuple[str, str, float, float]] = collections.deque(maxlen=100_000)
         self.errors: list[str] = []
         self._done: set[tuple[str, int, str]] = set()  # (code, step, action) acted on already
         self._stop = threading.Event()
@@ -326,11 +330,13 @@ class OfficialsAtWork:
                 official=routing_pb2.Official(official_id=f"{task.role}-{unit}", unit=unit, roles=[task.role]))
             if action == "return_result":
                 request.channel, request.receiver = "desk", "người nộp hồ sơ"
+            sent = time.monotonic()
             try:
                 stub.Act(request, timeout=30)
             except grpc.RpcError as error:  # someone acted first (ABORTED), the api restarting: next round
                 self._note(f"Act {action} {task.code}: {error.code()} {error.details()}")
                 continue
+            self.calls.append((task.code, action, sent, time.monotonic()))
             self._done.add(key)
             self.acted[action] += 1
             busy = True

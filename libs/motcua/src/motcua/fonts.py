@@ -10,7 +10,9 @@ can share a parsed font safely (throughput issue).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from motcua import metrics
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT = "DejaVu"
@@ -26,3 +28,11 @@ def new_document(cls: type[D], page_format: str = "A4") -> D:
     for style, file in FACES.items():
         document.add_font(FONT, style, str(FONT_DIR / file))
     return document
+
+
+def pdf_bytes(document: Any, form: str) -> bytes:
+    """The finished document's bytes (fpdf2's ``output``), counted as a PDF of ``form`` rendered:
+    every platform PDF is written out here, the cost accounting's one place for them."""
+    data = bytes(document.output())
+    metrics.pdf_rendered(form)
+    return data
