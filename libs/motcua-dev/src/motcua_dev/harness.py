@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import collections
+import contextlib
 import subprocess
 import threading
 import time
