@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from motcua.fonts import new_document, pdf_bytes
 from motcua.messaging import topology
 from motcua.messaging.envelope import build_work
-from motcua.store import DuplicateKey, SqliteStore
+from motcua.store import DuplicateKey, SqliteStore, VersionConflict
 
 
 class CostedThing(Document):
@@ -48,9 +48,12 @@ def test_a_sqlite_write_counts_one_write_and_one_fsynced_commit(tmp_path):
         with pytest.raises(DuplicateKey):
             things.insert({"_id": "a", "status": "new"})
         assert (writes() - w0, commits() - c0) == (3, 3)  # refused: nothing written
+        with pytest.raises(VersionConflict):
+            things.update_fields("a", 1, {"status": "late"})
+        assert things.claim({"status": "nobody"}, {"status": "taken"}) is None
         things.get("a")
         things.find({"status": "taken"})
-        assert (writes() - w0, commits() - c0) == (3, 3)  # reads cost no write
+        assert (writes() - w0, commits() - c0) == (3, 3)  # conflicts, empty claims and reads write nothing
     finally:
         store.close()
 

@@ -27,10 +27,11 @@ them by the dossiers it ran):
 
   motcua_publishes_total [exchange]                     messages published (motcua.messaging.publisher)
   motcua_publish_confirms_total [exchange]              of them, publisher confirms waited for
-  motcua_store_writes_total [backend, collection]       write statements committed (motcua.store; a
-                                                        version conflict's update counts too)
-  motcua_store_commits_total [backend, synchronous]     SQLite transactions committed, by their
-                                                        ``synchronous`` (FULL, EXTRA: one fsync each)
+  motcua_store_writes_total [backend, collection]       writes committed that changed a document
+                                                        (motcua.store; not a version conflict, not a
+                                                        claim that found nothing)
+  motcua_store_commits_total [backend, synchronous]     SQLite transactions committed with changes, by
+                                                        their ``synchronous`` (FULL, EXTRA: an fsync each)
   motcua_s3_requests_total [method]                     HTTP requests to S3 (PUT, GET, HEAD, POST…)
   motcua_pdfs_rendered_total [form]                     PDFs rendered (motcua.fonts.pdf_bytes)
   motcua_signatures_total [kind]                        signatures put into PDFs: official, seal,
@@ -229,7 +230,7 @@ def _count_items(job: str, report: Any) -> None:
 PUBLISHES = Counter("motcua_publishes", "Messages published, by exchange", ["exchange"])
 PUBLISH_CONFIRMS = Counter("motcua_publish_confirms", "Publisher confirms waited for, by exchange",
                            ["exchange"])
-STORE_WRITES = Counter("motcua_store_writes", "Write statements committed, by backend and collection",
+STORE_WRITES = Counter("motcua_store_writes", "Writes committed that changed a document, by backend and collection",
                        ["backend", "collection"])
 STORE_COMMITS = Counter("motcua_store_commits", "Transactions committed, by backend and synchronous mode "
                         "(SQLite FULL or EXTRA: an fsync each)", ["backend", "synchronous"])

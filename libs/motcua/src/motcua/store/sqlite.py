@@ -133,13 +133,14 @@ def _native_threading() -> Any:
 class _Write:
     """One single-statement write waiting for a group commit, and then its outcome."""
 
-    __slots__ = ("run", "result", "error", "done", "wake")
+    __slots__ = ("run", "result", "error", "done", "wake", "changed")
 
     def __init__(self, run: Callable[[sqlite3.Connection], Any]):
         self.run = run
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
+        self.changed = False  # rows changed: what the cost accounting counts (not a version conflict)
         self.wake: Any = None  # held while its writer waits: released once done, or to hand it the lead
 
 
@@ -421,16 +422,19 @@ class SqliteStore:
     @contextmanager
     def _write(self, collection: str = "") -> Iterator[sqlite3.Connection]:
         """A write transaction holding the database's write lock from its first statement; counted
-        as a write to ``collection`` once committed (none: a schema change)."""
+        as a write to ``collection`` once committed, if it changed rows (a claim that found nothing
+        writes nothing, and its empty commit syncs nothing)."""
         self._forked()
         with self._write_lock, self._pool.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
             try:
                 yield conn
                 conn.execute("COMMIT")
-                self._committed()
-                if collection:
-                    metrics.store_written(BACKEND, collection)
+                if conn.total_changes != before:
+                    self._committed()
+                    if collection:
+                        metrics.store_written(BACKEND, collection)
             except BaseException:  # GreenletExit and KeyboardInterrupt too: never leave it open
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -479,7 +483,8 @@ class SqliteStore:
                 self._hand_over(batch[1:])
         if mine.error is not None:
             raise mine.error
-        metrics.store_written(BACKEND, collection)
+        if mine.changed:
+            metrics.store_written(BACKEND, collection)
         return mine.result
 
     def _hand_over(self, served: list[_Write]) -> None:
@@ -503,7 +508,7 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                         batch[0].result = None
                         batch[0].error = sqlite3.ProgrammingError("write statement left unfinished")
-                    elif batch[0].error is None:
+                    elif batch[0].error is None and batch[0].changed:
                         self._committed()  # its own transaction (autocommit)
                     return
                 conn.execute("BEGIN IMMEDIATE")
@@ -513,7 +518,8 @@ class SqliteStore:
                         if not conn.in_transaction:  # SQLite gave up the whole transaction
                             raise write.error or sqlite3.OperationalError("transaction rolled back")
                     conn.execute("COMMIT")
-                    self._committed()
+                    if any(write.changed for write in batch):
+                        self._committed()
                 except BaseException as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
@@ -534,8 +540,10 @@ class SqliteStore:
 
     @staticmethod
     def _run_one(conn: sqlite3.Connection, write: _Write) -> None:
+        before = conn.total_changes
         try:
             write.result = write.run(conn)
+            write.changed = conn.total_changes != before
         except Exception as exc:  # this write's own failure, raised in its caller's thread
             write.error = exc
 
