@@ -77,7 +77,14 @@ def _init(env: dict[str, str], db_path: str, bucket: str) -> None:
     from signing.config import SigningSettings
 
     settings = SigningSettings.load()
-    _state["keys"] = build_key_source(engine_config(settings))
+    for attempt in range(10):
+        try:
+            _state["keys"] = build_key_source(engine_config(settings))
+            break
+        except Exception:  # SoftHSM2 did not list the token while other processes opened it (seen once)
+            if attempt == 9:
+                raise
+            time.sleep(1)
     _state["lta"] = settings.signing_lta
     endpoint = env["MOTCUA_S3_ENDPOINT"]
     _state["s3"] = Minio(endpoint, access_key=env["MOTCUA_S3_ACCESS_KEY"], secret_key=env["MOTCUA_S3_SECRET_KEY"],
