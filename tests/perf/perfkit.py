@@ -8,8 +8,8 @@
 * :func:`echo_server`: the bare grpcio echo server (``echo_server.py``) as a process, the raw
   baseline of the gRPC figures.
 * :func:`pdf_document`: a valid PDF of an exact size (``%PDF-`` … ``%%EOF``, correct xref).
-* :func:`proc_status`, :func:`cpu_seconds`, :func:`reset_peak_rss`: a process's memory and CPU
-  as Linux's /proc tells them.
+* :func:`proc_status`, :func:`cpu_seconds`, :func:`tree_cpu_seconds`, :func:`reset_peak_rss`: a
+  process's memory and CPU (with its children's) as Linux's /proc tells them.
 """
 
 from __future__ import annotations
@@ -351,6 +351,32 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes started by ``pid``, their children, and so on (e.g. a signing pool)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its live descendants (a child's CPU reaches its parent's figures
+    only once it has ended and been waited for)."""
+    total = 0.0
+    for each in [pid, *descendants(pid)]:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(each)
+    return total
 
 
 class PeakSampler:

@@ -29,6 +29,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
 
+from motcua import metrics
+
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT = "DejaVu"
 FACES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}
@@ -170,3 +172,11 @@ def _add_own_copy(document: Any, face: _ParsedFace) -> None:
     font.biggest_size_pt = 0
     font._hbfont = None  # the shaping engine holds per-font caches
     document.fonts[font.fontkey] = font
+
+
+def pdf_bytes(document: Any, form: str) -> bytes:
+    """The finished document's bytes (fpdf2's ``output``), counted as a PDF of ``form`` rendered:
+    every platform PDF is written out here, the cost accounting's one place for them."""
+    data = bytes(document.output())
+    metrics.pdf_rendered(form)
+    return data

@@ -22,6 +22,21 @@ The series (labels in brackets):
   motcua_timer_items_total [job, item]                  what a job's report counted (the SLA sweep:
                                                         claimed, written, facts.overdue, facts.due_soon…)
 
+Cost accounting (what a dossier costs, counted once where the work is done; the benchmark divides
+them by the dossiers it ran):
+
+  motcua_publishes_total [exchange]                     messages published (motcua.messaging.publisher)
+  motcua_publish_confirms_total [exchange]              of them, publisher confirms waited for
+  motcua_store_writes_total [backend, collection]       writes committed that changed a document
+                                                        (motcua.store; not a version conflict, not a
+                                                        claim that found nothing)
+  motcua_store_commits_total [backend, synchronous]     SQLite transactions committed with changes, by
+                                                        their ``synchronous`` (FULL, EXTRA: an fsync each)
+  motcua_s3_requests_total [method]                     HTTP requests to S3 (PUT, GET, HEAD, POST…)
+  motcua_pdfs_rendered_total [form]                     PDFs rendered (motcua.fonts.pdf_bytes)
+  motcua_signatures_total [kind]                        signatures put into PDFs: official, seal,
+                                                        document_timestamp (B-LTA)
+
 Metrics never fail the work they count: every recording function swallows its own errors.
 """
 
@@ -206,6 +221,52 @@ def _count_items(job: str, report: Any) -> None:
             for key, n in value.items():
                 if isinstance(n, int) and not isinstance(n, bool) and n > 0:
                     TIMER_ITEMS.labels(job, f"{field.name}.{key}").inc(n)
+
+
+# -- cost accounting -----------------------------------------------------------------------------
+# One increment per choke point of the work a dossier costs (never per caller), so that a scrape
+# before and after a run says what each dossier made each process do.
+
+PUBLISHES = Counter("motcua_publishes", "Messages published, by exchange", ["exchange"])
+PUBLISH_CONFIRMS = Counter("motcua_publish_confirms", "Publisher confirms waited for, by exchange",
+                           ["exchange"])
+STORE_WRITES = Counter("motcua_store_writes", "Writes committed that changed a document, by backend and collection",
+                       ["backend", "collection"])
+STORE_COMMITS = Counter("motcua_store_commits", "Transactions committed, by backend and synchronous mode "
+                        "(SQLite FULL or EXTRA: an fsync each)", ["backend", "synchronous"])
+S3_REQUESTS = Counter("motcua_s3_requests", "HTTP requests made to the S3 service, by method", ["method"])
+PDFS_RENDERED = Counter("motcua_pdfs_rendered", "PDFs rendered, by form", ["form"])
+SIGNATURES = Counter("motcua_signatures", "Signatures put into PDFs, by kind (official, seal, "
+                     "document_timestamp)", ["kind"])
+
+
+def published(exchange: str, confirmed: bool) -> None:
+    def record() -> None:
+        PUBLISHES.labels(exchange).inc()
+        if confirmed:
+            PUBLISH_CONFIRMS.labels(exchange).inc()
+
+    _safely(record)
+
+
+def store_written(backend: str, collection: str) -> None:
+    _safely(lambda: STORE_WRITES.labels(backend, collection).inc())
+
+
+def store_committed(backend: str, synchronous: str) -> None:
+    _safely(lambda: STORE_COMMITS.labels(backend, synchronous).inc())
+
+
+def s3_request(method: str) -> None:
+    _safely(lambda: S3_REQUESTS.labels(method.upper()).inc())
+
+
+def pdf_rendered(form: str) -> None:
+    _safely(lambda: PDFS_RENDERED.labels(form).inc())
+
+
+def signatures_made(kind: str, n: int = 1) -> None:
+    _safely(lambda: SIGNATURES.labels(kind).inc(n))
 
 
 # -- the HTTP endpoint ---------------------------------------------------------------------------

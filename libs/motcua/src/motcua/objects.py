@@ -34,6 +34,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.retention import Retention
 from urllib3.exceptions import HTTPError as TransportError
 
+from motcua import metrics
 from motcua.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -494,10 +495,19 @@ def _fill(reader: _HashingReader, buffer: bytearray) -> int:
     return filled
 
 
+class _CountedPool(urllib3.PoolManager):
+    """Every request minio makes passes here: the one place S3 requests are counted (a retry
+    inside urllib3 is the same request)."""
+
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> Any:
+        metrics.s3_request(method)
+        return super().urlopen(method, url, redirect=redirect, **kw)
+
+
 def _http_client(pool_size: int, retries: int = HTTP_RETRIES) -> urllib3.PoolManager:
     """minio's own default client (timeouts, retries, certificates), with a larger pool."""
     timeout = 5 * 60
-    return urllib3.PoolManager(
+    return _CountedPool(
         timeout=urllib3.Timeout(connect=timeout, read=timeout),
         maxsize=pool_size,
         cert_reqs="CERT_REQUIRED",

@@ -533,3 +533,17 @@ def test_signing_and_sealing_are_timed_by_level_and_outcome(keys, softhsm_token,
         signer.close()
     assert signed.level.endswith("B-LT") and sealed.level == signed.level
     assert {key: observed(*key) - n for key, n in before.items()} == dict.fromkeys(before, 1)
+
+
+def test_a_signed_result_counts_the_official_signature_and_the_seal_in_the_calling_process(pki, draft):
+    from prometheus_client import REGISTRY
+
+    from signing.adapters.signer_pool import raise_for, sign_outcome
+
+    def made(kind: str) -> float:
+        return REGISTRY.get_sample_value("motcua_signatures_total", {"kind": kind}) or 0.0
+
+    before = {kind: made(kind) for kind in ("official", "seal", "document_timestamp")}
+    result = raise_for(sign_outcome(pki, draft, request_for(draft).to_dict()))
+    assert result.level == "B-LT"
+    assert {kind: made(kind) - n for kind, n in before.items()} == {"official": 1, "seal": 1, "document_timestamp": 0}

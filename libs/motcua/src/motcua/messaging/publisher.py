@@ -8,6 +8,7 @@ import logging
 from kombu import Connection, Queue
 from kombu.pools import ProducerPool, get_limit
 
+from motcua import metrics
 from motcua.messaging import topology
 from motcua.messaging.envelope import OutgoingMessage
 
@@ -23,6 +24,8 @@ class Publisher:
     def __init__(self, amqp_uri: str):
         self._connection = Connection(amqp_uri, transport_options={"confirm_publish": True},
                                       connect_timeout=5)
+        # what the cost accounting counts: read from the transport's options, not assumed
+        self._confirms = bool(self._connection.transport_options.get("confirm_publish"))
         # Pools of this publisher's own. kombu's global pool groups are keyed by the connection's
         # parameters, which a publish with a retry policy mutates (transport_options), so close()
         # used to close another pool than the one in use, and later publishers on the same broker
@@ -53,6 +56,7 @@ class Publisher:
                 retry=True,
                 retry_policy=_RETRY_POLICY,
             )
+        metrics.published(message.exchange, self._confirms)
 
     def _declarations(self, message: OutgoingMessage) -> list:
         """What to declare before publishing ``message``: built once per exchange and routing key

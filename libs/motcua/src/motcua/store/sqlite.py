@@ -57,10 +57,13 @@ from typing import Any
 from mongoengine import Document, EmbeddedDocumentField
 from mongoengine.base import ComplexBaseField
 
+from motcua import metrics
+
 from .port import Doc, DuplicateKey, Filter, InvalidDocument, Sort, VersionConflict
 from .schema import Schema, conditions, normalize, schema_of, utc_ms
 
 COUNTERS = "_motcua_counters"
+BACKEND = "sqlite"  # the label of this backend's cost-accounting series (motcua.metrics)
 BUSY_TIMEOUT_S = 60.0  # several processes queueing for the write lock, each commit fsyncing
 _IDLE_MAX = 32  # idle connections kept; more only exist while more callers run at once
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -130,13 +133,14 @@ def _native_threading() -> Any:
 class _Write:
     """One single-statement write waiting for a group commit, and then its outcome."""
 
-    __slots__ = ("run", "result", "error", "done", "wake")
+    __slots__ = ("run", "result", "error", "done", "wake", "changed")
 
     def __init__(self, run: Callable[[sqlite3.Connection], Any]):
         self.run = run
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
+        self.changed = False  # rows changed: what the cost accounting counts (not a version conflict)
         self.wake: Any = None  # held while its writer waits: released once done, or to hand it the lead
 
 
@@ -297,7 +301,7 @@ class SqliteCollection:
         stored = self.schema.prepare(doc, version=1)
         text = dumps(stored)
         sql = f"INSERT INTO {self._table} (_id, version, doc) VALUES (?, 1, ?)"
-        self._store._apply(lambda conn: self._execute(conn, sql, (stored["_id"], text)).rowcount)
+        self._store._apply(lambda conn: self._execute(conn, sql, (stored["_id"], text)).rowcount, self.name)
         return loads(text)
 
     def get(self, doc_id: str) -> Doc | None:
@@ -314,7 +318,7 @@ class SqliteCollection:
         text = dumps(stored)
         sql = f"UPDATE {self._table} SET version = ?, doc = ? WHERE _id = ? AND version = ?"
         params = (expected_version + 1, text, stored["_id"], expected_version)
-        if self._store._apply(lambda conn: self._execute(conn, sql, params).rowcount) == 0:
+        if self._store._apply(lambda conn: self._execute(conn, sql, params).rowcount, self.name) == 0:
             raise VersionConflict(f"{self.name}/{stored['_id']}: not at version {expected_version}")
         return loads(text)
 
@@ -330,7 +334,7 @@ class SqliteCollection:
         sql = (f"UPDATE {self._table} SET version = ?, doc = json_set(doc, '$.version', ?{paths}) "
                "WHERE _id = ? AND version = ?")
         params += [doc_id, expected_version]
-        if self._store._apply(lambda conn: self._execute(conn, sql, params).rowcount) == 0:
+        if self._store._apply(lambda conn: self._execute(conn, sql, params).rowcount, self.name) == 0:
             raise VersionConflict(f"{self.name}/{doc_id}: not at version {expected_version}")
 
     def find(self, filter: Filter, sort: Sort = (), limit: int | None = None) -> list[Doc]:
@@ -348,7 +352,7 @@ class SqliteCollection:
         sql, params = self._select("doc", filter, sort, limit=1)
         # The write lock is taken before the SELECT: no other process can claim the same row
         # between our read and our write.
-        with self._store._write() as conn:
+        with self._store._write(self.name) as conn:
             row = conn.execute(sql, params).fetchone()
             if row is None:
                 return None
@@ -362,7 +366,7 @@ class SqliteCollection:
     def pull(self, doc_id: str, field: str, key: str, values: Sequence[Any]) -> None:
         self.schema.check_array(field)
         values = normalize(list(values))
-        with self._store._write() as conn:
+        with self._store._write(self.name) as conn:
             row = conn.execute(f"SELECT doc FROM {self._table} WHERE _id = ?", (doc_id,)).fetchone()
             if row is None:
                 return
@@ -378,7 +382,7 @@ class SqliteCollection:
 
     def delete(self, doc_id: str) -> bool:
         sql = f"DELETE FROM {self._table} WHERE _id = ?"
-        return self._store._apply(lambda conn: conn.execute(sql, (doc_id,)).rowcount) > 0
+        return self._store._apply(lambda conn: conn.execute(sql, (doc_id,)).rowcount, self.name) > 0
 
     def _execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         try:
@@ -416,20 +420,27 @@ class SqliteStore:
             self._init_locks()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding the database's write lock from its first statement."""
+    def _write(self, collection: str = "") -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database's write lock from its first statement; counted
+        as a write to ``collection`` once committed, if it changed rows (a claim that found nothing
+        writes nothing, and its empty commit syncs nothing)."""
         self._forked()
         with self._write_lock, self._pool.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
             try:
                 yield conn
                 conn.execute("COMMIT")
+                if conn.total_changes != before:
+                    self._committed()
+                    if collection:
+                        metrics.store_written(BACKEND, collection)
             except BaseException:  # GreenletExit and KeyboardInterrupt too: never leave it open
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _apply(self, run: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _apply(self, run: Callable[[sqlite3.Connection], Any], collection: str) -> Any:
         """Run a write that is one statement (``run(conn)``, which must finish its statement:
         ``fetchall`` a RETURNING) and return what ``run`` returns once it is committed.
 
@@ -472,6 +483,8 @@ class SqliteStore:
                 self._hand_over(batch[1:])
         if mine.error is not None:
             raise mine.error
+        if mine.changed:
+            metrics.store_written(BACKEND, collection)
         return mine.result
 
     def _hand_over(self, served: list[_Write]) -> None:
@@ -495,6 +508,8 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                         batch[0].result = None
                         batch[0].error = sqlite3.ProgrammingError("write statement left unfinished")
+                    elif batch[0].error is None and batch[0].changed:
+                        self._committed()  # its own transaction (autocommit)
                     return
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -503,6 +518,8 @@ class SqliteStore:
                         if not conn.in_transaction:  # SQLite gave up the whole transaction
                             raise write.error or sqlite3.OperationalError("transaction rolled back")
                     conn.execute("COMMIT")
+                    if any(write.changed for write in batch):
+                        self._committed()
                 except BaseException as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
@@ -518,10 +535,15 @@ class SqliteStore:
             for write in batch:
                 write.done = True
 
+    def _committed(self) -> None:
+        metrics.store_committed(BACKEND, self._pool.synchronous)
+
     @staticmethod
     def _run_one(conn: sqlite3.Connection, write: _Write) -> None:
+        before = conn.total_changes
         try:
             write.result = write.run(conn)
+            write.changed = conn.total_changes != before
         except Exception as exc:  # this write's own failure, raised in its caller's thread
             write.error = exc
 
@@ -538,7 +560,7 @@ class SqliteStore:
         sql = (f"INSERT INTO {COUNTERS} (name, value) VALUES (?, 1) "
                "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value")
         # fetchall: the statement runs to its end, so that it is complete when it commits
-        ((value,),) = self._apply(lambda conn: conn.execute(sql, (counter,)).fetchall())
+        ((value,),) = self._apply(lambda conn: conn.execute(sql, (counter,)).fetchall(), COUNTERS)
         return value
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from fpdf import FPDF, FontFace
 
 from intake.application.ports import FormRenderer
 from intake.domain.forms import Component, ReceiptData, RefusalData
-from motcua.fonts import FONT, new_document
+from motcua.fonts import FONT, new_document, pdf_bytes
 from motcua.vntext import dated, day
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -57,7 +57,7 @@ def render_receipt(receipt: ReceiptData) -> bytes:
     if r.result_delivery:
         _field(pdf, "5. Nhận kết quả tại", r.result_delivery)
     _signatures(pdf, ("NGƯỜI NỘP HỒ SƠ", r.applicant_name), ("NGƯỜI TIẾP NHẬN HỒ SƠ", r.official_name))
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "form-01")
 
 
 def render_refusal(refusal: RefusalData) -> bytes:
@@ -80,7 +80,7 @@ def render_refusal(refusal: RefusalData) -> bytes:
     pdf.ln(2)
     _paragraph(pdf, "Xin thông báo để Ông/Bà được biết và thực hiện./.")
     _signatures(pdf, None, ("NGƯỜI TIẾP NHẬN HỒ SƠ", r.official_name))
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "form-03")
 
 
 PDF_FORMS = FormRenderer(receipt=render_receipt, refusal=render_refusal)  # what the entrypoints inject

@@ -17,7 +17,7 @@ from typing import Any
 
 from fpdf import FPDF
 
-from motcua.fonts import new_document
+from motcua.fonts import new_document, pdf_bytes
 from motcua.objects import ObjectStore
 from motcua.sealing import Sealer
 from motcua.vntext import day as _day
@@ -33,7 +33,7 @@ def render_draft(*, code: str, procedure_code: str, unit_id: str, title: str, da
     pdf = _letterhead(title, dated)
     for line in (f"Mã hồ sơ: {code}", f"Thủ tục: {procedure_code}", f"Đơn vị: {unit_id}"):
         pdf.cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "draft")
 
 
 def render_apology(*, code: str, procedure_code: str, unit: str, received_at: datetime, previous_due_at: datetime,
@@ -52,7 +52,7 @@ def render_apology(*, code: str, procedure_code: str, unit: str, received_at: da
     for line in lines:
         pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "form-04")
 
 
 def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at: datetime, reason: str,
@@ -65,7 +65,7 @@ def render_stop_notice(*, code: str, procedure_code: str, unit: str, received_at
                  f"Ngày thông báo: {_when(issued_at)}."):
         pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "stop-notice")
 
 
 SUPPLEMENT_TITLE = "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ"
@@ -89,7 +89,7 @@ def render_supplement_request(*, code: str, procedure_code: str, procedure_name:
     for line in lines:
         pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "form-02")
 
 
 CONTROL_SLIP_TITLE = "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ"
@@ -128,7 +128,7 @@ def render_control_slip(slip: ControlSlip, *, unit_names: Mapping[str, str] | No
             row.cell(_when(r.deadline))
             row.cell(r.verdict_text + (f" ({_when(r.done_at)})" if r.done_at else ""))
             row.cell("")
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "form-05")
 
 
 def _letterhead(title: str, dated: datetime) -> FPDF:

@@ -12,7 +12,7 @@ from fpdf import FPDF
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from motcua.fonts import FONT, new_document
+from motcua.fonts import FONT, new_document, pdf_bytes
 from motcua.vntext import day, when
 from motcua.worktime import VN_TZ
 from routing.application.register import RegisterPage
@@ -67,7 +67,7 @@ def register_pdf(page: RegisterPage, unit_name: str = "") -> bytes:
             row = table.row()
             for text in cells(n, r):
                 row.cell(text)
-    return bytes(pdf.output())
+    return pdf_bytes(pdf, "register")
 
 
 def register_xlsx(page: RegisterPage, unit_name: str = "") -> bytes:

@@ -26,7 +26,7 @@ from typing import Any
 
 from motcua import metrics
 from motcua.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from signing.domain import SealRequest, SignedPdf, SigningRefused, SigningRequest
+from signing.domain import SealRequest, SignedPdf, SignerRole, SigningRefused, SigningRequest
 
 _HEADER = struct.Struct(">I")
 
@@ -90,8 +90,10 @@ def sign_outcome(source, pdf: bytes, request: dict[str, Any], op: str = SIGN) ->
 
 
 def raise_for(outcome: tuple[str, Any]) -> SignedPdf:
+    """The signed PDF of an outcome, counted in this process (children serve no metrics), or its error."""
     kind, value = outcome
     if kind == "ok":
+        _count(value)
         return value
     if kind == "refused":
         raise SigningRefused(value)
@@ -107,6 +109,16 @@ def observed(op: str, started: float, outcome: tuple[str, Any]) -> tuple[str, An
     kind, value = outcome
     metrics.signing_done(op, value.level if kind == "ok" else "", kind, time.perf_counter() - started)
     return outcome
+
+
+_SIGNATURE_KINDS = {SignerRole.PERSONAL: "official", SignerRole.SEAL: "seal"}
+
+
+def _count(signed: SignedPdf) -> None:
+    for signature in signed.signatures:
+        metrics.signatures_made(_SIGNATURE_KINDS.get(signature.role, str(signature.role)))
+    if signed.level == "B-LTA":  # one document timestamp closes the last signature's revision
+        metrics.signatures_made("document_timestamp")
 
 
 class InProcessSigner:
