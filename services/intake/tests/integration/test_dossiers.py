@@ -364,3 +364,39 @@ def test_a_unit_is_refused_when_no_worker_serves_its_area_and_nothing_is_stored(
     assert "bim-son" in str(refused.value)
     assert store.collection(DossierRecord).count({"area": "ba-thuoc", "status": 2}) == 0
     assert broker.events() == [] and broker.work("ba-thuoc") == []
+
+
+# -- form 01 ---------------------------------------------------------------------------------------
+
+
+def test_form_01_meeting_routings_progress_is_rendered_sealed_and_stored_once(dossiers: Dossiers, store, bucket,
+                                                                                catalog, publisher):
+    """The worker's write of form 01 loses a version race to routing's progress on the same
+    dossier (as happens under load): the retry records the form the first attempt stored, sealed
+    once, and no other copy is left in storage."""
+    from motcua_dev.testing import FakeSealer
+
+    from intake.adapters.forms import PDF_FORMS
+    from intake.application.forms import Forms
+
+    dossier = dossiers.submit(submission())
+    records = store.collection(DossierRecord)
+
+    class SealerBeatenByProgress(FakeSealer):
+        def __call__(self, pdf: bytes, unit: str, label: str = "") -> bytes:
+            if not self.calls:  # routing's progress lands between the worker's read and its write
+                doc = records.get(dossier.id)
+                records.update_fields(dossier.id, doc["version"], {"status": int(Status.PROCESSING)})
+            return super().__call__(pdf, unit, label)
+
+    sealer = SealerBeatenByProgress()
+    forms = Forms(UnitsOfWork(store, Outbox(publisher)), bucket, catalog, "https://dichvucong.example.vn", RECORDS,
+                  PDF_FORMS, sealer)
+    before = object_keys(bucket, f"intake/{dossier.id}/")
+    forms.issue(dossier.id, "01")
+
+    (doc,) = [d for d in stored(store) if d["_id"] == dossier.id]
+    assert doc["status"] == int(Status.PROCESSING)  # the retry kept routing's progress
+    assert sealer.calls == [("bim-son", f"Mẫu 01 {dossier.code}")]
+    (new,) = set(object_keys(bucket, f"intake/{dossier.id}/")) - set(before)
+    assert doc["receipt"]["key"] == new and doc["receipt"]["component"] == "form-01"

@@ -52,18 +52,24 @@ class Forms:
         self._offload = offload  # PDF rendering is CPU work: off the eventlet hub
 
     def issue(self, dossier_id: str, form: str) -> None:
-        self._uows.run(lambda uow: self._issue(uow, dossier_id, form), what=f"issuing form {form} of {dossier_id}")
+        # The sealed form stored by the first attempt. A retried write (routing's progress changed
+        # the dossier meanwhile: a version conflict) records that one: rendering, sealing and
+        # storing it again cost a form's CPU and a seal each time and left an unreferenced copy.
+        stored: dict[str, Any] = {}
+        self._uows.run(lambda uow: self._issue(uow, dossier_id, form, stored),
+                       what=f"issuing form {form} of {dossier_id}")
 
-    def _issue(self, uow: UnitOfWork, dossier_id: str, form: str) -> None:
+    def _issue(self, uow: UnitOfWork, dossier_id: str, form: str, stored: dict[str, Any]) -> None:
         doc = self._dossiers.get(dossier_id)
         if doc is None:
             raise LookupError(f"no dossier {dossier_id}")  # retried: the write may be on its way
         dossier = self._records.from_document(doc)
         if dossier.receipt is not None:
             return  # issued before: a repeated message changes nothing
-        pdf = self._seal(self._offload(self._render, dossier, form), dossier, form)
-        ref = self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict()
-        dossier.receipt = {**ref, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
+        if not stored:
+            pdf = self._seal(self._offload(self._render, dossier, form), dossier, form)
+            stored.update(self._objects.put_bytes(f"intake/{dossier.id}", pdf, "application/pdf").to_dict())
+        dossier.receipt = {**stored, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
         uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)},
                  [events.form_issued(dossier, form, self._clock())])
         uow.commit()
