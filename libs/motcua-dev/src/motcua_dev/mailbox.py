@@ -129,7 +129,43 @@ class SmtpSink:
         return eventually(lambda: len(self.messages) >= count, timeout)
 
 
-class SmsGatewayStandIn:
+class _LocalHttpEndpoint:
+    """An HTTP endpoint on 127.0.0.1 served from a thread of its own: what the SMS gateway
+    stand-in and the webhook receiver share. :meth:`down` stops it (an outage), :meth:`up`
+    starts it again on the same port."""
+
+    port: int
+    _server: ThreadingHTTPServer | None = None
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler], name: str) -> Any:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name=name, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def down(self) -> None:
+        self.stop()
+
+    def up(self) -> Any:
+        return self.start()
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class SmsGatewayStandIn(_LocalHttpEndpoint):
     """A brand-name SMS gateway's JSON API on 127.0.0.1: POST a JSON object, get ``200
     {"status": "accepted", "id": …}``. ``status`` forces another answer (429, 500, 400…);
     ``token`` requires ``Authorization: Bearer <token>``. Accepted messages are kept in
@@ -145,7 +181,6 @@ class SmsGatewayStandIn:
         self.messages: list[dict] = []
         self.requests = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -180,25 +215,7 @@ class SmsGatewayStandIn:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="sms-gateway", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    down = stop
-    up = start
-
-    def __enter__(self) -> SmsGatewayStandIn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self._serve(Handler, "sms-gateway")
 
     def keep(self, payload: dict) -> None:
         with self._lock:
@@ -251,7 +268,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-class WebhookReceiver:
+class WebhookReceiver(_LocalHttpEndpoint):
     """A subscriber's webhook endpoint on 127.0.0.1: verifies every delivery with the
     ``standardwebhooks`` library (as a subscriber would) and keeps the verified CloudEvents JSON
     documents; what fails verification is answered 401 and counted in ``rejected``. ``status``
@@ -268,7 +285,6 @@ class WebhookReceiver:
         self.rejected = 0
         self.requests = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -312,25 +328,7 @@ class WebhookReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    down = stop
-    up = start
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return self._serve(Handler, "webhook-receiver")
 
     def ids(self) -> list[str]:
         with self._lock:
