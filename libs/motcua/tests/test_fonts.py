@@ -193,3 +193,11 @@ def test_green_threads_taking_turns_mid_document_each_get_their_own_text(parses,
     for n, (pdf, text) in enumerate(zip(pdfs, TEXTS * 2, strict=True)):
         assert read_back(pdf, tmp_path, str(n)) == [text] * 3, n
     assert len(parses) == 3
+
+
+def test_a_process_warmed_up_at_its_start_renders_its_first_document_without_parsing(parses, tmp_path):
+    fonts.warm_up(FPDF)
+    assert sorted(parses) == ["dejavu", "dejavuB", "dejavuI"]
+    parses.clear()
+    assert read_back(rendered(TEXTS[1]), tmp_path, "first") == [TEXTS[1]] * 3
+    assert parses == []

@@ -47,6 +47,13 @@ def new_document(cls: type[D], page_format: str = "A4") -> D:
     return document
 
 
+def warm_up(cls: type) -> None:
+    """Parse the faces and cut them now (~1 s of CPU): every process that renders calls this when
+    it starts, before it serves or consumes, so that no request pays for the process's first
+    document. ``cls`` as for :func:`new_document`."""
+    _parsed_faces(cls)
+
+
 # What documents are cut from, smallest first: fpdf2 subsets a document's font on output, and the
 # smaller the font it starts from, the cheaper. VIETNAMESE: ASCII, Latin-1, every Vietnamese letter
 # (Ă Đ Ĩ Ũ Ơ Ư and the tone-marked vowels of Latin Extended Additional), its combining marks,

@@ -29,7 +29,15 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from signing.adapters.keys import CaClient, Enrollment, Subject, TokenKeySource
-from signing.adapters.pdf import apply_seal, apply_signatures, sign_pdf, validate_pdf, verify_pdf
+from signing.adapters.pdf import (
+    DEFAULT_FONT,
+    apply_seal,
+    apply_signatures,
+    sign_pdf,
+    stamp_font,
+    validate_pdf,
+    verify_pdf,
+)
 from signing.adapters.token import TokenKeys
 from signing.application.sign_document import SignDocument
 from signing.domain import AlreadySigned, NotAPdf, SealRequest, SignerRole, SigningRefused, SigningRequest
@@ -547,3 +555,8 @@ def test_a_signed_result_counts_the_official_signature_and_the_seal_in_the_calli
     result = raise_for(sign_outcome(pki, draft, request_for(draft).to_dict()))
     assert result.level == "B-LT"
     assert {kind: made(kind) - n for kind, n in before.items()} == {"official": 1, "seal": 1, "document_timestamp": 0}
+
+
+def test_the_stamp_font_is_cut_once_per_process_however_its_file_is_named():
+    """The pool's processes cut it when they start (signer_pool.warm_up); signing must find that cut."""
+    assert stamp_font() is stamp_font(DEFAULT_FONT) is stamp_font(str(DEFAULT_FONT))

@@ -8,6 +8,7 @@ eventlet.monkey_patch()
 import sys  # noqa: E402
 
 from eventlet import tpool  # noqa: E402
+from fpdf import FPDF  # noqa: E402
 
 from intake.adapters.catalog_file import load_catalog  # noqa: E402
 from intake.adapters.forms import PDF_FORMS  # noqa: E402
@@ -17,12 +18,14 @@ from intake.application.progress import Progress  # noqa: E402
 from intake.config import IntakeSettings  # noqa: E402
 from intake.entrypoints.api import build_dossiers  # noqa: E402
 from intake.entrypoints.messages import dispatcher  # noqa: E402
+from motcua import fonts  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.sealing import SealingClient  # noqa: E402
 from motcua.worker import main  # noqa: E402
 
 
 def make_runtime(settings: IntakeSettings) -> WorkerRuntime:
+    fonts.warm_up(FPDF)  # before consuming: no dossier's form 01 pays the process's parse of the faces
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from fpdf import FPDF
 
-from motcua import logs
+from motcua import fonts, logs
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
@@ -210,6 +211,7 @@ def build_servicer(settings: RoutingSettings, infra: Infrastructure, sealer: Sea
 def main() -> int:
     settings = RoutingSettings.load()
     logs.configure("routing-api", settings.log_level)
+    fonts.warm_up(FPDF)  # before READY: no Act's form 02/05 or register page pays the parse of the faces
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     servicer = build_servicer(settings, infra)

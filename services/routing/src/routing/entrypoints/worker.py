@@ -10,7 +10,9 @@ import sys  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 from eventlet import tpool  # noqa: E402
+from fpdf import FPDF  # noqa: E402
 
+from motcua import fonts  # noqa: E402
 from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.sealing import SealingClient  # noqa: E402
 from motcua.worker import main  # noqa: E402
@@ -31,6 +33,7 @@ def build_instances(settings: RoutingSettings, infra: Infrastructure) -> Instanc
 
 
 def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
+    fonts.warm_up(FPDF)  # before consuming: no sweep's form 04 or stop notice pays the parse of the faces
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     instances = build_instances(settings, infra)

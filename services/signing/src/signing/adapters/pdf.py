@@ -355,9 +355,13 @@ async def _bytes_reserved(signer: signers.Signer, timestamper: TimeStamper | Non
     return reserved
 
 
-@functools.lru_cache(maxsize=4)
 def stamp_font(font_file: Path = DEFAULT_FONT) -> StampFont:
     """The stamp font, read and trimmed once per process."""
+    return _stamp_font(Path(font_file))
+
+
+@functools.lru_cache(maxsize=4)
+def _stamp_font(font_file: Path) -> StampFont:
     return StampFont(_plain_font(font_file))
 
 

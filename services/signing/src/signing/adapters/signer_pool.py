@@ -70,12 +70,11 @@ SIGN, SEAL = "sign", "seal"  # what a child is asked: a result signed then seale
 def sign_outcome(source, pdf: bytes, request: dict[str, Any], op: str = SIGN) -> tuple[str, Any]:
     """Sign (``op`` SIGN: a :class:`SigningRequest` as a dict) or seal (SEAL: a :class:`SealRequest`
     as a dict) and say how it went, as plain data (exceptions stay in the child)."""
-    from signing.adapters.pdf import apply_seal, apply_signatures, stamp_font
+    from signing.adapters.pdf import apply_seal, apply_signatures
 
     try:
         if op == SEAL:
             return "ok", apply_seal(pdf, SealRequest.from_dict(request), source)
-        stamp_font()
         return "ok", apply_signatures(pdf, SigningRequest.from_dict(request), source)
     except SigningRefused as exc:
         return "refused", exc.reason
@@ -126,6 +125,7 @@ class InProcessSigner:
 
     def __init__(self, config: EngineConfig):
         self._source = build_key_source(config)
+        warm_up()
 
     def __call__(self, pdf: bytes, request: SigningRequest) -> SignedPdf:
         started = time.perf_counter()
@@ -206,8 +206,16 @@ class SignerPool:
             child.stop()
 
 
+def warm_up() -> None:
+    """The stamp font cut now, when the process starts: not in the first dossier's signing."""
+    from signing.adapters.pdf import stamp_font
+
+    stamp_font()
+
+
 def _serve(config: EngineConfig) -> int:
     source = build_key_source(config)
+    warm_up()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     while True:
