@@ -163,6 +163,17 @@ def test_applied_signatures_report_roles_and_names(signed):
     ]
 
 
+def test_each_applied_signature_is_what_the_signed_file_records(signed, pki, keys, dev_pki, draft):
+    """Reported from the CMS just embedded, not read back: the same as pyHanko reads from the file."""
+    lta = TokenKeySource(keys, dev_pki.root_pem_file.read_bytes(), dev_pki.tsa_url, lta=True)
+    for result in (signed, apply_signatures(draft, request_for(draft), lta),
+                   apply_seal(draft, SealRequest(SEAL, "Mẫu 01"), pki)):
+        reports = verify_pdf(result.data, pki.trust_roots())
+        assert [(a.field_name, a.signer_name, a.signed_at, a.timestamped_at) for a in result.signatures] == \
+            [(r.field_name, r.signer_name, r.signing_time, r.timestamp) for r in reports]
+        assert all(a.signed_at is not None and a.timestamped_at is not None for a in result.signatures)
+
+
 def test_sign_pdf_returns_the_bytes(pki, draft):
     data = sign_pdf(draft, request_for(draft), pki)
     assert [r.ok for r in verify_pdf(data, pki.trust_roots())] == [True, True]

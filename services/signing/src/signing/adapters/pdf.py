@@ -37,7 +37,7 @@ from typing import Protocol
 from asn1crypto import cms, pem
 from asn1crypto import x509 as asn1_x509
 from fontTools.ttLib import TTFont
-from pyhanko.pdf_utils import content, layout
+from pyhanko.pdf_utils import content, generic, layout
 from pyhanko.pdf_utils.font.api import FontEngineFactory
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -46,9 +46,12 @@ from pyhanko.pdf_utils.rw_common import find_inherited_value_in_tree
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.general import extract_certificate_info, extract_signer_info
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.generic_cms import extract_self_reported_ts
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -160,20 +163,21 @@ async def _sign_all(pdf_bytes, request, keyed, timestamper, context, lta, boxes,
     if context is not None:
         for _ref, signer, identity in keyed:
             await _check_certificate(signer, identity, context)
-    data = pdf_bytes
+    data, applied = pdf_bytes, []
     try:
         for ref, signer, identity in keyed:
-            data = await _sign_once(data, ref, signer, identity, timestamper, context,
-                                    lta and ref.role is SignerRole.SEAL, boxes[ref.role], font, local,
-                                    reason=REASONS[ref.role].format(dossier=request.dossier_code),
-                                    location=request.area)
+            data, signature = await _sign_once(data, ref, signer, identity, timestamper, context,
+                                               lta and ref.role is SignerRole.SEAL, boxes[ref.role], font, local,
+                                               reason=REASONS[ref.role].format(dossier=request.dossier_code),
+                                               location=request.area)
+            applied.append(signature)
     except SigningRefused:
         raise
     except Exception as exc:  # the TSA or the CA's OCSP/CRL out of reach: try again later
         if _is_network(exc):
             raise Unavailable(f"signing services out of reach: {type(exc).__name__}: {str(exc)[:300]}") from exc
         raise
-    return SignedPdf(data=data, signatures=_applied(data), level=_level(lta, timestamper, context))
+    return SignedPdf(data=data, signatures=tuple(applied), level=_level(lta, timestamper, context))
 
 
 def _level(lta: bool, timestamper, context) -> str:
@@ -202,15 +206,16 @@ async def _seal(pdf_bytes, seal: SealRequest, ref, signer, identity, timestamper
     if context is not None:
         await _check_certificate(signer, identity, context)
     try:
-        data = await _sign_once(pdf_bytes, ref, signer, identity, timestamper, context, lta, None, None, "",
-                                reason=SEAL_REASON.format(label=seal.label or "văn bản"), location=seal.unit)
+        data, signature = await _sign_once(pdf_bytes, ref, signer, identity, timestamper, context, lta, None, None,
+                                           "", reason=SEAL_REASON.format(label=seal.label or "văn bản"),
+                                           location=seal.unit)
     except SigningRefused:
         raise
     except Exception as exc:  # the TSA or the CA's OCSP/CRL out of reach: try again later
         if _is_network(exc):
             raise Unavailable(f"signing services out of reach: {type(exc).__name__}: {str(exc)[:300]}") from exc
         raise
-    return SignedPdf(data=data, signatures=_applied(data), level=_level(lta, timestamper, context))
+    return SignedPdf(data=data, signatures=(signature,), level=_level(lta, timestamper, context))
 
 
 def _is_network(exc: BaseException) -> bool:
@@ -297,8 +302,8 @@ async def _sign_once(
     data: bytes, ref: SignerRef, signer: signers.Signer, identity: SignerIdentity,
     timestamper: TimeStamper | None, context: ValidationContext | None, lta: bool,
     box: tuple[int, int, int, int] | None, font: StampFont | None, local_time: str, *, reason: str, location: str,
-) -> bytes:
-    """One signature in its own incremental update; ``box`` None: invisible (no stamp)."""
+) -> tuple[bytes, AppliedSignature]:
+    """One signature in its own incremental update, and what it is; ``box`` None: invisible (no stamp)."""
     field_name = FIELD_NAMES[ref.role]
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -320,15 +325,33 @@ async def _sign_once(
     )
     writer = IncrementalPdfFileWriter(BytesIO(data))
     reserved = await _bytes_reserved(signer, timestamper)
-    if box is None:
-        out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved)
-        return out.getvalue()
     # NFC: the stamp font is used without its shaping tables, so combining marks must be composed
-    params = {key: unicodedata.normalize("NFC", value or "") for key, value in
-              {"name": identity.name, "title": identity.title or "—", "unit": identity.organization,
-               "time": local_time}.items()}
-    out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, appearance_text_params=params)
-    return out.getvalue()
+    params = None if box is None else {
+        key: unicodedata.normalize("NFC", value or "") for key, value in
+        {"name": identity.name, "title": identity.title or "—", "unit": identity.organization,
+         "time": local_time}.items()}
+    signed, cms_bytes, dated = await _sign_keeping_cms(pdf_signer, writer, reserved, params)
+    return signed, _applied(ref.role, cms_bytes, dated)
+
+
+async def _sign_keeping_cms(pdf_signer: signers.PdfSigner, writer: IncrementalPdfFileWriter, reserved: int,
+                            params: dict[str, str] | None) -> tuple[bytes, bytes, str]:
+    """pyHanko's ``PdfSigner.async_sign_pdf`` step by step (its signing session API), keeping the
+    CMS it embeds and the signing time it writes (``/M``): what the signature records is read from
+    them rather than from the whole signed file parsed again (≈ 18 % of a result's CPU)."""
+    session = pdf_signer.init_signing_session(writer)
+    validation_info = await session.perform_presign_validation(writer)
+    tbs_document = session.prepare_tbs_document(validation_info=validation_info, bytes_reserved=reserved,
+                                                appearance_text_params=params)
+    digest, output = tbs_document.digest_tbs_document()
+    post_signing = await tbs_document.perform_signature(
+        document_digest=digest.document_digest,
+        pdf_cms_signed_attrs=PdfCMSSignedAttributes(
+            signing_time=session.system_time,
+            adobe_revinfo_attr=None if validation_info is None else validation_info.adobe_revinfo_attr,
+            cades_signed_attrs=pdf_signer.signature_meta.cades_signed_attr_spec))
+    await post_signing.post_signature_processing(output)  # the DSS (B-LT), the document timestamp (B-LTA)
+    return output.getvalue(), bytes(post_signing.sig_contents), generic.pdf_date(session.system_time)
 
 
 # pyHanko sizes the space for the CMS by making a whole dry-run CMS before each signature (a third
@@ -340,8 +363,6 @@ _RESERVED: dict[tuple[bytes, tuple[bytes, ...], str], int] = {}
 
 async def _bytes_reserved(signer: signers.Signer, timestamper: TimeStamper | None) -> int:
     import hashlib
-
-    from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
     tsa = "" if timestamper is None else f"{type(timestamper).__name__}:{getattr(timestamper, 'url', id(timestamper))}"
     key = (signer.signing_cert.sha256, tuple(sorted(c.sha256 for c in signer.cert_registry or ())), tsa)
@@ -448,18 +469,18 @@ def _plain_font(font_file: Path) -> bytes:
         font.close()
 
 
-def _applied(data: bytes) -> tuple[AppliedSignature, ...]:
-    roles = {name: role for role, name in FIELD_NAMES.items()}
-    reader = PdfFileReader(BytesIO(data))
-    return tuple(
-        AppliedSignature(
-            role=roles[sig.field_name],
-            field_name=sig.field_name,
-            signer_name=_common_name(sig.signer_cert),
-            signed_at=sig.self_reported_timestamp,
-            timestamped_at=_token_time(sig.signer_info),
-        )
-        for sig in reader.embedded_regular_signatures
+def _applied(role: SignerRole, cms_bytes: bytes, dated: str) -> AppliedSignature:
+    """The signature of ``role`` as its CMS (the bytes put into its ``/Contents``) and its
+    signature dictionary's ``/M`` record it; the time as pyHanko's validation reads it back (the
+    CMS's signing time first: PAdES leaves it out)."""
+    signed_data = cms.ContentInfo.load(cms_bytes)["content"]
+    signer_info = extract_signer_info(signed_data)
+    return AppliedSignature(
+        role=role,
+        field_name=FIELD_NAMES[role],
+        signer_name=_common_name(extract_certificate_info(signed_data).signer_cert),
+        signed_at=extract_self_reported_ts(signer_info) or generic.parse_pdf_date(dated),
+        timestamped_at=_token_time(signer_info),
     )
 
 
