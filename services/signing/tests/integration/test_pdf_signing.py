@@ -259,6 +259,40 @@ def test_stamp_colours_and_text_widths(signed):
     assert personal_fonts and seal_fonts
 
 
+def _stamp_fonts(data: bytes) -> dict[str, tuple[bytes, list[int]]]:
+    """Each stamp's embedded font program and the glyphs (CIDs = glyph ids) its /W lists."""
+    fonts = {}
+    for name, annot in _widgets(data).items():
+        todo = [annot["/AP"]["/N"].get_object()]
+        while todo:
+            xobj = todo.pop()
+            resources = xobj.get("/Resources", generic.DictionaryObject()).get_object()
+            for font in resources.get("/Font", {}).values():
+                cid_font = font.get_object()["/DescendantFonts"][0].get_object()
+                widths = list(cid_font["/W"])
+                cids = [first + n for first, entry in zip(widths[::2], widths[1::2], strict=True)
+                        for n in range(len(entry))]
+                fonts[name] = (cid_font["/FontDescriptor"]["/FontFile2"].get_object().data, cids)
+            todo += [x.get_object() for x in resources.get("/XObject", {}).values()]
+    return fonts
+
+
+def test_a_later_stamp_of_the_same_signers_embeds_their_kept_subset_with_every_glyph_it_draws(pki, draft):
+    from fontTools.ttLib import TTFont
+
+    # other digits in the stamps' signing times: every stamp holds all ten, the glyph sets are the same
+    first, later = (_stamp_fonts(apply_signatures(draft, request_for(draft), pki, now=now).data)
+                    for now in (datetime(2026, 1, 1, 1, 0, tzinfo=UTC), datetime(2029, 8, 7, 9, 35, 48, tzinfo=UTC)))
+    assert set(later) == {"Sig_Official", "Sig_Seal"}
+    for name, (program, cids) in later.items():
+        assert program == first[name][0]  # the subset kept from the first result's stamp
+        font = TTFont(BytesIO(program))
+        glyphs, order = font["glyf"], font.getGlyphOrder()
+        drawn = [order[cid] for cid in cids if order[cid] != "space"]
+        assert {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"} <= set(drawn)
+        assert len(drawn) > 20 and all(glyphs[g].numberOfContours != 0 for g in drawn), name
+
+
 # -- pdfsig (poppler) --------------------------------------------------------------------------
 
 

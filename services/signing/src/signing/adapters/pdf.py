@@ -28,13 +28,13 @@ import asyncio
 import functools
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
 from typing import Protocol
 
-from asn1crypto import cms, pem
+from asn1crypto import cms, core, pem
 from asn1crypto import x509 as asn1_x509
 from fontTools.ttLib import TTFont
 from pyhanko.pdf_utils import content, generic, layout
@@ -412,27 +412,55 @@ def _stamp_style(role: SignerRole, font: StampFont) -> TextStampStyle:
 
 @dataclass(frozen=True)
 class StampFont(FontEngineFactory):
-    """A TrueType font held in memory, embedded as a subset into each stamp that uses it."""
+    """A TrueType font held in memory, embedded as a subset into each stamp that uses it.
+
+    The subsets are cut once per glyph set and kept (the last :data:`SUBSETS_KEPT`): every stamp
+    holds all ten digits whatever its signing time, so its glyphs are those of its signer's name,
+    title and unit, and each signer's subset is cut once per process instead of once per stamp."""
 
     data: bytes
+    subsets: dict[frozenset[int], bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def create_font_engine(self, writer: BasePdfFileWriter, obj_stream=None) -> GlyphAccumulator:
         if obj_stream is None and writer.stream_xrefs:
             obj_stream = writer.prepare_object_stream()
         return _PerMilleGlyphs(writer=writer, font_handle=BytesIO(self.data), font_size=FONT_SIZE,
-                               obj_stream=obj_stream)
+                               obj_stream=obj_stream, subsets=self.subsets)
+
+
+SUBSETS_KEPT = 512  # a stamp's subset is ~10 KB: a few MB for the signers of a province's units
 
 
 class _PerMilleGlyphs(GlyphAccumulator):
     """pyHanko 0.38 writes glyph widths (/W, TJ) in the font's units, but PDF counts them in
     1/1000 em: with DejaVuSans (2048 units per em) the stamp text came out twice as wide as
-    measured and ran out of its box. Measure and shape in 1/1000 em instead."""
+    measured and ran out of its box. Measure and shape in 1/1000 em instead.
 
-    def __init__(self, *args, **kwargs):
+    Its subset comes from ``subsets`` when a stamp with the same glyphs was cut before."""
+
+    def __init__(self, *args, subsets: dict[frozenset[int], bytes], **kwargs):
         super().__init__(*args, **kwargs)
         self._per_mille = 1000 / self.units_per_em
         self.units_per_em = 1000
         self.hb_font.scale = (1000, 1000)
+        self._subsets = subsets
+        cmap = self.tt.getBestCmap()
+        for digit in "0123456789":
+            self._get_cid_and_width(self.tt.getGlyphID(cmap[ord(digit)]))
+
+    def _extract_subset(self, options=None) -> None:
+        glyphs = frozenset(self._glyphs)
+        cut = self._subsets.get(glyphs)
+        if cut is None:
+            super()._extract_subset(options)  # pyHanko's subsetting, in place
+            out = BytesIO()
+            self.tt.save(out)
+            cut = out.getvalue()
+            while len(self._subsets) >= SUBSETS_KEPT:
+                del self._subsets[next(iter(self._subsets))]  # the oldest first
+            self._subsets[glyphs] = cut
+        # what pyHanko embeds (its CIDFontType2 writes its font's bytes): the kept subset
+        self.cidfont_obj._tt = TTFont(BytesIO(cut), lazy=True, recalcTimestamp=False)  # noqa: SLF001
 
     def _get_cid_and_width(self, glyph_id: int) -> tuple[int, int]:
         if glyph_id in self._glyphs:
@@ -616,7 +644,7 @@ def _common_name(cert: asn1_x509.Certificate) -> str:
 def _token_time(signer_info: cms.SignerInfo) -> datetime | None:
     """The time of the RFC 3161 signature timestamp token among the unsigned attributes."""
     attrs = signer_info["unsigned_attrs"]
-    if attrs.native is None:
+    if isinstance(attrs, core.Void):  # none (not attrs.native: that converts the whole token, its certificates too)
         return None
     for attr in attrs:
         if attr["type"].native == "signature_time_stamp_token":
