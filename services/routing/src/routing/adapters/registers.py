@@ -9,6 +9,7 @@ import datetime as dt
 import io
 
 from fpdf import FPDF
+from fpdf.enums import MethodReturnValue
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
@@ -25,6 +26,8 @@ COLUMNS = (("STT", 9, 6), ("Mã hồ sơ", 42, 26), ("Tên thủ tục hành ch�
            ("Nhận hồ sơ", 20, 20), ("Hẹn trả kết quả", 20, 20), ("Chuyển hồ sơ đến cơ quan giải quyết", 20, 20),
            ("Nhận kết quả từ cơ quan giải quyết", 20, 20), ("Trả kết quả cho cá nhân, tổ chức", 20, 20),
            ("Ghi chú", 24, 30))
+HEADINGS = tuple(name for name, _, _ in COLUMNS)
+LINE_HEIGHT = 3.5  # mm, a line of the table's 7 pt text
 
 
 def cells(number: int, r: RegisterRow) -> tuple[str, ...]:
@@ -58,16 +61,34 @@ def register_pdf(page: RegisterPage, unit_name: str = "") -> bytes:
     pdf.set_font(FONT, "", 10)
     pdf.cell(0, 6, period, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    pdf.set_font(FONT, "", 7)
-    with pdf.table(col_widths=tuple(w for _, w, _ in COLUMNS), text_align="LEFT", line_height=3.5) as table:
-        heading = table.row()
-        for name, _, _ in COLUMNS:
-            heading.cell(name)
-        for n, r in enumerate(page.rows, page.first_number):
-            row = table.row()
-            for text in cells(n, r):
-                row.cell(text)
+    _table_row(pdf, HEADINGS, "B")
+    for n, r in enumerate(page.rows, page.first_number):
+        _table_row(pdf, cells(n, r), "")
     return pdf_bytes(pdf, "register")
+
+
+def _table_row(pdf: FPDF, texts: tuple[str, ...], style: str) -> None:
+    """One row of the table as fpdf2's ``table()`` draws it (bordered cells, the text left-aligned
+    and centred vertically, the headings again at the top of a new page), each cell's text broken
+    into lines once: ``table()`` breaks it twice, for the row's height and then to write it, which
+    made a page cost twice a bare render of its text."""
+    pdf.set_font(FONT, style, 7)
+    lines = [pdf.multi_cell(width, LINE_HEIGHT, text, dry_run=True, output=MethodReturnValue.LINES) if text else []
+             for (_, width, _), text in zip(COLUMNS, texts, strict=True)]
+    height = LINE_HEIGHT * max(1, *map(len, lines))
+    if texts is not HEADINGS and pdf.will_page_break(height):
+        pdf.add_page(orientation="L")
+        _table_row(pdf, HEADINGS, "B")
+        pdf.set_font(FONT, style, 7)
+    x, y = pdf.l_margin, pdf.y
+    for (_, width, _), cell_lines in zip(COLUMNS, lines, strict=True):
+        pdf.rect(x, y, width, height)
+        top = y + (height - LINE_HEIGHT * len(cell_lines)) / 2
+        for n, line in enumerate(cell_lines):
+            pdf.set_xy(x, top + n * LINE_HEIGHT)
+            pdf.cell(width, LINE_HEIGHT, line)
+        x += width
+    pdf.set_xy(pdf.l_margin, y + height)
 
 
 def register_xlsx(page: RegisterPage, unit_name: str = "") -> bytes:
