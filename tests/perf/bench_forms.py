@@ -15,7 +15,9 @@ machine stretches wall time, not CPU time):
 * fresh parse: the service's renderer with the faces parsed again for the document, as every
   render did before the cache (fpdf2's ``add_font`` per face), so the lever shows.
 
-Also the one-time cost of the process's parse. Timings are printed, never asserted.
+Also the one-time cost of the process's parse, and the CPU of a fresh process's first form 01 with
+and without ``motcua.fonts.warm_up`` at its start (what the services do before READY / consuming).
+Timings are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -133,7 +135,27 @@ def fresh_parse_ms(render: Callable[[], bytes], runs: int) -> float:
             module.new_document = new_document
 
 
+def first_form_ms(warm: bool) -> float:
+    """CPU ms of form 01 as a fresh process's first document (imports and the golden case ready)."""
+    out = subprocess.run([sys.executable, __file__, "--first-form", "warm" if warm else "cold"], capture_output=True,
+                         text=True, check=True).stdout
+    return float(out)
+
+
+def first_form(warm: bool) -> None:
+    render = forms()["01 receipt"]
+    if warm:
+        fonts.warm_up(FPDF)
+    start = time.process_time()
+    render()
+    print((time.process_time() - start) * 1000)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--first-form"]:
+        return first_form(sys.argv[2] == "warm")
+    cold, warm = first_form_ms(warm=False), first_form_ms(warm=True)
+    print(f"a fresh process's first form 01: {cold:.0f} CPU ms, {warm:.0f} after fonts.warm_up at its start")
     fonts._parsed.clear()  # noqa: SLF001 - the one-time cost is a figure of its own
     start = time.process_time()
     new_document(FPDF)

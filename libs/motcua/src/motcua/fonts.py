@@ -12,7 +12,11 @@ down to the first document's letters when it is written.
 Each document's fontTools font is opened on output from bytes kept in memory: the smallest of the
 face's cuts (:data:`REPERTOIRES`, made once: Vietnamese ~350 glyphs, Latin ~1,570, then the whole
 face's ~6,000) that holds every glyph the document used, which makes fpdf2's own subsetting several
-times cheaper than from the whole face. Same text, same bytes.
+times cheaper than from the whole face. It is opened without recalculating bounding boxes: the
+glyphs' boxes in the cut are right for any subset of it (only the face's overall box and maxima
+stay those of the cut, wider than a subset needs, which PDF readers allow), and fontTools then
+writes each kept glyph's bytes as they are instead of decoding and re-encoding its outline, which
+was the larger part of writing a document out. Same text, same bytes.
 
 Nothing here holds an open file, so a forked process uses its parent's parse as is. There is no
 lock (a green lock would not serve the eventlet tpool's OS threads): the first documents of
@@ -142,7 +146,7 @@ def _shared_class(ttf_font: type) -> type:
                 from fontTools.ttLib import TTFont
 
                 data = font._face.bytes_for(font.subset.get_all_glyph_names())
-                font._own_ttfont = TTFont(BytesIO(data), recalcTimestamp=False, lazy=True)
+                font._own_ttfont = TTFont(BytesIO(data), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
             return font._own_ttfont
 
         def deep_copy(font: Any, memo: dict[int, Any]) -> Any:
