@@ -2,6 +2,7 @@
 under its headings, no row cut by a page break. ``tests/perf/bench_forms.py`` times this case."""
 
 import subprocess
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from motcua_dev.testing import pdf_pages
@@ -49,6 +50,19 @@ def test_every_row_in_order_each_page_under_the_headings(tmp_path):
     assert codes == [f"000.00.06.H56-261125-{n:04d}" for n in range(1, 21)]
     assert "Nguyễn Thị" in pages[1] and "Hương 20" in pages[1] and "hồ sơ ưu tiên" in pages[0]
     assert "08 giờ 15" in pages[0] and "16/12/2026" in pages[1]
+
+
+def test_a_row_taller_than_a_page_goes_on_over_the_next_pages(tmp_path):
+    page = register_page(3)
+    long_note = "ghi chú rất dài " * 300
+    page = RegisterPage(page.unit, page.period, [page.rows[0], replace(page.rows[1], note=long_note), page.rows[2]],
+                        1, "")
+    pdf = register_pdf(page)
+    texts = page_texts(pdf, tmp_path)
+    assert set(pdf_pages(pdf)) == {"A4"} and 3 < len(texts) < 12
+    assert sum(text.count("rất dài") for text in texts) == 300  # every line of the note, once
+    assert all(text.index("STT") < text.index("rất dài") for text in texts[1:])  # under the headings
+    assert "-0001" in texts[0] and "-0003" in texts[-1]
 
 
 def test_the_headings_are_the_columns_of_form_06():

@@ -71,15 +71,27 @@ def _table_row(pdf: FPDF, texts: tuple[str, ...], style: str) -> None:
     """One row of the table as fpdf2's ``table()`` draws it (bordered cells, the text left-aligned
     and centred vertically, the headings again at the top of a new page), each cell's text broken
     into lines once: ``table()`` breaks it twice, for the row's height and then to write it, which
-    made a page cost twice a bare render of its text."""
+    made a page cost twice a bare render of its text. A row that does not fit below the rows
+    already on a page starts the next; one taller than a whole page goes on over the next ones."""
     pdf.set_font(FONT, style, 7)
     lines = [pdf.multi_cell(width, LINE_HEIGHT, text, dry_run=True, output=MethodReturnValue.LINES) if text else []
              for (_, width, _), text in zip(COLUMNS, texts, strict=True)]
-    height = LINE_HEIGHT * max(1, *map(len, lines))
-    if texts is not HEADINGS and pdf.will_page_break(height):
+    below_headings = False
+    while texts is not HEADINGS and pdf.will_page_break(LINE_HEIGHT * max(1, *map(len, lines))):
+        if below_headings:  # taller than a page: the lines that fit here, the rest on the next page
+            fit = int((pdf.page_break_trigger - pdf.y) // LINE_HEIGHT)
+            _cells(pdf, [cell[:fit] for cell in lines])
+            lines = [cell[fit:] for cell in lines]
         pdf.add_page(orientation="L")
         _table_row(pdf, HEADINGS, "B")
         pdf.set_font(FONT, style, 7)
+        below_headings = True
+    _cells(pdf, lines)
+
+
+def _cells(pdf: FPDF, lines: list[list[str]]) -> None:
+    """A row of cells holding these lines each, from the current position."""
+    height = LINE_HEIGHT * max(1, *map(len, lines))
     x, y = pdf.l_margin, pdf.y
     for (_, width, _), cell_lines in zip(COLUMNS, lines, strict=True):
         pdf.rect(x, y, width, height)
