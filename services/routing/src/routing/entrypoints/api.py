@@ -14,7 +14,7 @@ import grpc
 
 from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import request_fingerprint, serve
+from motcua.grpcsupport import Api, request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
@@ -207,15 +207,18 @@ def build_servicer(settings: RoutingSettings, infra: Infrastructure, sealer: Sea
     return RoutingServicer(officials, statistics, Register(instances, statistics.period), sealer)
 
 
-def main() -> int:
-    settings = RoutingSettings.load()
-    logs.configure("routing-api", settings.log_level)
+def build_api(settings: RoutingSettings) -> Api:
+    """What one server process of the api serves, on infrastructure of its own."""
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     servicer = build_servicer(settings, infra)
-    return serve("routing api", settings,
-                 [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
-                 on_stop=infra.close)
+    return Api(lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s), on_stop=infra.close)
+
+
+def main() -> int:
+    settings = RoutingSettings.load()
+    logs.configure("routing-api", settings.log_level)
+    return serve("routing api", settings, [SERVICE_NAME], build_api)
 
 
 if __name__ == "__main__":
