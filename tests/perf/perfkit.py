@@ -113,7 +113,10 @@ def _make_call(target: str, kind: str, payload: bytes) -> tuple[Callable[[], Non
     """(call, close) for one client thread: its own channel, as an agency's client would have."""
     import grpc
 
-    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    # A connection of its own (grpcio shares one among a process's channels to the same target
+    # otherwise): the kernel spreads connections, not calls, over an api's server processes.
+    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                                                     ("grpc.use_local_subchannel_pool", 1)])
     if kind in ("echo", "raw"):
         echo = channel.unary_unary(ECHO_METHOD if kind == "echo" else RAW_METHOD)
 
