@@ -38,6 +38,13 @@ them by the dossiers it ran):
                                                         document_timestamp (B-LTA)
 
 Metrics never fail the work they count: every recording function swallows its own errors.
+
+An api of several server processes (:mod:`motcua.api_processes`) serves one endpoint for them all:
+each server writes its series into the pod's ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
+multiprocess mode, chosen for being the client library's own, documented way to add up processes
+that share nothing else), and the api's first process exposes their sum (:func:`pod_registry`):
+counters and histograms summed, each gauge as its ``multiprocess_mode`` says, ``process_*`` summed
+over the pod's processes.
 """
 
 from __future__ import annotations
