@@ -160,6 +160,18 @@ def test_a_dead_child_ends_the_parent_non_zero_and_its_sibling(api):
     assert api.process.wait(timeout=60) == 1
     assert eventually(lambda: not any(pid_alive(pid) for pid in api.started_children), timeout=10)
     assert not pid_alive(second)
+    assert "an api server ended: stopping the others" in api.out.read_text()
+    assert "Traceback" not in api.out.read_text()
+
+
+def test_sigterm_to_the_whole_group_stops_it_as_asked(api):
+    """What a supervisor signalling the process group (make run, the test harness) does: every
+    server and the parent get SIGTERM at once; a server stopping as asked is no failure."""
+    servers = api.servers()
+    os.killpg(api.process.pid, signal.SIGTERM)
+    assert api.process.wait(timeout=60) == 0, api.out.read_text()[-2000:]
+    assert eventually(lambda: not any(pid_alive(pid) for pid in servers), timeout=10)
+    assert "Traceback" not in api.out.read_text()
 
 
 def test_a_parent_killed_leaves_no_child(api):

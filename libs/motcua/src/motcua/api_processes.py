@@ -156,7 +156,7 @@ def _all_ready(children: list, ready: list[Connection], stopping: threading.Even
         for done in wait([*waiting, *sentinels], timeout=0.5):
             if done in sentinels:
                 child = sentinels[done]
-                log.error("an api process ended at start", extra={"process": child.name, "exitcode": child.exitcode})
+                log.error("an api server ended at start", extra={"server": child.name, "exitcode": child.exitcode})
                 return False
             else:
                 with contextlib.suppress(EOFError, OSError):
@@ -167,13 +167,19 @@ def _all_ready(children: list, ready: list[Connection], stopping: threading.Even
 
 
 def _supervise(children: list, stopping: threading.Event) -> int:
-    """Until a signal (0) or a child's end (1: the pod must restart whole)."""
+    """Until a signal (0) or a child's end: 1 when it failed or was killed (the pod must restart
+    whole); 0 when it stopped as asked (a SIGTERM sent to the whole process group, as a
+    supervisor may, reaches the children too)."""
     while not stopping.is_set():
         ended = wait([child.sentinel for child in children], timeout=0.5)
-        if ended:
-            dead = [child for child in children if child.sentinel in ended]
-            log.error("an api process ended: stopping the others", extra={
-                "process": dead[0].name, "pid": dead[0].pid, "exitcode": dead[0].exitcode})
+        if ended and not stopping.is_set():
+            child = next(child for child in children if child.sentinel in ended)
+            child.join()
+            if child.exitcode == 0:
+                log.info("an api server stopped as asked: stopping the others", extra={"server": child.name})
+                return 0
+            log.error("an api server ended: stopping the others", extra={
+                "server": child.name, "pid": child.pid, "exitcode": child.exitcode})
             return 1
     return 0
 
@@ -188,7 +194,7 @@ def _stop(children: list) -> None:
     for child in children:
         child.join(STOP_TIMEOUT_S)
         if child.is_alive():
-            log.error("an api process did not stop: killed", extra={"process": child.name, "pid": child.pid})
+            log.error("an api server did not stop: killed", extra={"server": child.name, "pid": child.pid})
             child.kill()
             child.join()
 
