@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import math
 import os
 import re
 import subprocess
@@ -630,6 +631,20 @@ def test_production_has_no_infrastructure_and_lets_the_autoscalers_own_the_repli
     assert {o["metadata"].get("namespace") for o in objects} == {"motcua"}
     for deployment in app_deployments(objects):
         assert "replicas" not in deployment["spec"], f"{name(deployment)}: its autoscaler owns the count"
+
+
+@pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/production"])
+def test_every_api_runs_as_many_server_processes_as_its_cpu_limit(overlay):
+    """MOTCUA_API_PROCESSES server processes each use up to one core (Python's GIL): more than the
+    CPU limit would only be throttled, fewer would leave paid-for cores idle."""
+    for deployment in app_deployments(render(overlay)):
+        if labels(deployment)["app.kubernetes.io/component"] != "api":
+            continue
+        (container,) = pod_spec(deployment)["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        limit = str(container["resources"]["limits"]["cpu"])
+        cores = int(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
+        assert int(env["MOTCUA_API_PROCESSES"]) == math.ceil(cores), name(deployment)
 
 
 def test_every_api_scales_on_cpu_and_every_area_worker_on_its_queues():

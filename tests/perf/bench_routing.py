@@ -5,6 +5,7 @@ nothing about time.
     .venv/bin/python tests/perf/bench_routing.py [--clients 8,32] [--seconds 5] [--processes 4]
                                                  [--dossiers 3000] [--sizes 10000,100000] [--due 200]
                                                  [--rounds 3] [--empty-repeats 100]
+                                                 [--api-processes 1,CPUS] [--no-sweeps]
 
 Starts only what it measures: the routing api process as the platform starts it (``api_spec``),
 on a fresh SQLite store in a temporary directory, a private RabbitMQ vhost and a fresh bucket of
@@ -16,8 +17,13 @@ SeaweedFS (a private one unless a ``make run`` S3 answers); the running RabbitMQ
     of its own, opened beforehand by this process on the api's very SQLite file (``Instances.open``,
     events published on the same vhost): claim, then complete the first step, each call naming the
     expected_version the previous answer gave. calls/s, p50 and p99 over a ``--seconds`` window,
-    beside the echo server receiving a serialized ActRequest at the same concurrency, the ratio of
-    the calls/s, and the CPU each process used in the window.
+    for each count of api server processes in ``--api-processes`` (MOTCUA_API_PROCESSES), beside
+    - the RAW baseline (``raw_server.py``, as many processes on one port): a bare grpcio server
+      doing per call one fsynced SQLite insert (WAL, synchronous=FULL, one file) and one publish
+      waited for its confirm (kombu); no S3 PUT, as a claim or a completion puts nothing there —
+      the goals (issue 14): Act/raw calls/s >= 0.5, p99 <= 3 x raw p99;
+    - the echo server receiving a serialized ActRequest at the same concurrency (the second figure);
+    what one Act made the api do (its /metrics), and the CPU each process used in the window.
 (b) SlaSweep.sweep in this process (no gRPC) over one district holding each of ``--sizes`` open
     dossiers, ``--due`` of them due (their first step is due soon: a ``dossier.due_soon`` alert,
     published with confirms; none is overdue, so no form 04 is rendered) and the rest not due for
@@ -48,11 +54,12 @@ import grpc
 from motcua_dev import infra
 from motcua_dev.devstack import Stack
 from motcua_dev.harness import private_vhost
-from motcua_dev.platform import api_spec
+from motcua_dev.platform import api_spec, metrics_urls, scrape
 from motcua_dev.testing import FakeSealer, drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from motcua_dev.testing import SettableClock as Clock
-from perfkit import LoadResult, echo_server, find_pid, measure_clients
+from perfkit import LoadResult, call_costs, echo_server, find_pid, measure_clients, raw_server
 
+from motcua.api_processes import usable_cpus
 from motcua.messaging.outbox import Outbox
 from motcua.messaging.publisher import Publisher
 from motcua.objects import ObjectStore
@@ -76,7 +83,9 @@ DISTRICT = "bim-son"
 UNIT_ID = "000.00.06.H56"
 PROCEDURE = "1.004616"
 DESK = {"official_id": "mc-bim-son", "unit": DISTRICT, "roles": ["receive", "return"]}
-ActRow = tuple[int, LoadResult, LoadResult]  # clients, Act, echo
+ActRow = tuple[int, int, LoadResult, LoadResult, dict[str, float]]  # api processes, clients, Act, raw, Act's costs
+ACT_METHOD = "/motcua.routing.v1.RoutingService/Act"
+GOALS = {"raw": 0.5, "p99": 3.0}  # issue 14: calls/s >= 0.5 of raw's, p99 <= 3 x raw's
 
 
 class BenchFailed(Exception):
@@ -129,14 +138,37 @@ def checked(result: LoadResult, what: str, clients: int, stack: Stack | None = N
     return result
 
 
-def bench_act(args: argparse.Namespace, workdir: Path, env: dict[str, str], workers: int) -> tuple[list[ActRow], float]:
-    """(a): the api process on a store seeded here; Act and echo at each concurrency, taking turns.
-    Also the seconds opening the dossiers took."""
+def bench_act(args: argparse.Namespace, workdir: Path, env: dict[str, str],
+              workers: int) -> tuple[list[ActRow], dict[int, LoadResult], float]:
+    """(a): for each count of api server processes, Act and the raw server (as many processes) at
+    each concurrency, taking turns; then echo at each concurrency. Also the seconds opening the
+    dossiers took."""
+    rows: list[ActRow] = []
+    seeding = 0.0
+    echo_payload = b""
+    for api_processes in args.api_processes:
+        more, seconds, echo_payload = bench_act_with(args, workdir / f"api-{api_processes}", env, workers,
+                                                     api_processes)
+        rows += more
+        seeding += seconds
+    echoes = {}
+    with echo_server(workdir / "echo", workers) as (echo_address, echo_pid):
+        for clients in args.clients:
+            echoes[clients] = checked(measure_clients(echo_address, "echo", echo_payload, clients, args.processes,
+                                                      args.seconds, args.warmup, {"echo-server": echo_pid}),
+                                      "echo", clients)
+    return rows, echoes, seeding
+
+
+def bench_act_with(args: argparse.Namespace, workdir: Path, env: dict[str, str], workers: int,
+                   api_processes: int) -> tuple[list[ActRow], float, bytes]:
+    """(a) with ``api_processes`` server processes, on a store seeded here."""
     settings = RoutingSettings.load(data_dir=workdir / "data")
     port = infra.free_port()
-    stack = Stack([api_spec("routing", {**env, "MOTCUA_DATA_DIR": str(settings.data_dir)}, port)], workdir / "logs")
+    api_env = {**env, "MOTCUA_DATA_DIR": str(settings.data_dir), "MOTCUA_API_PROCESSES": str(api_processes)}
+    stack = Stack([api_spec("routing", api_env, port)], workdir / "logs")
     with stack:
-        stack.wait_ready(120)
+        stack.wait_ready(180)
         address, api_pid = f"127.0.0.1:{port}", stack.pid("routing-api")
         # The api's own store file (settings.sqlite_path), opened beside it: SQLite's WAL lets both write.
         store, publisher = SqliteStore(settings.sqlite_path), Publisher(env["MOTCUA_AMQP_URI"])
@@ -148,20 +180,27 @@ def bench_act(args: argparse.Namespace, workdir: Path, env: dict[str, str], work
         finally:
             publisher.close()
             store.close()
-        echo_payload = routing_pb2.ActRequest(request_id=f"bench-{uuid.uuid4().hex}", code=dossiers[0][0],
-                                              official=routing_pb2.Official(**DESK), action="claim",
-                                              expected_version=1).SerializeToString()
+        request = routing_pb2.ActRequest(request_id=f"bench-{uuid.uuid4().hex}", code=dossiers[0][0],
+                                         official=routing_pb2.Official(**DESK), action="claim",
+                                         expected_version=1).SerializeToString()
         watch = {"routing-api": api_pid, "rabbitmq": find_pid("beam.smp")}
+        metrics = metrics_urls(stack)["routing-api"]
         rows = []
-        with echo_server(workdir / "echo", workers) as (echo_address, echo_pid):
+        # Act puts nothing in S3 (claim, complete): the raw call is its store write and its publish.
+        with raw_server(workdir / "raw", env, api_processes, workdir / "raw.sqlite3", s3_puts=0, publishes=1) \
+                as (raw_address, raw_pids):
             for n, clients in enumerate(args.clients):
                 mine = dossiers[n * args.dossiers:(n + 1) * args.dossiers]  # never acted on before
+                before = scrape(metrics)
                 act = checked(measure_clients(address, "act", act_payloads(mine, clients), clients, args.processes,
                                               args.seconds, args.warmup, watch), "Act", clients, stack)
-                echo = checked(measure_clients(echo_address, "echo", echo_payload, clients, args.processes,
-                                               args.seconds, args.warmup, {"echo-server": echo_pid}), "echo", clients)
-                rows.append((clients, act, echo))
-    return rows, seeding
+                costs = call_costs(before, scrape(metrics), ACT_METHOD)
+                raw = checked(measure_clients(raw_address, "raw", request, clients, args.processes, args.seconds,
+                                              args.warmup, {"rabbitmq": watch["rabbitmq"],
+                                                            **{f"raw-{i}": pid for i, pid in enumerate(raw_pids)}}),
+                              "raw", clients)
+                rows.append((api_processes, clients, act, raw, costs))
+    return rows, seeding, request
 
 
 # -- (b) the SLA sweep in this process ------------------------------------------------------------
@@ -317,8 +356,12 @@ def main() -> int:
     parser.add_argument("--due", type=int, default=200, help="dossiers due at each sweep")
     parser.add_argument("--rounds", type=int, default=3, help="sweeps over a fresh due set per size (1-4)")
     parser.add_argument("--empty-repeats", type=int, default=100, help="sweeps with nothing due per size")
+    parser.add_argument("--api-processes", default=f"1,{usable_cpus()}",
+                        help="comma-separated MOTCUA_API_PROCESSES to measure (default: 1 and the usable CPUs)")
+    parser.add_argument("--no-sweeps", action="store_true", help="(a) only")
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
+    args.api_processes = list(dict.fromkeys(int(p) for p in args.api_processes.split(",")))
     args.sizes = [int(s) for s in args.sizes.split(",")]
     if len(args.sizes) * args.rounds > 8 or args.sizes != sorted(args.sizes):
         parser.error("the due sets are an hour apart inside one 8-hour warning window: sizes x rounds <= 8, "
@@ -333,8 +376,9 @@ def main() -> int:
         objects = s3.store(bucket)
         try:
             # the api process creates the bucket the sweep's form 04 would go to, were a dossier overdue
-            act_rows, act_seeding = bench_act(args, Path(tmp), {"MOTCUA_AMQP_URI": vhost, **s3.env(bucket)}, workers)
-            sweeps, plan, seeding = bench_sweeps(args, Path(tmp), vhost, objects)
+            act_rows, echoes, act_seeding = bench_act(args, Path(tmp), {"MOTCUA_AMQP_URI": vhost, **s3.env(bucket)},
+                                                      workers)
+            sweeps = bench_sweeps(args, Path(tmp), vhost, objects) if not args.no_sweeps else None
         except BenchFailed as failed:
             print(failed, file=sys.stderr)
             return 1
@@ -344,26 +388,36 @@ def main() -> int:
 
     print(f"routing api alone and the SLA sweep in process (grpcio {grpc.__version__}, {workers} server threads, "
           f"{os.cpu_count()} CPUs; SQLite store, RabbitMQ with publisher confirms)")
-    print_act(args, act_rows, act_seeding)
-    print_sweeps(args, sweeps, plan, seeding)
+    print_act(args, act_rows, echoes, act_seeding)
+    if sweeps is not None:
+        print_sweeps(args, *sweeps)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0
 
 
-def print_act(args: argparse.Namespace, rows: list[ActRow], seeding: float) -> None:
+def print_act(args: argparse.Namespace, rows: list[ActRow], echoes: dict[int, LoadResult], seeding: float) -> None:
     print(f"\n(a) Act (the desk claims, then completes, the first step of dossiers of its own; expected_version "
-          f"checked), vs a bare grpcio echo server receiving an ActRequest's bytes; {args.processes} client "
+          f"checked), vs the raw baseline (per call 1 fsynced SQLite insert + 1 confirmed publish, as many server "
+          f"processes) and vs a bare grpcio echo server receiving an ActRequest's bytes; {args.processes} client "
           f"processes, one channel per client, {args.seconds:g} s window after {args.warmup:g} s of load; "
-          f"{args.dossiers:,} dossiers opened for each concurrency ({seeding:.0f} s in all)")
-    print(f"    {'clients':>7} | {'act/s':>8} {'p50 ms':>7} {'p99 ms':>7} | {'echo/s':>8} {'p50 ms':>7} "
-          f"{'p99 ms':>7} | {'act/echo':>8}")
-    for clients, act, echo in rows:
-        print(f"    {clients:>7} | {act.rate:>8.0f} {act.p50_ms:>7.1f} {act.p99_ms:>7.1f} | "
-              f"{echo.rate:>8.0f} {echo.p50_ms:>7.1f} {echo.p99_ms:>7.1f} | {act.rate / echo.rate:>8.3f}")
-    print("    CPU used in the window, in cores:")
-    for clients, act, echo in rows:
-        print(f"    {clients:>7}   act:  {cores_line(act.cores())}")
-        print(f"    {'':>7}   echo: {cores_line(echo.cores())}")
+          f"{args.dossiers:,} dossiers opened for each concurrency ({seeding:.0f} s in all). Goals: act/raw >= "
+          f"{GOALS['raw']}, p99 <= {GOALS['p99']:g} x raw p99")
+    print(f"    {'procs':>5} {'clients':>7} | {'act/s':>6} {'p50 ms':>7} {'p99 ms':>7} | {'raw/s':>6} {'p50 ms':>7} "
+          f"{'p99 ms':>7} | {'echo/s':>6} | {'act/raw':>7} {'p99/raw p99':>11} | {'act/echo':>8}")
+    for procs, clients, act, raw, _ in rows:
+        echo = echoes[clients]
+        print(f"    {procs:>5} {clients:>7} | {act.rate:>6.0f} {act.p50_ms:>7.1f} {act.p99_ms:>7.1f} | "
+              f"{raw.rate:>6.0f} {raw.p50_ms:>7.1f} {raw.p99_ms:>7.1f} | {echo.rate:>6.0f} | "
+              f"{act.rate / raw.rate:>7.2f} {act.p99_ms / raw.p99_ms:>11.2f} | {act.rate / echo.rate:>8.3f}")
+    print("    per Act, what the api did (its /metrics; raw: 1 publish, 1 confirm, 1 write, 1 commit, no S3):")
+    for procs, clients, _, _, costs in rows:
+        print(f"    {procs:>5} {clients:>7}   " + ", ".join(f"{name} {value:.2f}" for name, value in costs.items()))
+    print("    CPU used in the window, in cores (a process with its children):")
+    for procs, clients, act, raw, _ in rows:
+        print(f"    {procs:>5} {clients:>7}   act:  {cores_line(act.cores())}")
+        print(f"    {'':>5} {'':>7}   raw:  {cores_line(raw.cores())}")
+    for clients, echo in echoes.items():
+        print(f"    {'':>5} {clients:>7}   echo: {cores_line(echo.cores())}")
 
 
 def print_sweeps(args: argparse.Namespace, figures: list[SweepFigures], plan: str, seeding: float) -> None:

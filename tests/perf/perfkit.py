@@ -32,6 +32,7 @@ from motcua_dev.devstack import ProcessSpec, Stack
 
 HERE = Path(__file__).resolve().parent
 ECHO_METHOD = "/bench.Echo/Echo"
+RAW_METHOD = "/bench.Raw/Call"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -112,9 +113,12 @@ def _make_call(target: str, kind: str, payload: bytes) -> tuple[Callable[[], Non
     """(call, close) for one client thread: its own channel, as an agency's client would have."""
     import grpc
 
-    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
-    if kind == "echo":
-        echo = channel.unary_unary(ECHO_METHOD)
+    # A connection of its own (grpcio shares one among a process's channels to the same target
+    # otherwise): the kernel spreads connections, not calls, over an api's server processes.
+    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                                                     ("grpc.use_local_subchannel_pool", 1)])
+    if kind in ("echo", "raw"):
+        echo = channel.unary_unary(ECHO_METHOD if kind == "echo" else RAW_METHOD)
 
         def call() -> None:
             echo(payload, timeout=120)
@@ -225,7 +229,8 @@ def measure_clients(target: str, kind: str, payload: bytes | Sequence[bytes], cl
     each call; "act": RoutingService.Act, see :func:`_act_call`) back to back; calls completed
     within ``seconds`` after ``warmup`` are counted. ``payload``: the same bytes for every client,
     or one payload per client (``clients`` of them: "act" clients each need dossiers of their own).
-    ``watch``: name -> pid of processes whose CPU during the window is reported too."""
+    ``watch``: name -> pid of processes whose CPU during the window (with their children's: an
+    api's server processes) is reported too. "raw": the raw server's method (``raw_server``)."""
     payloads = [payload] * clients if isinstance(payload, bytes) else list(payload)
     if len(payloads) != clients:
         raise ValueError(f"{len(payloads)} payloads for {clients} clients")
@@ -249,9 +254,9 @@ def measure_clients(target: str, kind: str, payload: bytes | Sequence[bytes], cl
         outcome = LoadResult(clients, processes, seconds, [])
         watch = {name: pid for name, pid in (watch or {}).items() if pid}
         time.sleep(max(0.0, begin - time.monotonic()))
-        before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+        before = {name: tree_cpu_seconds(pid) for name, pid in watch.items()}
         time.sleep(max(0.0, begin + seconds - time.monotonic()))
-        outcome.watched_cpu_s = {name: cpu_seconds(pid) - before[name] for name, pid in watch.items()}
+        outcome.watched_cpu_s = {name: tree_cpu_seconds(pid) - before[name] for name, pid in watch.items()}
         for _ in procs:
             latencies, errors, cpu = results.get(timeout=seconds + warmup + 180)
             outcome.latencies += latencies
@@ -279,6 +284,40 @@ def echo_server(log_dir: Path, workers: int = 16) -> Iterator[tuple[str, int]]:
         stack.wait_ready(30)
         port = stack.tail("echo", 5).split()[-1]
         yield f"127.0.0.1:{port}", stack.pid("echo")
+
+
+@contextlib.contextmanager
+def raw_server(log_dir: Path, env: dict[str, str], processes: int, db_path: Path, s3_puts: int, publishes: int,
+               workers: int = 16) -> Iterator[tuple[str, list[int]]]:
+    """``processes`` raw servers (``raw_server.py``) on one free port (SO_REUSEPORT), doing per call
+    ``s3_puts`` S3 PUTs, an fsynced SQLite insert on ``db_path`` and ``publishes`` confirmed
+    publishes with the S3 and RabbitMQ of ``env``: yields (address, pids)."""
+    from motcua_dev import infra
+
+    port = infra.free_port()
+    specs = [ProcessSpec(f"raw-{n}", [sys.executable, str(HERE / "raw_server.py"), str(port), str(workers),
+                                      str(db_path), str(s3_puts), str(publishes)],
+                         env=env, ready_pattern="^READY") for n in range(processes)]
+    with Stack(specs, log_dir) as stack:
+        stack.wait_ready(60)
+        yield f"127.0.0.1:{port}", [stack.pid(spec.name) for spec in specs]
+
+
+def call_costs(before: dict, after: dict, method: str) -> dict[str, float]:
+    """What one call of ``method`` made the api do between two scrapes of its /metrics
+    (:func:`motcua_dev.platform.scrape`): publishes, confirms waited, store writes and commits,
+    S3 PUTs, each divided by the calls of ``method`` answered in between."""
+    def delta(series: str, **labels: str) -> float:
+        return sum(value - before.get(key, 0.0) for key, value in after.items()
+                   if key[0] == series and all(dict(key[1]).get(k) == v for k, v in labels.items()))
+
+    calls = delta("motcua_grpc_requests_total", method=method) or 1.0
+    return {"publish": delta("motcua_publishes_total") / calls,
+            "confirm": delta("motcua_publish_confirms_total") / calls,
+            "writes": delta("motcua_store_writes_total") / calls,
+            "commits": delta("motcua_store_commits_total") / calls,
+            "s3 put": delta("motcua_s3_requests_total", method="PUT") / calls,
+            "s3 other": (delta("motcua_s3_requests_total") - delta("motcua_s3_requests_total", method="PUT")) / calls}
 
 
 # -- documents ----------------------------------------------------------------------------------

@@ -70,9 +70,6 @@ _state: dict = {}
 
 def _init(env: dict[str, str], db_path: str, bucket: str) -> None:
     os.environ.update(env)
-    from kombu import Connection, Exchange, Queue
-    from minio import Minio
-
     from signing.adapters.signer_pool import build_key_source, engine_config
     from signing.config import SigningSettings
 
@@ -86,21 +83,57 @@ def _init(env: dict[str, str], db_path: str, bucket: str) -> None:
                 raise
             time.sleep(1)
     _state["lta"] = settings.signing_lta
-    endpoint = env["MOTCUA_S3_ENDPOINT"]
-    _state["s3"] = Minio(endpoint, access_key=env["MOTCUA_S3_ACCESS_KEY"], secret_key=env["MOTCUA_S3_SECRET_KEY"],
-                         secure=False, region="us-east-1")
+    _state["s3"] = s3_client(env)
     _state["bucket"] = bucket
     # a file of the process's own: the platform's processes meet at a file only within a service
-    db = sqlite3.connect(f"{db_path}.{os.getpid()}", timeout=60, isolation_level=None)
+    _state["db"] = sqlite_file(f"{db_path}.{os.getpid()}")
+    _state["amqp"], _state["producer"], _state["queue"] = confirmed_publisher(env)
+
+
+# -- the raw pieces (also the raw gRPC server's, raw_server.py) ------------------------------------
+
+
+def s3_client(env: dict[str, str]):
+    """A bare minio client of the platform's S3 (its MOTCUA_S3_* settings)."""
+    from minio import Minio
+
+    return Minio(env["MOTCUA_S3_ENDPOINT"], access_key=env["MOTCUA_S3_ACCESS_KEY"],
+                 secret_key=env["MOTCUA_S3_SECRET_KEY"], secure=False, region="us-east-1")
+
+
+def put_object(s3, bucket: str, prefix: str, data: bytes) -> str:
+    """A content-addressed PUT with its SHA-256 in the metadata, as the platform's objects are."""
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"{prefix}/{digest}"
+    s3.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/pdf",
+                  metadata={"sha256": digest})
+    return key
+
+
+def sqlite_file(path: str) -> sqlite3.Connection:
+    """An SQLite database as the platform's store opens its file: WAL, synchronous=FULL (an fsync
+    per commit), autocommit (BEGIN IMMEDIATE / COMMIT by hand); a table of JSON documents by id."""
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE IF NOT EXISTS raw (id TEXT PRIMARY KEY, doc TEXT)")
-    _state["db"] = db
+    return db
+
+
+def confirmed_publisher(env: dict[str, str]):
+    """(connection, producer, queue): kombu with publisher confirms, a durable queue declared."""
+    from kombu import Connection, Exchange, Queue
+
     connection = Connection(env["MOTCUA_AMQP_URI"], transport_options={"confirm_publish": True})
-    _state["amqp"] = connection
-    _state["producer"] = connection.Producer()
-    _state["queue"] = Queue(RAW_QUEUE, Exchange("", type="direct"), routing_key=RAW_QUEUE, durable=True)
-    _state["queue"](connection.default_channel).declare()
+    queue = Queue(RAW_QUEUE, Exchange("", type="direct"), routing_key=RAW_QUEUE, durable=True)
+    queue(connection.default_channel).declare()
+    return connection, connection.Producer(), queue
+
+
+def publish_confirmed(producer, queue, body: bytes) -> None:
+    """A persistent publish; returns once the broker confirmed it."""
+    producer.publish(body, exchange="", routing_key=queue.name, delivery_mode=2, content_type="application/json",
+                     content_encoding="binary", message_id=str(uuid.uuid4()))
 
 
 def _dossier(n: int, work: Work) -> dict[str, float]:
@@ -136,12 +169,7 @@ def _dossier(n: int, work: Work) -> dict[str, float]:
     s3, bucket = _state["s3"], _state["bucket"]
     keys_put = []
     for i in range(share(work.s3_puts, n)):
-        data = blobs[i % len(blobs)]
-        digest = hashlib.sha256(data).hexdigest()
-        key = f"raw/{code}/{digest}-{i}"
-        s3.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/pdf",
-                      metadata={"sha256": digest})
-        keys_put.append(key)
+        keys_put.append(put_object(s3, bucket, f"raw/{code}/{i}", blobs[i % len(blobs)]))
     for i in range(share(work.s3_gets, n)):
         response = s3.get_object(bucket, keys_put[i % len(keys_put)] if keys_put else "missing")
         try:
@@ -154,9 +182,7 @@ def _dossier(n: int, work: Work) -> dict[str, float]:
     lap("store")
     producer, queue = _state["producer"], _state["queue"]
     for i in range(share(work.publishes, n)):
-        producer.publish(json.dumps({"code": code, "n": i}).encode(), exchange="", routing_key=queue.name,
-                         delivery_mode=2, content_type="application/json", content_encoding="binary",
-                         message_id=str(uuid.uuid4()))
+        publish_confirmed(producer, queue, json.dumps({"code": code, "n": i}).encode())
     lap("publish")
     phases["dossier"] = time.monotonic() - started
     return phases

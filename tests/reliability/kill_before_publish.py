@@ -32,6 +32,7 @@ def _kill_before_publishing(flush: Any) -> Any:
 
 def main(service: str) -> int:
     outbox.Outbox.flush = _kill_before_publishing(outbox.Outbox.flush)
+    os.environ["MOTCUA_API_PROCESSES"] = "1"  # the patch lives in this process: serve here, not in children
     return importlib.import_module(f"{service}.entrypoints.api").main()
 
 

@@ -40,8 +40,13 @@ def mailbox_spec(directory: str = "var", smtp_port: int = MAILBOX_PORTS["smtp"],
 
 
 def api_spec(service: str, env: Mapping[str, str], port: int, name: str | None = None) -> ProcessSpec:
+    """The api process of ``service`` on ``port``: one server process unless ``env`` sets
+    MOTCUA_API_PROCESSES. On one machine every api and worker shares the same few cores, and the
+    tests' and ``make run``'s apis serve a client or two: a process per core each (the setting's
+    default, for a pod of its own) would double their processes and start-up time for nothing."""
     return ProcessSpec(name=name or f"{service}-api", argv=[sys.executable, "-m", f"{service}.entrypoints.api"],
-                       env={**env, "MOTCUA_METRICS_PORT": "0", "MOTCUA_GRPC_PORT": str(port)}, ready_pattern=READY)
+                       env={"MOTCUA_API_PROCESSES": "1", **env, "MOTCUA_METRICS_PORT": "0",
+                            "MOTCUA_GRPC_PORT": str(port)}, ready_pattern=READY)
 
 
 def worker_spec(service: str, env: Mapping[str, str], areas: Iterable[str] | None = None,

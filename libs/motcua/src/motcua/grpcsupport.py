@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from motcua import access, errors, metrics
+from motcua import access, api_processes, errors, logs, metrics, tracing
 from motcua.access import AccessList
 from motcua.logs import bind
 from motcua.objects import IntegrityError, ObjectMissing
@@ -343,17 +343,20 @@ def build_server(
     tls: ServerTls | None = None,
     access_list: AccessList | None = None,
     health_port: int | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started-not-yet grpcio server with health (every service SERVING once started) and
     reflection when asked; with ``tls``, on a mutual-TLS port; with ``access_list``, calls are
     authorized by the caller's certificate. Returns the server, the bound port and the health
     servicer. Also sets the process's allocator to give large buffers back to the OS
-    (:func:`return_large_buffers_to_the_os`): an api process streams uploads."""
+    (:func:`return_large_buffers_to_the_os`): an api process streams uploads. ``reuse_port``:
+    bind with SO_REUSEPORT, beside the other server processes of the api
+    (:mod:`motcua.api_processes`); otherwise a port in use is an error, as it should be."""
     return_large_buffers_to_the_os()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                          interceptors=[_ErrorMapping(access_list, tls.revoked if tls else frozenset())],
                          options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                                  ("grpc.so_reuseport", 0)])
+                                  ("grpc.so_reuseport", int(reuse_port))])
     add_servicers(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -370,14 +373,15 @@ def build_server(
     if bound == 0:
         raise OSError(f"cannot bind gRPC server to {host}:{port}")
     if health_port is not None:
-        server = _WithHealthPort(server, _health_only_server(health_servicer, host, health_port))
+        server = _WithHealthPort(server, _health_only_server(health_servicer, host, health_port, reuse_port))
     return server, bound, health_servicer
 
 
-def _health_only_server(health_servicer: health.HealthServicer, host: str, port: int) -> grpc.Server:
+def _health_only_server(health_servicer: health.HealthServicer, host: str, port: int,
+                        reuse_port: bool = False) -> grpc.Server:
     """A plaintext server answering grpc.health.v1.Health only (the api's own status): what the
     kubelet probes while the api port asks every caller for a client certificate."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=[("grpc.so_reuseport", int(reuse_port))])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
@@ -417,25 +421,66 @@ class _WithHealthPort:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
-def serve(name: str, settings: Any, service_names: Iterable[str], add_servicers: Callable[[grpc.Server], None],
-          on_stop: Callable[[], None] = lambda: None) -> int:
-    """Run an api process until SIGTERM or SIGINT: its metrics endpoint and traces
+@dataclass(frozen=True)
+class Api:
+    """What an api process serves, built in the process that serves it (each of an api's server
+    processes connects to the store, S3 and the broker on its own): its servicers, and what to
+    close once it stopped serving."""
+
+    add_servicers: Callable[[grpc.Server], None]
+    on_stop: Callable[[], None] = lambda: None
+
+
+def serve(name: str, settings: Any, service_names: Iterable[str], build: Callable[[Any], Api]) -> int:
+    """Run an api until SIGTERM or SIGINT: its metrics endpoint and traces
     (:func:`motcua.metrics.serve`), the server ``build_server`` makes with the settings' host,
-    port, reflection, workers, mutual TLS, access list and plaintext health port; prints ``READY <name>
-    listening on host:port`` once serving (what the supervisor and the harness wait for); on a
-    signal, lets calls in flight finish (5 s), then ``on_stop`` (close the infrastructure)."""
+    port, reflection, workers, mutual TLS, access list and plaintext health port, serving what
+    ``build(settings)`` makes; prints ``READY <name> listening on host:port`` once serving (what the
+    supervisor and the harness wait for); on a signal, lets calls in flight finish (5 s), then
+    closes what the api built (``Api.on_stop``).
+
+    With ``MOTCUA_API_PROCESSES`` above 1 (0: the usable CPUs), as many server processes serve the
+    port, each calling ``build`` itself (:mod:`motcua.api_processes`): ``build`` must be a
+    module-level function, and the entrypoint's ``main`` must run only under ``__main__``."""
+    processes = api_processes.processes_wanted(settings)
+    if processes > 1:
+        return api_processes.run(name, settings, service_names, build, processes, serve_in_child)
+    api = build(settings)
     metrics.serve(settings, name.replace(" ", "-"))  # the process's metrics endpoint and traces
     tls, access_list = server_security(settings)
-    server, port, _ = build_server(service_names, add_servicers, settings.grpc_host, settings.grpc_port,
+    server, port, _ = build_server(service_names, api.add_servicers, settings.grpc_host, settings.grpc_port,
                                    settings.grpc_reflection, settings.grpc_workers, tls=tls,
                                    access_list=access_list, health_port=settings.grpc_health_port)
+
+    def ready() -> None:
+        log.info("api ready", extra={"port": port})
+        print(f"READY {name} listening on {settings.grpc_host}:{port}", flush=True)
+
+    return _serve_until_signal(server, api, ready)
+
+
+def serve_in_child(name: str, settings: Any, service_names: Iterable[str], build: Callable[[Any], Api],
+                   port: int, health_port: int | None, ready: Callable[[], None]) -> int:
+    """One of an api's several server processes (:mod:`motcua.api_processes`): logs and traces of
+    its own, its own infrastructure (``build``), the api's port and health port bound with
+    SO_REUSEPORT beside its siblings; ``ready()`` once serving. The parent serves the metrics."""
+    logs.configure(name.replace(" ", "-"), settings.log_level)
+    tracing.configure(settings, name.replace(" ", "-"))
+    api = build(settings)
+    tls, access_list = server_security(settings)
+    server, _, _ = build_server(service_names, api.add_servicers, settings.grpc_host, port,
+                                settings.grpc_reflection, settings.grpc_workers, tls=tls,
+                                access_list=access_list, health_port=health_port, reuse_port=True)
+    return _serve_until_signal(server, api, ready)
+
+
+def _serve_until_signal(server: grpc.Server, api: Api, ready: Callable[[], None]) -> int:
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
     server.start()
-    log.info("api ready", extra={"port": port})
-    print(f"READY {name} listening on {settings.grpc_host}:{port}", flush=True)
+    ready()
     stopped.wait()
     server.stop(grace=5).wait()
-    on_stop()
+    api.on_stop()
     return 0

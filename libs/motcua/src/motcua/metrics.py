@@ -38,6 +38,13 @@ them by the dossiers it ran):
                                                         document_timestamp (B-LTA)
 
 Metrics never fail the work they count: every recording function swallows its own errors.
+
+An api of several server processes (:mod:`motcua.api_processes`) serves one endpoint for them all:
+each server writes its series into the pod's ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
+multiprocess mode, chosen for being the client library's own, documented way to add up processes
+that share nothing else), and the api's first process exposes their sum (:func:`pod_registry`):
+counters and histograms summed, each gauge as its ``multiprocess_mode`` says, ``process_*`` summed
+over the pod's processes.
 """
 
 from __future__ import annotations
@@ -50,7 +57,18 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from motcua import tracing
 
@@ -65,9 +83,15 @@ GRPC_SECONDS = Histogram("motcua_grpc_request_duration_seconds", "gRPC call late
 MESSAGES = Counter("motcua_messages", "Deliveries handled, by queue and outcome", ["queue", "outcome"])
 MESSAGE_SECONDS = Histogram("motcua_message_duration_seconds", "Time to handle a delivery", ["queue"],
                             buckets=LATENCY_BUCKETS)
-CONSUMER_UP = Gauge("motcua_consumer_up", "1 while the queue's consumer is live on the broker", ["queue"])
-OUTBOX_PENDING = Gauge("motcua_outbox_pending", "Events written but not yet published", ["collection"])
-OUTBOX_OLDEST = Gauge("motcua_outbox_oldest_age_seconds", "Age of the oldest unpublished event", ["collection"])
+# Gauges say how several processes of one pod add up (prometheus_client's multiprocess mode, which an
+# api with several server processes uses: motcua.api_processes): every process reads the same store,
+# so the live processes' largest value; a queue is consumed while its least live consumer is.
+CONSUMER_UP = Gauge("motcua_consumer_up", "1 while the queue's consumer is live on the broker", ["queue"],
+                    multiprocess_mode="livemin")
+OUTBOX_PENDING = Gauge("motcua_outbox_pending", "Events written but not yet published", ["collection"],
+                       multiprocess_mode="livemax")
+OUTBOX_OLDEST = Gauge("motcua_outbox_oldest_age_seconds", "Age of the oldest unpublished event", ["collection"],
+                      multiprocess_mode="livemax")
 TIMER_SECONDS = Histogram("motcua_timer_duration_seconds", "Duration of a periodic job's round", ["job"],
                           buckets=LATENCY_BUCKETS)
 TIMER_FAILURES = Counter("motcua_timer_failures", "Rounds of a periodic job that failed", ["job"])
@@ -275,11 +299,12 @@ def signatures_made(kind: str, n: int = 1) -> None:
 class _Handler(BaseHTTPRequestHandler):
     lost_s = 300.0
     health = HEALTH
+    registry: CollectorRegistry = REGISTRY
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._answer(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+            self._answer(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         elif path in ("/readyz", "/livez"):
             ok, why = self.health.ready() if path == "/readyz" else self.health.live(self.lost_s)
             self._answer(200 if ok else 503, (why + "\n").encode(), "text/plain; charset=utf-8")
@@ -297,15 +322,16 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-def serve(settings: Any, process: str) -> tuple[str, int] | None:
+def serve(settings: Any, process: str, registry: CollectorRegistry = REGISTRY) -> tuple[str, int] | None:
     """The process's observability, at start: traces when ``settings.otlp_endpoint`` is set
     (:mod:`motcua.tracing`), and the metrics endpoint when ``settings.metrics_port`` is set (0: a
-    free port); prints ``METRICS <process> http://host:port/metrics``. Returns the metrics
-    endpoint's address, or None."""
+    free port); prints ``METRICS <process> http://host:port/metrics``. ``registry``: what the
+    endpoint exposes (the process's own series; a pod's several processes: :func:`pod_registry`).
+    Returns the metrics endpoint's address, or None."""
     _safely(lambda: tracing.configure(settings, process))
     if settings.metrics_port is None:
         return None
-    handler = type("Handler", (_Handler,), {"lost_s": float(settings.consumer_lost_s)})
+    handler = type("Handler", (_Handler,), {"lost_s": float(settings.consumer_lost_s), "registry": registry})
     server = ThreadingHTTPServer((settings.metrics_host, int(settings.metrics_port)), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
@@ -313,6 +339,41 @@ def serve(settings: Any, process: str) -> tuple[str, int] | None:
     print(f"METRICS {process} http://{host}:{port}/metrics", flush=True)
     log.info("metrics served", extra={"address": f"{host}:{port}"})
     return str(host), int(port)
+
+
+def pod_registry(directory: str, pids: Callable[[], list[int]]) -> CollectorRegistry:
+    """What one scrape of a pod of several processes shows: the series every process of ``pids``
+    wrote into ``directory`` (prometheus_client's multiprocess mode: counters and histograms
+    summed, gauges as their ``multiprocess_mode`` says), and the CPU, memory and open files of
+    those processes together (a bench divides the pod's CPU, an operator sizes its limits)."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    registry.register(_PodProcesses(pids))
+    return registry
+
+
+class _PodProcesses:
+    """``process_*`` series of several processes, summed (their start time: the earliest; their
+    file limit: the first's). prometheus_client's ProcessCollector reads one pid's /proc."""
+
+    _FIRST = {"process_start_time_seconds": min, "process_max_fds": lambda values: values[0]}
+
+    def __init__(self, pids: Callable[[], list[int]]):
+        self._pids = pids
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, list[float]] = {}
+        for pid in self._pids():
+            for family in ProcessCollector(pid=lambda pid=pid: pid, registry=None).collect():
+                families.setdefault(family.name, family)
+                values.setdefault(family.name, []).extend(sample.value for sample in family.samples)
+        for name, family in families.items():
+            combine = self._FIRST.get(family.samples[0].name if family.samples else name, sum)
+            total = Metric(family.name, family.documentation, family.type)
+            sample = family.samples[0]
+            total.add_sample(sample.name, sample.labels, combine(values[name]))
+            yield total
 
 
 # -- dossiers at work, signing and delivery (operations) ------------------------------------------
@@ -334,9 +395,10 @@ def serve(settings: Any, process: str) -> tuple[str, int] | None:
 #                                                       webhook; accepted, refused (permanent: not tried
 #                                                       again) or failed (tried again later)
 
-DOSSIERS = Gauge("motcua_dossiers", "Dossiers of an area at work now, by status", ["area", "status"])
+DOSSIERS = Gauge("motcua_dossiers", "Dossiers of an area at work now, by status", ["area", "status"],
+                 multiprocess_mode="livemax")
 DOSSIERS_OVERDUE = Gauge("motcua_dossiers_overdue", "Open dossiers of an area whose due date is behind today",
-                         ["area", "state"])
+                         ["area", "state"], multiprocess_mode="livemax")
 # Signing waits on a TSA and OCSP over HTTP: seconds, not milliseconds.
 SIGNING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 SIGNING_SECONDS = Histogram("motcua_signing_duration_seconds", "Time to sign a result or seal a form",

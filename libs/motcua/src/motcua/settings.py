@@ -78,6 +78,12 @@ class PlatformSettings(BaseSettings):
     grpc_port: int = Field(0, description="Port of the gRPC api process (0 picks a free port and prints it).")
     grpc_reflection: bool = Field(True, description="Serve gRPC server reflection (turn off in production).")
     grpc_workers: int = Field(16, description="Thread pool size of the gRPC api process.")
+    api_processes: int = Field(
+        0, ge=0, description="Server processes of a service's api, all on the gRPC port (SO_REUSEPORT: the "
+        "kernel spreads connections over them), each with its own connections to the store, S3 and the "
+        "broker; one metrics endpoint and one health port for them all. A process serves about one core "
+        "(Python's GIL). 0: as many as the CPUs the process may use (its CPU affinity and cgroup CPU limit); "
+        "1: the api serves in its own process, as a single server.")
     grpc_tls_cert: Path | None = Field(
         None, description="PEM certificate chain of the gRPC server; with the key and the client CA it "
         "turns on mutual TLS (agencies present client certificates).")

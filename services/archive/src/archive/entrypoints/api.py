@@ -21,7 +21,7 @@ from archive.entrypoints import bootstrap
 from motcua import logs
 from motcua.archive.v1 import archive_pb2, archive_pb2_grpc
 from motcua.errors import FailedPrecondition
-from motcua.grpcsupport import serve
+from motcua.grpcsupport import Api, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.runtime import Infrastructure
 
@@ -99,14 +99,17 @@ def build_packages(settings: ArchiveSettings, infra: Infrastructure) -> Packages
                     timedelta(seconds=settings.archive_url_ttl_s), settings.clock())
 
 
+def build_api(settings: ArchiveSettings) -> Api:
+    """What one server process of the api serves, on infrastructure of its own."""
+    infra = Infrastructure.connect(settings)
+    servicer = ArchiveServicer(build_packages(settings, infra))
+    return Api(lambda s: archive_pb2_grpc.add_ArchiveServiceServicer_to_server(servicer, s), on_stop=infra.close)
+
+
 def main() -> int:
     settings = ArchiveSettings.load()
     logs.configure("archive-api", settings.log_level)
-    infra = Infrastructure.connect(settings)
-    servicer = ArchiveServicer(build_packages(settings, infra))
-    return serve("archive api", settings,
-                 [SERVICE_NAME], lambda s: archive_pb2_grpc.add_ArchiveServiceServicer_to_server(servicer, s),
-                 on_stop=infra.close)
+    return serve("archive api", settings, [SERVICE_NAME], build_api)
 
 
 if __name__ == "__main__":

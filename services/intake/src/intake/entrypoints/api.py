@@ -29,7 +29,7 @@ from intake.entrypoints.uploads import upload_document
 from motcua import logs
 from motcua.access import require_area
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import request_fingerprint, serve
+from motcua.grpcsupport import Api, request_fingerprint, serve
 from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.protobufs import document_ref, timestamp
 from motcua.runtime import Infrastructure
@@ -164,9 +164,8 @@ def limits_of(settings: IntakeSettings) -> Limits:
                   max_dossier_bytes=settings.max_dossier_bytes)
 
 
-def main() -> int:
-    settings = IntakeSettings.load()
-    logs.configure("intake-api", settings.log_level)
+def build_api(settings: IntakeSettings) -> Api:
+    """What one server process of the api serves, on infrastructure of its own."""
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     catalog = load_catalog(settings.catalog_file)  # once, shared by both services
@@ -176,9 +175,13 @@ def main() -> int:
         intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, server)
         catalog_servicer.add_catalog_service(server, catalog)
 
-    return serve("intake api", settings,
-                 [SERVICE_NAME, catalog_servicer.SERVICE_NAME], add_servicers,
-                 on_stop=infra.close)
+    return Api(add_servicers, on_stop=infra.close)
+
+
+def main() -> int:
+    settings = IntakeSettings.load()
+    logs.configure("intake-api", settings.log_level)
+    return serve("intake api", settings, [SERVICE_NAME, catalog_servicer.SERVICE_NAME], build_api)
 
 
 if __name__ == "__main__":

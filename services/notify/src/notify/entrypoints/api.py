@@ -14,7 +14,7 @@ import grpc
 
 from motcua import access, logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import caller_agency, serve
+from motcua.grpcsupport import Api, caller_agency, serve
 from motcua.notify.v1 import notify_pb2, notify_pb2_grpc
 from motcua.protobufs import datetime_of, timestamp
 from motcua.runtime import Infrastructure
@@ -110,14 +110,17 @@ class SubscriptionServicer(notify_pb2_grpc.SubscriptionServiceServicer):
         return notify_pb2.RedeliverSinceResponse(queued=queued)
 
 
+def build_api(settings: NotifySettings) -> Api:
+    """What one server process of the api serves, on infrastructure of its own."""
+    infra = Infrastructure.connect(settings)
+    servicer = SubscriptionServicer(webhooks(settings, infra.units_of_work(), with_history=True))
+    return Api(lambda s: notify_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, s), on_stop=infra.close)
+
+
 def main() -> int:
     settings = NotifySettings.load()
     logs.configure("notify-api", settings.log_level)
-    infra = Infrastructure.connect(settings)
-    servicer = SubscriptionServicer(webhooks(settings, infra.units_of_work(), with_history=True))
-    return serve("notify api", settings, [SERVICE_NAME],
-                 lambda s: notify_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, s),
-                 on_stop=infra.close)
+    return serve("notify api", settings, [SERVICE_NAME], build_api)
 
 
 if __name__ == "__main__":

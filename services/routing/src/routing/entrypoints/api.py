@@ -15,7 +15,7 @@ from fpdf import FPDF
 
 from motcua import fonts, logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import request_fingerprint, serve
+from motcua.grpcsupport import Api, request_fingerprint, serve
 from motcua.protobufs import datetime_of, timestamp
 from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.runtime import Infrastructure
@@ -208,16 +208,19 @@ def build_servicer(settings: RoutingSettings, infra: Infrastructure, sealer: Sea
     return RoutingServicer(officials, statistics, Register(instances, statistics.period), sealer)
 
 
-def main() -> int:
-    settings = RoutingSettings.load()
-    logs.configure("routing-api", settings.log_level)
+def build_api(settings: RoutingSettings) -> Api:
+    """What one server process of the api serves, on infrastructure of its own."""
     fonts.warm_up(FPDF)  # before READY: no Act's form 02/05 or register page pays the parse of the faces
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     servicer = build_servicer(settings, infra)
-    return serve("routing api", settings,
-                 [SERVICE_NAME], lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s),
-                 on_stop=infra.close)
+    return Api(lambda s: routing_pb2_grpc.add_RoutingServiceServicer_to_server(servicer, s), on_stop=infra.close)
+
+
+def main() -> int:
+    settings = RoutingSettings.load()
+    logs.configure("routing-api", settings.log_level)
+    return serve("routing api", settings, [SERVICE_NAME], build_api)
 
 
 if __name__ == "__main__":

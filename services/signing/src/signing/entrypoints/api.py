@@ -16,7 +16,7 @@ import grpc
 
 from motcua import logs
 from motcua.errors import InvalidArgument
-from motcua.grpcsupport import serve
+from motcua.grpcsupport import Api, serve
 from motcua.objects import ObjectRef
 from motcua.protobufs import timestamp
 from motcua.runtime import Infrastructure
@@ -137,9 +137,8 @@ def build_sealing(settings: SigningSettings) -> tuple[SealForm, Any]:
     return SealForm(seal, max_bytes), signer
 
 
-def main() -> int:
-    settings = SigningSettings.load()
-    logs.configure("signing-api", settings.log_level)
+def build_api(settings: SigningSettings) -> Api:
+    """What one server process of the api serves, on infrastructure (and a sealing pool) of its own."""
     infra = Infrastructure.connect(settings)
     seal_form, sealer = build_sealing(settings)
     servicer = SigningServicer(build_queries(settings, infra), seal_form)
@@ -149,8 +148,13 @@ def main() -> int:
             sealer.close()
         infra.close()
 
-    return serve("signing api", settings, [SERVICE_NAME],
-                 lambda s: signing_pb2_grpc.add_SigningServiceServicer_to_server(servicer, s), on_stop=stop)
+    return Api(lambda s: signing_pb2_grpc.add_SigningServiceServicer_to_server(servicer, s), on_stop=stop)
+
+
+def main() -> int:
+    settings = SigningSettings.load()
+    logs.configure("signing-api", settings.log_level)
+    return serve("signing api", settings, [SERVICE_NAME], build_api)
 
 if __name__ == "__main__":
     sys.exit(main())
