@@ -169,7 +169,7 @@ class Notifier:
                 notice["facts"] = dict(c.facts)
                 uow.add(self._schemas.waiting, {"_id": c.event_id, "code": c.code, "notice": notice,
                                                 "received_at": self._clock()})
-                uow.commit()
+                uow.commit(completes_message=True)  # the event's processed record rides with the notice
                 log.info("notice waits for the dossier's reception", extra={"cause": c.event_type})
             return
         procedure = doc.get("procedure_code") or ""
@@ -198,7 +198,9 @@ class Notifier:
                 "attachments": _attachments(channel, c.facts), "status": PENDING, "attempts": [], "created_at": now,
                 "next_attempt_at": now + self._settings.backstop, "traceparent": c.traceparent or ""},
                 [deliver])
-        uow.commit()
+        # The event needs nothing more once its notifications are stored (their delivery has its
+        # own work messages and the timer): its processed record rides with them.
+        uow.commit(completes_message=True)
 
     def _attached(self, refs: Iterable[Mapping[str, Any]]) -> tuple[Attachment, ...]:
         """The attached documents' bytes, read now (a document that cannot be read is a failed
@@ -289,7 +291,7 @@ class Notifier:
             else:
                 update.update(status=PENDING, next_attempt_at=now + delay)
         uow.save(self._schemas.notifications, {**doc, **update}, messages)
-        uow.commit()
+        uow.commit(completes_message=True)  # a notify.deliver's processed record rides with its outcome
         log.info("notification attempt", extra={"channel": doc["channel"], "outcome": attempt["outcome"],
                                                 "status": update["status"], "attempt": attempt["number"]})
         return update["status"]
