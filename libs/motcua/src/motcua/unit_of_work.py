@@ -22,6 +22,10 @@ Commit writes the staged document with its messages in the document's outbox (a 
 write: no event without the state, no state without its event), then publishes exactly the
 messages this write added (:meth:`motcua.messaging.outbox.Outbox.flush`); whatever a crash or a
 broker outage leaves is the relay's. A use case that commits nothing writes and sends nothing.
+
+Inside a message's handler, the write that completes the message (``commit(completes_message=
+True)``) also stores the message's processed-message record, in the same transaction
+(:mod:`motcua.messaging.consuming`): one commit per handled message instead of two.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def delivery_settings(settings: NotifySettings) -> DeliverySettings:
         schedules={EMAIL: RetrySchedule(tuple(settings.notify_email_retry_s), jitter),
                    SMS: RetrySchedule(tuple(settings.notify_sms_retry_s), jitter)},
         sending_lease=timedelta(seconds=settings.notify_sending_lease_s),
-        backstop=timedelta(seconds=settings.notify_backstop_s), tracking_url=settings.notify_tracking_url,
+        tracking_url=settings.notify_tracking_url,
         concurrency=settings.notify_concurrency)
 
 
