@@ -219,7 +219,9 @@ class ProcessedMessage(Document):
 class Receipt:
     """The processed-message record of the delivery being handled, until it is written: by the
     write that completes the message (:meth:`motcua.unit_of_work.UnitOfWork.commit`), or after
-    the handler."""
+    the handler. Its collection is in the store the handler's units of work write to (as
+    :class:`motcua.runtime.Infrastructure` wires them), which is what lets the two share a
+    transaction."""
 
     def __init__(self, processed: Collection, consumer: str, message_id: str):
         self._processed = processed
