@@ -121,7 +121,8 @@ class Store(Protocol):
         raises; the in-memory store under its lock. MongoDB writes them one by one, in order (a
         multi-document transaction needs a replica set and a session in every call): code using
         it must stay correct when only the first writes of the block are stored. Keep the block to
-        a few writes, with no I/O besides them: SQLite holds its write lock for the whole block.
+        a few writes, with no I/O besides them: SQLite holds its write lock for the whole block
+        (and its reads, on other connections, do not see the block's writes before its commit).
         For a use case's write and the processed-message record of the message it completes
         (:meth:`motcua.unit_of_work.UnitOfWork.commit`)."""
 
