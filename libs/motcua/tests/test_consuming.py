@@ -9,11 +9,14 @@ import uuid
 import pika
 import pytest
 from kombu import Connection
+from mongoengine import StringField
 from motcua_dev import infra
+from prometheus_client import REGISTRY
 
 from motcua.events.v1 import events_pb2
 from motcua.messaging import topology
 from motcua.messaging.consuming import (
+    NOTHING_TO_REMEMBER,
     Delivery,
     MessageHandling,
     PermanentFailure,
@@ -28,7 +31,10 @@ from motcua.messaging.envelope import (
     parse_event,
     parse_work,
 )
+from motcua.messaging.outbox import AggregateSchema, Outbox
 from motcua.messaging.publisher import Publisher
+from motcua.store import SqliteStore
+from motcua.unit_of_work import UnitOfWork, UnitsOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +186,100 @@ def test_a_failed_handler_is_not_recorded_as_processed(processed, publisher, cha
     handler = Handler()
     assert handling(processed, publisher).run(delivery, handler) == "processed"
     assert len(handler.calls) == 1
+
+
+# -- the record in the handler's unit of work -------------------------------------------------------
+
+
+class Effect(AggregateSchema):
+    """What the tests' handlers write: one document per message."""
+
+    meta = {"collection": "effects"}
+    note = StringField()
+
+
+def sqlite_commits() -> float:
+    return REGISTRY.get_sample_value("motcua_store_commits_total", {"backend": "sqlite", "synchronous": "FULL"}) or 0.0
+
+
+class WritingHandler:
+    """A handler whose use case writes one Effect per message, the write that completes it."""
+
+    def __init__(self, store, publisher, completes_message: bool = True):
+        self.uows = UnitsOfWork(store, Outbox(publisher))
+        self.completes_message = completes_message
+        self.calls = 0
+
+    def __call__(self, delivery: Delivery) -> None:
+        self.calls += 1
+
+        def write(uow: UnitOfWork) -> None:
+            if uow.get(Effect, delivery.id) is None:
+                uow.add(Effect, {"_id": delivery.id, "note": "done"})
+                uow.commit(completes_message=self.completes_message)
+        self.uows.run(write)
+
+
+def test_a_write_that_completes_the_message_carries_its_record_in_the_same_commit(
+        store, processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    handler = WritingHandler(store, publisher)
+    before = sqlite_commits()
+    assert handling(processed, publisher).run(delivery, handler) == "processed"
+    assert store.collection(Effect).get(mid)["note"] == "done"
+    assert processed.get(f"{CONSUMER}:{mid}") is not None
+    if isinstance(store, SqliteStore):
+        assert sqlite_commits() - before == 1  # the effect and the record: one transaction, one fsync (was 2)
+
+    # Delivered again after the commit (a lost ack, a crash before it, a duplicate publish): skipped.
+    again = Delivery(body=delivery.body, headers=delivery.headers, content_type=delivery.content_type, queue=queue,
+                     redelivered=True)
+    assert handling(processed, publisher).run(again, handler) == "duplicate"
+    assert handler.calls == 1
+
+
+def test_a_write_that_does_not_complete_the_message_is_followed_by_a_record_of_its_own(
+        store, processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    before = sqlite_commits()
+    assert handling(processed, publisher).run(delivery, WritingHandler(store, publisher, False)) == "processed"
+    assert processed.get(f"{CONSUMER}:{mid}") is not None
+    if isinstance(store, SqliteStore):
+        assert sqlite_commits() - before == 2
+
+
+def test_the_record_and_the_write_it_rides_with_are_stored_both_or_neither(
+        sqlite_store, publisher, channel, queue, district):
+    """A failure at the commit (here the record's insert fails inside the transaction) leaves
+    neither the effect nor the record; the message is retried and then done once."""
+    processed = sqlite_store.collection(ProcessedMessage)
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    handler = WritingHandler(sqlite_store, publisher)
+    broken = MessageHandling(CONSUMER, FlakyCollection(processed, fail_insert=True), publisher, DELAYS)
+    assert broken.run(delivery, handler) == "retried"
+    assert sqlite_store.collection(Effect).get(mid) is None and processed.get(f"{CONSUMER}:{mid}") is None
+    assert take(channel, f"{queue}.retry.1") is not None
+
+    assert handling(processed, publisher).run(delivery, handler) == "processed"
+    assert sqlite_store.collection(Effect).get(mid) is not None and processed.get(f"{CONSUMER}:{mid}") is not None
+
+
+def test_a_message_the_handler_took_nothing_from_leaves_no_record(processed, publisher, channel, queue, district):
+    mid = send_work(publisher, district)
+    delivery = take(channel, queue)
+    calls = []
+
+    def ignore(d: Delivery) -> object:
+        calls.append(d)
+        return NOTHING_TO_REMEMBER
+
+    assert handling(processed, publisher).run(delivery, ignore) == "processed"
+    assert processed.get(f"{CONSUMER}:{mid}") is None
+    assert handling(processed, publisher).run(delivery, ignore) == "processed"  # decided afresh: nothing again
+    assert len(calls) == 2
 
 
 # -- retry and parking ----------------------------------------------------------------------------

@@ -580,3 +580,39 @@ def test_sqlite_threads_writing_at_once_each_get_their_own_outcome(sqlite_store)
         else:
             assert (got["status"], got["version"], got.get("owner")) == ("taken", 2, None)
     assert jobs.count({"district": "bim-son", "status": "taken"}) == sum(w == "stored" for _, _, w in every)
+
+
+# -- writes together -------------------------------------------------------------------------
+
+
+def test_writes_together_are_stored_in_order_and_a_failure_in_the_block_raises(store, jobs):
+    """Both backends store the writes of a together() block (SQLite in one commit) and let its
+    error through; what a failed block keeps differs (next tests)."""
+    with store.together():
+        written = jobs.insert(job(1))
+        jobs.replace({**written, "note": "changed"}, 1)  # (reads in the block may not see its writes)
+    assert jobs.get("j1")["note"] == "changed" and jobs.get("j1")["version"] == 2
+    with pytest.raises(DuplicateKey), store.together():
+        jobs.insert(job(2))
+        jobs.insert(job(3, code="C1"))  # j1's unique code
+    assert jobs.get("j3") is None
+
+
+def test_sqlite_commits_a_together_block_once_or_not_at_all(sqlite_store):
+    from prometheus_client import REGISTRY
+
+    def commits() -> float:
+        return REGISTRY.get_sample_value("motcua_store_commits_total",
+                                         {"backend": "sqlite", "synchronous": "FULL"}) or 0.0
+
+    jobs = sqlite_store.collection(ContractJob)
+    before = commits()
+    with sqlite_store.together():
+        jobs.insert(job(1))
+        jobs.insert(job(2))
+    assert commits() - before == 1
+    with pytest.raises(VersionConflict), sqlite_store.together():
+        jobs.insert(job(3))
+        jobs.replace({**job(1), "note": "stale"}, 7)
+    assert jobs.get("j3") is None  # rolled back with the failed write
+    assert commits() - before == 1

@@ -22,6 +22,10 @@ Commit writes the staged document with its messages in the document's outbox (a 
 write: no event without the state, no state without its event), then publishes exactly the
 messages this write added (:meth:`motcua.messaging.outbox.Outbox.flush`); whatever a crash or a
 broker outage leaves is the relay's. A use case that commits nothing writes and sends nothing.
+
+Inside a message's handler, the write that completes the message (``commit(completes_message=
+True)``) also stores the message's processed-message record, in the same transaction
+(:mod:`motcua.messaging.consuming`): one commit per handled message instead of two.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from motcua.errors import Conflict
+from motcua.messaging.consuming import current_receipt
 from motcua.messaging.outbox import Outbox, add_messages, message_ids
 from motcua.store.port import Collection, Doc, DuplicateKey, Store, VersionConflict
 
@@ -86,23 +91,40 @@ class UnitOfWork:
             raise RuntimeError("this unit of work is committed; run the use case again for another write")
         self._staged.append(write)
 
-    def commit(self) -> list[Doc]:
+    def commit(self, completes_message: bool = False) -> list[Doc]:
         """Write what is staged (each write with its messages in its outbox), then publish each
         write's own messages. One write per use case is the rule (DESIGN: a change and its events
         are one single-document write); several are written in order, each published right after
         itself. Raises VersionConflict or DuplicateKey when a write met another writer's (nothing
-        of that write is stored); :meth:`UnitsOfWork.run` then runs the use case again."""
+        of that write is stored); :meth:`UnitsOfWork.run` then runs the use case again.
+
+        ``completes_message``: inside a message's handler, this write is the last one the message
+        needs (:mod:`motcua.messaging.consuming`: what the handler does after it must not need
+        the message again); the message's processed-message record is stored with the last staged
+        write, in the same transaction, instead of in a commit of its own after the handler.
+        Outside a handler, or once the record is written, it changes nothing."""
         self.committed = True
+        receipt = current_receipt() if completes_message else None
+        last = self._staged[-1] if self._staged else None
         for write in self._staged:
             doc = add_messages(write.doc, write.messages)
-            if write.expected_version is None:
-                stored = write.collection.insert(doc)
+            if receipt is not None and write is last:
+                with self.store.together():
+                    stored = self._write(write, doc)
+                    receipt.write()
+                receipt.written = True
             else:
-                stored = write.collection.replace(doc, write.expected_version)
+                stored = self._write(write, doc)
             self.written.append(stored)
             self.outbox.flush(write.collection, stored, message_ids(write.messages))
         self._staged.clear()
         return list(self.written)
+
+    @staticmethod
+    def _write(write: _Write, doc: Doc) -> Doc:
+        if write.expected_version is None:
+            return write.collection.insert(doc)
+        return write.collection.replace(doc, write.expected_version)
 
 
 class UnitsOfWork:

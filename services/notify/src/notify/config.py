@@ -53,8 +53,6 @@ class NotifySettings(PlatformSettings):
         "again, with the same Message-ID / request id.")
     notify_due_interval_s: float = Field(1.0, description="How often the worker looks for notifications whose "
                                          "next attempt is due.")
-    notify_backstop_s: float = Field(30.0, description="A new notification whose first attempt did not happen "
-                                     "within this time is tried by the timer.")
     notify_concurrency: int = Field(8, description="Notifications the timer delivers at once.")
     notify_tracking_url: str = Field("https://dichvucong.example.vn/tra-cuu?ma={code}", description="The "
                                      "tracking link in every message; {code} is the dossier code.")

@@ -4,7 +4,23 @@ For each delivery: first *admit* it — a delivery whose id, ``motcua-attempt`` 
 type or body motcua cannot use is parked at once with the reasons (:meth:`Delivery.problems`),
 without reaching the handler; then skip it if this consumer already processed its id (a record
 under a unique index); otherwise run the handler, whose effects are themselves keyed by natural
-unique keys and whose messages leave through the outbox; then record the id. A failing handler's
+unique keys and whose messages leave through the outbox; then record the id.
+
+Where the record is written (the inbox in the handler's unit of work, as in cosmicpython): while
+the handler runs, the record waits as the delivery's :class:`Receipt`. A use case whose write
+completes the message commits with ``completes_message=True``
+(:meth:`motcua.unit_of_work.UnitOfWork.commit`): the record is stored with that write, in the same
+transaction (SQLite: one commit, one fsync; both or neither). A handler that committed no such
+write gets the record in a commit of its own afterwards, as before; a handler that answers
+:data:`NOTHING_TO_REMEMBER` (it took nothing from the message: an event its service does not
+take, or one nobody it serves wants) gets none, since handling it again does nothing either. So:
+a duplicate delivered after the commit finds the record and is skipped; a crash between the
+commit and the acknowledgement redelivers the message, which finds the record; a handler that
+raises before its completing commit leaves no record and is tried again. A write may complete the
+message only if nothing the handler does after it must be done again when it fails (what follows
+is tried by a timer or is keyed and re-done by the next event), since a redelivery skips it.
+
+A failing handler's
 message is copied to the queue's next retry queue (or, after the last retry, to its ``.dlq``) with
 publisher confirms before the original is acknowledged: nothing is dropped, nothing is redelivered
 forever. A store that cannot be read or written counts as a failure like the handler's.
@@ -34,6 +50,7 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +85,10 @@ FAILED_AT_HEADER = "motcua-failed-at"
 ORIGIN_QUEUE_HEADER = "motcua-origin-queue"
 PARKED_BY_HEADER = "motcua-parked-by"
 DROPPED_HEADERS_HEADER = "motcua-dropped-headers"
+
+
+# What a handler answers when it took nothing from a message (see the module's docstring).
+NOTHING_TO_REMEMBER = object()
 
 
 class PermanentFailure(Exception):
@@ -195,6 +216,42 @@ class ProcessedMessage(Document):
     processed_at = DateTimeField(required=True)
 
 
+class Receipt:
+    """The processed-message record of the delivery being handled, until it is written: by the
+    write that completes the message (:meth:`motcua.unit_of_work.UnitOfWork.commit`), or after
+    the handler. Its collection is in the store the handler's units of work write to (as
+    :class:`motcua.runtime.Infrastructure` wires them), which is what lets the two share a
+    transaction."""
+
+    def __init__(self, processed: Collection, consumer: str, message_id: str):
+        self._processed = processed
+        self._consumer = consumer
+        self._message_id = message_id
+        self.written = False
+
+    @property
+    def key(self) -> str:
+        return f"{self._consumer}:{self._message_id}"
+
+    def write(self) -> None:
+        """Insert the record (inside the caller's ``store.together()`` block when it rides with a
+        write, whose caller sets :attr:`written` once the block is committed)."""
+        # A concurrent redelivery may get there first; the effects are keyed, so no harm.
+        with contextlib.suppress(DuplicateKey):
+            self._processed.insert({"_id": self.key, "consumer": self._consumer, "message_id": self._message_id,
+                                    "processed_at": datetime.now(UTC)})
+
+
+# The receipt of the delivery this thread (or green thread) is handling; None outside a handler.
+_RECEIPT: ContextVar[Receipt | None] = ContextVar("motcua_receipt", default=None)
+
+
+def current_receipt() -> Receipt | None:
+    """The receipt of the delivery being handled here, if its record is not written yet."""
+    receipt = _RECEIPT.get()
+    return receipt if receipt is not None and not receipt.written else None
+
+
 class MessageHandling:
     def __init__(self, consumer: str, processed: Collection, publisher: Publisher,
                  retry_delays_ms: Sequence[int]):
@@ -203,7 +260,7 @@ class MessageHandling:
         self._publisher = publisher
         self._delays = list(retry_delays_ms)
 
-    def run(self, delivery: Delivery, handler: Callable[[Delivery], None]) -> str:
+    def run(self, delivery: Delivery, handler: Callable[[Delivery], object]) -> str:
         """Process one delivery; returns what happened: processed, duplicate, retried or parked.
         Raises only if the message could be neither processed nor set aside (the caller then
         requeues it, or parks it through a :class:`RedeliveryGuard`). Counted in motcua.metrics."""
@@ -218,28 +275,33 @@ class MessageHandling:
                 metrics.message_handled(delivery.queue, outcome, time.perf_counter() - started)
                 tracing.set_attribute(span, "motcua.outcome", outcome)
 
-    def _run(self, delivery: Delivery, handler: Callable[[Delivery], None]) -> str:
+    def _run(self, delivery: Delivery, handler: Callable[[Delivery], object]) -> str:
         mid = delivery.id
         with bind(event_id=mid, trace_id=trace_id(delivery.traceparent)):
             problems = delivery.problems()
             if problems:
                 return self._set_aside(delivery, "; ".join(problems), park=True)
-            key = f"{self._consumer}:{mid}"
+            receipt = Receipt(self._processed, self._consumer, mid)
             try:
-                seen = self._processed.get(key) is not None
+                seen = self._processed.get(receipt.key) is not None
             except Exception as exc:  # noqa: BLE001 - a store outage is retried like a handler's failure
                 return self._failed(delivery, f"could not look up processed messages: {_describe(exc)}")
             if seen:
                 log.info("duplicate delivery ignored", extra={"queue": delivery.queue})
                 return "duplicate"
+            token = _RECEIPT.set(receipt)
             try:
-                handler(delivery)
+                answer = handler(delivery)
             except PermanentFailure as exc:
                 return self._set_aside(delivery, f"{type(exc).__name__}: {exc}", park=True)
             except Exception as exc:  # noqa: BLE001 - every other failure is retried, then parked
                 return self._failed(delivery, _describe(exc), exc_info=True)
+            finally:
+                _RECEIPT.reset(token)
+            if receipt.written or answer is NOTHING_TO_REMEMBER:
+                return "processed"
             try:
-                self._remember(key, mid)
+                receipt.write()  # the handler committed nothing that completes the message
             except Exception as exc:  # noqa: BLE001 - handled but not recorded: do it again later
                 # (the handler's effects are keyed, so running it again changes nothing)
                 return self._failed(delivery, f"handled, but could not record it: {_describe(exc)}")
@@ -249,12 +311,6 @@ class MessageHandling:
         log.warning("handling failed", extra={"queue": delivery.queue, "attempt": delivery.attempt,
                                               "reason": clip(reason)}, exc_info=exc_info)
         return self._set_aside(delivery, reason, park=delivery.attempt >= len(self._delays))
-
-    def _remember(self, key: str, mid: str) -> None:
-        # A concurrent redelivery may get there first; the effects are keyed, so no harm.
-        with contextlib.suppress(DuplicateKey):
-            self._processed.insert({"_id": key, "consumer": self._consumer, "message_id": mid,
-                                    "processed_at": datetime.now(UTC)})
 
     def _set_aside(self, delivery: Delivery, reason: str, park: bool) -> str:
         attempt = delivery.attempt + 1

@@ -20,7 +20,7 @@ from typing import Any
 from motcua.errors import AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied
 from motcua.logs import bind, clip
 from motcua.messagebus import MessageBus
-from motcua.messaging.consuming import Delivery, PermanentFailure
+from motcua.messaging.consuming import NOTHING_TO_REMEMBER, Delivery, PermanentFailure
 from motcua.messaging.envelope import CloudEvent, InvalidEnvelope, WorkMessage, is_event, parse_event, parse_work
 
 # Errors that mean the message can never succeed, however often it is tried.
@@ -53,15 +53,17 @@ class Inbound:
         except (KeyError, TypeError, ValueError) as exc:  # a builder met a payload of another shape
             raise PermanentFailure(f"malformed {type(exc).__name__}: {clip(str(exc))}") from exc
 
-    def dispatch(self, bus: MessageBus) -> Callable[[Delivery], None]:
-        """The worker runtime's handler: decode, then hand the message to ``bus``."""
-        def handle(delivery: Delivery) -> None:
+    def dispatch(self, bus: MessageBus) -> Callable[[Delivery], object]:
+        """The worker runtime's handler: decode, then hand the message to ``bus``; answers what
+        the bus's handler answered (:data:`~motcua.messaging.consuming.NOTHING_TO_REMEMBER` for an
+        event this service ignores: its name alone decides that, again at every delivery)."""
+        def handle(delivery: Delivery) -> object:
             message = self.decode(delivery)
             if message is None:
-                return
+                return NOTHING_TO_REMEMBER
             with bind(**_bound(message)):
                 try:
-                    bus.handle(message)
+                    return bus.handle(message)
                 except REFUSALS as exc:
                     raise PermanentFailure(f"{type(exc).__name__}: {exc}") from exc
         return handle

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from mongoengine import Document
@@ -154,6 +155,11 @@ class MemoryStore:
             if resolved.name not in self._collections:
                 self._collections[resolved.name] = MemoryCollection(resolved, self._lock)
             return self._collections[resolved.name]
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        with self._lock:  # re-entrant: the block's writes take it again
+            yield
 
     def next_value(self, counter: str) -> int:
         with self._lock:

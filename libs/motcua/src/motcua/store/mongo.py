@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
 
@@ -132,6 +133,10 @@ class MongoStore:
                     coll.create_indexes()
                     self._collections[schema] = coll
         return coll
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        yield  # each write on its own, in order (see the port)
 
     def next_value(self, counter: str) -> int:
         doc = self._counters.find_one_and_update(

@@ -18,6 +18,7 @@ incremented by every write).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -113,5 +114,16 @@ class Store(Protocol):
 
     def next_value(self, counter: str) -> int:
         """Atomically increment a named counter and return its new value (first call: 1)."""
+
+    def together(self) -> AbstractContextManager[None]:
+        """A block whose writes (this caller's, through this store's collections) are stored
+        together: SQLite commits them in one transaction (one fsync) or none of them, if the block
+        raises; the in-memory store under its lock. MongoDB writes them one by one, in order (a
+        multi-document transaction needs a replica set and a session in every call): code using
+        it must stay correct when only the first writes of the block are stored. Keep the block to
+        a few writes, with no I/O besides them: SQLite holds its write lock for the whole block
+        (and its reads, on other connections, do not see the block's writes before its commit).
+        For a use case's write and the processed-message record of the message it completes
+        (:meth:`motcua.unit_of_work.UnitOfWork.commit`)."""
 
     def close(self) -> None: ...

@@ -38,6 +38,9 @@ Concurrency:
   threads make at the same moment share one transaction and one fsync (``SqliteStore._apply``);
   each caller still returns only once its write is committed, with its own result or error.
   Read-modify-write transactions (claim, pull) keep a transaction of their own (``_write``).
+* Writes together (``SqliteStore.together``): the writes a caller makes inside the block share one
+  transaction, which holds the write lock from its start to its commit: a use case's write and the
+  processed-message record of the message it completes, one fsync for both, or neither.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -142,6 +146,21 @@ class _Write:
         self.done = False
         self.changed = False  # rows changed: what the cost accounting counts (not a version conflict)
         self.wake: Any = None  # held while its writer waits: released once done, or to hand it the lead
+
+
+class _Together:
+    """The transaction of a :meth:`SqliteStore.together` block, and what its writes changed."""
+
+    __slots__ = ("store", "conn", "written")
+
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection):
+        self.store = store
+        self.conn = conn
+        self.written: list[str] = []  # collections written, counted once the block commits
+
+
+# The open block of this thread or green thread (each greenlet has a context of its own).
+_TOGETHER: ContextVar[_Together | None] = ContextVar("motcua_sqlite_together", default=None)
 
 
 class _Pool:
@@ -424,6 +443,13 @@ class SqliteStore:
         """A write transaction holding the database's write lock from its first statement; counted
         as a write to ``collection`` once committed, if it changed rows (a claim that found nothing
         writes nothing, and its empty commit syncs nothing)."""
+        block = self._open_block()
+        if block is not None:  # inside together(): part of its transaction
+            before = block.conn.total_changes
+            yield block.conn
+            if collection and block.conn.total_changes != before:
+                block.written.append(collection)
+            return
         self._forked()
         with self._write_lock, self._pool.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -454,6 +480,9 @@ class SqliteStore:
         holding their write. A leader alone (the usual case without concurrency, and always under
         eventlet, whose green threads never wait here) runs its statement as its own transaction
         (autocommit: the write lock from the statement's start to its commit, like ``_write``)."""
+        block = self._open_block()
+        if block is not None:
+            return self._apply_in(block, run, collection)
         self._forked()
         mine = _Write(run)
         with self._turn:
@@ -486,6 +515,40 @@ class SqliteStore:
         if mine.changed:
             metrics.store_written(BACKEND, collection)
         return mine.result
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """The writes of this block (this caller's, through this store's collections) in one
+        transaction: committed together, with one fsync, or rolled back together if the block
+        raises. A block inside a block is part of it."""
+        if self._open_block() is not None:
+            yield
+            return
+        with self._write() as conn:
+            block = _Together(self, conn)
+            token = _TOGETHER.set(block)
+            try:
+                yield
+            finally:
+                _TOGETHER.reset(token)
+        for collection in block.written:
+            metrics.store_written(BACKEND, collection)
+
+    def _open_block(self) -> _Together | None:
+        block = _TOGETHER.get()
+        return block if block is not None and block.store is self else None
+
+    def _apply_in(self, block: _Together, run: Callable[[sqlite3.Connection], Any], collection: str) -> Any:
+        """A single-statement write inside a together() block: run on its transaction."""
+        write = _Write(run)
+        self._run_one(block.conn, write)
+        if not block.conn.in_transaction:  # SQLite gave up the whole transaction: the block fails
+            raise write.error or sqlite3.OperationalError("transaction rolled back")
+        if write.error is not None:
+            raise write.error
+        if write.changed:
+            block.written.append(collection)
+        return write.result
 
     def _hand_over(self, served: list[_Write]) -> None:
         """After a commit: wake the writers it served, and the first writer queued since (it

@@ -5,12 +5,16 @@
   before it (events of a dossier whose ``dossier.received`` notify had not seen yet wait for it;
   they are never parked).
 * :meth:`Notifier.notify` — a notifiable event: one notification per (event, recipient, channel),
-  rendered from its template when it is created, stored ``pending`` with a ``notify.deliver``
-  work message in its outbox (one write).
+  rendered from its template when it is created and stored already claimed for its first attempt
+  (``sending``: one write, which also carries the event's processed record), then sent at once by
+  the same handler and its attempt recorded. A worker that dies in between leaves it ``sending``
+  for the timer, after the lease.
 * :meth:`Notifier.deliver` — claim the notification (``sending``, a version-checked write), hand
   it to its channel, then record the attempt: ``delivered`` with ``notification.sent`` once the
   provider accepted it; ``failed`` with ``notification.failed`` on a permanent refusal or when the
-  channel's retry schedule is spent; else ``pending`` again with the next attempt's time.
+  channel's retry schedule is spent; else ``pending`` again with the next attempt's time. For
+  the timer's retries (and a ``notify.deliver`` work message, which notify sent itself before it
+  sent the first attempt at once).
 * :meth:`Notifier.deliver_due` — the worker's timer: every notification whose next attempt is due,
   and every one left ``sending`` longer than the lease (a worker killed while it sent), each
   delivered on a pool of its own so a slow provider delays no one else.
@@ -33,10 +37,9 @@ from typing import Any
 
 from motcua.events.v1 import events_pb2
 from motcua.logs import clip
-from motcua.messaging.envelope import build_event, build_work
+from motcua.messaging.envelope import build_event
 from motcua.protobufs import timestamp
 from motcua.unit_of_work import UnitOfWork, UnitsOfWork
-from motcua.work.v1 import work_pb2
 from notify.application.ports import (
     AttemptObserver,
     Channel,
@@ -109,7 +112,6 @@ class DeliverNotification:
 class DeliverySettings:
     schedules: Mapping[str, RetrySchedule]  # channel → retry schedule
     sending_lease: timedelta = timedelta(seconds=60)  # then a "sending" notification is tried again
-    backstop: timedelta = timedelta(seconds=30)  # the timer sends a new one if its work message is lost
     tracking_url: str = "https://dichvucong.example.vn/tra-cuu?ma={code}"
     batch: int = 100
     concurrency: int = 8
@@ -159,9 +161,13 @@ class Notifier:
     # -- creating notifications --------------------------------------------------------------------
 
     def notify(self, c: NotifyApplicant) -> None:
-        self._uows.run(lambda uow: self._notify(uow, c), what=f"notifying the applicant of {c.code}")
+        created = self._uows.run(lambda uow: self._notify(uow, c), what=f"notifying the applicant of {c.code}")
+        for notification in created:  # stored claimed for this first attempt: nobody else sends them now
+            self._attempt(notification)
 
-    def _notify(self, uow: UnitOfWork, c: NotifyApplicant) -> None:
+    def _notify(self, uow: UnitOfWork, c: NotifyApplicant) -> list[dict]:
+        """The notifications this event causes, stored ``sending`` (claimed for their first
+        attempt, which the caller makes once they are committed); [] when there is none to send."""
         doc = uow.get(self._schemas.recipients, c.code)
         if doc is None:  # dossier.received not seen yet: the notice waits for it
             if uow.get(self._schemas.waiting, c.event_id) is None:
@@ -169,12 +175,12 @@ class Notifier:
                 notice["facts"] = dict(c.facts)
                 uow.add(self._schemas.waiting, {"_id": c.event_id, "code": c.code, "notice": notice,
                                                 "received_at": self._clock()})
-                uow.commit()
+                uow.commit(completes_message=True)  # the event's processed record rides with the notice
                 log.info("notice waits for the dossier's reception", extra={"cause": c.event_type})
-            return
+            return []
         procedure = doc.get("procedure_code") or ""
         if not self._policy.notifies(procedure, c.event_name):
-            return
+            return []
         recipient = Recipient(code=c.code, full_name=doc["full_name"], email=doc.get("email") or "",
                               phone=doc.get("phone") or "")
         now = self._clock()
@@ -189,16 +195,15 @@ class Notifier:
             if uow.get(self._schemas.notifications, nid) is not None:
                 continue
             rendered = self._renderer.render(c.event_name, channel, self._context(doc, c))
-            deliver = build_work(service="notify", area=c.area, type=DELIVER, traceparent=c.traceparent,
-                                 data=work_pb2.DeliverNotification(notification_id=nid, code=c.code, area=c.area))
             uow.add(self._schemas.notifications, {
                 "_id": nid, "code": c.code, "area": c.area, "receiving_unit": doc.get("receiving_unit") or "",
                 "cause_type": c.event_type, "cause_event_id": c.event_id, "channel": channel,
                 "address": address, "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
-                "attachments": _attachments(channel, c.facts), "status": PENDING, "attempts": [], "created_at": now,
-                "next_attempt_at": now + self._settings.backstop, "traceparent": c.traceparent or ""},
-                [deliver])
-        uow.commit()
+                "attachments": _attachments(channel, c.facts), "status": SENDING, "sending_since": now,
+                "attempts": [], "created_at": now, "next_attempt_at": now, "traceparent": c.traceparent or ""})
+        # The event needs nothing more once its notifications are stored (sent right after, or by
+        # the timer after the lease if this worker dies first): its processed record rides with them.
+        return uow.commit(completes_message=True)
 
     def _attached(self, refs: Iterable[Mapping[str, Any]]) -> tuple[Attachment, ...]:
         """The attached documents' bytes, read now (a document that cannot be read is a failed
@@ -230,6 +235,11 @@ class Notifier:
                                  what=f"claiming notification {c.notification_id}")
         if claimed is None:
             return "not due"
+        return self._attempt(claimed)
+
+    def _attempt(self, claimed: dict) -> str:
+        """Send a notification this worker claimed (``sending``, as stored) and record the attempt;
+        what became of it."""
         started, timer = self._clock(), time.perf_counter()
         try:
             message = OutgoingNotification(notification_id=claimed["_id"], channel=claimed["channel"],
@@ -289,7 +299,7 @@ class Notifier:
             else:
                 update.update(status=PENDING, next_attempt_at=now + delay)
         uow.save(self._schemas.notifications, {**doc, **update}, messages)
-        uow.commit()
+        uow.commit(completes_message=True)  # a notify.deliver's processed record rides with its outcome
         log.info("notification attempt", extra={"channel": doc["channel"], "outcome": attempt["outcome"],
                                                 "status": update["status"], "attempt": attempt["number"]})
         return update["status"]

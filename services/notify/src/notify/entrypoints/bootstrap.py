@@ -11,6 +11,7 @@ import yaml
 
 from motcua import metrics
 from motcua.messagebus import MessageBus
+from motcua.messaging.consuming import NOTHING_TO_REMEMBER
 from motcua.objects import ObjectRef, ObjectStore
 from motcua.unit_of_work import UnitsOfWork
 from notify.adapters.directory import CatalogDirectory
@@ -65,7 +66,7 @@ def delivery_settings(settings: NotifySettings) -> DeliverySettings:
         schedules={EMAIL: RetrySchedule(tuple(settings.notify_email_retry_s), jitter),
                    SMS: RetrySchedule(tuple(settings.notify_sms_retry_s), jitter)},
         sending_lease=timedelta(seconds=settings.notify_sending_lease_s),
-        backstop=timedelta(seconds=settings.notify_backstop_s), tracking_url=settings.notify_tracking_url,
+        tracking_url=settings.notify_tracking_url,
         concurrency=settings.notify_concurrency)
 
 
@@ -104,12 +105,17 @@ def webhooks(settings: NotifySettings, uows: UnitsOfWork, with_history: bool = F
 def bus(notify: Notifier, hooks: Webhooks | None) -> MessageBus:
     """The worker's handlers: a public event goes to the webhooks' fan-out, then (if it is the
     applicant's business) to the notifier; notify.deliver to the notifier."""
-    def on_public_event(message: PublicEventArrived) -> None:
-        if hooks is not None:
-            hooks.fan_out(message.event)
+    def on_public_event(message: PublicEventArrived) -> object:
+        queued = hooks.fan_out(message.event) if hooks is not None else 0
         if isinstance(message.applicant, RememberApplicant):
             notify.remember(message.applicant)
         elif isinstance(message.applicant, NotifyApplicant):
             notify.notify(message.applicant)
+        elif not queued:
+            # Most events (assigned, signed, archived…): no subscriber wants them and they are not
+            # the applicant's business. Nothing was written, so a redelivery is decided afresh (and
+            # a subscription created meanwhile gets it, as it would any event): no processed record.
+            return NOTHING_TO_REMEMBER
+        return None
 
     return MessageBus({PublicEventArrived: on_public_event, DeliverNotification: notify.deliver})
