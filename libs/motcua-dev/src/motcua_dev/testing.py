@@ -170,6 +170,35 @@ def memory_units_of_work():
     return UnitsOfWork(MemoryStore(), Outbox(publisher)), publisher
 
 
+def sqlite_units_of_work(store):
+    """:func:`memory_units_of_work` on a real store (a ``SqliteStore`` on disk, whose commits
+    motcua.metrics counts): ``(uows, publisher)``."""
+    from motcua.messaging.outbox import Outbox
+    from motcua.unit_of_work import UnitsOfWork
+
+    publisher = RecordingPublisher()
+    return UnitsOfWork(store, Outbox(publisher)), publisher
+
+
+def sqlite_commits() -> float:
+    """The SQLite transactions committed so far with synchronous=FULL (motcua.metrics)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("motcua_store_commits_total", {"backend": "sqlite", "synchronous": "FULL"}) or 0.0
+
+
+def handle_as_a_worker(uows, handler, delivery, consumer: str = "test-worker") -> tuple[str, float, bool]:
+    """``handler`` run on ``delivery`` as a worker runs it (:class:`motcua.messaging.consuming.
+    MessageHandling`, its processed records in ``uows.store``): the outcome, the SQLite commits it
+    took and whether the message's processed record is stored."""
+    from motcua.messaging.consuming import MessageHandling, ProcessedMessage
+
+    processed = uows.store.collection(ProcessedMessage)
+    before = sqlite_commits()
+    outcome = MessageHandling(consumer, processed, RecordingPublisher(), [1000]).run(delivery, handler)
+    return outcome, sqlite_commits() - before, processed.get(f"{consumer}:{delivery.id}") is not None
+
+
 @dataclass(frozen=True)
 class S3Endpoint:
     """Where the tests' S3 answers; ``server`` is set when this session started it."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from motcua_dev.testing import MemoryObjects, memory_units_of_work
+from motcua_dev.testing import MemoryObjects, handle_as_a_worker, memory_units_of_work, sqlite_units_of_work
 
 from archive.adapters.bags import build_package
 from archive.adapters.records import DossierLifeRecord, LedgerRecord, LedgerStampRecord
@@ -26,6 +26,7 @@ from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_event
 from motcua.objects import IntegrityError
 from motcua.protobufs import document_ref, timestamp
+from motcua.store import SqliteStore
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "premis-events.schema.json").read_text())
@@ -38,7 +39,10 @@ class Crash(Exception):
 
 @pytest.fixture
 def world(memory_vaults):
-    uows, publisher = memory_units_of_work()
+    return make_world(*memory_units_of_work(), memory_vaults)
+
+
+def make_world(uows, publisher, memory_vaults):
     objects = MemoryObjects()
     submitted = objects.put_bytes("intake/d1", PDF, "application/pdf").to_dict()
     receipt = objects.put_bytes("intake/d1/forms", b"%PDF-1.7 bien nhan /Type /Page", "application/pdf").to_dict()
@@ -239,6 +243,47 @@ def test_the_worker_turns_events_into_commands_and_parks_a_malformed_one(world):
     assert life["frozen"] and publisher.types() == ["vn.motcua.dossier.archived.v1"]
     with pytest.raises(PermanentFailure):
         dispatch(Delivery(b"\x08\xff", out.headers, out.content_type, "archive.bim-son"))
+
+
+def returned_event(command: ArchiveDossier):
+    return build_event(name="dossier.returned", source="/t", subject=command.code, area="bim-son",
+                       data=events_pb2.DossierReturned(
+                           dossier_id="d1", code=command.code, receiving_unit="phuong-ba-dinh",
+                           procedure_code="1.001193", documents=[document_ref(d) for d in command.documents],
+                           result=document_ref(command.result), received_at=timestamp(T0),
+                           returned_at=timestamp(command.returned_at)))
+
+
+def delivery_of(event) -> Delivery:
+    out = event.to_outgoing()
+    return Delivery(out.body, out.headers, out.content_type, "archive.bim-son")
+
+
+def test_a_life_event_costs_one_commit_and_dossier_returned_s_record_rides_with_its_ledger_entry(
+        tmp_path, memory_vaults):
+    """On SQLite, as the worker runs them: a life event is one write (the life record keeps its
+    id, so no processed record: was 2 commits); dossier.returned's record is stored with the
+    ledger entry (freeze, entry, outbox: 3 commits, was 4). Redeliveries change nothing."""
+    store = SqliteStore(tmp_path / "archive.sqlite3")
+    try:
+        uows, publisher, objects, archivist, command, vaults = make_world(*sqlite_units_of_work(store), memory_vaults)
+        dispatch = INBOUND.dispatch(MessageBus({ArchiveDossier: archivist,
+                                                RecordLifeEvent: Lives(uows, DossierLifeRecord).record}))
+        assigned = delivery_of(build_event(name="dossier.assigned", source="/t", subject=command.code,
+                                           area="bim-son", data=events_pb2.DossierAssigned(
+                                               dossier_id="d1", code=command.code, step="review",
+                                               assignee="can-bo-2", assigned_at=timestamp(T0))))
+        assert handle_as_a_worker(uows, dispatch, assigned) == ("processed", 1, False)
+        assert handle_as_a_worker(uows, dispatch, assigned) == ("processed", 0, False)  # found in the record
+        returned = delivery_of(returned_event(command))
+        assert handle_as_a_worker(uows, dispatch, returned) == ("processed", 3, True)
+        assert handle_as_a_worker(uows, dispatch, returned) == ("duplicate", 0, True)
+        assert handle_as_a_worker(uows, dispatch, assigned) == ("processed", 0, False)  # frozen: not packed
+        life = uows.store.collection(DossierLifeRecord).get("d1")
+        assert [e["type"] for e in life["events"]].count("dossier.assigned") == 1
+        assert len(entries(uows)) == 1 and publisher.types() == ["vn.motcua.dossier.archived.v1"]
+    finally:
+        store.close()
 
 
 def test_a_copy_gone_is_rewritten_from_the_other_and_both_gone_is_damage_reported(world):

@@ -12,8 +12,10 @@ completes the message commits with ``completes_message=True``
 (:meth:`motcua.unit_of_work.UnitOfWork.commit`): the record is stored with that write, in the same
 transaction (SQLite: one commit, one fsync; both or neither). A handler that committed no such
 write gets the record in a commit of its own afterwards, as before; a handler that answers
-:data:`NOTHING_TO_REMEMBER` (it took nothing from the message: an event its service does not
-take, or one nobody it serves wants) gets none, since handling it again does nothing either. So:
+:data:`NOTHING_TO_REMEMBER` gets none, since handling it again does nothing either: it took
+nothing from the message (an event its service does not take, or one nobody it serves wants), or
+its write keeps the message's id itself and a redelivery finds it there (archive's life record,
+which lists each event's id). So:
 a duplicate delivered after the commit finds the record and is skipped; a crash between the
 commit and the acknowledgement redelivers the message, which finds the record; a handler that
 raises before its completing commit leaves no record and is tried again. A write may complete the

@@ -26,6 +26,7 @@ from archive.domain import ledger
 from archive.domain.package import PackageFile, bag_info, decree30_metadata, package_files, premis_log
 from archive.domain.retention import Retention
 from motcua.events.v1 import events_pb2
+from motcua.messaging.consuming import NOTHING_TO_REMEMBER
 from motcua.messaging.envelope import build_event
 from motcua.objects import IntegrityError, ObjectRef
 from motcua.protobufs import document_ref, timestamp
@@ -88,8 +89,12 @@ class Lives:
     uows: UnitsOfWork
     schema: type  # the life record's schema (opaque here)
 
-    def record(self, c: RecordLifeEvent) -> None:
+    def record(self, c: RecordLifeEvent) -> object:
+        """Answers NOTHING_TO_REMEMBER: the life record keeps each event's id (a redelivery finds
+        it there, or the record frozen, and writes nothing), so a processed record would remember
+        the event twice; without it an event costs one write and one commit, not two."""
         self.uows.run(lambda uow: self._record(uow, c), what=f"recording {c.type} of {c.code}")
+        return NOTHING_TO_REMEMBER
 
     def _record(self, uow: UnitOfWork, c: RecordLifeEvent) -> None:
         doc = uow.get(self.schema, c.dossier_id)
@@ -226,7 +231,10 @@ class Archivist:
             **entry, "_id": f"{entry['seq']:012d}", "fixity_due_at": now + self.policy.fixity_interval,
             "fixity": {"state": "verified at writing", "checked_at": now.isoformat()}, "legal_hold": False,
             "repairs": []}, [archived])
-        uow.commit()
+        # The last write of dossier.returned (both copies are verified before it; dossier.archived
+        # leaves through the outbox): its processed record rides with it. Not with the freeze
+        # above: a failed copy after it must find the message again.
+        uow.commit(completes_message=True)
         log.info("dossier archived", extra={"code": c.code, "seq": entry["seq"], "bytes": fields["package_size"]})
 
     def _read(self, file: PackageFile) -> Iterable[bytes]:
