@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from motcua_dev.testing import MemoryObjects, memory_units_of_work, work_data
+from motcua_dev.testing import (
+    MemoryObjects,
+    handle_as_a_worker,
+    memory_units_of_work,
+    sqlite_units_of_work,
+    work_data,
+)
 
 from motcua.errors import Unavailable
 from motcua.events.v1 import events_pb2
@@ -14,6 +20,7 @@ from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_work
 from motcua.objects import StorageUnavailable
+from motcua.store import SqliteStore
 from motcua.work.v1 import work_pb2
 from signing.adapters.records import SigningRecord
 from signing.application.sign_document import SignDocument
@@ -52,7 +59,10 @@ def fake_signer(calls: list):
 
 @pytest.fixture
 def worker():
-    uows, publisher = memory_units_of_work()
+    return make_worker(*memory_units_of_work())
+
+
+def make_worker(uows, publisher):
     objects, calls = MemoryObjects(), []
     from motcua.objects import ObjectRef
 
@@ -89,6 +99,21 @@ def test_a_draft_is_signed_once_and_routing_is_answered_in_the_dossier_s_area(wo
     assert (list(event.signers), event.level, event.official_id, event.seal_unit) == (
         ["Nguyễn Văn An", "UBND thị xã Bỉm Sơn"], "B-LT", "sign-bim-son", "bim-son")
     assert event.signed_at.ToDatetime(tzinfo=UTC) == T0  # the seal's timestamp token
+
+
+@pytest.mark.parametrize("change", [{}, {"official_id": "sign-nobody"}], ids=["signed", "refused"])
+def test_a_request_s_processed_record_rides_with_its_answer(tmp_path, change):
+    """On SQLite, as the worker runs it: the answer (signed or refused) and the processed record
+    in one commit, then the outbox's: 2 commits, was 3; a redelivery is skipped."""
+    store = SqliteStore(tmp_path / "signing.sqlite3")
+    try:
+        uows, publisher, objects, calls, dispatch = make_worker(*sqlite_units_of_work(store))
+        delivery = request(objects, **change)
+        assert handle_as_a_worker(uows, dispatch, delivery) == ("processed", 2, True)
+        assert handle_as_a_worker(uows, dispatch, delivery) == ("duplicate", 0, True)
+        assert uows.store.collection(SigningRecord).count({}) == 1 and len(publisher.published) == (2 - bool(change))
+    finally:
+        store.close()
 
 
 def test_the_seal_is_the_issuing_unit_s_named_by_the_request(worker):

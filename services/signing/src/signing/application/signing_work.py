@@ -103,7 +103,9 @@ class SigningWork:
             "outcome": "signed", "official_id": c.official_id, "seal_unit": c.seal_unit,
             "draft": dict(c.document), "signed": document, "level": signed.level,
             "signatures": [s.to_dict() for s in signed.signatures], "signed_at": signed_at}, [event, reply])
-        uow.commit()
+        # The signed PDF is stored already and the event and the reply leave through the outbox:
+        # nothing after this write needs the request again, so its processed record rides with it.
+        uow.commit(completes_message=True)
         log.info("document signed", extra={"signatures": len(signers), "level": signed.level})
 
     def _refused(self, uow: UnitOfWork, c: SignDraft, reason: str) -> None:
@@ -116,5 +118,5 @@ class SigningWork:
             "_id": c.signing_request_id, "dossier_id": c.dossier_id, "code": c.code, "area": c.area,
             "outcome": "refused", "reason": reason, "official_id": c.official_id, "seal_unit": c.seal_unit,
             "draft": dict(c.document), "signed_at": self._clock()}, [reply])
-        uow.commit()
+        uow.commit(completes_message=True)  # the refusal is the request's last write (its reply: the outbox's)
         log.warning("signing refused", extra={"reason": reason})
