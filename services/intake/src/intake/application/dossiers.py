@@ -263,26 +263,31 @@ class Dossiers:
         dossier = self.get(code=code)
         return dossier, self._procedure_of(dossier).name
 
-    def follow_progress(self, code: str, status: Status, action: str, at: datetime, event_id: str) -> None:
-        """Mirror routing's progress (from its public events) for tracking; idempotent by event."""
-        self._follow(code, event_id, lambda dossier: lifecycle.mirror_progress(dossier, status, action, at, event_id))
+    def follow_progress(self, code: str, status: Status, action: str, at: datetime, event_id: str) -> bool:
+        """Mirror routing's progress (from its public events) for tracking; idempotent by event.
+        Whether it changed the dossier."""
+        return self._follow(code, event_id,
+                            lambda dossier: lifecycle.mirror_progress(dossier, status, action, at, event_id))
 
     def follow_change(self, code: str, event_name: str, action: str, at: datetime, event_id: str) -> None:
         """Mirror routing's stop (8) and payment (6 and back to 4) for tracking; idempotent by event."""
         self._follow(code, event_id, lambda dossier: lifecycle.mirror_change(dossier, event_name, action, at, event_id))
 
-    def _follow(self, code: str, event_id: str, apply: Callable[[Dossier], bool]) -> None:
-        """Apply another service's event to the dossier once; ``apply`` says whether it changed."""
-        def follow(uow: UnitOfWork) -> None:
+    def _follow(self, code: str, event_id: str, apply: Callable[[Dossier], bool]) -> bool:
+        """Apply another service's event to the dossier once; ``apply`` says whether it changed.
+        Whether it changed the dossier (and wrote it)."""
+        def follow(uow: UnitOfWork) -> bool:
             doc = self._find_code(code)
             if doc is None:
-                return  # not a dossier of ours (another intake's, or a test's)
+                return False  # not a dossier of ours (another intake's, or a test's)
             dossier = self._records.from_document(doc)
             if lifecycle.handled(dossier, event_id=event_id) or not apply(dossier):
-                return
+                return False
             uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)})
-            uow.commit()
-        self._uows.run(follow, what=f"following routing's events on dossier {code}")
+            # The event's one write (nothing follows it): its processed record rides with it.
+            uow.commit(completes_message=True)
+            return True
+        return self._uows.run(follow, what=f"following routing's events on dossier {code}")
 
     def _receive(self, dossier: Dossier, procedure, now: datetime, official: str, request_id: str,
                  trace: str) -> list:

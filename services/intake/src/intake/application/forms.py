@@ -72,7 +72,9 @@ class Forms:
         dossier.receipt = {**stored, "name": f"mau-{form}-{dossier.code}.pdf", "component": f"form-{form}"}
         uow.save(self._dossiers, {**doc, **self._records.to_document(dossier)},
                  [events.form_issued(dossier, form, self._clock())])
-        uow.commit()
+        # The form is sealed and stored already; this write is the last the message needs (its
+        # event leaves through the outbox): the message's processed record rides with it.
+        uow.commit(completes_message=True)
         log.info("form issued", extra={"form": form})
 
     def _seal(self, pdf: bytes, dossier: Dossier, form: str) -> bytes:

@@ -12,6 +12,7 @@ from intake.application.dossiers import Dossiers
 from intake.application.forms import Forms
 from intake.domain.dossier import Status
 from motcua.messagebus import MessageBus
+from motcua.messaging.consuming import NOTHING_TO_REMEMBER
 
 # routing's event → (the status it means, the action shown to the public)
 PROGRESS_EVENTS: dict[str, tuple[Status, str]] = {
@@ -83,8 +84,12 @@ class Progress:
     def issue_form(self, m: IssueForm) -> None:
         self._forms.issue(m.dossier_id, m.form)
 
-    def follow_progress(self, m: FollowProgress) -> None:
-        self._dossiers.follow_progress(m.code, m.status, m.action, m.at, m.event_id)
+    def follow_progress(self, m: FollowProgress) -> object:
+        if self._dossiers.follow_progress(m.code, m.status, m.action, m.at, m.event_id):
+            return None  # its processed record rode with the change
+        # Nothing changed (most dossier.assigned: the dossier is processing already). Progress only
+        # moves forward, so a redelivery decided afresh is decided as rightly: no record to keep.
+        return NOTHING_TO_REMEMBER
 
     def follow_change(self, m: FollowChange) -> None:
         self._dossiers.follow_change(m.code, m.event_name, m.action, m.at, m.event_id)
