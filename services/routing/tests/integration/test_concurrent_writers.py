@@ -42,7 +42,7 @@ from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, ControlSlips, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices, SupplementForms
 from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances, StoredInstance
@@ -282,7 +282,7 @@ def race(store: Store, amqp_uri: str, object_store) -> Iterator[Race]:
         sweep = SlaSweep(instances, ApologyForms(object_store, SEALER), lease=dt.timedelta(minutes=2),
                          stop_notice=StopNotices(object_store, SEALER))
         race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
-                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER)),
+                          SupplementForms(object_store, SEALER)),
                     dispatcher(instances), sweep, clock, committed, collection, events, stream, uri)
         relay = race.relay_all_along(outbox)
         try:
