@@ -143,18 +143,21 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def signing_work_ids(uri: str) -> list[str]:
+def work_ids(uri: str) -> list[str]:
+    """The work the writes sent: drafts to signing's queue, form 05 of a return to routing's own."""
     connection = pika.BlockingConnection(pika.URLParameters(uri))
     try:
         channel = connection.channel()
-        queue = topology.queue_name("signing", DISTRICT)
-        channel.queue_declare(queue, durable=True)
         ids = []
-        while True:
-            method, properties, _body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return ids
-            ids.append(properties.message_id)
+        for service in ("signing", "routing"):
+            queue = topology.queue_name(service, DISTRICT)
+            channel.queue_declare(queue, durable=True)
+            while True:
+                method, properties, _body = channel.basic_get(queue, auto_ack=True)
+                if method is None:
+                    break
+                ids.append(properties.message_id)
+        return ids
     finally:
         connection.close()
 
@@ -256,8 +259,8 @@ class Race:
         stream = Counter(self.stream.ids(expected))
         assert {i: n for i, n in stream.items() if n > 1} == {}, "published twice (stream)"
         assert set(stream) == expected
-        work = Counter(signing_work_ids(self.uri))
-        assert {i: n for i, n in work.items() if n > 1} == {}, "sent twice (signing's queue)"
+        work = Counter(work_ids(self.uri))
+        assert {i: n for i, n in work.items() if n > 1} == {}, "sent twice (signing's or routing's queue)"
         assert set(work) == self.committed.work
 
 

@@ -237,10 +237,11 @@ class Officials:
                 return Timeline.answered(settled, request_id)  # a retry: the first answer
             return Timeline.of(settled.instance, settled.version)  # nothing to change (claimed already)
         # The write below adds a row, so it moves the revision by one: that is the answer, kept.
-        instance.remember_answer(request_id, fingerprint, Timeline.of(instance, stored.version + 1).to_answer())
+        answer = Timeline.of(instance, stored.version + 1)
+        instance.remember_answer(request_id, fingerprint, answer.to_answer())
         self._instances.stage(uow, stored, now, traceparent)
         uow.commit()
-        return Timeline.of(instance, stored.version + 1)
+        return answer
 
     def _with_documents(self, instance: WorkflowInstance, command: Command, official: Official,
                         now: dt.datetime) -> Command:
