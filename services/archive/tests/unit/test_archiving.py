@@ -241,6 +241,41 @@ def test_the_worker_turns_events_into_commands_and_parks_a_malformed_one(world):
         dispatch(Delivery(b"\x08\xff", out.headers, out.content_type, "archive.bim-son"))
 
 
+@pytest.mark.parametrize("first", ["dossier.returned", "dossier.form_issued"])
+def test_a_return_is_packed_once_the_form_05_it_waits_for_arrives_whichever_comes_first(world, first):
+    # Routing's worker issues form 05 after the return: dossier.returned names it in forms_to_follow
+    # and the package holds it whichever of the two events the archive meets first.
+    uows, publisher, objects, archivist, command, vaults = world
+    (slip,) = command.forms
+    returned = build_event(name="dossier.returned", source="/t", subject=command.code, area="bim-son",
+                           data=events_pb2.DossierReturned(
+                               dossier_id="d1", code=command.code, receiving_unit="phuong-ba-dinh",
+                               procedure_code="1.001193", documents=[document_ref(d) for d in command.documents],
+                               result=document_ref(command.result), received_at=timestamp(T0),
+                               returned_at=timestamp(command.returned_at), forms_to_follow=["05"]))
+    issued = build_event(name="dossier.form_issued", source="/t", subject=command.code, area="bim-son",
+                         data=events_pb2.FormIssued(dossier_id="d1", code=command.code, form="05",
+                                                    document=document_ref(slip), receiving_unit="phuong-ba-dinh",
+                                                    issued_at=timestamp(command.returned_at + timedelta(seconds=1))))
+    dispatch = INBOUND.dispatch(MessageBus({ArchiveDossier: archivist,
+                                            RecordLifeEvent: Lives(uows, DossierLifeRecord, archivist).record}))
+
+    def deliver(event):
+        out = event.to_outgoing()
+        dispatch(Delivery(out.body, out.headers, out.content_type, "archive.bim-son"))
+
+    deliver(returned if first == "dossier.returned" else issued)
+    assert entries(uows) == [] and publisher.types() == []  # the other is still to come
+    deliver(issued if first == "dossier.returned" else returned)
+    deliver(issued)  # both delivered again
+    deliver(returned)
+    (entry,) = entries(uows)
+    forms = [d for d in entry["documents"] if d["path"].startswith("data/forms/")]
+    assert {f["sha256"] for f in forms} == {slip["sha256"], uows.store.collection(DossierLifeRecord).get("d1")[
+        "receipt"]["sha256"]}
+    assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
+
+
 def test_a_copy_gone_is_rewritten_from_the_other_and_both_gone_is_damage_reported(world):
     uows, publisher, objects, archivist, command, vaults = world
     archivist(command)
