@@ -18,23 +18,28 @@ How it is written (the stores' write path, nothing hand-made):
   store commits each with its messages in its outbox (published to an in-memory publisher, then
   removed as production's flush does). A dossier's final state is written once, not once per
   step as the services do (its version differs; its fields are the same);
-* the history beyond, in 4-week blocks: each block is the pool's ended dossiers' stored JSON shifted back by whole
-  weeks (dates, the code's day; weekdays and hours kept, holidays not re-applied) under new ids and
-  codes, inserted with the collection's own INSERT, 2,000 rows per transaction (insert one by one
-  with an fsync each and a million take hours). A sample of every block is checked: the store's
-  schema and encoder turn each stamped document back into exactly its text.
+* the history beyond, in 4-week blocks: each block is the pool's ended dossiers' stored JSON
+  shifted back by whole weeks (dates, the code's day; weekdays and hours kept, holidays not
+  re-applied) under new ids and codes (not uuid5 of the new request id, as intake's would be),
+  inserted with the collection's own INSERT, 2,000 rows per transaction (one by one with an fsync
+  each, a million take hours). A sample of every block is checked: the store's schema and encoder
+  turn each stamped document back into exactly its text.
 Seeding uses synchronous=OFF; every query runs on the stores as production opens them
 (``SqliteStore(path)``, synchronous=FULL), through the services' own functions:
 * ListTasks of one official (``Officials.list_tasks(official_id=…)``, the default page);
 * TrackDossier by code (intake's ``Dossiers.track``), over codes of every age;
 * one SLA sweep of an area (``SlaSweep.sweep``) meeting ``--due`` dossiers due soon, opened for it
   through ``Instances.open`` (as bench_routing.py (b)); an untimed sweep first takes whatever else
-  is due, as the worker's sweeps every few seconds would have;
+  is due, as the worker's sweeps every few seconds would have. Its events go to an in-memory
+  publisher and form 04 is a stored form's reference: the store's work is measured here, RabbitMQ's
+  confirms in bench_routing.py and the form's rendering in bench_forms.py;
 * GetStatistics over one month (``StatisticsQuery.indicators``), the month before now, of an area
   and of a unit: its cost follows that month's dossiers, those ended since and the ones open now
   (inherently: it counts them), so a fixed month is the measure, not the history.
-Warm cache (each query run once before timing), best of ``--rounds`` (sweeps: median). Prints the
-files' sizes and the seeding rate. About 10 minutes for 1,000,000 on a 2-core machine.
+Warm cache (each query run once before timing), best of ``--rounds`` (sweeps: median), in CPU
+seconds of the calling thread (what the machine's other load disturbs least) and elapsed. Prints the
+files' sizes and the seeding rate. 22 minutes for 1,000,000 on the 2-core machine at load 12
+(seeding the 15,000 dossiers decided one by one takes most of the first 100k's 9 minutes).
 """
 
 from __future__ import annotations
