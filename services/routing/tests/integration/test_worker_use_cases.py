@@ -18,10 +18,11 @@ from motcua_dev.testing import SettableClock as Clock
 from motcua.errors import Conflict
 from motcua.events.v1 import events_pb2
 from motcua.messaging import topology
-from motcua.messaging.consuming import Delivery, PermanentFailure
+from motcua.messaging.consuming import Delivery, MessageHandling, PermanentFailure, ProcessedMessage
 from motcua.messaging.envelope import build_event, build_work
 from motcua.messaging.outbox import Outbox, OutboxRelay
 from motcua.messaging.publisher import Publisher
+from motcua.metrics import REGISTRY
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref, document_ref_dict
 from motcua.store import SqliteStore, Store
@@ -147,6 +148,30 @@ def test_route_dossier_twice_opens_one_instance(env: Env):
     stored = env.instances.get(dossier_id="d1")
     assert (stored.instance.channel, stored.instance.area, len(stored.instance.documents)) == ("online", DISTRICT, 1)
     assert env.probe.event_types() == ["dossier.assigned"]
+
+
+def test_route_dossiers_processed_record_rides_in_the_write_that_opens_its_instance(env: Env, store: Store):
+    """Handled as the worker handles it (the inbox: MessageHandling), route_dossier costs the commits
+    of its own write and no more: the processed-message record is stored in the same transaction,
+    not in a commit of its own after the handler (the same message without the inbox writes no record)."""
+    def commits() -> float:
+        return REGISTRY.get_sample_value("motcua_store_commits_total",
+                                         {"backend": "sqlite", "synchronous": "FULL"}) or 0.0
+
+    processed = store.collection(ProcessedMessage)
+    handling = MessageHandling("routing-worker", processed, env.publisher, [1000])
+    before = commits()
+    env.work(delivered(route_dossier(3)))  # the bare use case
+    bare = commits() - before
+    message = route_dossier(4)
+    before = commits()
+    assert handling.run(delivered(message), env.work) == "processed"
+    inboxed = commits() - before
+    assert processed.get(f"routing-worker:{message.id}") is not None
+    if isinstance(store, SqliteStore):
+        assert inboxed == bare >= 1
+    assert handling.run(delivered(message), env.work) == "duplicate"
+    assert env.probe.event_types() == ["dossier.assigned", "dossier.assigned"]
 
 
 def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, object_store):

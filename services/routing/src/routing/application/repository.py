@@ -118,7 +118,9 @@ class Instances:
             raise AlreadyExists(f"dossier code {quote(instance.code)} already belongs to another dossier")
         uow.add(self.collection, {**self._records.to_document(instance, now, self.soon_hours), "revision": 1},
                 messages_of(instance, traceparent))
-        (stored,) = uow.commit()
+        # The one write route_dossier needs: its processed-message record rides in this commit
+        # (the outbox publishes the events; nothing after this needs the message again).
+        (stored,) = uow.commit(completes_message=True)
         log.info("workflow instance opened", extra={"dossier_code": instance.code})
         return self._answer(stored)
 
@@ -152,7 +154,7 @@ class Instances:
             if not stored.instance.apply(command, by=by, now=now, request_id=request_id):
                 return False  # a redelivered report: its first write published (or the relay will)
             self.stage(uow, stored, now, traceparent)
-            uow.commit()
+            uow.commit(completes_message=True)  # the report's one write: its record rides along
             return True
         return self.run(report, what=f"{by.label} reporting {command.action} on {dossier_id}")
 

@@ -128,7 +128,7 @@ class RoutingWork:
             if not instance.issue_control_slip(form, now):
                 return False  # issued before
             self._instances.stage(uow, found, now, message.traceparent)
-            uow.commit()
+            uow.commit(completes_message=True)  # the form's one write: the message's record rides along
             return True
 
         if self._instances.run(attempt, what=f"issuing form 05 of {message.dossier_id}"):
