@@ -209,11 +209,17 @@ def test_the_whole_life_of_a_dossier_with_hand_computed_due_dates(platform: Plat
     (tmp_path / "result.pdf").write_bytes(signed)
     out = subprocess.run(["pdfsig", str(tmp_path / "result.pdf")], capture_output=True, text=True).stdout
     assert out.count("Signature is Valid.") == 2, out
-    # Every form of its life (01 by intake's worker, 02 and 05 by routing's api) carries one valid,
-    # invisible seal of the receiving unit, applied through the signing api before it was stored.
+    # Every form of its life (01 by intake's worker, 02 by routing's api, 05 by routing's worker once
+    # the result was returned) carries one valid, invisible seal of the receiving unit, applied
+    # through the signing api before it was stored.
     store = s3_endpoint.store(platform.env["MOTCUA_S3_BUCKET"])
-    forms = [desk.dossier(code).receipt, *returned.forms]
-    assert {f.name for f in returned.forms} >= {"phieu-yeu-cau-bo-sung-02.pdf", "phieu-kiem-soat-05.pdf"}
+    assert list(returned.forms_to_follow) == ["05"]
+    issued = "vn.motcua.dossier.form_issued.v1"
+    assert platform.events.wait_until(lambda _: platform.events.distinct_types(code).get(issued) == 2, 60)
+    (slip,) = [m.document for m in (events_pb2.FormIssued.FromString(e.body)
+                                    for e in platform.events.by_subject()[code] if e.type == issued) if m.form == "05"]
+    forms = [desk.dossier(code).receipt, *returned.forms, slip]
+    assert {f.name for f in forms} >= {"phieu-yeu-cau-bo-sung-02.pdf", "phieu-kiem-soat-05.pdf"}
     for n, form in enumerate(forms):
         (tmp_path / f"form-{n}.pdf").write_bytes(store.get(ObjectRef.from_dict(document_ref_dict(form))))
         out = subprocess.run(["pdfsig", str(tmp_path / f"form-{n}.pdf")], capture_output=True, text=True).stdout
@@ -304,7 +310,8 @@ def _package_tells_the_life(platform: Platform, s3_endpoint: S3Endpoint, code: s
     schema = Path(__file__).parents[2] / "services/archive/tests/schemas/premis-events.schema.json"
     jsonschema.validate(premis, json.loads(schema.read_text()))
     kinds = [e["motcuaEventType"] for e in premis["events"]]
-    assert kinds[-3:] == ["dossier.returned", "archive.package", "archive.digests"]
+    # form 05, issued by routing's worker once the result was returned, which the package waited for
+    assert kinds[-4:] == ["dossier.returned", "dossier.form_issued", "archive.package", "archive.digests"]
     for kind in ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
                  "document.signed", "archive.signature_check"):
         assert kind in kinds, (kind, kinds)

@@ -27,8 +27,8 @@ from motcua.settings import SAMPLE_CATALOG
 pytestmark = pytest.mark.fuzz
 
 AREAS = catalog_areas(SAMPLE_CATALOG)
-WORK_TYPES = ["routing.route_dossier", "routing.signing_completed", "signing.sign_document", "intake.render_form",
-              "notify.deliver"]
+WORK_TYPES = ["routing.route_dossier", "routing.signing_completed", "routing.render_form", "signing.sign_document",
+              "intake.render_form", "notify.deliver"]
 EVENT_TYPES = [f"vn.motcua.{name}.v1" for name in ("dossier.received", "dossier.assigned", "dossier.returned",
                                                      "dossier.supplement_requested", "dossier.withdrawn",
                                                      "document.signed", "dossier.result_ready",

@@ -106,7 +106,7 @@ def main() -> int:
         finally:
             store.close()
     small, large = SIZES
-    print(f"\nGetStatistics' query (StatisticsQuery.indicators, ~17 index-range counts) on the SQLite store, "
+    print(f"\nGetStatistics' query (StatisticsQuery.indicators, ~27 index-range counts) on the SQLite store, "
           f"{total:,} dossiers at the end; best of {args.rounds}")
     print(f"    {'query':<40} | {f'{small:,} ms':>10} {f'{large:,} ms':>11} | {'100k/10k':>8}")
     for name in results[small]:

@@ -185,7 +185,7 @@ def journey(steps: int) -> dict[str, int]:
     many distinct events of its type the journey makes."""
     return {
         "vn.motcua.dossier.received.v1": 1,
-        "vn.motcua.dossier.form_issued.v1": 1,  # form 01, by intake's worker
+        "vn.motcua.dossier.form_issued.v1": 2,  # form 01 by intake's worker, form 05 by routing's once returned
         "vn.motcua.dossier.assigned.v1": steps - 1,  # each step as it becomes active; the signing round seals
         "vn.motcua.dossier.step_completed.v1": steps,
         "vn.motcua.dossier.signing_requested.v1": 1,

@@ -199,6 +199,33 @@ def handle_as_a_worker(uows, handler, delivery, consumer: str = "test-worker") -
     return outcome, sqlite_commits() - before, processed.get(f"{consumer}:{delivery.id}") is not None
 
 
+@contextlib.contextmanager
+def recorded_queries(collection) -> Iterator[list[tuple[dict, list, int | None]]]:
+    """The queries a use case asks ``collection`` (find, count, claim) while the block runs, as
+    ``(filter, sort, limit)``: hand each to the SQLite collection's ``query_plan`` to check that a
+    hot path stays on its indexes whatever the collection holds."""
+    asked: list[tuple[dict, list, int | None]] = []
+    find, count, claim = collection.find, collection.count, collection.claim
+
+    def finding(filter, sort=(), limit=None):
+        asked.append((dict(filter), list(sort), limit))
+        return find(filter, sort, limit)
+
+    def counting(filter):
+        asked.append((dict(filter), [], None))
+        return count(filter)
+
+    def claiming(filter, set_fields, sort=()):
+        asked.append((dict(filter), list(sort), 1))
+        return claim(filter, set_fields, sort)
+
+    collection.find, collection.count, collection.claim = finding, counting, claiming
+    try:
+        yield asked
+    finally:
+        del collection.find, collection.count, collection.claim  # the class's methods again
+
+
 @dataclass(frozen=True)
 class S3Endpoint:
     """Where the tests' S3 answers; ``server`` is set when this session started it."""

@@ -245,13 +245,13 @@ def test_the_worker_turns_events_into_commands_and_parks_a_malformed_one(world):
         dispatch(Delivery(b"\x08\xff", out.headers, out.content_type, "archive.bim-son"))
 
 
-def returned_event(command: ArchiveDossier):
+def returned_event(command: ArchiveDossier, forms_to_follow=()):
     return build_event(name="dossier.returned", source="/t", subject=command.code, area="bim-son",
                        data=events_pb2.DossierReturned(
                            dossier_id="d1", code=command.code, receiving_unit="phuong-ba-dinh",
                            procedure_code="1.001193", documents=[document_ref(d) for d in command.documents],
                            result=document_ref(command.result), received_at=timestamp(T0),
-                           returned_at=timestamp(command.returned_at)))
+                           returned_at=timestamp(command.returned_at), forms_to_follow=forms_to_follow))
 
 
 def delivery_of(event) -> Delivery:
@@ -282,6 +282,76 @@ def test_a_life_event_costs_one_commit_and_dossier_returned_s_record_rides_with_
         life = uows.store.collection(DossierLifeRecord).get("d1")
         assert [e["type"] for e in life["events"]].count("dossier.assigned") == 1
         assert len(entries(uows)) == 1 and publisher.types() == ["vn.motcua.dossier.archived.v1"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("first", ["dossier.returned", "dossier.form_issued"])
+def test_a_return_is_packed_once_the_form_05_it_waits_for_arrives_whichever_comes_first(world, first):
+    # Routing's worker issues form 05 after the return: dossier.returned names it in forms_to_follow
+    # and the package holds it whichever of the two events the archive meets first.
+    uows, publisher, objects, archivist, command, vaults = world
+    (slip,) = command.forms
+    returned = build_event(name="dossier.returned", source="/t", subject=command.code, area="bim-son",
+                           data=events_pb2.DossierReturned(
+                               dossier_id="d1", code=command.code, receiving_unit="phuong-ba-dinh",
+                               procedure_code="1.001193", documents=[document_ref(d) for d in command.documents],
+                               result=document_ref(command.result), received_at=timestamp(T0),
+                               returned_at=timestamp(command.returned_at), forms_to_follow=["05"]))
+    issued = build_event(name="dossier.form_issued", source="/t", subject=command.code, area="bim-son",
+                         data=events_pb2.FormIssued(dossier_id="d1", code=command.code, form="05",
+                                                    document=document_ref(slip), receiving_unit="phuong-ba-dinh",
+                                                    issued_at=timestamp(command.returned_at + timedelta(seconds=1))))
+    dispatch = INBOUND.dispatch(MessageBus({ArchiveDossier: archivist,
+                                            RecordLifeEvent: Lives(uows, DossierLifeRecord, archivist).record}))
+
+    def deliver(event):
+        out = event.to_outgoing()
+        dispatch(Delivery(out.body, out.headers, out.content_type, "archive.bim-son"))
+
+    deliver(returned if first == "dossier.returned" else issued)
+    assert entries(uows) == [] and publisher.types() == []  # the other is still to come
+    deliver(issued if first == "dossier.returned" else returned)
+    deliver(issued)  # both delivered again
+    deliver(returned)
+    (entry,) = entries(uows)
+    forms = [d for d in entry["documents"] if d["path"].startswith("data/forms/")]
+    assert {f["sha256"] for f in forms} == {slip["sha256"], uows.store.collection(DossierLifeRecord).get("d1")[
+        "receipt"]["sha256"]}
+    assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
+
+
+@pytest.mark.parametrize("copy_fails", [False, True], ids=["first-time", "copy-failed-after-the-freeze"])
+def test_a_return_waiting_for_its_form_keeps_its_record_and_the_form_s_rides_with_the_ledger_entry(
+        tmp_path, memory_vaults, copy_fails):
+    """On SQLite, as the worker runs them, form 05 coming after the return: the return's record
+    rides with the write that makes it wait (1 commit, was 2); the form is recorded, the dossier
+    frozen, packed and entered, the form's record with the entry (4 commits with the outbox's, was
+    5). A copy that fails after the freeze is written again when the form is redelivered (entry
+    and outbox: 2 commits)."""
+    store = SqliteStore(tmp_path / "archive.sqlite3")
+    try:
+        uows, publisher, objects, archivist, command, vaults = make_world(*sqlite_units_of_work(store), memory_vaults)
+        dispatch = INBOUND.dispatch(MessageBus({ArchiveDossier: archivist,
+                                                RecordLifeEvent: Lives(uows, DossierLifeRecord, archivist).record}))
+        (slip,) = command.forms
+        returned = delivery_of(returned_event(command, forms_to_follow=["05"]))
+        issued = delivery_of(build_event(name="dossier.form_issued", source="/t", subject=command.code,
+                                         area="bim-son", data=events_pb2.FormIssued(
+                                             dossier_id="d1", code=command.code, form="05",
+                                             document=document_ref(slip), receiving_unit="phuong-ba-dinh",
+                                             issued_at=timestamp(command.returned_at))))
+        assert handle_as_a_worker(uows, dispatch, returned) == ("processed", 1, True)
+        if copy_fails:
+            vaults[1].corrupt_writes = True  # the second copy fails its check: after the freeze
+            assert handle_as_a_worker(uows, dispatch, issued)[::2] == ("retried", False)
+            assert uows.store.collection(DossierLifeRecord).get("d1")["frozen"] and entries(uows) == []
+            vaults[1].corrupt_writes = False
+        assert handle_as_a_worker(uows, dispatch, issued) == ("processed", 2 if copy_fails else 4, True)
+        assert handle_as_a_worker(uows, dispatch, issued) == ("duplicate", 0, True)
+        (entry,) = entries(uows)
+        assert slip["sha256"] in {d["sha256"] for d in entry["documents"]}
+        assert publisher.types() == ["vn.motcua.dossier.archived.v1"]
     finally:
         store.close()
 

@@ -42,7 +42,7 @@ from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.work.v1 import work_pb2
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ApologyForms, ControlSlips, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.drafts import ApologyForms, DraftDocuments, StopNotices, SupplementForms
 from routing.adapters.instances import INSTANCES
 from routing.application.officials import Officials
 from routing.application.repository import Instances, StoredInstance
@@ -143,18 +143,21 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def signing_work_ids(uri: str) -> list[str]:
+def work_ids(uri: str) -> list[str]:
+    """The work the writes sent: drafts to signing's queue, form 05 of a return to routing's own."""
     connection = pika.BlockingConnection(pika.URLParameters(uri))
     try:
         channel = connection.channel()
-        queue = topology.queue_name("signing", DISTRICT)
-        channel.queue_declare(queue, durable=True)
         ids = []
-        while True:
-            method, properties, _body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return ids
-            ids.append(properties.message_id)
+        for service in ("signing", "routing"):
+            queue = topology.queue_name(service, DISTRICT)
+            channel.queue_declare(queue, durable=True)
+            while True:
+                method, properties, _body = channel.basic_get(queue, auto_ack=True)
+                if method is None:
+                    break
+                ids.append(properties.message_id)
+        return ids
     finally:
         connection.close()
 
@@ -256,8 +259,8 @@ class Race:
         stream = Counter(self.stream.ids(expected))
         assert {i: n for i, n in stream.items() if n > 1} == {}, "published twice (stream)"
         assert set(stream) == expected
-        work = Counter(signing_work_ids(self.uri))
-        assert {i: n for i, n in work.items() if n > 1} == {}, "sent twice (signing's queue)"
+        work = Counter(work_ids(self.uri))
+        assert {i: n for i, n in work.items() if n > 1} == {}, "sent twice (signing's or routing's queue)"
         assert set(work) == self.committed.work
 
 
@@ -282,7 +285,7 @@ def race(store: Store, amqp_uri: str, object_store) -> Iterator[Race]:
         sweep = SlaSweep(instances, ApologyForms(object_store, SEALER), lease=dt.timedelta(minutes=2),
                          stop_notice=StopNotices(object_store, SEALER))
         race = Race(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
-                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER)),
+                          SupplementForms(object_store, SEALER)),
                     dispatcher(instances), sweep, clock, committed, collection, events, stream, uri)
         relay = race.relay_all_along(outbox)
         try:

@@ -32,7 +32,7 @@ from motcua.routing.v1 import routing_pb2, routing_pb2_grpc
 from motcua.store import Store
 from motcua.unit_of_work import UnitsOfWork
 from motcua.worktime import VN_TZ, vietnam_calendar
-from routing.adapters.drafts import ControlSlips, DraftDocuments, StopNotices, SupplementForms
+from routing.adapters.drafts import DraftDocuments, StopNotices, SupplementForms
 from routing.adapters.instances import INSTANCES, InstanceRecord
 from routing.application.officials import Officials
 from routing.application.register import Register
@@ -158,7 +158,7 @@ def env(store: Store, publisher: Publisher, vhost_uri: str, object_store) -> Ite
     clock = Clock(FRIDAY_16)
     instances = Instances(UnitsOfWork(store, Outbox(publisher)), CALENDAR, clock=clock, records=INSTANCES)
     officials = Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
-                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER))
+                          SupplementForms(object_store, SEALER))
     statistics = StatisticsQuery(store.collection(InstanceRecord), clock)
     servicer = RoutingServicer(officials, statistics, Register(instances, statistics.period), SEALER)
     server, port, _ = build_server(

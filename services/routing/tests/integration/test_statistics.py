@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from motcua_dev.testing import recorded_queries
 
 from motcua.errors import InvalidArgument
 from motcua.store import SqliteStore, Store
@@ -218,17 +219,36 @@ def test_dossiers_at_work_are_counted_on_indexes_only(sqlite_store):
     """The gauges run every minute on every area: each count seeks an index, none scans the table."""
     query = store_all(sqlite_store, generated(200, seed=2))
     collection = sqlite_store.collection(InstanceRecord)
-    asked = []
-    counting = collection.count
-    collection.count = lambda f: asked.append(f) or counting(f)  # type: ignore[method-assign]
-    query.at_work("bim-son")
+    with recorded_queries(collection) as asked:
+        query.at_work("bim-son")
     assert len(asked) >= 4 + 3  # one per status at work; open in process, ended later, paused
-    for f in asked:
+    for f, _, _ in asked:
         plan = collection.query_plan(f)
         # the seek narrows past the area (on its own, the area's whole history would be read)
         assert "SCAN" not in plan and plan.count("<expr>") >= 2, (f, plan)
         if set(f) == {"area", "status"}:
             assert "USING INDEX ix_workflow_instances__area__status " in plan, plan
+
+
+@pytest.mark.parametrize("scope", [{"area": "bim-son"}, {"unit": "phuong-ba-dinh"},
+                                   {"area": "ba-thuoc", "procedure_code": "2.000908"},
+                                   {"unit": "bim-son", "procedure_code": "1.001776"}], ids=str)
+@pytest.mark.parametrize("period", ["running month", "past month", "last quarter"])
+def test_statistics_read_the_period_and_the_open_dossiers_never_the_history(sqlite_store, scope, period):
+    """Every count of GetStatistics seeks an index past the scope, and no range reaches back to the
+    scope's first dossier: a count of those "received before the period" on the (receiving_unit,
+    received_at) index would read a unit's whole history (bench_store_scale.py measures it at 1M)."""
+    query = store_all(sqlite_store, generated(200, seed=3))
+    collection = sqlite_store.collection(InstanceRecord)
+    with recorded_queries(collection) as asked:
+        query.indicators(period=PERIODS[period], **scope)
+    assert len(asked) >= 17
+    for f, _, _ in asked:
+        plan = collection.query_plan(f)
+        assert "SCAN" not in plan and plan.count("<expr>") >= 2, (f, plan)
+        assert "procedure_code__receiving_unit" not in plan, (f, plan)  # every dossier of the procedure
+        # the (scope, received_at) index only from a lower bound on: the period's arrivals, not the past
+        assert "__received_at (<expr>=? AND <expr><?)" not in plan, (f, plan)
 
 
 def test_a_worker_round_sets_the_gauges_of_its_areas(sqlite_store):

@@ -18,10 +18,11 @@ from motcua_dev.testing import SettableClock as Clock
 from motcua.errors import Conflict
 from motcua.events.v1 import events_pb2
 from motcua.messaging import topology
-from motcua.messaging.consuming import Delivery, PermanentFailure
+from motcua.messaging.consuming import Delivery, MessageHandling, PermanentFailure, ProcessedMessage
 from motcua.messaging.envelope import build_event, build_work
 from motcua.messaging.outbox import Outbox, OutboxRelay
 from motcua.messaging.publisher import Publisher
+from motcua.metrics import REGISTRY
 from motcua.objects import ObjectRef
 from motcua.protobufs import document_ref, document_ref_dict
 from motcua.store import SqliteStore, Store
@@ -58,7 +59,7 @@ DESK = Official("mc-bim-son", DISTRICT, frozenset({"receive", "return"}))
 
 
 class Probe:
-    """An independent AMQP client: a queue bound to every event, and signing's work queue."""
+    """An independent AMQP client: a queue bound to every event, and signing's and routing's work queues."""
 
     def __init__(self, uri: str):
         self._connection = pika.BlockingConnection(pika.URLParameters(uri))
@@ -71,6 +72,10 @@ class Probe:
         self.channel.queue_declare(self.signing_queue, durable=True)
         self.channel.queue_bind(self.signing_queue, topology.WORK_EXCHANGE.name, routing_key=self.signing_queue)
         self.channel.queue_purge(self.signing_queue)
+        self.routing_queue = topology.queue_name("routing", DISTRICT)
+        self.channel.queue_declare(self.routing_queue, durable=True)
+        self.channel.queue_bind(self.routing_queue, topology.WORK_EXCHANGE.name, routing_key=self.routing_queue)
+        self.channel.queue_purge(self.routing_queue)
 
     def drain(self, queue: str) -> list[tuple[dict, bytes]]:
         out = []
@@ -108,8 +113,8 @@ def env(store: Store, vhost_uri: str, object_store) -> Iterator[Env]:
     probe = Probe(vhost_uri)
     try:
         yield Env(instances, Officials(instances, DraftDocuments(object_store), StopNotices(object_store, SEALER),
-                          SupplementForms(object_store, SEALER), ControlSlips(object_store, SEALER)),
-                  dispatcher(instances),
+                          SupplementForms(object_store, SEALER)),
+                  dispatcher(instances, ControlSlips(object_store, SEALER)),
                   SlaSweep(instances, ApologyForms(object_store, SEALER), lease=dt.timedelta(minutes=2),
                            stop_notice=StopNotices(object_store, SEALER)), clock, probe, publisher)
     finally:
@@ -145,6 +150,30 @@ def test_route_dossier_twice_opens_one_instance(env: Env):
     assert env.probe.event_types() == ["dossier.assigned"]
 
 
+def test_route_dossiers_processed_record_rides_in_the_write_that_opens_its_instance(env: Env, store: Store):
+    """Handled as the worker handles it (the inbox: MessageHandling), route_dossier costs the commits
+    of its own write and no more: the processed-message record is stored in the same transaction,
+    not in a commit of its own after the handler (the same message without the inbox writes no record)."""
+    def commits() -> float:
+        return REGISTRY.get_sample_value("motcua_store_commits_total",
+                                         {"backend": "sqlite", "synchronous": "FULL"}) or 0.0
+
+    processed = store.collection(ProcessedMessage)
+    handling = MessageHandling("routing-worker", processed, env.publisher, [1000])
+    before = commits()
+    env.work(delivered(route_dossier(3)))  # the bare use case
+    bare = commits() - before
+    message = route_dossier(4)
+    before = commits()
+    assert handling.run(delivered(message), env.work) == "processed"
+    inboxed = commits() - before
+    assert processed.get(f"routing-worker:{message.id}") is not None
+    if isinstance(store, SqliteStore):
+        assert inboxed == bare >= 1
+    assert handling.run(delivered(message), env.work) == "duplicate"
+    assert env.probe.event_types() == ["dossier.assigned", "dossier.assigned"]
+
+
 def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, object_store):
     env.work(delivered(route_dossier(2)))
     code = env.instances.get(dossier_id="d2").instance.code
@@ -174,15 +203,32 @@ def test_approval_sends_the_draft_to_signing_whose_report_counts_once(env: Env, 
     assert int(instance.status) == 9 and instance.result == {**signed, "component": ""}
     assert env.probe.event_types() == ["dossier.step_completed", "dossier.step_completed", "dossier.assigned",
                                        "dossier.result_ready"]
+    sealed_before = len(SEALER.calls)
     env.officials.act("r4", code, DESK, "return_result", fields_={"channel": "desk", "receiver": "Công dân"})
     returned = [b for h, b in env.probe.drain(env.probe.events_queue)
                 if h["cloudEvents:type"] == "vn.motcua.dossier.returned.v1"]
     message = events_pb2.DossierReturned.FromString(returned[0])
     assert [d.name for d in message.documents] == ["don.pdf"] and message.result.sha256 == "bb"
-    # Form 05, closed by the return, stored before the event that names it (for the archive).
-    (slip,) = message.forms
-    assert slip.name == "phieu-kiem-soat-05.pdf"
-    assert object_store.get(ObjectRef.from_dict(document_ref_dict(slip))).startswith(b"%PDF")
+    # Form 05 is not made inside the return: the return names it as to follow, and asks routing's
+    # worker for it in the same write's outbox.
+    assert (list(message.forms), list(message.forms_to_follow)) == ([], ["05"])
+    assert len(SEALER.calls) == sealed_before and env.instances.get(dossier_id="d2").instance.control_slip is None
+    ((headers, body),) = env.probe.drain(env.probe.routing_queue)
+    assert (headers["motcua-work-type"], work_pb2.RenderForm.FromString(body).form) == ("routing.render_form", "05")
+
+    # The worker renders, seals, stores and records it once, however often the message comes.
+    render = build_work(service="routing", area=DISTRICT, type="routing.render_form", id="form-05:d2",
+                        data=work_pb2.RenderForm.FromString(body))
+    env.work(delivered(render))
+    env.work(delivered(render))
+    assert len(SEALER.calls) == sealed_before + 1 and SEALER.calls[-1] == (DISTRICT, f"Mẫu 05 {code}")
+    issued = [events_pb2.FormIssued.FromString(b) for h, b in env.probe.drain(env.probe.events_queue)
+              if h["cloudEvents:type"] == "vn.motcua.dossier.form_issued.v1"]
+    assert [(f.form, f.code, f.receiving_unit, f.document.name) for f in issued] == [
+        ("05", code, DISTRICT, "phieu-kiem-soat-05.pdf")]
+    slip = env.instances.get(dossier_id="d2").instance.control_slip
+    assert slip is not None and slip["sha256"] == issued[0].document.sha256
+    assert object_store.get(ObjectRef.from_dict(slip)).startswith(b"%PDF")
 
 
 def test_a_refused_signing_puts_the_dossier_back_at_the_sign_step_once(env: Env):

@@ -20,6 +20,8 @@ class DossierLifeRecord(AggregateSchema):
     procedure_name = StringField(default="")
     applicant = StringField(default="")
     receipt = DictField(null=True)
+    forms_issued = DictField()  # form number → its sealed PDF as stored (dossier.form_issued)
+    awaiting_return = DictField(null=True)  # dossier.returned, while a form it names is still to follow
     events = ListField(DictField())
     frozen = BooleanField(default=False)
 

@@ -2,6 +2,12 @@
 are its life, the PREMIS log of the package) and, when it is returned, make its archival package
 and keep it write-once in two verified copies with a ledger entry.
 
+A dossier is archived once everything it packs has arrived: ``dossier.returned`` names the forms
+issued after the return (``forms_to_follow``: form 05, which routing's worker renders and seals
+once the result is returned) and the return waits in the life record until each one's
+``dossier.form_issued`` is recorded; whichever of them arrives last archives the dossier (both are
+version-checked writes of the one life record, so the later one sees the other).
+
 Archiving is written to survive a crash at any point and to run again from the top:
 
 1. freeze the dossier's life record (later events are not part of the package);
@@ -17,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,6 +59,8 @@ class RecordLifeEvent:
     procedure_name: str = ""
     applicant: str = ""
     receipt: dict[str, Any] | None = None
+    form: str = ""  # dossier.form_issued: which form ("01", "05"...) ...
+    document: dict[str, Any] | None = None  # ... and its sealed PDF as stored
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,25 @@ class ArchiveDossier:
     returned_at: datetime
     traceparent: str | None = None
     event_id: str = ""
-    forms: tuple[dict[str, Any], ...] = ()  # routing's forms: 05 (control slip), 02, 04
+    forms: tuple[dict[str, Any], ...] = ()  # routing's forms: 02, 04 (and 05 in returns of before forms_to_follow)
+    forms_to_follow: tuple[str, ...] = ()  # issued after the return, each by its dossier.form_issued: "05"
+
+    def to_record(self) -> dict[str, Any]:
+        """As the life record keeps a return that waits for its forms (plain JSON)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "documents": list(self.documents),
+                "forms": list(self.forms), "forms_to_follow": list(self.forms_to_follow),
+                "received_at": self.received_at.isoformat(), "returned_at": self.returned_at.isoformat()}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ArchiveDossier:
+        return cls(**{**record, "documents": tuple(record["documents"]), "forms": tuple(record["forms"]),
+                      "forms_to_follow": tuple(record["forms_to_follow"]),
+                      "received_at": datetime.fromisoformat(record["received_at"]),
+                      "returned_at": datetime.fromisoformat(record["returned_at"])})
+
+    def missing_forms(self, life: Mapping[str, Any]) -> list[str]:
+        """The forms to follow that the life record has not received yet."""
+        return [f for f in self.forms_to_follow if f not in (life.get("forms_issued") or {})]
 
 
 @dataclass(frozen=True)
@@ -84,19 +110,28 @@ class ArchivePolicy:
 
 @dataclass
 class Lives:
-    """What the archive learns of dossiers before they are returned."""
+    """What the archive learns of dossiers before they are returned (and of a returned one, the
+    forms issued after its return, which ``archive`` — the Archivist — then packs)."""
 
     uows: UnitsOfWork
     schema: type  # the life record's schema (opaque here)
+    archive: Callable[[ArchiveDossier], None] | None = None
 
     def record(self, c: RecordLifeEvent) -> object:
         """Answers NOTHING_TO_REMEMBER: the life record keeps each event's id (a redelivery finds
-        it there, or the record frozen, and writes nothing), so a processed record would remember
-        the event twice; without it an event costs one write and one commit, not two."""
-        self.uows.run(lambda uow: self._record(uow, c), what=f"recording {c.type} of {c.code}")
+        it there, or the record frozen, and writes nothing but the archiving it still allows), so
+        a processed record would remember the event twice; without it an event costs one write and
+        one commit, not two. The form that archives the dossier gets its record with the ledger
+        entry (the Archivist's last write)."""
+        life = self.uows.run(lambda uow: self._record(uow, c), what=f"recording {c.type} of {c.code}")
+        waiting = (life or {}).get("awaiting_return")
+        if waiting and self.archive is not None:
+            returned = ArchiveDossier.from_record(waiting)
+            if not returned.missing_forms(life or {}):
+                self.archive(returned)  # the last form its return waited for
         return NOTHING_TO_REMEMBER
 
-    def _record(self, uow: UnitOfWork, c: RecordLifeEvent) -> None:
+    def _record(self, uow: UnitOfWork, c: RecordLifeEvent) -> dict[str, Any] | None:
         doc = uow.get(self.schema, c.dossier_id)
         item = {"id": c.event_id, "type": c.type, "at": c.at.astimezone(UTC).isoformat(), "actors": list(c.actors),
                 "detail": c.detail}
@@ -104,12 +139,14 @@ class Lives:
             doc = {"_id": c.dossier_id, "code": c.code, "area": c.area, "events": [], "frozen": False}
             write = uow.add
         else:
+            if any(e["id"] == c.event_id for e in doc["events"]):
+                # Delivered again: a crash or a failed copy may have come before the archiving it
+                # allows, after the freeze too (the form that came last, whose archiving froze it).
+                return doc
             if doc.get("frozen"):
                 log.warning("event after the package was made; not in the package",
                             extra={"code": c.code, "type": c.type})
-                return
-            if any(e["id"] == c.event_id for e in doc["events"]):
-                return  # delivered again
+                return None
             write = uow.save
         doc["events"] = [*doc["events"], item]
         for name in ("retention", "procedure_name", "applicant"):
@@ -117,8 +154,11 @@ class Lives:
                 doc[name] = getattr(c, name)
         if c.receipt:
             doc["receipt"] = c.receipt
+        if c.form and c.document:
+            doc["forms_issued"] = {**(doc.get("forms_issued") or {}), c.form: c.document}
         write(self.schema, doc)
         uow.commit()
+        return doc
 
 
 @dataclass
@@ -140,6 +180,12 @@ class Archivist:
     def __call__(self, command: ArchiveDossier) -> None:
         if self.uows.start().collection(self.ledger_schema).find({"dossier_id": command.dossier_id}, limit=1):
             return  # archived before: its entry (or the relay) publishes what it caused
+        if command.forms_to_follow:
+            life = self.uows.run(lambda uow: self._await(uow, command), what=f"recording the return of {command.code}")
+            if missing := command.missing_forms(life):
+                # Lives.record archives it when the last of them arrives.
+                log.info("returned dossier waits for its forms", extra={"code": command.code, "forms": missing})
+                return
         life = self.uows.run(lambda uow: self._freeze(uow, command), what=f"freezing {command.code}")
         retention = Retention.parse(life.get("retention") or self.policy.default_retention)
         retain_until = retention.retain_until(command.returned_at, self.policy.permanent_lock_years)
@@ -167,6 +213,23 @@ class Archivist:
             }
         self.uows.run(lambda uow: self._enter(uow, command, entry), what=f"ledger entry of {command.code}")
 
+    def _await(self, uow: UnitOfWork, c: ArchiveDossier) -> dict[str, Any]:
+        """Keep the return in the life record, where the forms that follow it find it."""
+        doc = uow.get(self.life_schema, c.dossier_id)
+        if doc is not None and (doc.get("frozen") or doc.get("awaiting_return")):
+            return doc
+        if doc is None:
+            doc = {"_id": c.dossier_id, "code": c.code, "area": c.area, "events": [], "frozen": False,
+                   "awaiting_return": c.to_record()}
+            uow.add(self.life_schema, doc)
+        else:
+            doc = {**doc, "awaiting_return": c.to_record()}
+            uow.save(self.life_schema, doc)
+        # While a form is missing this is the return's last write (the form archives it): its
+        # processed record rides with it. Not when every form is here: the archiving follows.
+        uow.commit(completes_message=bool(c.missing_forms(doc)))
+        return doc
+
     def _freeze(self, uow: UnitOfWork, c: ArchiveDossier) -> dict[str, Any]:
         doc = uow.get(self.life_schema, c.dossier_id)
         if doc is not None and doc.get("frozen"):
@@ -186,6 +249,7 @@ class Archivist:
     def _spec(self, c: ArchiveDossier, life: Mapping[str, Any], retention: Retention
               ) -> tuple[BagSpec, list[PackageFile]]:
         forms = ([life["receipt"]] if life.get("receipt") else []) + list(c.forms)
+        forms += [life["forms_issued"][f] for f in c.forms_to_follow]
         files = package_files(list(c.documents), c.result, forms)
         signed = [e for e in life.get("events", ()) if e["type"] == "document.signed"]
         signers = signed[-1]["actors"] if signed else []

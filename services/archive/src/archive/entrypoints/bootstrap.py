@@ -40,8 +40,8 @@ def archivist(settings: ArchiveSettings, uows: UnitsOfWork, objects: ObjectStore
                      clock=settings.clock(), offload=offload)
 
 
-def lives(uows: UnitsOfWork) -> Lives:
-    return Lives(uows, DossierLifeRecord)
+def lives(uows: UnitsOfWork, archivist: Archivist | None = None) -> Lives:
+    return Lives(uows, DossierLifeRecord, archivist)
 
 
 def timestamper(settings: ArchiveSettings):

@@ -18,7 +18,7 @@ def archive_dossier(event: CloudEvent) -> ArchiveDossier:
         documents=tuple(document_ref_dict(d) for d in returned.documents),
         result=document_ref_dict(returned.result), received_at=datetime_of(returned.received_at),
         returned_at=datetime_of(returned.returned_at), traceparent=event.traceparent, event_id=event.id,
-        forms=tuple(document_ref_dict(f) for f in returned.forms))
+        forms=tuple(document_ref_dict(f) for f in returned.forms), forms_to_follow=tuple(returned.forms_to_follow))
 
 
 def _life(event: CloudEvent, message, at, actors=(), detail: str = "", **extra) -> RecordLifeEvent:
@@ -40,7 +40,7 @@ def form_issued(event: CloudEvent) -> RecordLifeEvent:
     m = event.decode(events_pb2.FormIssued)
     document = document_ref_dict(m.document) if m.document.key else None
     return _life(event, m, m.issued_at, (m.receiving_unit,), f"form {m.form} issued, sealed by {m.receiving_unit}",
-                 receipt=document if m.form == "01" else None)
+                 receipt=document if m.form == "01" else None, form=m.form, document=document)
 
 
 def assigned(event: CloudEvent) -> RecordLifeEvent:

@@ -39,10 +39,10 @@ def make_runtime(settings: ArchiveSettings) -> WorkerRuntime:
     for vault in copies:
         vault.ensure()
     uows = infra.units_of_work()
-    lives = bootstrap.lives(uows)
     offload = serialized_offload()
-    bus = MessageBus({ArchiveDossier: bootstrap.archivist(settings, uows, infra.objects, copies, offload),
-                      RecordLifeEvent: lives.record})
+    archivist = bootstrap.archivist(settings, uows, infra.objects, copies, offload)
+    lives = bootstrap.lives(uows, archivist)  # a form a return waits for archives it when it arrives
+    bus = MessageBus({ArchiveDossier: archivist, RecordLifeEvent: lives.record})
     timers = bootstrap.timers(settings, uows, copies, offload)
     return WorkerRuntime(infra, "archive", INBOUND.dispatch(bus), list(bootstrap.SCHEMAS), timers=timers)
 

@@ -227,8 +227,8 @@ class SupplementForms:
 
 
 class ControlSlips:
-    """Renders form 05 of a dossier whose result is being returned and stores it beside its other
-    objects; returns its document reference."""
+    """Renders form 05 of a returned dossier (routing's worker, from the return's
+    ``routing.render_form``) and stores it beside its other objects; returns its document reference."""
 
     def __init__(self, objects: ObjectStore, sealer: Sealer, offload: Callable[..., Any] = lambda f, *a: f(*a)):
         self._objects = objects

@@ -22,6 +22,7 @@ from motcua.work.v1 import work_pb2
 from routing.domain.instance import Fact, FactKind, WorkflowInstance
 
 SOURCE = "/motcua/routing"
+CONTROL_SLIP_FORM = "05"  # the processing control slip (Circular 01/2018/TT-VPCP), as FormIssued.form names it
 UNPUBLISHED = frozenset({FactKind.SUPPLEMENTED, FactKind.WITHDRAWN, FactKind.SUPPLEMENT_EXPIRED})
 
 
@@ -34,9 +35,14 @@ def work_of(instance: WorkflowInstance, traceparent: str | None = None) -> list[
     """``signing.sign_document`` for every draft an official approved: the signing service applies
     the personal signature of the official who approved and the seal of the issuing unit, and
     answers with ``routing.signing_completed`` (or ``routing.signing_failed``). The message id is
-    the signing request id, so a re-sent request is signed once."""
+    the signing request id, so a re-sent request is signed once. ``routing.render_form`` (form 05)
+    for a returned dossier: routing's own worker renders, seals and records it."""
     out = []
     for fact in instance.facts:
+        if fact.kind is FactKind.RETURNED and not instance.control_slip:
+            out.append(build_work(service="routing", area=instance.area, type="routing.render_form",
+                                  id=f"form-{CONTROL_SLIP_FORM}:{instance.dossier_id}", traceparent=traceparent,
+                                  data=work_pb2.RenderForm(dossier_id=instance.dossier_id, form=CONTROL_SLIP_FORM)))
         if fact.kind is not FactKind.SIGNING_REQUESTED:
             continue
         request_id = fact.data["signing_request_id"]
@@ -121,10 +127,17 @@ def message_of(w: WorkflowInstance, fact: Fact) -> tuple[str, Message]:
         return "dossier.result_ready", events_pb2.ResultReady(
             **common, result=_ref(d.get("result")), ready_at=at, status=int(w.status))
     if kind is FactKind.RETURNED:
+        # Form 05 follows (routing's worker issues it from this write's routing.render_form): the
+        # archive waits for its dossier.form_issued before it packs the dossier.
         return "dossier.returned", events_pb2.DossierReturned(
             **common, procedure_code=w.procedure_code, result=_ref(w.result), returned_at=at,
             documents=[document_ref(d) for d in w.documents],
-            status=int(w.status), received_at=timestamp(w.received_at), forms=[document_ref(f) for f in w.forms])
+            status=int(w.status), received_at=timestamp(w.received_at), forms=[document_ref(f) for f in w.forms],
+            forms_to_follow=[] if w.control_slip else [CONTROL_SLIP_FORM])
+    if kind is FactKind.CONTROL_SLIP_ISSUED:
+        return "dossier.form_issued", events_pb2.FormIssued(
+            dossier_id=w.dossier_id, code=w.code, form=CONTROL_SLIP_FORM, document=_ref(d.get("form")),
+            issued_at=at, receiving_unit=w.receiving_unit, area=w.area)
     if kind is FactKind.REFUSED:
         return "dossier.stopped", events_pb2.DossierStopped(
             **common, reason=d.get("reason", ""), cause=d.get("cause", ""), actor=fact.actor, step=fact.step_name,

@@ -37,7 +37,6 @@ from routing.domain.actions import (
     Official,
     Refuse,
     RequestSupplement,
-    ReturnResult,
     parse,
 )
 from routing.domain.instance import TimelineRow, WorkflowInstance
@@ -45,13 +44,13 @@ from routing.domain.process import ProcessDefinition, working_minutes
 from routing.domain.status import Status
 
 # Render and store the draft result an official approves, the notice of a refusal, form 02 of a
-# supplement request (given the request and the official's id), form 05 of a returned dossier:
-# document references. The forms (not the draft, which signing signs and seals) come back sealed by
-# the receiving unit; sealing failing raises (Unavailable: the call fails, nothing is written).
+# supplement request (given the request and the official's id): document references. The forms (not
+# the draft, which signing signs and seals) come back sealed by the receiving unit; sealing failing
+# raises (Unavailable: the call fails, nothing is written). Form 05 of a returned dossier is not
+# made here: routing's worker issues it after the return (routing.application.systems).
 Drafts = Callable[[WorkflowInstance, dt.datetime], dict[str, Any]]
 Notices = Callable[[WorkflowInstance, str, dt.datetime], dict[str, Any]]
 SupplementForms = Callable[[WorkflowInstance, RequestSupplement, str, dt.datetime], dict[str, Any]]
-ControlSlips = Callable[[WorkflowInstance], dict[str, Any]]
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +123,8 @@ class ActOnDossier:
 
 class Officials:
     def __init__(self, instances: Instances, drafts: Drafts | None = None, notices: Notices | None = None,
-                 supplement_forms: SupplementForms | None = None, control_slips: ControlSlips | None = None):
+                 supplement_forms: SupplementForms | None = None):
         self._instances = instances
-        self._control_slips = control_slips
         self._notices = notices
         self._supplement_forms = supplement_forms
         self._calendar = instances.calendar
@@ -238,14 +236,12 @@ class Officials:
             if seen is not None:
                 return Timeline.answered(settled, request_id)  # a retry: the first answer
             return Timeline.of(settled.instance, settled.version)  # nothing to change (claimed already)
-        if isinstance(command, ReturnResult):
-            # Form 05, closed by the return, stored before the write whose dossier.returned names it.
-            instance.control_slip = self._renderer(self._control_slips, command, instance)(instance)
         # The write below adds a row, so it moves the revision by one: that is the answer, kept.
-        instance.remember_answer(request_id, fingerprint, Timeline.of(instance, stored.version + 1).to_answer())
+        answer = Timeline.of(instance, stored.version + 1)
+        instance.remember_answer(request_id, fingerprint, answer.to_answer())
         self._instances.stage(uow, stored, now, traceparent)
         uow.commit()
-        return Timeline.of(instance, stored.version + 1)
+        return answer
 
     def _with_documents(self, instance: WorkflowInstance, command: Command, official: Official,
                         now: dt.datetime) -> Command:

@@ -118,7 +118,9 @@ class Instances:
             raise AlreadyExists(f"dossier code {quote(instance.code)} already belongs to another dossier")
         uow.add(self.collection, {**self._records.to_document(instance, now, self.soon_hours), "revision": 1},
                 messages_of(instance, traceparent))
-        (stored,) = uow.commit()
+        # The one write route_dossier needs: its processed-message record rides in this commit
+        # (the outbox publishes the events; nothing after this needs the message again).
+        (stored,) = uow.commit(completes_message=True)
         log.info("workflow instance opened", extra={"dossier_code": instance.code})
         return self._answer(stored)
 
@@ -152,7 +154,7 @@ class Instances:
             if not stored.instance.apply(command, by=by, now=now, request_id=request_id):
                 return False  # a redelivered report: its first write published (or the relay will)
             self.stage(uow, stored, now, traceparent)
-            uow.commit()
+            uow.commit(completes_message=True)  # the report's one write: its record rides along
             return True
         return self.run(report, what=f"{by.label} reporting {command.action} on {dossier_id}")
 
@@ -163,9 +165,8 @@ class Instances:
         return self.loaded(doc)
 
     def _answer(self, written: dict[str, Any]) -> StoredInstance:
-        """The instance a write stored, at the version removing its published messages gave (the
-        one the caller's next expected_version must name), unless someone changed it since."""
-        now = self.collection.get(written["_id"])
-        if now is not None and now["instance"] == written["instance"]:
-            written = now
+        """The instance as the write stored it. Not read back: what the caller's next
+        expected_version names is the revision, which clearing the outbox after the write does not
+        move (the store's own version, which it does move, is read again by the next write's use
+        case anyway)."""
         return self.loaded(written)

@@ -111,14 +111,18 @@ class StatisticsQuery:
         def n(**conditions: Any) -> int:
             return self._collection.count({**scope, **conditions})
 
-        ended = {"$in": list(FINISH_KPIS)}
         out: dict[Kpi, int] = {}
         for channel, kpi in RECEIVED.items():
             out[kpi] = n(channel=channel.value, received_at={"$gte": p0, "$lt": p1})
-        # one count per open state: an equality on it keeps SQLite's planner on the (…, open_state,
-        # due_at) index when a procedure is asked too ($in made it prefer (procedure_code, receiving_unit))
-        out[Kpi.CARRIED_OVER] = sum(n(open_state=state, received_at={"$lt": p0}) for state in OPEN_STATES) \
-            + n(finish_class=ended, ended_at={"$gte": p0}, received_at={"$lt": p0})
+        # Carried over: open now, or ended since p0, less those received since p0. Never as
+        # "received_at < p0": for a unit, SQLite's planner reads that range on the (receiving_unit,
+        # received_at) index, which is the unit's whole history. One count per open state and per
+        # finish class: an equality keeps the planner on the state's index when a procedure is asked
+        # too ($in made it prefer (procedure_code, receiving_unit)).
+        since = {"received_at": {"$gte": p0}}
+        out[Kpi.CARRIED_OVER] = sum(n(open_state=state) - n(open_state=state, **since) for state in OPEN_STATES) \
+            + sum(n(finish_class=finish, ended_at={"$gte": p0}) - n(finish_class=finish, ended_at={"$gte": p0}, **since)
+                  for finish in FINISH_KPIS)
         for finish, kpi in FINISH_KPIS.items():
             out[kpi] = n(finish_class=finish, ended_at={"$gte": p0, "$lt": p1})
         out.update(self._open(n, p1, a0))
@@ -129,11 +133,15 @@ class StatisticsQuery:
     def _open(n: Callable[..., int], p1: dt.datetime, a0: dt.datetime) -> dict[Kpi, int]:
         """Open at ``as_of`` (still open, or ended after ``p1``), overdue or on time by ``a0``."""
         ended_later = {"finish_class": {"$in": list(FINISH_KPIS)}, "ended_at": {"$gte": p1}}
+        # those ended since p1 and received before it: all of them less the ones received since
+        # (a "received_at < p1" range would read a unit's whole history, see _count)
+        ended_later_on_time = n(**ended_later, due_at={"$gte": a0}) \
+            - n(**ended_later, due_at={"$gte": a0}, received_at={"$gte": p1})
         return {
             Kpi.IN_PROCESS_OVERDUE: n(open_state="in_process", due_at={"$lt": a0})
             + n(**ended_later, due_at={"$lt": a0}),
             Kpi.IN_PROCESS_ON_TIME: n(open_state="in_process", due_at={"$gte": a0}, received_at={"$lt": p1})
-            + n(**ended_later, due_at={"$gte": a0}, received_at={"$lt": p1}),
+            + ended_later_on_time,
             Kpi.PAUSED_OVERDUE: n(open_state="paused", due_at={"$lt": a0}),
             Kpi.PAUSED_ON_TIME: n(open_state="paused", due_at={"$gte": a0}, received_at={"$lt": p1}),
         }

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, ClassVar
@@ -97,6 +97,7 @@ class FactKind(StrEnum):
     APOLOGY_ISSUED = "apology_issued"  # form 04
     DUE_SOON = "due_soon"  # the SLA sweep: a step or the dossier is within the warning window
     OVERDUE = "overdue"  # the SLA sweep: a step's deadline or the appointment has passed
+    CONTROL_SLIP_ISSUED = "control_slip_issued"  # form 05 of a returned dossier, by routing's worker
 
 
 # -- records kept in the instance -----------------------------------------------------------------
@@ -312,7 +313,7 @@ class WorkflowInstance:
     alerts: list[str] = field(default_factory=list)  # SLA alerts already raised (see raise_alert)
     handovers: list[HandOver] = field(default_factory=list)  # form 05's rows, oldest first
     applicant: dict[str, str] = field(default_factory=dict)  # full_name, address, phone, email (form 06)
-    control_slip: dict[str, Any] | None = None  # form 05 as stored when the result was returned
+    control_slip: dict[str, Any] | None = None  # form 05 as stored once the result was returned
     procedure_name: str = ""
     facts: list[Fact] = field(default_factory=list, compare=False)
 
@@ -740,6 +741,21 @@ class WorkflowInstance:
             return False
         self.alerts.append(key)
         self._fact(kind, now, step, scope=scope, deadline=deadline, unit_id=step.unit_id)
+        return True
+
+    # -- form 05 (not an action: the worker issues it after the return) --------------------------
+
+    def issue_control_slip(self, form: Callable[[], Mapping[str, Any]], now: dt.datetime) -> bool:
+        """Record form 05, closed by the return, once the result was returned: ``form`` gives its
+        stored (sealed) reference, asked only when it is due. False when it was recorded before (a
+        redelivered message), so it is made and announced once."""
+        if self.control_slip:
+            return False
+        if self.status is not Status.RETURNED:
+            raise FailedPrecondition(f"dossier {self.code} is in status {int(self.status)}: form 05 is issued "
+                                     "once its result is returned")
+        self.control_slip = dict(form())
+        self._fact(FactKind.CONTROL_SLIP_ISSUED, now, None, form=self.control_slip)
         return True
 
     # -- helpers --------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from motcua.runtime import Infrastructure
 from motcua.sealing import Sealer, SealingClient
 from motcua.worktime import vietnam_calendar
 from routing.adapters.drafts import (
-    ControlSlips,
     DraftDocuments,
     StopNotices,
     SupplementForms,
@@ -84,7 +83,8 @@ class RoutingServicer(routing_pb2_grpc.RoutingServiceServicer):
         instance = self._officials.timeline(dossier_id=request.dossier_id, code=request.code).instance
         slip = control_slip(instance)
         # Dated at the dossier's latest change: the same state renders the same bytes (the seal adds its time).
-        # Sealed by the receiving unit (as at return_result): UNAVAILABLE while the signing api is out of reach.
+        # Sealed by the receiving unit (as the returned dossier's own, by the worker): UNAVAILABLE while
+        # the signing api is out of reach.
         pdf = sealed(self._sealer, self._render_slip(slip, dated=instance.timeline[-1].at), instance, "Mẫu 05")
         return routing_pb2.GetControlSlipResponse(code=slip.code, rows=[handover_message(r) for r in slip.rows],
                                                   pdf=pdf)
@@ -198,13 +198,14 @@ def handover_message(r: SlipRow) -> routing_pb2.HandOver:
 
 def build_servicer(settings: RoutingSettings, infra: Infrastructure, sealer: Sealer | None = None) -> RoutingServicer:
     """The servicer with its adapters; ``sealer`` (default: the signing api at MOTCUA_SIGNING_ADDRESS)
-    seals forms 02, 05, 06 and the stop notice."""
+    seals forms 02, 05 (GetControlSlip; the returned dossier's own is the worker's), 06 and the stop
+    notice."""
     instances = Instances(infra.units_of_work(), vietnam_calendar(), settings.clock(),
                           settings.sla_due_soon_hours, records=INSTANCES)
     statistics = StatisticsQuery(infra.store.collection(InstanceRecord), settings.clock())
     sealer = sealer or SealingClient.from_settings(settings)
     officials = Officials(instances, DraftDocuments(infra.objects), StopNotices(infra.objects, sealer),
-                          SupplementForms(infra.objects, sealer), ControlSlips(infra.objects, sealer))
+                          SupplementForms(infra.objects, sealer))
     return RoutingServicer(officials, statistics, Register(instances, statistics.period), sealer)
 
 

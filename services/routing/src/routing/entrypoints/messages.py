@@ -1,5 +1,6 @@
 """What routing's worker takes from ``routing.<area>``, as the application's messages: intake's
-and signing's work, and the two public events of intake it follows."""
+and signing's work, its own form 05 of a returned dossier, and the two public events of intake it
+follows."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from motcua.messaging.envelope import CloudEvent, WorkMessage
 from motcua.messaging.inbound import Inbound
 from motcua.protobufs import datetime_of, document_ref_dict
 from motcua.work.v1 import work_pb2
+from routing.application.instance_events import CONTROL_SLIP_FORM
 from routing.application.repository import Instances
-from routing.application.systems import OpenWorkflow, ReportToWorkflow, RoutingWork
+from routing.application.systems import ControlSlips, IssueControlSlip, OpenWorkflow, ReportToWorkflow, RoutingWork
 from routing.domain.actions import INTAKE, SIGNING, Signed, SigningFailed, SupplementReceived, Withdrawn
 
 APPLICANT_FIELDS = ("full_name", "address", "phone", "email")  # what the register (form 06) shows
@@ -73,6 +75,16 @@ def signing_failed(work: WorkMessage) -> ReportToWorkflow:
                             code=failed.code, area=failed.area, traceparent=work.traceparent)
 
 
+def render_form(work: WorkMessage) -> IssueControlSlip:
+    """The return's ``routing.render_form``: form 05 is the one form routing's worker renders."""
+    form = work.decode(work_pb2.RenderForm)
+    if not form.dossier_id:
+        raise InvalidArgument("dossier_id", "is required")
+    if form.form != CONTROL_SLIP_FORM:
+        raise InvalidArgument("form", f"routing's worker renders form {CONTROL_SLIP_FORM} only, not {form.form!r}")
+    return IssueControlSlip(dossier_id=form.dossier_id, traceparent=work.traceparent)
+
+
 def supplemented(event: CloudEvent) -> ReportToWorkflow:
     data = event.decode(events_pb2.DossierSupplemented)
     command = SupplementReceived(documents=tuple(document_ref_dict(d) for d in data.documents))
@@ -87,10 +99,10 @@ def withdrawn(event: CloudEvent) -> ReportToWorkflow:
 
 
 INBOUND = Inbound(work={"routing.route_dossier": open_workflow, "routing.signing_completed": signing_completed,
-                        "routing.signing_failed": signing_failed},
+                        "routing.signing_failed": signing_failed, "routing.render_form": render_form},
                   events={"dossier.supplemented": supplemented, "dossier.withdrawn": withdrawn})
 
 
-def dispatcher(instances: Instances) -> Callable[[Delivery], None]:
-    """The worker's handler of one delivery."""
-    return INBOUND.dispatch(RoutingWork(instances).bus())
+def dispatcher(instances: Instances, control_slips: ControlSlips | None = None) -> Callable[[Delivery], None]:
+    """The worker's handler of one delivery (``control_slips``: how form 05 is rendered, sealed and stored)."""
+    return INBOUND.dispatch(RoutingWork(instances, control_slips).bus())

@@ -1,6 +1,6 @@
 """Routing's worker process (nameko): consumes routing.<area> (intake's route_dossier, signing's
-replies, intake's supplement and withdrawal events), runs the SLA sweep of its areas, counts their
-dossiers at work for the operators' gauges and relays its outbox."""
+replies, form 05 of a returned dossier, intake's supplement and withdrawal events), runs the SLA
+sweep of its areas, counts their dossiers at work for the operators' gauges and relays its outbox."""
 
 import eventlet
 
@@ -17,7 +17,7 @@ from motcua.runtime import Infrastructure, WorkerRuntime  # noqa: E402
 from motcua.sealing import SealingClient  # noqa: E402
 from motcua.worker import main  # noqa: E402
 from motcua.worktime import vietnam_calendar  # noqa: E402
-from routing.adapters.drafts import ApologyForms, StopNotices  # noqa: E402
+from routing.adapters.drafts import ApologyForms, ControlSlips, StopNotices  # noqa: E402
 from routing.adapters.gauges import count_at_work  # noqa: E402
 from routing.adapters.instances import INSTANCES, InstanceRecord  # noqa: E402
 from routing.application.repository import Instances  # noqa: E402
@@ -37,14 +37,15 @@ def make_runtime(settings: RoutingSettings) -> WorkerRuntime:
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     instances = build_instances(settings, infra)
-    # forms 04 and the stop notice: rendered in tpool's native threads (off the hub), sealed through
+    # forms 04, 05 and the stop notice: rendered in tpool's native threads (off the hub), sealed through
     # the signing api on the hub (grpcio from tpool's threads stalled the worker's timers)
     sealer = SealingClient.from_settings(settings)
     sweep = SlaSweep(instances, ApologyForms(infra.objects, sealer, offload=tpool.execute),
                      lease=timedelta(seconds=settings.sla_sweep_lease_s),
                      stop_notice=StopNotices(infra.objects, sealer, offload=tpool.execute))
     statistics = StatisticsQuery(instances.collection, settings.clock())
-    return WorkerRuntime(infra, "routing", dispatcher(instances), [InstanceRecord],
+    control_slips = ControlSlips(infra.objects, sealer, offload=tpool.execute)
+    return WorkerRuntime(infra, "routing", dispatcher(instances, control_slips), [InstanceRecord],
                          timers={"sla_sweep": lambda: sweep.sweep(settings.served_areas()),
                                  "dossier_gauges": lambda: count_at_work(statistics, settings.served_areas())})
 
