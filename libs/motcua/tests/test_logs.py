@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
 import sys
 
 import pytest
@@ -90,3 +91,38 @@ def test_bound_fields_are_clipped(log_lines):
     (line,) = log_lines()
     record = json.loads(line)
     assert len(record["event_id"]) == QUOTE_LIMIT and record["trace_id"] == "t"
+
+
+_CROSS_THREAD_LOGGING = r'''
+import eventlet
+eventlet.monkey_patch()
+import logging, sys
+from eventlet import tpool
+from motcua import logs
+
+logs.configure("probe")
+handler = logging.getLogger().handlers[0]
+
+def log_from_a_native_thread():
+    logging.getLogger("bagit").warning("from a tpool thread")
+    return "logged"
+
+handler.acquire()  # a greenlet of the hub is writing a line
+pending = eventlet.spawn(tpool.execute, log_from_a_native_thread)
+eventlet.sleep(0.3)  # the native thread now waits for the handler's lock
+handler.release()
+print(pending.wait(), flush=True)
+'''
+
+
+def test_a_native_thread_of_an_eventlet_process_logs_while_a_greenlet_holds_the_handler(tmp_path):
+    """A worker logs from eventlet's tpool threads (bagit while a package is built, fontTools while a
+    form renders) and from its hub at once. The handler's lock must be a native one: a green lock
+    that a native thread waits on is woken by a switch across threads (greenlet.error "Cannot switch
+    to a different thread"), the thread never runs again and the worker's offloads hang for good."""
+    script = tmp_path / "probe.py"
+    script.write_text(_CROSS_THREAD_LOGGING)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.stdout.strip() == "logged", done.stderr[-2000:]
+    assert "Cannot switch to a different thread" not in done.stderr

@@ -126,6 +126,20 @@ def _shorter(key: str, value: object, limit: int) -> object:
     return clip(value, limit)
 
 
+def _native_rlock():
+    """An OS-thread RLock when eventlet has monkey-patched this process (a worker), else None.
+
+    A worker logs from its hub and from eventlet's tpool threads (bagit while a package is built,
+    fontTools while a form renders). The handler's lock made after the patch is a green one; a
+    native thread that waits on it is woken by a switch across threads (greenlet.error "Cannot
+    switch to a different thread"), never runs again, and the worker's offloads hang for good. A
+    native lock is safe on the hub too: writing a line never yields to another greenlet."""
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is None or not patcher.is_monkey_patched("thread"):
+        return None
+    return patcher.original("threading").RLock()
+
+
 def configure(service: str, level: str = "INFO") -> None:
     """JSON lines on stderr for the whole process; call once at start-up."""
     handler = logging.StreamHandler(sys.stderr)
@@ -133,8 +147,9 @@ def configure(service: str, level: str = "INFO") -> None:
                                               rename_fields={"asctime": "time", "levelname": "level"},
                                               static_fields={"service": service}))
     handler.addFilter(_BoundFields())
+    handler.lock = _native_rlock() or handler.lock
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("kombu", "amqp", "urllib3", "nameko", "eventlet", "fontTools"):
+    for noisy in ("kombu", "amqp", "urllib3", "nameko", "eventlet", "fontTools", "bagit"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
