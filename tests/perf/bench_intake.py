@@ -43,6 +43,7 @@ from motcua_dev.harness import private_vhost, sample_request
 from motcua_dev.platform import api_spec, metrics_urls, scrape
 from motcua_dev.testing import drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from perfkit import (
+    API_GOALS,
     LoadResult,
     PeakSampler,
     call_costs,
@@ -50,6 +51,7 @@ from perfkit import (
     find_pid,
     measure_clients,
     pdf_document,
+    print_vs_baselines,
     proc_status,
     raw_server,
     reset_peak_rss,
@@ -60,7 +62,6 @@ from motcua.intake.v1 import intake_pb2, intake_pb2_grpc
 from motcua.settings import PlatformSettings
 
 SUBMIT_METHOD = "/motcua.intake.v1.IntakeService/SubmitDossier"
-GOALS = {"raw": 0.5, "p99": 3.0}  # issue 14: calls/s >= 0.5 of raw's, p99 <= 3 x raw's
 
 MIB = 1024 * 1024
 
@@ -87,10 +88,6 @@ def upload(address: str, data: bytes, chunk: int) -> tuple[intake_pb2.UploadDocu
         started = time.perf_counter()
         response = stub.UploadDocument(messages(), timeout=600)
         return response, time.perf_counter() - started
-
-
-def cores_line(cores: dict[str, float]) -> str:
-    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
 
 
 class BenchFailed(Exception):
@@ -221,23 +218,8 @@ def print_submit(args: argparse.Namespace, size: int, rows: list, echoes: dict[i
           f"1 S3 PUT + 1 fsynced SQLite insert + 1 confirmed publish, as many server processes) and vs a bare "
           f"grpcio echo server receiving the same bytes; {args.processes} client processes, one channel per "
           f"client, {args.seconds:g} s window after {args.warmup:g} s of load. Goals: submit/raw >= "
-          f"{GOALS['raw']}, p99 <= {GOALS['p99']:g} x raw p99")
-    print(f"    {'procs':>5} {'clients':>7} | {'submit/s':>8} {'p50 ms':>7} {'p99 ms':>7} | {'raw/s':>6} {'p50 ms':>7} "
-          f"{'p99 ms':>7} | {'echo/s':>6} | {'submit/raw':>10} {'p99/raw p99':>11} | {'submit/echo':>11}")
-    for procs, clients, submit, raw, _ in rows:
-        echo = echoes[clients]
-        print(f"    {procs:>5} {clients:>7} | {submit.rate:>8.0f} {submit.p50_ms:>7.1f} {submit.p99_ms:>7.1f} | "
-              f"{raw.rate:>6.0f} {raw.p50_ms:>7.1f} {raw.p99_ms:>7.1f} | {echo.rate:>6.0f} | "
-              f"{submit.rate / raw.rate:>10.2f} {submit.p99_ms / raw.p99_ms:>11.2f} | {submit.rate / echo.rate:>11.3f}")
-    print("    per SubmitDossier, what the api did (its /metrics; raw: 1 / 1 / 1 / 1 / 1):")
-    for procs, clients, _, _, costs in rows:
-        print(f"    {procs:>5} {clients:>7}   " + ", ".join(f"{name} {value:.2f}" for name, value in costs.items()))
-    print("    CPU used in the window, in cores (a process with its children):")
-    for procs, clients, submit, raw, _ in rows:
-        print(f"    {procs:>5} {clients:>7}   submit: {cores_line(submit.cores())}")
-        print(f"    {'':>5} {'':>7}   raw:    {cores_line(raw.cores())}")
-    for clients, echo in echoes.items():
-        print(f"    {'':>5} {clients:>7}   echo:   {cores_line(echo.cores())}")
+          f"{API_GOALS['raw']}, p99 <= {API_GOALS['p99']:g} x raw p99")
+    print_vs_baselines("submit", rows, echoes, "1 / 1 / 1 / 1 / 1")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,16 @@ from motcua_dev.harness import private_vhost
 from motcua_dev.platform import api_spec, metrics_urls, scrape
 from motcua_dev.testing import FakeSealer, drop_bucket, ensure_amqp_uri, seaweedfs_for_tests
 from motcua_dev.testing import SettableClock as Clock
-from perfkit import LoadResult, call_costs, echo_server, find_pid, measure_clients, raw_server
+from perfkit import (
+    API_GOALS,
+    LoadResult,
+    call_costs,
+    echo_server,
+    find_pid,
+    measure_clients,
+    print_vs_baselines,
+    raw_server,
+)
 
 from motcua.api_processes import usable_cpus
 from motcua.messaging.outbox import Outbox
@@ -85,7 +94,6 @@ PROCEDURE = "1.004616"
 DESK = {"official_id": "mc-bim-son", "unit": DISTRICT, "roles": ["receive", "return"]}
 ActRow = tuple[int, int, LoadResult, LoadResult, dict[str, float]]  # api processes, clients, Act, raw, Act's costs
 ACT_METHOD = "/motcua.routing.v1.RoutingService/Act"
-GOALS = {"raw": 0.5, "p99": 3.0}  # issue 14: calls/s >= 0.5 of raw's, p99 <= 3 x raw's
 
 
 class BenchFailed(Exception):
@@ -98,10 +106,6 @@ def process(duration_hours: int) -> dict[str, Any]:
     return {"steps": [{"role": role, "unit": DISTRICT, "unit_id": UNIT_ID, "level": "district", "share": share}
                       for role, share in shares],
             "time_type": "working_days", "duration_hours": duration_hours, "supplement_policy": "pause"}
-
-
-def cores_line(cores: dict[str, float]) -> str:
-    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
 
 
 # -- (a) Act through the api process --------------------------------------------------------------
@@ -401,23 +405,8 @@ def print_act(args: argparse.Namespace, rows: list[ActRow], echoes: dict[int, Lo
           f"processes) and vs a bare grpcio echo server receiving an ActRequest's bytes; {args.processes} client "
           f"processes, one channel per client, {args.seconds:g} s window after {args.warmup:g} s of load; "
           f"{args.dossiers:,} dossiers opened for each concurrency ({seeding:.0f} s in all). Goals: act/raw >= "
-          f"{GOALS['raw']}, p99 <= {GOALS['p99']:g} x raw p99")
-    print(f"    {'procs':>5} {'clients':>7} | {'act/s':>6} {'p50 ms':>7} {'p99 ms':>7} | {'raw/s':>6} {'p50 ms':>7} "
-          f"{'p99 ms':>7} | {'echo/s':>6} | {'act/raw':>7} {'p99/raw p99':>11} | {'act/echo':>8}")
-    for procs, clients, act, raw, _ in rows:
-        echo = echoes[clients]
-        print(f"    {procs:>5} {clients:>7} | {act.rate:>6.0f} {act.p50_ms:>7.1f} {act.p99_ms:>7.1f} | "
-              f"{raw.rate:>6.0f} {raw.p50_ms:>7.1f} {raw.p99_ms:>7.1f} | {echo.rate:>6.0f} | "
-              f"{act.rate / raw.rate:>7.2f} {act.p99_ms / raw.p99_ms:>11.2f} | {act.rate / echo.rate:>8.3f}")
-    print("    per Act, what the api did (its /metrics; raw: 1 publish, 1 confirm, 1 write, 1 commit, no S3):")
-    for procs, clients, _, _, costs in rows:
-        print(f"    {procs:>5} {clients:>7}   " + ", ".join(f"{name} {value:.2f}" for name, value in costs.items()))
-    print("    CPU used in the window, in cores (a process with its children):")
-    for procs, clients, act, raw, _ in rows:
-        print(f"    {procs:>5} {clients:>7}   act:  {cores_line(act.cores())}")
-        print(f"    {'':>5} {'':>7}   raw:  {cores_line(raw.cores())}")
-    for clients, echo in echoes.items():
-        print(f"    {'':>5} {clients:>7}   echo: {cores_line(echo.cores())}")
+          f"{API_GOALS['raw']}, p99 <= {API_GOALS['p99']:g} x raw p99")
+    print_vs_baselines("act", rows, echoes, "1 publish, 1 confirm, 1 write, 1 commit, no S3")
 
 
 def print_sweeps(args: argparse.Namespace, figures: list[SweepFigures], plan: str, seeding: float) -> None:

@@ -272,6 +272,41 @@ def measure_clients(target: str, kind: str, payload: bytes | Sequence[bytes], cl
                 proc.join(5)
 
 
+# -- an api call vs its raw baseline and echo ----------------------------------------------------
+
+API_GOALS = {"raw": 0.5, "p99": 3.0}  # issue 14: calls/s >= 0.5 of raw's, p99 <= 3 x raw's
+
+
+def cores_line(cores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
+
+
+def print_vs_baselines(call: str, rows: list, echoes: dict, raw_costs: str) -> None:
+    """The table of an api call (``call``: "submit", "act") at each (api processes, clients) of
+    ``rows`` — (procs, clients, ours, raw, costs) — beside the raw baseline and echo: calls/s,
+    p50, p99 and the ratios; then what each call made the api do, and each process's cores."""
+    width = max(len(call) + 2, 6)
+    print(f"    {'procs':>5} {'clients':>7} | {call + '/s':>{width}} {'p50 ms':>7} {'p99 ms':>7} | {'raw/s':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7} | {'echo/s':>6} | {call + '/raw':>{width + 2}} {'p99/raw p99':>11} | "
+          f"{call + '/echo':>{width + 3}}")
+    for procs, clients, ours, raw, _ in rows:
+        echo = echoes[clients]
+        print(f"    {procs:>5} {clients:>7} | {ours.rate:>{width}.0f} {ours.p50_ms:>7.1f} {ours.p99_ms:>7.1f} | "
+              f"{raw.rate:>6.0f} {raw.p50_ms:>7.1f} {raw.p99_ms:>7.1f} | {echo.rate:>6.0f} | "
+              f"{ours.rate / raw.rate:>{width + 2}.2f} {ours.p99_ms / raw.p99_ms:>11.2f} | "
+              f"{ours.rate / echo.rate:>{width + 3}.3f}")
+    print(f"    per {call}, what the api did (its /metrics; raw: {raw_costs}):")
+    for procs, clients, _, _, costs in rows:
+        print(f"    {procs:>5} {clients:>7}   " + ", ".join(f"{name} {value:.2f}" for name, value in costs.items()))
+    print("    CPU used in the window, in cores (a process with its children):")
+    label = max(len(call), 4) + 1
+    for procs, clients, ours, raw, _ in rows:
+        print(f"    {procs:>5} {clients:>7}   {call + ':':<{label}} {cores_line(ours.cores())}")
+        print(f"    {'':>5} {'':>7}   {'raw:':<{label}} {cores_line(raw.cores())}")
+    for clients, echo in echoes.items():
+        print(f"    {'':>5} {clients:>7}   {'echo:':<{label}} {cores_line(echo.cores())}")
+
+
 # -- the echo baseline --------------------------------------------------------------------------
 
 

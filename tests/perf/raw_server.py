@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 import uuid
-from concurrent import futures
 
 import grpc
+from echo_server import serve
 from minio.error import S3Error
 from raw_dossier import confirmed_publisher, publish_confirmed, put_object, s3_client, sqlite_file
 
@@ -66,18 +65,7 @@ def main() -> int:
             work.s3.make_bucket(work.bucket)
     handler = grpc.method_handlers_generic_handler("bench.Raw", {
         "Call": grpc.unary_unary_rpc_method_handler(work.call)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=int(workers)),
-                         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.so_reuseport", 1)])
-    server.add_generic_rpc_handlers((handler,))
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    print(f"READY raw {bound}", flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    stopped.wait()
-    server.stop(1)
-    return 0
-
+    return serve(handler, int(workers), int(port), reuse_port=True, label="raw")
 
 if __name__ == "__main__":
     sys.exit(main())
