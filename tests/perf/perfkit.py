@@ -10,6 +10,10 @@
 * :func:`pdf_document`: a valid PDF of an exact size (``%PDF-`` … ``%%EOF``, correct xref).
 * :func:`proc_status`, :func:`cpu_seconds`, :func:`tree_cpu_seconds`, :func:`reset_peak_rss`: a
   process's memory and CPU (with its children's) as Linux's /proc tells them.
+
+Importing it makes SIGTERM end a benchmark as Ctrl-C does (SystemExit), so the platforms it
+started stop with it (their ``Stack``'s exit): killed by ``timeout``, a benchmark had left a whole
+platform running.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import statistics
 import sys
 import threading
@@ -34,6 +39,14 @@ HERE = Path(__file__).resolve().parent
 ECHO_METHOD = "/bench.Echo/Echo"
 RAW_METHOD = "/bench.Raw/Call"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _exit_on_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+_exit_on_sigterm()
 
 
 # -- statistics ---------------------------------------------------------------------------------
