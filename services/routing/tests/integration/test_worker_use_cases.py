@@ -408,3 +408,24 @@ def test_bookkeeping_writes_never_abort_an_official(env: Env, monkeypatch):
     monkeypatch.setattr(env.instances, "stage", stage_after_an_action)
     with pytest.raises(Conflict):
         env.officials.act("r4", code, SIGNER, "approve", expected_version=done.version)
+
+
+def test_a_render_form_message_routing_cannot_serve_is_parked_with_its_reason(env: Env):
+    """routing.render_form of another form than 05, without a dossier, or of a dossier not returned
+    yet: a clear permanent failure (parked with the reason), nothing sealed."""
+    env.work(delivered(route_dossier(40)))
+    sealed_before = len(SEALER.calls)
+
+    def render(form: str, dossier_id: str):
+        return delivered(build_work(service="routing", area=DISTRICT, type="routing.render_form",
+                                    id=f"form-{form}:{dossier_id}",
+                                    data=work_pb2.RenderForm(dossier_id=dossier_id, form=form)))
+
+    with pytest.raises(PermanentFailure, match="form 05 only"):
+        env.work(render("03", "d40"))
+    with pytest.raises(PermanentFailure, match="dossier_id"):
+        env.work(render("05", ""))
+    with pytest.raises(PermanentFailure):
+        env.work(render("05", "d40"))  # still at its first step: there is no slip to close
+    assert len(SEALER.calls) == sealed_before
+    assert env.instances.get(dossier_id="d40").instance.control_slip is None
