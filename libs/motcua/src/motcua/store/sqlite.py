@@ -51,6 +51,7 @@ import re
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -163,6 +164,20 @@ class _Together:
 _TOGETHER: ContextVar[_Together | None] = ContextVar("motcua_sqlite_together", default=None)
 
 
+def _enter_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch the file to WAL (a no-op once it is). SQLite may answer "database is locked" to the
+    switch at once, without its busy handler, while another process opens the same fresh file
+    (several api processes starting together): try again for a few seconds."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 class _Pool:
     """Connections handed to one caller at a time (see the module docstring for why a pool)."""
 
@@ -179,7 +194,7 @@ class _Pool:
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(conn)
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         return conn
 
