@@ -160,13 +160,34 @@ def withdraw(dossier: Dossier, *, at: datetime, reason: str, identity_number: st
 
 
 def mirror_progress(dossier: Dossier, status: Status, action: str, at: datetime, event_id: str) -> bool:
-    """Follow routing's progress for tracking; False when it would move backwards or is not ours
-    to follow any more (refused, withdrawn, stopped)."""
-    if dossier.status not in PROGRESS_ORDER or PROGRESS_ORDER.index(status) <= PROGRESS_ORDER.index(dossier.status):
+    """Follow routing's progress for tracking; False when it changes nothing (the dossier is there
+    already, or is not ours to follow any more: refused, withdrawn, stopped).
+
+    Routing's events of one dossier can reach intake out of order (the worker handles several
+    messages at once, and retries overtake): a step that arrives after a later one (result ready
+    after returned) never moves the status back, but the public timeline still gets it, in its
+    place by time, once."""
+    if dossier.status not in PROGRESS_ORDER or status not in PROGRESS_ORDER:
         return False
-    dossier.status = status
-    record(dossier, action, at, event_id=event_id)
+    if PROGRESS_ORDER.index(status) > PROGRESS_ORDER.index(dossier.status):
+        dossier.status = status
+        record(dossier, action, at, event_id=event_id)
+        return True
+    if status == dossier.status or any(row["action"] == action for row in dossier.history):
+        return False
+    _record_late(dossier, status, action, at, event_id)
     return True
+
+
+def _record_late(dossier: Dossier, status: Status, action: str, at: datetime, event_id: str) -> None:
+    """Insert a history row for a step that arrived after later ones, where its time puts it."""
+    record(dossier, action, at, event_id=event_id)
+    row = dossier.history.pop()
+    row["status"] = str(int(status))  # the status the step brought, not the dossier's now
+    place = len(dossier.history)
+    while place > 0 and datetime.fromisoformat(dossier.history[place - 1]["at"]) > at:
+        place -= 1
+    dossier.history.insert(place, row)
 
 
 # Routing's other changes intake mirrors for tracking: event → (status, the statuses it may come from).
