@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mongoengine import DateTimeField, Document, ValidationError
+from mongoengine import DateTimeField, DictField, Document, ListField, ValidationError
 from mongoengine.errors import FieldDoesNotExist, InvalidDocumentError
 
 from .port import Doc, Filter, InvalidDocument, Sort
@@ -68,6 +68,7 @@ class Schema:
         if "_id" not in self.fields or "version" not in self.fields:
             raise TypeError(f"{document.__name__} must declare `id` (primary_key=True) and `version`")
         self.datetime_fields = frozenset(n for n, f in self.fields.items() if isinstance(f, DateTimeField))
+        self.plain_fields = {n: f for n, f in self.fields.items() if _holds_plain_data(f)}
         # mongoengine's computed specs: meta['indexes'] plus unique=True / unique_with fields.
         self.indexes = tuple(
             Index(
@@ -88,16 +89,38 @@ class Schema:
         if not isinstance(doc, Mapping):
             raise InvalidDocument(f"{self.name}: a document must be a mapping, not {type(doc).__name__}")
         son = {k: v for k, v in doc.items() if k != "version"}
+        plain = self._take_plain_data(son)
         try:
             obj = self.document._from_son(son)
             obj.validate()
         except ValidationError as exc:
             raise InvalidDocument(f"{self.name}: {self._describe(exc)}") from exc
-        except (FieldDoesNotExist, InvalidDocumentError, ValueError, TypeError) as exc:
+        except (FieldDoesNotExist, InvalidDocumentError, ValueError, TypeError, OverflowError) as exc:
             raise InvalidDocument(f"{self.name}: {exc}") from exc
         stored = normalize(obj.to_mongo())  # SON -> plain dicts, in the same pass
+        stored.update(plain)  # in the places their stand-ins held
         stored["version"] = version
         return stored
+
+    def _take_plain_data(self, son: dict[str, Any]) -> Doc:
+        """Take out of ``son`` the values of the schema-less fields (``DictField()``,
+        ``ListField(DictField())``) that hold plain data, normalized; a stand-in of the same
+        emptiness takes each one's place.
+
+        Why: mongoengine converts, validates and converts back such a value key by key, through
+        generic code looking for documents and references at every level; for plain data (what
+        JSON holds, and datetimes) all three are the identity, and for a workflow instance
+        (~4 KB) they were most of the cost of storing it. Anything else (a document, a tuple, a
+        non-string key, ``_cls``) is left to mongoengine, as is an empty required value (its
+        error)."""
+        taken: Doc = {}
+        for name, field in self.plain_fields.items():
+            value = son.get(name)
+            if not value or (copy := _plain_copy(value, top_level=type(field))) is None:
+                continue
+            taken[name] = copy
+            son[name] = _STAND_INS[type(field)]
+        return taken
 
     def prepare_fields(self, values: Mapping[str, Any]) -> Doc:
         """Validate a partial update (``claim``'s ``set_fields``) field by field."""
@@ -116,7 +139,7 @@ class Schema:
                 field._validate(value)  # what Document.validate() runs per field (choices included)
             except ValidationError as exc:
                 raise InvalidDocument(f"{self.name}: field {name!r}: {exc.message}") from exc
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise InvalidDocument(f"{self.name}: field {name!r}: {exc}") from exc
             out[name] = normalize(field.to_mongo(value))
         return out
@@ -161,6 +184,58 @@ class Schema:
     def check_array(self, field: str) -> None:
         if field not in self.fields:
             raise ValueError(f"{self.name}: no field {field!r}")
+
+
+# The smallest non-empty value each kind of schema-less field accepts (see Schema._take_plain_data).
+_STAND_INS: dict[type, Any] = {DictField: {"": None}, ListField: [{}]}
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _holds_plain_data(field: Any) -> bool:
+    """A ``DictField()`` or a ``ListField(DictField())``: no declared type of value, no rule of its own."""
+    def unruled(f: Any) -> bool:
+        return f.validation is None and not f.choices
+    if type(field) is DictField:
+        return field.field is None and unruled(field)
+    return (type(field) is ListField and field.max_length is None and unruled(field)
+            and type(field.field) is DictField and field.field.field is None and unruled(field.field))
+
+
+def _plain_copy(value: Any, top_level: type | None = None) -> Any:
+    """``value`` normalized (:func:`normalize`) when it is plain data: dicts with string keys (not
+    ``$...`` nor ``_cls``, which mongoengine treats apart), lists, strings, numbers, booleans,
+    None and datetimes; None when it holds anything else. ``top_level`` is the field's kind: a
+    ``DictField`` holds a dict, a ``ListField`` a list of dicts."""
+    kind = type(value)
+    if top_level is not None and kind is not {DictField: dict, ListField: list}[top_level]:
+        return None
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or k.startswith("$") or k == "_cls":
+                return None
+            if type(v) in _PLAIN_SCALARS:
+                out[k] = v
+            elif (v := _plain_copy(v)) is None:
+                return None
+            else:
+                out[k] = v
+        return out
+    if kind is list:
+        out_list = []
+        for v in value:
+            if top_level is ListField and type(v) is not dict:
+                return None
+            if type(v) in _PLAIN_SCALARS:
+                out_list.append(v)
+            elif (v := _plain_copy(v)) is None:
+                return None
+            else:
+                out_list.append(v)
+        return out_list
+    if kind is datetime:
+        return utc_ms(value)
+    return None
 
 
 @functools.cache
