@@ -22,6 +22,7 @@ import threading
 import uuid
 
 import grpc
+import kombu.connection  # noqa: F401 - imported before the server threads: kombu's lazy imports race
 from echo_server import serve
 from minio.error import S3Error
 from raw_dossier import confirmed_publisher, publish_confirmed, put_object, s3_client, sqlite_file
@@ -39,9 +40,10 @@ class RawWork:
 
     def _mine(self):
         local = self._local
-        if not hasattr(local, "db"):
-            local.db = sqlite_file(self.db_path)
+        if not hasattr(local, "producer"):  # set last: a thread whose setup failed tries again
+            db = sqlite_file(self.db_path)
             local.amqp, local.producer, local.queue = confirmed_publisher(self.env)
+            local.db = db
         return local
 
     def call(self, request: bytes, context) -> bytes:
