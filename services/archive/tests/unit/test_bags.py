@@ -2,13 +2,17 @@
 tampered one the validator refuses."""
 
 import hashlib
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import bagit
 import pytest
 
-from archive.adapters.bags import build_package, unpack, validate_packed
+from archive.adapters.bags import BAG_PREFIX, build_package, remove_abandoned_bags, unpack, validate_packed
 from archive.domain.package import BagSpec, package_files
 
 CONTENT = {"aa": b"%PDF-1.4 submitted\n%%EOF\n", "cc": b"%PDF-1.4 signed result\n%%EOF\n"}
@@ -57,3 +61,52 @@ def test_the_temporary_package_is_gone_after_the_build():
         path = Path(built.path)
         assert path.exists()
     assert not path.exists()
+
+
+# -- packages abandoned mid-build ------------------------------------------------------------------
+
+_BUILDER = """
+import sys
+from archive.adapters.bags import build_package
+sys.path.insert(0, sys.argv[2])
+from test_bags import spec
+
+def read(file):
+    print("building", flush=True)
+    sys.stdin.readline()  # until killed
+    return [b""]
+
+with build_package(spec(), read, workdir=sys.argv[1]):
+    pass
+"""
+
+
+def test_a_package_whose_builder_was_killed_is_removed_and_a_live_build_is_left_alone(tmp_path):
+    builder = subprocess.Popen([sys.executable, "-c", _BUILDER, str(tmp_path), str(Path(__file__).parent)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ)
+    try:
+        assert builder.stdout.readline() == "building\n"
+        (dead,) = tmp_path.glob(BAG_PREFIX + "*")
+        assert remove_abandoned_bags(tmp_path) == [] and dead.exists()  # its builder is alive
+        builder.kill()
+        builder.wait()
+    finally:
+        if builder.poll() is None:
+            builder.kill()
+    fresh = tmp_path / f"{BAG_PREFIX}fresh"  # just made by a live builder that has not locked it yet
+    fresh.mkdir()
+    stale = tmp_path / f"{BAG_PREFIX}stale"  # left before its lock was taken, long ago
+    stale.mkdir()
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+
+    sweeps = []
+
+    def read_while_sweeping(file):  # a sweep while this process builds a package of its own
+        sweeps.append(sorted(remove_abandoned_bags(tmp_path)))
+        return read(file)
+
+    with build_package(spec(), read_while_sweeping, workdir=str(tmp_path)) as built:
+        assert built.path.exists()  # this process's own build, in progress, was left alone
+    assert sweeps[0] == sorted([dead.name, stale.name]) and not any(sweeps[1:])
+    assert not dead.exists() and not stale.exists() and fresh.exists()
+    assert [p.name for p in tmp_path.glob(BAG_PREFIX + "*")] == [fresh.name]

@@ -9,13 +9,16 @@ written to a temporary file and hashed from there (the caller uploads it by mult
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -23,7 +26,12 @@ import bagit
 
 from archive.domain.package import BagSpec, BuiltPackage, PackageFile
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1024 * 1024
+BAG_PREFIX = "motcua-bag-"  # a package being built: a temporary directory of this name
+_BUILDING = ".building"  # in it, the file its builder holds locked until it is done
+_UNLOCKED_GRACE_S = 60.0  # a directory whose lock file is not there yet: just made, or abandoned
 _PDF_PAGE = re.compile(rb"/Type\s{0,16}/Page(?![a-zA-Z])")
 _OVERLAP = 64  # longer than any match
 
@@ -32,7 +40,9 @@ _OVERLAP = 64  # longer than any match
 def build_package(spec: BagSpec, read: Callable[[PackageFile], Iterable[bytes]],
                   workdir: str | None = None) -> Iterator[BuiltPackage]:
     """The packed, validated bag as a temporary tar file for the duration of the context."""
-    with tempfile.TemporaryDirectory(prefix="motcua-bag-", dir=workdir) as tmp:
+    # ignore_cleanup_errors: remove_abandoned_bags may take the directory once the lock is let go
+    with tempfile.TemporaryDirectory(prefix=BAG_PREFIX, dir=workdir, ignore_cleanup_errors=True) as tmp, \
+            _building(Path(tmp)):
         root = Path(tmp) / spec.name
         root.mkdir()
         pages: dict[str, int | None] = {}
@@ -55,6 +65,51 @@ def build_package(spec: BagSpec, read: Callable[[PackageFile], Iterable[bytes]],
         tar_path = Path(tmp) / f"{spec.name}.tar"
         digest, size = write_tar(root, spec.name, tar_path, int(spec.mtime.timestamp()))
         yield BuiltPackage(tar_path, digest, size, hashlib.sha256(manifest).hexdigest())
+
+
+@contextlib.contextmanager
+def _building(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s lock file while the package is built in it. The kernel lets go of the
+    lock when this process ends, however it ends (``kill -9``, out of memory), which is how
+    :func:`remove_abandoned_bags` tells a live build from a dead one, across restarts of a
+    container and whatever pids the processes had."""
+    fd = os.open(directory / _BUILDING, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # a file just made: nobody else holds it
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_abandoned_bags(workdir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Remove the packages a dead process was building in ``workdir`` (the system's temporary
+    directory by default), and return their names. Why: a worker killed while building leaves its
+    bag behind (the documents and the tar: tens of megabytes), and a pod's /tmp is an emptyDir with
+    a size limit that outlives container restarts; a few such kills and the pod is evicted. Run at
+    the archive worker's start; a build in progress in another process is left alone."""
+    removed = []
+    for directory in Path(workdir or tempfile.gettempdir()).glob(BAG_PREFIX + "*"):
+        with contextlib.suppress(FileNotFoundError):  # its builder finished meanwhile
+            if directory.is_dir() and _abandoned(directory):
+                shutil.rmtree(directory, ignore_errors=True)
+                removed.append(directory.name)
+    if removed:
+        log.warning("removed packages abandoned mid-build", extra={"count": len(removed), "bags": removed})
+    return removed
+
+
+def _abandoned(directory: Path) -> bool:
+    try:
+        fd = os.open(directory / _BUILDING, os.O_RDWR)
+    except FileNotFoundError:  # made a moment ago, its lock not taken yet; or left before that
+        return time.time() - directory.stat().st_mtime > _UNLOCKED_GRACE_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # its builder is alive
+    finally:
+        os.close(fd)  # closing lets go of a lock just taken
+    return True
 
 
 def write_tar(root: Path, arcname: str, target: Path, mtime: int) -> tuple[str, int]:

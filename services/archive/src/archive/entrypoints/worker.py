@@ -10,6 +10,7 @@ import sys  # noqa: E402
 from eventlet import tpool  # noqa: E402
 from eventlet.semaphore import Semaphore  # noqa: E402
 
+from archive.adapters.bags import remove_abandoned_bags  # noqa: E402
 from archive.application.archiving import ArchiveDossier, RecordLifeEvent  # noqa: E402
 from archive.config import ArchiveSettings  # noqa: E402
 from archive.entrypoints import bootstrap  # noqa: E402
@@ -33,6 +34,7 @@ def serialized_offload() -> object:
 
 
 def make_runtime(settings: ArchiveSettings) -> WorkerRuntime:
+    remove_abandoned_bags()  # what a predecessor killed mid-build left in this pod's /tmp
     infra = Infrastructure.connect(settings)
     infra.objects.ensure_bucket()
     copies = bootstrap.vaults(settings)
