@@ -746,10 +746,12 @@ def mounted_from(deployment: dict, path: str) -> str | None:
 
 def test_production_processes_that_call_an_api_present_their_client_certificate():
     """Under mutual TLS the signing api refuses a caller without a certificate: every process of a
-    service that seals there (the code's SealingClient users) presents its own, from its Secret."""
-    sealers = {path.parts[-3] for path in ROOT.glob("services/*/src/*/entrypoints/*.py")
-               if "SealingClient" in path.read_text(encoding="utf-8")}
-    assert sealers and sealers <= set(CALLERS), f"{sealers - set(CALLERS)} seal but processes.yaml has no calls"
+    service that calls it (seals with SealingClient, validates with SignatureValidator: the code's
+    SigningApiClient kinds) presents its own, from its Secret."""
+    callers = {path.parts[-3] for path in ROOT.glob("services/*/src/*/entrypoints/*.py")
+               if re.search(r"\b(SealingClient|SignatureValidator)\b", path.read_text(encoding="utf-8"))}
+    assert {"intake", "routing", "archive"} <= callers, callers
+    assert callers <= set(CALLERS), f"{callers - set(CALLERS)} call the signing api but processes.yaml has no calls"
     for deployment in app_deployments(render("overlays/production")):
         svc = labels(deployment)["app.kubernetes.io/name"]
         (container,) = pod_spec(deployment)["containers"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -120,6 +121,14 @@ def test_twenty_dossiers_travel_from_intake_to_archive_exactly_once(platform: Pl
             out = subprocess.run(["pdfsig", str(Path(tmp) / archived_event.code / results[0])],
                                  capture_output=True, text=True).stdout
             assert out.count("Signature is Valid.") == 2, out
+            # the archive had every PDF the platform signed or sealed validated by the signing api:
+            # the result and each form, valid, their signers named in the package's PREMIS log
+            premis = json.loads((Path(tmp) / archived_event.code / "data/metadata/premis.json").read_text())
+            checks = {e["eventDetailInformation"][0]["eventDetail"].split(":")[0]: e
+                      for e in premis["events"] if e["motcuaEventType"] == "archive.signature_check"}
+            assert sorted(checks) == sorted(p for p in payload if p.startswith(("data/result/", "data/forms/")))
+            assert {c["eventOutcomeInformation"][0]["eventOutcome"] for c in checks.values()} == {"success"}, checks
+            assert "B-LT" in str(checks[results[0]]) and "none found" not in str(checks)
 
     # The archive: two locked, verified copies per dossier with one ledger entry each; the S3
     # server refuses to delete a package; the API answers; the ledger verifies, and not once edited.
@@ -273,7 +282,9 @@ def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(
         stored = _validate(stub, [signing_pb2.ValidateDocumentRequest(stored=signing_pb2.StoredDocument(code=bt_code))])
         streamed = _validate(stub, [signing_pb2.ValidateDocumentRequest(chunk=signed_pdf[i:i + 65536])
                                     for i in range(0, len(signed_pdf), 65536)])
-        for report in (stored, streamed):
+        whole = stub.ValidatePdf(signing_pb2.ValidatePdfRequest(pdf=signed_pdf), timeout=60)  # archive's way
+        assert (whole.sha256, whole.size) == (streamed.sha256, len(signed_pdf))
+        for report in (stored, streamed, whole):
             assert report.verdict == signing_pb2.VERDICT_VALID, report
             official, seal = report.signatures
             assert (official.signer, seal.signer) == ("Hà Văn Bình", "UBND huyện Bá Thước")
@@ -291,6 +302,9 @@ def test_dossiers_are_signed_by_their_official_and_sealed_by_their_issuing_unit(
                     []):
             with pytest.raises(grpc.RpcError) as error:
                 _validate(stub, bad)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
+            with pytest.raises(grpc.RpcError) as error:
+                stub.ValidatePdf(signing_pb2.ValidatePdfRequest(pdf=b"".join(r.chunk for r in bad)), timeout=60)
             assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
         with pytest.raises(grpc.RpcError) as error:
             stub.ListSignatures(signing_pb2.ListSignaturesRequest(code=refused_code), timeout=10)

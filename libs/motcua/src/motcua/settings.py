@@ -99,7 +99,8 @@ class PlatformSettings(BaseSettings):
         "for which areas. Empty: every caller may call everything (development only).")
     signing_address: str = Field(
         "127.0.0.1:50053", description="host:port of the signing api (SigningService): intake and routing seal "
-        "every form they issue there (SealDocument) before storing it.")
+        "every form they issue there (SealDocument) before storing it; archive has every package's signed PDFs "
+        "validated there (ValidatePdf).")
     seal_timeout_s: float = Field(30.0, description="Deadline of one SealDocument call (then the form is retried).")
     grpc_client_cert: Path | None = Field(
         None, description="PEM client certificate this service presents to the platform's other apis (mutual "

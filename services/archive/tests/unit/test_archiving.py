@@ -19,12 +19,14 @@ from archive.adapters.records import DossierLifeRecord, LedgerRecord, LedgerStam
 from archive.application.archiving import ArchiveDossier, ArchivePolicy, Archivist, Lives, RecordLifeEvent
 from archive.application.fixity import Fixity
 from archive.application.ledger import Ledger
+from archive.domain.package import PackageFile, SignatureCheck
 from archive.entrypoints.messages import INBOUND, archive_dossier
+from motcua.errors import Unavailable
 from motcua.events.v1 import events_pb2
 from motcua.messagebus import MessageBus
 from motcua.messaging.consuming import Delivery, PermanentFailure
 from motcua.messaging.envelope import build_event
-from motcua.objects import IntegrityError
+from motcua.objects import IntegrityError, ObjectRef
 from motcua.protobufs import document_ref, timestamp
 from motcua.store import SqliteStore
 
@@ -98,9 +100,10 @@ def test_a_returned_dossier_is_kept_in_two_verified_locked_copies_with_one_ledge
     assert len([n for n in names if n.startswith(f"{command.code}/data/forms/")]) == 2
     jsonschema.validate(premis, SCHEMA)
     kinds = [e["motcuaEventType"] for e in premis["events"]]
-    assert kinds == ["dossier.received", "dossier.step_completed", "document.signed", "archive.signature_check",
-                     "dossier.returned", "archive.package", "archive.digests"]
-    assert premis["events"][3]["eventOutcomeInformation"][0]["eventOutcome"] == "not validated"
+    # the receipt, the control slip and the result: no validator configured here, and the log says so
+    assert kinds == ["dossier.received", "dossier.step_completed", "document.signed", "dossier.returned",
+                     *["archive.signature_check"] * 3, "archive.package", "archive.digests"]
+    assert {e["eventOutcomeInformation"][0]["eventOutcome"] for e in premis["events"][4:7]} == {"not validated"}
     result_meta = next(d for d in decree30["documents"] if d["role"] == "result")
     assert result_meta["signer"] == ["Chủ tịch UBND", "UBND phường Ba Đình"]
     submitted_meta = next(d for d in decree30["documents"] if d["role"] == "submitted")
@@ -396,3 +399,37 @@ def test_the_ledger_on_both_store_backends(world, backend, request):
     fixity = Fixity(uows, vaults, LedgerRecord, clock=lambda: T0 + timedelta(days=40))
     assert [r["state"] for r in fixity.sweep()] == ["ok"] * 3
     assert Ledger(uows, LedgerRecord, LedgerStampRecord).verify().ok
+
+
+def test_each_signed_pdf_of_the_package_is_validated_and_its_verdict_logged_and_none_while_the_validator_is_down(
+        world):
+    uows, publisher, objects, archivist, command, vaults = world
+    seen: list[tuple[str, bytes]] = []
+    down = [True]
+
+    def check(file: PackageFile, chunks) -> SignatureCheck:
+        if down[0]:
+            raise Unavailable("signing api at 127.0.0.1:50053: UNAVAILABLE")
+        seen.append((file.role, b"".join(chunks)))
+        if file.role == "result":
+            return SignatureCheck("valid", ("Chủ tịch UBND", "UBND phường Ba Đình"), "2 signatures, B-LT, valid")
+        return SignatureCheck("invalid", ("UBND phường Ba Đình",), "changed after sealing")
+
+    archivist.check_signatures = check
+    with pytest.raises(Unavailable):
+        archivist(command)
+    assert not entries(uows) and not any(v.writes for v in vaults)  # nothing archived without the verdicts
+    down[0] = False
+    archivist(command)
+    (entry,) = entries(uows)
+    assert sorted(role for role, _ in seen) == ["form", "form", "result"]  # the applicant's PDF is not ours
+    assert dict(seen)["result"] == objects.get(ObjectRef.from_dict(command.result))  # the very bytes, streamed
+    with tarfile.open(fileobj=io.BytesIO(vaults[0].only(entry["copies"][0]["key"]))) as tar:
+        premis = json.loads(tar.extractfile(f"{command.code}/data/metadata/premis.json").read())
+    jsonschema.validate(premis, SCHEMA)
+    checks = {e["eventDetailInformation"][0]["eventDetail"].split(":")[0]: e["eventOutcomeInformation"][0]
+              for e in premis["events"] if e["motcuaEventType"] == "archive.signature_check"}
+    result_path = next(f"data/{d['path'].removeprefix('data/')}" for d in entry["documents"] if d["role"] == "result")
+    assert checks[result_path]["eventOutcome"] == "success"
+    assert [c["eventOutcome"] for path, c in sorted(checks.items()) if path != result_path] == ["failure", "failure"]
+    assert "changed after sealing" in str(checks)

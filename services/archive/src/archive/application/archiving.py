@@ -27,9 +27,17 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from archive.application.ports import BagSpec, Offload, Packer, Vault, direct, offloaded
+from archive.application.ports import BagSpec, CheckSignatures, Offload, Packer, Vault, direct, offloaded
 from archive.domain import ledger
-from archive.domain.package import PackageFile, bag_info, decree30_metadata, package_files, premis_log
+from archive.domain.package import (
+    PackageFile,
+    SignatureCheck,
+    bag_info,
+    decree30_metadata,
+    package_files,
+    premis_log,
+    signed_by_the_platform,
+)
 from archive.domain.retention import Retention
 from motcua.events.v1 import events_pb2
 from motcua.messaging.consuming import NOTHING_TO_REMEMBER
@@ -174,6 +182,8 @@ class Archivist:
     policy: ArchivePolicy = field(default_factory=ArchivePolicy)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     offload: Offload = direct
+    # the signing api's validation of the package's signed PDFs (None: recorded as not validated)
+    check_signatures: CheckSignatures | None = None
     # test hook: called with a stage name ("copied:primary", "copied:copy") — a crash point
     checkpoint: Callable[[str], None] = lambda stage: None
 
@@ -189,7 +199,9 @@ class Archivist:
         life = self.uows.run(lambda uow: self._freeze(uow, command), what=f"freezing {command.code}")
         retention = Retention.parse(life.get("retention") or self.policy.default_retention)
         retain_until = retention.retain_until(command.returned_at, self.policy.permanent_lock_years)
-        spec, files = self._spec(command, life, retention)
+        files = self._files(command, life)
+        checks = {f.path: self.offload(self._check, f) for f in files if signed_by_the_platform(f)}
+        spec = self._spec(command, life, retention, files, checks)
         with offloaded(self.offload, self.pack(spec, self._read)) as built:
             key = f"packages/{command.area}/{command.code}/{built.sha256}.tar"
             copies = []
@@ -246,11 +258,19 @@ class Archivist:
         uow.commit()
         return doc
 
-    def _spec(self, c: ArchiveDossier, life: Mapping[str, Any], retention: Retention
-              ) -> tuple[BagSpec, list[PackageFile]]:
+    @staticmethod
+    def _files(c: ArchiveDossier, life: Mapping[str, Any]) -> list[PackageFile]:
         forms = ([life["receipt"]] if life.get("receipt") else []) + list(c.forms)
         forms += [life["forms_issued"][f] for f in c.forms_to_follow]
-        files = package_files(list(c.documents), c.result, forms)
+        return package_files(list(c.documents), c.result, forms)
+
+    def _check(self, file: PackageFile) -> SignatureCheck:
+        if self.check_signatures is None:
+            return SignatureCheck.not_validated("no signature validator is configured for this archive")
+        return self.check_signatures(file, self._read(file))
+
+    def _spec(self, c: ArchiveDossier, life: Mapping[str, Any], retention: Retention, files: list[PackageFile],
+              checks: Mapping[str, SignatureCheck]) -> BagSpec:
         signed = [e for e in life.get("events", ()) if e["type"] == "document.signed"]
         signers = signed[-1]["actors"] if signed else []
         signed_at = datetime.fromisoformat(signed[-1]["at"]) if signed else None
@@ -267,9 +287,10 @@ class Archivist:
                     access_regime=self.policy.access_regime, files=files, pages=pages, signers=signers,
                     signed_at=signed_at),
                 "data/metadata/premis.json": premis_log(code=c.code, life=life.get("events", ()),
-                                                        package_created_at=c.returned_at, files=files),
+                                                        package_created_at=c.returned_at, files=files,
+                                                        signature_checks=checks),
             }
-        return BagSpec(c.code, tuple(files), info, c.returned_at, metadata), files
+        return BagSpec(c.code, tuple(files), info, c.returned_at, metadata)
 
     def _enter(self, uow: UnitOfWork, c: ArchiveDossier, fields: dict[str, Any]) -> None:
         entries = uow.collection(self.ledger_schema)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from archive.domain.package import BagSpec, BuiltPackage, PackageFile
+from archive.domain.package import BagSpec, BuiltPackage, PackageFile, SignatureCheck
 
 T = TypeVar("T")
 Offload = Callable[..., Any]  # eventlet.tpool.execute in the worker: runs a blocking call off the hub
@@ -22,6 +22,11 @@ def direct(function: Callable[..., T], *args: Any) -> T:
 
 # Builds the packed bag of a spec, reading each file's chunks with the given reader.
 Packer = Callable[[BagSpec, Callable[[PackageFile], Iterable[bytes]]], ContextManager[BuiltPackage]]
+
+# Validates the signatures of one PDF of the package, given its chunks (the signing api's
+# ValidateDocument). Raises motcua.errors.Unavailable while the validator cannot answer (the
+# archiving is retried): a package records the verdict, never a guess.
+CheckSignatures = Callable[[PackageFile, Iterable[bytes]], SignatureCheck]
 
 
 class Vault(Protocol):

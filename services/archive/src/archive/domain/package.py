@@ -63,6 +63,12 @@ def package_files(documents: list[dict], result: dict, forms: Sequence[dict] = (
     return files
 
 
+def signed_by_the_platform(file: PackageFile) -> bool:
+    """A PDF the platform signed or sealed (the result, a form): the archive has its signatures
+    validated. The applicant's own documents are kept as submitted."""
+    return file.role in ("result", "form") and file.media_type == "application/pdf"
+
+
 def bag_info(*, code: str, procedure_code: str, receiving_unit: str, received_at: datetime,
              returned_at: datetime, document_count: int, retention: str) -> dict[str, str]:
     """bag-info.txt: fixed values only (``Bagging-Date`` is the return date, not today)."""
@@ -140,11 +146,31 @@ PREMIS_TYPES = {
 }
 
 
+# A signature verdict as a PREMIS event outcome (the verdict itself is in the outcome's detail).
+PREMIS_OUTCOMES = {"valid": "success", "indeterminate": "warning", "invalid": "failure"}
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What the signing api's validation said of one signed PDF of the package (a result, a form)."""
+
+    outcome: str  # valid | indeterminate | invalid | not validated
+    signers: tuple[str, ...] = ()
+    detail: str = ""  # each signature's level and verdict, and the problems found
+
+    @classmethod
+    def not_validated(cls, why: str) -> SignatureCheck:
+        return cls("not validated", (), why)
+
+
 def premis_log(*, code: str, life: Sequence[Mapping[str, Any]], package_created_at: datetime,
-               files: Sequence[PackageFile]) -> dict[str, Any]:
+               files: Sequence[PackageFile], signature_checks: Mapping[str, SignatureCheck] | None = None
+               ) -> dict[str, Any]:
     """The dossier's life as PREMIS 3 events (JSON): every recorded event in time order, a
-    signature validation event per signature (outcome "not validated" until the signing
-    service's validation API is wired), the package creation and the digests calculated."""
+    digital signature validation per signed PDF of the package (``signature_checks``, by the
+    file's package path: the signing api's verdict), the package creation and the digests
+    calculated. Events of the archive's own work carry the package's time (the return), so the
+    same dossier still gives the same bytes."""
     events: list[dict[str, Any]] = []
     agents: dict[str, dict[str, str]] = {}
     # time order; at the same instant, the order the archive learned them in (the return last)
@@ -158,12 +184,13 @@ def premis_log(*, code: str, life: Sequence[Mapping[str, Any]], package_created_
                                   "linkingAgentRole": role})
         events.append(_event(item["id"], PREMIS_TYPES.get(item["type"], "processing"), item["type"], item["at"],
                              item.get("detail", ""), "success", agent_ids))
-        if item["type"] == "document.signed":
-            events.append(_event(f"{item['id']}-validation", "digital signature validation", "archive.signature_check",
-                                 item["at"], "signers: " + ", ".join(item.get("actors", ())), "not validated",
-                                 [], "the archive recorded the signers and time that document.signed carries; "
-                                     "cryptographic validation awaits the signing service's validation API"))
     created = package_created_at.isoformat()
+    for path, check in sorted((signature_checks or {}).items()):
+        signers = ", ".join(check.signers) or "none found"
+        events.append(_event(f"{code}-signatures-{path}", "digital signature validation",
+                             "archive.signature_check", created, f"data/{path}: signers {signers}",
+                             PREMIS_OUTCOMES.get(check.outcome, check.outcome), [],
+                             f"verdict {check.outcome}: {check.detail}"))
     events.append(_event(f"{code}-package", "information package creation", "archive.package", created,
                          f"BagIt package of dossier {code}, {len(files)} files", "success", []))
     events.append(_event(f"{code}-digests", "message digest calculation", "archive.digests", created,

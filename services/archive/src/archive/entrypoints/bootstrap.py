@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from archive.adapters.bags import build_package
 from archive.adapters.records import DossierLifeRecord, LedgerRecord, LedgerStampRecord
+from archive.adapters.signatures import SignatureValidator
 from archive.adapters.vaults import S3Vault
 from archive.application.archiving import ArchivePolicy, Archivist, Lives
 from archive.application.fixity import Fixity
@@ -37,7 +38,8 @@ def policy(settings: ArchiveSettings) -> ArchivePolicy:
 def archivist(settings: ArchiveSettings, uows: UnitsOfWork, objects: ObjectStore, copies: list[S3Vault],
               offload: Offload = direct) -> Archivist:
     return Archivist(uows, objects, copies, build_package, LedgerRecord, DossierLifeRecord, policy(settings),
-                     clock=settings.clock(), offload=offload)
+                     clock=settings.clock(), offload=offload,
+                     check_signatures=SignatureValidator.from_settings(settings))
 
 
 def lives(uows: UnitsOfWork, archivist: Archivist | None = None) -> Lives:

@@ -68,6 +68,11 @@ class SigningServicer(signing_pb2_grpc.SigningServiceServicer):
             return report_message(self._queries.validate_stored(stored.code, stored.sha256))
         return report_message(self._queries.validate_bytes(b"".join(chunks)))
 
+    def ValidatePdf(self, request: signing_pb2.ValidatePdfRequest, context: grpc.ServicerContext):
+        if len(request.pdf) > self._queries.max_bytes:
+            raise InvalidArgument("pdf", f"the document is larger than {self._queries.max_bytes} bytes")
+        return report_message(self._queries.validate_bytes(request.pdf), signing_pb2.ValidatePdfResponse)
+
     def ListSignatures(self, request: signing_pb2.ListSignaturesRequest, context: grpc.ServicerContext):
         records = self._queries.signed_results(request.code)
         return signing_pb2.ListSignaturesResponse(code=request.code, results=[result_message(r) for r in records])
@@ -89,9 +94,10 @@ def signature_message(r: SignatureReport) -> signing_pb2.SignatureReport:
         modifications=r.modifications, coverage=r.coverage, verdict=VERDICTS[r.verdict], problems=r.problems)
 
 
-def report_message(v: Validation) -> signing_pb2.ValidateDocumentResponse:
-    return signing_pb2.ValidateDocumentResponse(verdict=VERDICTS[v.verdict], sha256=v.sha256, size=v.size,
-                                        signatures=[signature_message(s) for s in v.signatures])
+def report_message(v: Validation, response: type = signing_pb2.ValidateDocumentResponse) -> Any:
+    """A validation as ``response`` (ValidateDocumentResponse, or ValidatePdfResponse: the same fields)."""
+    return response(verdict=VERDICTS[v.verdict], sha256=v.sha256, size=v.size,
+                    signatures=[signature_message(s) for s in v.signatures])
 
 
 def result_message(r: dict[str, Any]) -> signing_pb2.SignedResult:
