@@ -309,14 +309,22 @@ def _package_tells_the_life(platform: Platform, s3_endpoint: S3Endpoint, code: s
         decree30 = json.loads(tar.extractfile(f"{code}/data/metadata/decree30.json").read())
     schema = Path(__file__).parents[2] / "services/archive/tests/schemas/premis-events.schema.json"
     jsonschema.validate(premis, json.loads(schema.read_text()))
+    life = [e for e in premis["events"] if not e["motcuaEventType"].startswith("archive.")]
+    checks = [e for e in premis["events"] if e["motcuaEventType"] == "archive.signature_check"]
     kinds = [e["motcuaEventType"] for e in premis["events"]]
     # form 05, issued by routing's worker once the result was returned, which the package waited for
-    assert kinds[-4:] == ["dossier.returned", "dossier.form_issued", "archive.package", "archive.digests"]
+    assert [e["motcuaEventType"] for e in life[-2:]] == ["dossier.returned", "dossier.form_issued"]
+    assert kinds[-2:] == ["archive.package", "archive.digests"]
     for kind in ("dossier.received", "dossier.assigned", "dossier.step_completed", "dossier.supplemented",
-                 "document.signed", "archive.signature_check"):
+                 "document.signed"):
         assert kind in kinds, (kind, kinds)
+    # every PDF the platform signed or sealed (the result; forms 01, 02 and 05) validated by the
+    # signing api before the package was built: valid
+    assert sorted(c["eventDetailInformation"][0]["eventDetail"].split("/")[1] for c in checks) == [
+        "forms", "forms", "forms", "result"], checks
+    assert {c["eventOutcomeInformation"][0]["eventOutcome"] for c in checks} == {"success"}, checks
     # in time order (signing stamps real time, not this platform's moved clock: it may come first)
-    times = [e["eventDateTime"] for e in premis["events"][:-2]]
+    times = [e["eventDateTime"] for e in life]
     assert times == sorted(times)
     assert decree30["file"]["retention"] == "permanent" and archived.retention == "permanent"
     (result,) = [d for d in decree30["documents"] if d["role"] == "result"]
