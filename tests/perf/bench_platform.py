@@ -13,12 +13,12 @@ between submission and archive at a time. Printed for each:
   process, which serves the TSA/OCSP and plays the clients): CPU-ms per dossier from /proc, and
   per dossier the counts of motcua.metrics' cost accounting, from each /metrics scraped before
   and after (publishes, confirms waited, store writes, commits = fsyncs, S3 PUT/GET, PDFs,
-  signatures);
+  signatures, PDFs whose signatures were validated: archive's check before ingest);
 * p50/p99 of each hop (submitted → received → assigned → signing requested → signed → result
   ready → returned → archived) from the times the events reach an independent subscriber, and
   the officials' wait (from a dossier's last event or answer to the officials' next Act call);
-* the raw baseline (tests/perf/raw_dossier.py): the same renders, signatures, S3 requests, SQLite
-  writes and confirmed publishes without the framework, same dossiers, same concurrency (one
+* the raw baseline (tests/perf/raw_dossier.py): the same renders, signatures, validations, S3
+  requests, SQLite writes and confirmed publishes without the framework, same dossiers, same concurrency (one
   dossier at a time per process, up to 2 processes per core), and the ratios to the goals of
   issue 14: e2e dossiers/s ÷ baseline ≥ 0.5, CPU-s per dossier ≤ 0.15, submit→archived p50 less
   the officials' wait ≤ 1 s; and the same throughput ratio from CPU alone (cores ÷ CPU-s per
@@ -53,9 +53,10 @@ from motcua.intake.v1 import intake_pb2_grpc
 # The cost-accounting series (motcua.metrics) → the column each is summed into.
 COLUMNS = {"motcua_publishes_total": "publish", "motcua_publish_confirms_total": "confirm",
            "motcua_store_writes_total": "writes", "motcua_store_commits_total": "commits",
-           "motcua_pdfs_rendered_total": "pdfs", "motcua_signatures_total": "signs"}
+           "motcua_pdfs_rendered_total": "pdfs", "motcua_signatures_total": "signs",
+           "motcua_documents_validated_total": "checks"}
 S3_COLUMNS = {"PUT": "s3 put", "GET": "s3 get"}
-HEADER = ("cpu ms", "publish", "confirm", "writes", "commits", "s3 put", "s3 get", "pdfs", "signs")
+HEADER = ("cpu ms", "publish", "confirm", "writes", "commits", "s3 put", "s3 get", "pdfs", "signs", "checks")
 # The milestones of a dossier, in order, as the subscriber sees them (first arrival of each type).
 MILESTONES = (("received", "vn.motcua.dossier.received.v1"), ("assigned", "vn.motcua.dossier.assigned.v1"),
               ("signing requested", "vn.motcua.dossier.signing_requested.v1"),
@@ -315,7 +316,7 @@ def measure(platform: Platform, pids: dict[str, int], workdir: Path, bucket: str
         pdfs={key.split(": ", 1)[1]: n / dossiers for key, n in detail.items() if key.startswith("pdfs: ")},
         signatures={key.split(": ", 1)[1]: n / dossiers for key, n in detail.items() if key.startswith("signs: ")},
         s3_puts=per["s3 put"], s3_gets=per["s3 get"], store_writes=per["writes"], store_commits=per["commits"],
-        publishes=per["publish"])
+        publishes=per["publish"], validations=per["checks"])
     platform.officials.stop()  # the idle platform's polling officials out of the baseline's CPU
     around = {name: pid for name, pid in pids.items() if not name.endswith(("-api", "-worker"))}
     marks: list[dict[str, float]] = []

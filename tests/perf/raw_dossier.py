@@ -39,6 +39,7 @@ class Work:
     store_writes: float
     store_commits: float
     publishes: float
+    validations: float = 0.0  # PDFs whose signatures are validated (archive's check before ingest)
 
 
 @dataclass
@@ -83,6 +84,7 @@ def _init(env: dict[str, str], db_path: str, bucket: str) -> None:
                 raise
             time.sleep(1)
     _state["lta"] = settings.signing_lta
+    _state["roots"] = [settings.trust_roots.read_bytes()] if settings.trust_roots else []
     _state["s3"] = s3_client(env)
     _state["bucket"] = bucket
     # a file of the process's own: the platform's processes meet at a file only within a service
@@ -165,6 +167,11 @@ def _dossier(n: int, work: Work) -> dict[str, float]:
     for i in range(max(0, share(work.signatures.get("seal", 0), n) - officials)):  # sealed forms
         results.append(apply_seal(forms[i % len(forms)], SealRequest("ba-thuoc", f"Mẫu {code}"), keys).data)
     lap("sign")
+    from signing.adapters.pdf import validate_pdf
+
+    for i in range(share(work.validations, n) if results else 0):  # the signed PDFs, as archive checks them
+        validate_pdf(results[i % len(results)], _state["roots"])
+    lap("validate")
     blobs = [*results, *forms, *drafts]
     s3, bucket = _state["s3"], _state["bucket"]
     keys_put = []

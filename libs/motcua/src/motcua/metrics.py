@@ -36,6 +36,9 @@ them by the dossiers it ran):
   motcua_pdfs_rendered_total [form]                     PDFs rendered (motcua.fonts.pdf_bytes)
   motcua_signatures_total [kind]                        signatures put into PDFs: official, seal,
                                                         document_timestamp (B-LTA)
+  motcua_documents_validated_total                      PDFs whose signatures were validated (the
+                                                        signing api: archive's check before ingest,
+                                                        other agencies' ValidateDocument)
 
 Metrics never fail the work they count: every recording function swallows its own errors.
 
@@ -262,6 +265,7 @@ S3_REQUESTS = Counter("motcua_s3_requests", "HTTP requests made to the S3 servic
 PDFS_RENDERED = Counter("motcua_pdfs_rendered", "PDFs rendered, by form", ["form"])
 SIGNATURES = Counter("motcua_signatures", "Signatures put into PDFs, by kind (official, seal, "
                      "document_timestamp)", ["kind"])
+DOCUMENTS_VALIDATED = Counter("motcua_documents_validated", "PDFs whose signatures were validated")
 
 
 def published(exchange: str, confirmed: bool) -> None:
@@ -291,6 +295,10 @@ def pdf_rendered(form: str) -> None:
 
 def signatures_made(kind: str, n: int = 1) -> None:
     _safely(lambda: SIGNATURES.labels(kind).inc(n))
+
+
+def document_validated() -> None:
+    _safely(DOCUMENTS_VALIDATED.inc)
 
 
 # -- the HTTP endpoint ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from motcua import logs
+from motcua import logs, metrics
 from motcua.errors import InvalidArgument
 from motcua.grpcsupport import Api, serve
 from motcua.objects import ObjectRef
@@ -114,7 +114,12 @@ def build_queries(settings: SigningSettings, infra: Infrastructure) -> SigningQu
     if not roots:
         log.warning("no trusted roots: every chain is untrusted", extra={"trust_roots": str(settings.trust_roots)})
     records = infra.store.collection(SigningRecord)
-    return SigningQueries(validate=lambda data: validate_pdf(data, roots),
+    def validate(data: bytes) -> list:
+        reports = validate_pdf(data, roots)
+        metrics.document_validated()
+        return reports
+
+    return SigningQueries(validate=validate,
                           find=lambda filter: records.find(dict(filter)),
                           read=lambda ref: infra.objects.get(ObjectRef.from_dict(ref)),
                           max_bytes=int(settings.signing_max_document_mb * 1024 * 1024))
