@@ -38,6 +38,16 @@ def test_usable_cpus_follow_the_affinity_and_the_cgroup_limit(tmp_path):
     assert usable_cpus(tmp_path) == affinity
 
 
+def test_the_metrics_module_imports_before_the_multiprocess_directory_exists(tmp_path):
+    # An api's parent makes PROMETHEUS_MULTIPROC_DIR after importing; a series without labels would
+    # open its file there at import (a label-less Counter killed every server process at start).
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "not-yet")}
+    done = subprocess.run([sys.executable, "-c", "import motcua.metrics, motcua.grpcsupport"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "not-yet").exists()
+
+
 def test_a_reserved_port_takes_no_connection_and_leaves_the_port_to_its_siblings():
     held = reserve_port("127.0.0.1", 0)
     port = held.getsockname()[1]

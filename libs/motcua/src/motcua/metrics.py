@@ -36,7 +36,7 @@ them by the dossiers it ran):
   motcua_pdfs_rendered_total [form]                     PDFs rendered (motcua.fonts.pdf_bytes)
   motcua_signatures_total [kind]                        signatures put into PDFs: official, seal,
                                                         document_timestamp (B-LTA)
-  motcua_documents_validated_total                      PDFs whose signatures were validated (the
+  motcua_documents_validated_total [media_type]         PDFs whose signatures were validated (the
                                                         signing api: archive's check before ingest,
                                                         other agencies' ValidateDocument)
 
@@ -265,7 +265,10 @@ S3_REQUESTS = Counter("motcua_s3_requests", "HTTP requests made to the S3 servic
 PDFS_RENDERED = Counter("motcua_pdfs_rendered", "PDFs rendered, by form", ["form"])
 SIGNATURES = Counter("motcua_signatures", "Signatures put into PDFs, by kind (official, seal, "
                      "document_timestamp)", ["kind"])
-DOCUMENTS_VALIDATED = Counter("motcua_documents_validated", "PDFs whose signatures were validated")
+# Labelled like every series here: a label-less one opens its multiprocess file at import, before
+# an api's parent has made PROMETHEUS_MULTIPROC_DIR (its server processes then died at start).
+DOCUMENTS_VALIDATED = Counter("motcua_documents_validated", "Documents whose signatures were validated, by media "
+                              "type", ["media_type"])
 
 
 def published(exchange: str, confirmed: bool) -> None:
@@ -297,8 +300,8 @@ def signatures_made(kind: str, n: int = 1) -> None:
     _safely(lambda: SIGNATURES.labels(kind).inc(n))
 
 
-def document_validated() -> None:
-    _safely(DOCUMENTS_VALIDATED.inc)
+def document_validated(media_type: str = "application/pdf") -> None:
+    _safely(lambda: DOCUMENTS_VALIDATED.labels(media_type).inc())
 
 
 # -- the HTTP endpoint ---------------------------------------------------------------------------
