@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
 from motcua.errors import Conflict
 from motcua.messaging.consuming import current_receipt
 from motcua.messaging.outbox import Outbox, add_messages, message_ids
@@ -143,11 +145,22 @@ class UnitsOfWork:
         """``use_case(uow)``'s answer, once one attempt's write went through (or it wrote nothing).
         Conflict (ABORTED at the gRPC edge; retried with backoff on a queue) when every attempt
         met another writer."""
-        for attempt in range(1, self._attempts + 1):
-            uow = self.start()
-            try:
-                return use_case(uow)
-            except (VersionConflict, DuplicateKey) as exc:
-                log.info("write met another writer's; reading again",
-                         extra={"attempt": attempt, "conflict": type(exc).__name__})
-        raise Conflict(f"{what} kept meeting other writers ({self._attempts} attempts); try again")
+        # A short random pause before reading again (full jitter, 0-2 ms, 0-4 ms, ... at most 50 ms):
+        # writers that met on one document and all retried at once met again, until one ran out
+        # of attempts (four threads incrementing one counter on a loaded machine).
+        retrying = Retrying(stop=stop_after_attempt(self._attempts),
+                            wait=wait_random_exponential(multiplier=0.001, max=0.05),
+                            retry=retry_if_exception_type((VersionConflict, DuplicateKey)),
+                            before_sleep=_log_conflict)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return use_case(self.start())
+        except RetryError:
+            raise Conflict(f"{what} kept meeting other writers ({self._attempts} attempts); try again") from None
+        raise AssertionError("unreachable: every attempt returns or raises")
+
+
+def _log_conflict(state: Any) -> None:
+    log.info("write met another writer's; reading again",
+             extra={"attempt": state.attempt_number, "conflict": type(state.outcome.exception()).__name__})
